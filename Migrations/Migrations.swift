@@ -1,0 +1,20 @@
+import Fluent
+
+/// Every migration in order. `tiers` comes from `config/tiers.json`.
+public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
+    [
+        M0001_CreateUsers(),
+        SessionRecord.migration,
+        M0002_CreateTiers(),
+        M0003_CreateAccounts(),
+        M0004_CreateAccountKeys(),
+        M0005_CreateAccountOverrides(),
+        M0006_CreateQuotaUsage(),
+        M0007_CreateProjects(),
+        M0008_CreateTags(),
+        M0009_CreateAdminTokens(),
+        M0010_CreateAuditLog(),
+        M0011_CreateSignInFailures(),
+        M0012_SeedTiers(tiers: tiers),
+    ]
+}

@@ -1,0 +1,110 @@
+import Fluent
+import Vapor
+
+/// What an admin may do: tier catalogue edits, account tier changes and overrides.
+/// Every change is written to the audit log with its before and after state.
+struct AdminService {
+    let db: Database
+    let actor: User
+
+    struct TierView: Content, Equatable {
+        var code: String
+        var name: String
+        var projects: Int?
+        var tagsPerProject: Int?
+        var imagesPerProject: Int?
+        var iterationsPerProject: Int?
+        var predictionsPerMonth: Int?
+        var transactionsPerSecond: Int?
+        var objectDetection: Bool
+
+        init(_ t: Tier) {
+            code = t.code; name = t.name; projects = t.projects; tagsPerProject = t.tagsPerProject
+            imagesPerProject = t.imagesPerProject; iterationsPerProject = t.iterationsPerProject
+            predictionsPerMonth = t.predictionsPerMonth; transactionsPerSecond = t.transactionsPerSecond
+            objectDetection = t.objectDetection
+        }
+
+        /// Encodes nil limits as explicit `null` (= unlimited), not as missing keys.
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(code, forKey: .code); try c.encode(name, forKey: .name)
+            try c.encode(projects, forKey: .projects); try c.encode(tagsPerProject, forKey: .tagsPerProject)
+            try c.encode(imagesPerProject, forKey: .imagesPerProject)
+            try c.encode(iterationsPerProject, forKey: .iterationsPerProject)
+            try c.encode(predictionsPerMonth, forKey: .predictionsPerMonth)
+            try c.encode(transactionsPerSecond, forKey: .transactionsPerSecond)
+            try c.encode(objectDetection, forKey: .objectDetection)
+        }
+    }
+
+    struct OverrideView: Content, Equatable {
+        var name: String
+        var value: Int?
+    }
+
+    func tiers() async throws -> [TierView] {
+        try await Tier.query(on: db).sort(\.$code).all().map(TierView.init)
+    }
+
+    func updateTier(code: String, patch: LimitPatch) async throws -> TierView {
+        guard let tier = try await Tier.query(on: db).filter(\.$code == code).first() else {
+            throw CVError.notFound("NotFound", "No tier '\(code.prefix(32))'.")
+        }
+        let before = TierView(tier)
+        for (q, v) in patch.limits {
+            switch v {
+            case .number(let n): tier.setLimit(q, n)
+            case .null, .unlimited: tier.setLimit(q, nil)
+            }
+        }
+        if case .number(let b)? = patch.objectDetection { tier.objectDetection = b != 0 }
+        try await tier.save(on: db)
+        let after = TierView(tier)
+        try await AuditLog.record(actor: actor, action: "tier.update", target: "tier:\(code)", before: before, after: after, on: db)
+        return after
+    }
+
+    func setTier(account: Account, tier: String) async throws {
+        let before = account.tierCode
+        try await AccountService(db: db).changeTier(account, to: tier)
+        try await AuditLog.record(actor: actor, action: "account.tier", target: "account:\(account.id!.uuidString.lowercased())",
+                                  before: ["tier": before], after: ["tier": tier], on: db)
+    }
+
+    func overrides(of account: Account) async throws -> [OverrideView] {
+        try await AccountOverride.query(on: db).filter(\.$accountID == account.id!).sort(\.$limitName).all()
+            .map { OverrideView(name: $0.limitName, value: $0.value) }
+    }
+
+    func setOverrides(account: Account, patch: LimitPatch) async throws -> [OverrideView] {
+        let before = try await overrides(of: account)
+        let changes: [(String, LimitPatch.Value)] = patch.limits.map { ($0.key.rawValue, $0.value) }
+            + (patch.objectDetection.map { [(objectDetectionFlag, $0)] } ?? [])
+        try await db.transaction { tx in
+            for (name, value) in changes {
+                try await AccountOverride.query(on: tx).filter(\.$accountID == account.id!).filter(\.$limitName == name).delete()
+                let row = AccountOverride()
+                row.accountID = account.id!
+                row.limitName = name
+                switch value {
+                case .null: continue
+                case .unlimited: row.value = nil
+                case .number(let n): row.value = n
+                }
+                try await row.create(on: tx)
+            }
+        }
+        let after = try await overrides(of: account)
+        try await AuditLog.record(actor: actor, action: "account.overrides", target: "account:\(account.id!.uuidString.lowercased())",
+                                  before: before, after: after, on: db)
+        return after
+    }
+
+    func findAccount(_ id: String) async throws -> Account {
+        guard let uuid = UUID(uuidString: id), let a = try await Account.find(uuid, on: db) else {
+            throw CVError.notFound("NotFound", "No account '\(id.prefix(64))'.")
+        }
+        return a
+    }
+}

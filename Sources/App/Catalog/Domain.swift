@@ -1,0 +1,50 @@
+import Foundation
+import Vapor
+
+/// A domain offered to projects, from `config/domains.json`. Ids are Azure's, so
+/// scripts that hard-code domain GUIDs keep working.
+struct Domain: Codable, Sendable {
+    struct ModelInformation: Codable, Sendable {
+        var estimatedModelSizeInMegabytes: Int
+        var description: String
+    }
+    var id: UUID
+    var name: String
+    var type: String
+    var backbone: String
+    var inputSize: Int
+    var exportablePlatforms: [String]
+    var modelInformation: ModelInformation?
+
+    var isObjectDetection: Bool { type == "ObjectDetection" }
+    var exportable: Bool { !exportablePlatforms.isEmpty }
+}
+
+/// The domains this installation offers.
+struct DomainCatalog: Sendable {
+    let domains: [Domain]
+    static let generalClassification = UUID(uuidString: "ee85a74c-405e-4adc-bb47-ffa8ca0c9f31")!
+
+    static func load(from path: String) throws -> DomainCatalog {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(message: "cannot read domain catalogue \(path)")
+        }
+        return DomainCatalog(domains: try JSONDecoder().decode([Domain].self, from: data))
+    }
+
+    func domain(_ id: UUID) -> Domain? { domains.first { $0.id == id } }
+}
+
+struct ConfigError: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+struct DomainCatalogKey: StorageKey { typealias Value = DomainCatalog }
+
+extension Application {
+    var domainCatalog: DomainCatalog {
+        get { storage[DomainCatalogKey.self]! }
+        set { storage[DomainCatalogKey.self] = newValue }
+    }
+}

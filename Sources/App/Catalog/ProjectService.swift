@@ -1,0 +1,139 @@
+import Fluent
+import Vapor
+
+/// What a caller may change on a project (PATCH body or portal form).
+struct ProjectChanges: Sendable {
+    var name: String?
+    var description: String?
+    var domainID: String?
+    var classificationType: String?
+    var targetExportPlatforms: [String]?
+    var augmentationMethods: [String: Bool]?
+}
+
+/// Projects of one account. Every lookup is scoped by account: another account's
+/// project is indistinguishable from a missing one.
+struct ProjectService {
+    let db: Database
+    let domains: DomainCatalog
+
+    static let exportPlatforms = ["CoreML", "TensorFlow", "DockerFile", "ONNX", "VAIDK", "OpenVino"]
+    static let defaultAugmentation: [String: Bool] = [
+        "rotation": true, "scaling": true, "translation": true, "horizontal flip": true,
+        "equalize": true, "solarize": true, "padtosquare": true,
+    ]
+
+    func list(account: Account) async throws -> [Project] {
+        try await Project.query(on: db).filter(\.$accountID == account.id!).sort(\.$createdAt).all()
+    }
+
+    func find(account: Account, id: String) async throws -> Project {
+        guard let uuid = UUID(uuidString: id),
+              let p = try await Project.find(uuid, on: db), p.accountID == account.id else {
+            throw CVError.projectNotFound
+        }
+        return p
+    }
+
+    func create(account: Account, name: String, description: String?, changes: ProjectChanges) async throws -> Project {
+        let p = Project()
+        p.accountID = account.id!
+        p.description = ""
+        p.targetExportPlatforms = []
+        p.settingsJSON = try Self.encodeAugmentation(Self.defaultAugmentation)
+        var c = changes
+        c.name = name
+        c.description = description
+        if c.domainID == nil { c.domainID = DomainCatalog.generalClassification.uuidString }
+        try await apply(c, to: p, account: account, isNew: true)
+        try await db.transaction { tx in
+            try await QuotaLedger.consume(.projects, account: account, on: tx)
+            try await p.create(on: tx)
+        }
+        return p
+    }
+
+    func update(account: Account, id: String, changes: ProjectChanges) async throws -> Project {
+        let p = try await find(account: account, id: id)
+        try await apply(changes, to: p, account: account, isNew: false)
+        try await p.save(on: db)
+        return p
+    }
+
+    func delete(account: Account, id: String) async throws {
+        let p = try await find(account: account, id: id)
+        try await db.transaction { tx in
+            try await QuotaLedger.release(.projects, account: account, on: tx)
+            try await Tag.query(on: tx).filter(\.$projectID == p.id!).delete()
+            try await QuotaLedger.forgetProject(p.id!, account: account, on: tx)
+            try await p.delete(on: tx)
+        }
+    }
+
+    private func apply(_ c: ProjectChanges, to p: Project, account: Account, isNew: Bool) async throws {
+        if let name = c.name {
+            guard TextRules.validName(name, max: 256) else {
+                throw CVError.badRequest("BadRequestProjectName", "Project name must be 1 to 256 characters without control characters.")
+            }
+            p.name = name.trimmingCharacters(in: .whitespaces)
+        }
+        if let d = c.description {
+            guard TextRules.validDescription(d, max: 4096) else {
+                throw CVError.badRequest("BadRequestProjectDescription", "Project description must be at most 4096 characters without control characters.")
+            }
+            p.description = d
+        }
+        var domain = domains.domain(p.domainID)
+        if let raw = c.domainID, !raw.isEmpty {
+            guard let id = UUID(uuidString: raw), let d = domains.domain(id) else {
+                throw CVError.badRequest("BadRequestProjectUnknownDomain", "Unknown domain '\(raw.prefix(64))'.")
+            }
+            if !isNew, let old = domain, old.type != d.type {
+                throw CVError.badRequest("BadRequestProjectUnsupportedDomainTypeChange",
+                                         "A project cannot change from \(old.type) to \(d.type).")
+            }
+            if d.isObjectDetection, !(try await LimitResolver.objectDetectionEnabled(for: account, on: db)) {
+                throw CVError.badRequest("BadRequestNotSupported", "Object detection is not enabled on this account's tier.")
+            }
+            domain = d
+            p.domainID = d.id
+            p.projectType = d.type
+            if d.isObjectDetection { p.classificationType = nil }
+            else if isNew { p.classificationType = "Multilabel" }
+        }
+        if let raw = c.classificationType, !raw.isEmpty, domain?.isObjectDetection != true {
+            guard let ct = ["Multiclass", "Multilabel"].first(where: { $0.lowercased() == raw.lowercased() }) else {
+                throw CVError.badRequest("BadRequestProjectUnknownClassification", "Unknown classification type '\(raw.prefix(64))'.")
+            }
+            p.classificationType = ct
+        }
+        if let platforms = c.targetExportPlatforms {
+            var chosen: [String] = []
+            for raw in platforms where !raw.isEmpty {
+                guard let name = Self.exportPlatforms.first(where: { $0.lowercased() == raw.lowercased() }),
+                      domain?.exportablePlatforms.contains(name) == true else {
+                    throw CVError.badRequest("BadRequestProjectUnsupportedExportPlatform",
+                                             "Export platform '\(raw.prefix(64))' is not supported by this project's domain.")
+                }
+                if !chosen.contains(name) { chosen.append(name) }
+            }
+            p.targetExportPlatforms = chosen
+        }
+        if let aug = c.augmentationMethods {
+            guard aug.count <= 32, aug.keys.allSatisfy({ TextRules.validName($0, max: 64) }) else {
+                throw CVError.badRequest("BadRequestProjectImagePreprocessingSettings", "Invalid augmentation methods.")
+            }
+            p.settingsJSON = try Self.encodeAugmentation(aug)
+        }
+    }
+
+    static func encodeAugmentation(_ m: [String: Bool]) throws -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = .sortedKeys
+        return String(decoding: try enc.encode(m), as: UTF8.self)
+    }
+
+    static func augmentation(of p: Project) -> [String: Bool] {
+        (try? JSONDecoder().decode([String: Bool].self, from: Data(p.settingsJSON.utf8))) ?? defaultAugmentation
+    }
+}

@@ -1,0 +1,127 @@
+import Fluent
+import Vapor
+
+/// Training API v3.0–v3.4-preview: domains, projects and tags. Handlers parse, then
+/// call one service method; the API key's account scopes every lookup.
+struct TrainingController: RouteCollection {
+    func boot(routes: RoutesBuilder) throws {
+        let t = routes.grouped("customvision", ":version", "training").grouped(APIKeyAuthenticator(kind: .training))
+        t.get("domains", use: domains)
+        t.get("domains", ":domainId", use: domain)
+        t.get("projects", use: listProjects)
+        t.post("projects", use: createProject)
+        t.get("projects", ":projectId", use: getProject)
+        t.patch("projects", ":projectId", use: updateProject)
+        t.delete("projects", ":projectId", use: deleteProject)
+        t.get("projects", ":projectId", "tags", use: listTags)
+        t.post("projects", ":projectId", "tags", use: createTag)
+        t.get("projects", ":projectId", "tags", ":tagId", use: getTag)
+        t.patch("projects", ":projectId", "tags", ":tagId", use: updateTag)
+        t.delete("projects", ":projectId", "tags", ":tagId", use: deleteTag)
+    }
+
+    private func projects(_ req: Request) -> ProjectService {
+        ProjectService(db: req.db, domains: req.application.domainCatalog)
+    }
+
+    private func project(_ req: Request) async throws -> Project {
+        try await projects(req).find(account: req.account, id: req.parameters.get("projectId") ?? "")
+    }
+
+    /// Reads an optional query string value.
+    private func query(_ req: Request, _ name: String) throws -> String? {
+        req.query[String.self, at: name]
+    }
+
+    /// Rejects a `iterationId` filter: no iteration can exist before training lands.
+    private func rejectIteration(_ req: Request, project: Project) throws {
+        if let it = try query(req, "iterationId"), !it.isEmpty {
+            throw CVError.notFound("NotFoundIteration", "Iteration '\(it.prefix(64))' not found.")
+        }
+    }
+
+    func domains(req: Request) async throws -> [WireDomain] {
+        req.application.domainCatalog.domains.map(WireDomain.init)
+    }
+
+    func domain(req: Request) async throws -> WireDomain {
+        guard let id = UUID(uuidString: req.parameters.get("domainId") ?? ""),
+              let d = req.application.domainCatalog.domain(id) else {
+            throw CVError.notFound("NotFoundDomain", "Domain not found.")
+        }
+        return WireDomain(d)
+    }
+
+    func listProjects(req: Request) async throws -> [WireProject] {
+        try await projects(req).list(account: req.account).map(WireProject.init)
+    }
+
+    func createProject(req: Request) async throws -> WireProject {
+        guard let name = try query(req, "name") else {
+            throw CVError.badRequest("BadRequestProjectName", "The 'name' query parameter is required.")
+        }
+        if (req.body.data?.readableBytes ?? 0) > 0 {
+            _ = try req.content.decode(WireCreateProjectOptions.self)  // accepted; storage export is not offered
+        }
+        let platforms = try query(req, "targetExportPlatforms")
+        let changes = ProjectChanges(domainID: try query(req, "domainId"),
+                                     classificationType: try query(req, "classificationType"),
+                                     targetExportPlatforms: platforms.map { $0.split(separator: ",").map(String.init) })
+        let p = try await projects(req).create(account: req.account, name: name,
+                                               description: try query(req, "description"), changes: changes)
+        return WireProject(p)
+    }
+
+    func getProject(req: Request) async throws -> WireProject {
+        WireProject(try await project(req))
+    }
+
+    func updateProject(req: Request) async throws -> WireProject {
+        let body = try req.content.decode(WireProjectUpdate.self)
+        let p = try await projects(req).update(account: req.account, id: req.parameters.get("projectId") ?? "",
+                                               changes: body.changes)
+        return WireProject(p)
+    }
+
+    func deleteProject(req: Request) async throws -> Response {
+        try await projects(req).delete(account: req.account, id: req.parameters.get("projectId") ?? "")
+        return .noContent
+    }
+
+    func listTags(req: Request) async throws -> [WireTag] {
+        let p = try await project(req)
+        try rejectIteration(req, project: p)
+        return try await TagService(db: req.db).list(project: p).map(WireTag.init)
+    }
+
+    func createTag(req: Request) async throws -> WireTag {
+        let p = try await project(req)
+        guard let name = try query(req, "name") else {
+            throw CVError.badRequest("BadRequestTagName", "The 'name' query parameter is required.")
+        }
+        let tag = try await TagService(db: req.db).create(account: req.account, project: p, name: name,
+                                                          description: try query(req, "description"),
+                                                          type: try query(req, "type"))
+        return WireTag(tag)
+    }
+
+    func getTag(req: Request) async throws -> WireTag {
+        let p = try await project(req)
+        try rejectIteration(req, project: p)
+        return WireTag(try await TagService(db: req.db).find(project: p, id: req.parameters.get("tagId") ?? ""))
+    }
+
+    func updateTag(req: Request) async throws -> WireTag {
+        let p = try await project(req)
+        let body = try req.content.decode(WireTagUpdate.self)
+        return WireTag(try await TagService(db: req.db).update(project: p, id: req.parameters.get("tagId") ?? "",
+                                                               name: body.name, description: body.description,
+                                                               type: body.type))
+    }
+
+    func deleteTag(req: Request) async throws -> Response {
+        let p = try await project(req)
+        try await TagService(db: req.db).delete(account: req.account, project: p, id: req.parameters.get("tagId") ?? "")
+        return .noContent
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import Vapor
+
+// Custom Vision JSON, camelCase exactly as the SDK's models (customvision-api.md §2).
+
+struct WireDomain: Content {
+    var id: String
+    var name: String
+    var type: String
+    var exportable: Bool
+    var enabled: Bool
+    var exportablePlatforms: [String]
+    var modelInformation: Domain.ModelInformation?
+
+    init(_ d: Domain) {
+        id = d.id.uuidString.lowercased(); name = d.name; type = d.type
+        exportable = d.exportable; enabled = true; exportablePlatforms = d.exportablePlatforms
+        modelInformation = d.modelInformation
+    }
+}
+
+struct WireImageProcessingSettings: Content {
+    var augmentationMethods: [String: Bool]?
+}
+
+struct WireProjectSettings: Content {
+    var domainId: String?
+    var classificationType: String?
+    var targetExportPlatforms: [String]?
+    var useNegativeSet: Bool?
+    var imageProcessingSettings: WireImageProcessingSettings?
+}
+
+struct WireProject: Content {
+    var id: String
+    var name: String
+    var description: String
+    var settings: WireProjectSettings
+    var created: Date
+    var lastModified: Date
+    var drModeEnabled: Bool
+    var status: String
+
+    init(_ p: Project) {
+        id = p.id!.uuidString.lowercased(); name = p.name; description = p.description
+        settings = WireProjectSettings(domainId: p.domainID.uuidString.lowercased(),
+                                       classificationType: p.classificationType,
+                                       targetExportPlatforms: p.targetExportPlatforms,
+                                       useNegativeSet: true,
+                                       imageProcessingSettings: .init(augmentationMethods: ProjectService.augmentation(of: p)))
+        created = p.createdAt ?? Date(); lastModified = p.updatedAt ?? created
+        drModeEnabled = false; status = "Succeeded"
+    }
+}
+
+/// PATCH body for a project: every field optional, unknown keys ignored.
+struct WireProjectUpdate: Content {
+    var name: String?
+    var description: String?
+    var settings: WireProjectSettings?
+
+    var changes: ProjectChanges {
+        ProjectChanges(name: name, description: description, domainID: settings?.domainId,
+                       classificationType: settings?.classificationType,
+                       targetExportPlatforms: settings?.targetExportPlatforms,
+                       augmentationMethods: settings?.imageProcessingSettings?.augmentationMethods)
+    }
+}
+
+struct WireCreateProjectOptions: Content {
+    var exportModelContainerUri: String?
+    var notificationQueueUri: String?
+}
+
+struct WireTag: Content {
+    var id: String
+    var name: String
+    var description: String
+    var type: String
+    var imageCount: Int
+
+    init(_ t: Tag) {
+        id = t.id!.uuidString.lowercased(); name = t.name; description = t.description
+        type = t.typeRaw; imageCount = t.imageCount
+    }
+}
+
+struct WireTagUpdate: Content {
+    var name: String?
+    var description: String?
+    var type: String?
+}

@@ -1,0 +1,82 @@
+import Vapor
+
+/// Sign-up, sign-in and sign-out.
+struct AuthPages: RouteCollection {
+    struct Credentials: Content {
+        var email: String
+        var password: String
+    }
+
+    func boot(routes: RoutesBuilder) throws {
+        routes.get { req -> Response in
+            req.redirect(to: req.portalUser == nil ? "/signin" : "/accounts")
+        }
+        routes.get("signin", use: signInPage)
+        routes.post("signin", use: signIn)
+        routes.get("signup", use: signUpPage)
+        routes.post("signup", use: signUp)
+        routes.post("signout", use: signOut)
+    }
+
+    private func form(_ req: Request, title: String, action: String, email: String = "", error: String? = nil,
+                      status: HTTPResponseStatus = .ok) -> Response {
+        let other: HNode = action == "/signin"
+            ? H.el("p", [], [H.text("New here? "), H.link("Create a user", "/signup", id: "to-signup")])
+            : H.el("p", [], [H.text("Have a user? "), H.link("Sign in", "/signin", id: "to-signin")])
+        return .html(PortalLayout.page(title: title, user: nil, csrf: req.csrfToken, error: error, [
+            H.form(action: action, csrf: req.csrfToken, id: "auth-form", [
+                H.field("Email", name: "email", type: "email", value: email, extra: [("required", "required")]),
+                H.field("Password", name: "password", type: "password", extra: [("required", "required")]),
+                H.button(title, id: "submit"),
+            ]),
+            other,
+        ]), status: status)
+    }
+
+    func signInPage(req: Request) async throws -> Response {
+        form(req, title: "Sign in", action: "/signin")
+    }
+
+    func signUpPage(req: Request) async throws -> Response {
+        form(req, title: "Sign up", action: "/signup")
+    }
+
+    private func users(_ req: Request) -> UserService {
+        UserService(db: req.db, threadPool: req.application.threadPool)
+    }
+
+    func signIn(req: Request) async throws -> Response {
+        let c = try req.content.decode(Credentials.self)
+        do {
+            let user = try await users(req).signIn(email: c.email, password: c.password, client: req.clientAddress)
+            startSession(req, user)
+            return req.redirect(to: "/accounts")
+        } catch let e as CVError {
+            return form(req, title: "Sign in", action: "/signin", email: c.email, error: e.message, status: e.status)
+        }
+    }
+
+    func signUp(req: Request) async throws -> Response {
+        let c = try req.content.decode(Credentials.self)
+        do {
+            let user = try await users(req).create(email: c.email, password: c.password)
+            startSession(req, user)
+            return req.redirect(to: "/accounts")
+        } catch let e as CVError {
+            return form(req, title: "Sign up", action: "/signup", email: c.email, error: e.message, status: e.status)
+        }
+    }
+
+    func signOut(req: Request) async throws -> Response {
+        req.session.destroy()
+        return req.redirect(to: "/signin")
+    }
+
+    /// A fresh session id on sign-in, so a planted cookie cannot be ridden.
+    private func startSession(_ req: Request, _ user: User) {
+        let csrf = req.csrfToken
+        req.session.id = nil  // the middleware then stores the data under a new id
+        req.session.data["userID"] = user.id!.uuidString
+        req.session.data["csrf"] = csrf
+    }
+}

@@ -1,0 +1,82 @@
+import Plot
+
+typealias HNode = Node<HTML.BodyContext>
+
+/// Small helpers over Plot's untyped element API. Plot escapes text but not attribute
+/// values, so every attribute goes through `escape` here.
+enum H {
+    static func escape(_ s: String) -> String {
+        var out = ""
+        out.reserveCapacity(s.count)
+        for c in s {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+
+    static func attr(_ name: String, _ value: String) -> HNode {
+        .attribute(Attribute(name: name, value: escape(value), ignoreIfValueIsEmpty: false))
+    }
+
+    static func flag(_ name: String) -> HNode { .attribute(named: name) }
+
+    static func el(_ name: String, _ attrs: [(String, String)] = [], _ children: [HNode] = []) -> HNode {
+        .element(named: name, nodes: attrs.map { attr($0.0, $0.1) } + children)
+    }
+
+    static func text(_ s: String) -> HNode { .text(s) }
+
+    static func void(_ name: String, _ attrs: [(String, String)]) -> HNode {
+        .selfClosedElement(named: name, attributes: attrs.map { Attribute<HTML.BodyContext>(name: $0.0, value: escape($0.1), ignoreIfValueIsEmpty: false) })
+    }
+
+    static func form(action: String, csrf: String, id: String? = nil, _ children: [HNode]) -> HNode {
+        var attrs = [("method", "post"), ("action", action)]
+        if let id { attrs.append(("id", id)) }
+        return el("form", attrs, [void("input", [("type", "hidden"), ("name", "_csrf"), ("value", csrf)])] + children)
+    }
+
+    static func field(_ label: String, name: String, type: String = "text", value: String = "", id: String? = nil,
+                      extra: [(String, String)] = []) -> HNode {
+        el("label", [], [text(label),
+                         void("input", [("type", type), ("name", name), ("value", value), ("id", id ?? name)] + extra)])
+    }
+
+    static func button(_ title: String, id: String? = nil, cls: String? = nil) -> HNode {
+        var attrs = [("type", "submit")]
+        if let id { attrs.append(("id", id)) }
+        if let cls { attrs.append(("class", cls)) }
+        return el("button", attrs, [text(title)])
+    }
+
+    static func link(_ title: String, _ href: String, id: String? = nil) -> HNode {
+        el("a", [("href", href)] + (id.map { [("id", $0)] } ?? []), [text(title)])
+    }
+
+    static func table(head: [String], rows: [[HNode]], id: String? = nil) -> HNode {
+        el("table", id.map { [("id", $0)] } ?? [], [
+            el("thead", [], [el("tr", [], head.map { el("th", [], [text($0)]) })]),
+            el("tbody", [], rows.map { el("tr", [], $0.map { el("td", [], [$0]) }) }),
+        ])
+    }
+
+    /// A usage bar: used against a limit (nil = unlimited).
+    static func usageBar(label: String, used: Int?, limit: Int?, name: String) -> HNode {
+        let usedText = used.map(String.init) ?? "–"
+        let limitText = limit.map(String.init) ?? "unlimited"
+        var pct = 0.0
+        if let used, let limit { pct = limit == 0 ? 100 : min(100, Double(used) * 100 / Double(limit)) }
+        return el("div", [("class", "usage"), ("data-quota", name)], [
+            el("span", [("class", "usage-label")], [text("\(label): ")]),
+            el("span", [("class", "usage-value")], [text("\(usedText) / \(limitText)")]),
+            el("div", [("class", "bar")], [el("div", [("class", "fill"), ("style", "width:\(Int(pct))%")])]),
+        ])
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import Vapor
+
+/// Start-up configuration, read from the environment (see `config/sightline.env.example`).
+public struct Settings: Sendable {
+    public var dataDir: String
+    public var databaseURL: String?
+    public var publicURL: String
+    public var configDir: String
+    public var blobSigningKey: String
+    public var engineWorkers: Int
+
+    public static func fromEnvironment() -> Settings {
+        let env = ProcessInfo.processInfo.environment
+        let port = env["PORT"] ?? "8080"
+        return Settings(
+            dataDir: env["DATA_DIR"] ?? "./data",
+            databaseURL: env["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 },
+            publicURL: env["PUBLIC_URL"] ?? "http://localhost:\(port)",
+            configDir: env["SIGHTLINE_CONFIG_DIR"] ?? "./config",
+            blobSigningKey: env["BLOB_SIGNING_KEY"] ?? "",
+            engineWorkers: Int(env["ENGINE_WORKERS"] ?? "") ?? 1)
+    }
+
+    /// The endpoint users paste into the SDK: always ends with "/" like Azure's.
+    public var endpoint: String { publicURL.hasSuffix("/") ? publicURL : publicURL + "/" }
+    public var isSecure: Bool { publicURL.lowercased().hasPrefix("https://") }
+}
+
+struct SettingsKey: StorageKey { typealias Value = Settings }
+
+extension Application {
+    public var settings: Settings {
+        get { storage[SettingsKey.self] ?? .fromEnvironment() }
+        set { storage[SettingsKey.self] = newValue }
+    }
+}

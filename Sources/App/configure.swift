@@ -1,0 +1,73 @@
+import Fluent
+import FluentPostgresDriver
+import FluentSQLiteDriver
+import Migrations
+import Vapor
+
+/// Wires the application: database, migrations, middleware, routes.
+public func configure(_ app: Application) async throws {
+    let settings = app.settings
+    app.settings = settings
+    MetricsEndpoint.bootstrapOnce()
+
+    let tiers = try loadTiers(from: settings.configDir + "/tiers.json")
+    app.domainCatalog = try DomainCatalog.load(from: settings.configDir + "/domains.json")
+
+    if let url = settings.databaseURL {
+        try app.databases.use(.postgres(url: url), as: .psql)
+    } else {
+        try FileManager.default.createDirectory(atPath: settings.dataDir, withIntermediateDirectories: true)
+        app.databases.use(.sqlite(.file(settings.dataDir + "/sightline.sqlite")), as: .sqlite)
+    }
+    let migrations = sightlineMigrations(tiers: tiers)
+    app.migrations.add(migrations)
+
+    // JSON: ISO-8601 dates with milliseconds and Z, as the SDK's date regex expects.
+    let encoder = JSONEncoder()
+    encoder.dateEncodingStrategy = .custom { date, enc in
+        var c = enc.singleValueContainer()
+        try c.encode(wireDate(date))
+    }
+    ContentConfiguration.global.use(encoder: encoder, for: .json)
+
+    app.routes.caseInsensitive = true
+    app.routes.defaultMaxBodySize = "2mb"
+
+    app.sessions.use(.fluent)
+    app.sessions.configuration.cookieName = "sightline-session"
+    app.sessions.configuration.cookieFactory = { id in
+        HTTPCookies.Value(string: id.string, expires: Date().addingTimeInterval(7 * 24 * 3600), maxAge: nil, domain: nil,
+                          path: "/", isSecure: settings.isSecure, isHTTPOnly: true, sameSite: .lax)
+    }
+
+    app.middleware = .init()
+    app.middleware.use(RequestIDMiddleware())
+    app.middleware.use(ErrorResponder())
+    app.middleware.use(FileMiddleware(publicDirectory: app.directory.publicDirectory))
+
+    try app.register(collection: HealthController(expectedMigrations: migrations.count))
+    try app.register(collection: TrainingController())
+    try app.register(collection: PredictionController())
+    try app.register(collection: AdminAPIController())
+    let portal = app.grouped(app.sessions.middleware, PortalSession())
+    try portal.register(collection: AuthPages())
+    let signedIn = portal.grouped(RequireUser())
+    try signedIn.register(collection: AccountPages())
+    try signedIn.register(collection: AdminPages())
+
+    app.asyncCommands.use(CreateAdminCommand(), as: "create-admin")
+}
+
+func loadTiers(from path: String) throws -> [TierSeed] {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw ConfigError(message: "cannot read tier catalogue \(path)")
+    }
+    return try JSONDecoder().decode([TierSeed].self, from: data)
+}
+
+/// `2020-11-06T16:37:26.266Z`
+func wireDate(_ date: Date) -> String {
+    let f = ISO8601DateFormatter()
+    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    return f.string(from: date)
+}

@@ -1,0 +1,20 @@
+import App
+import Logging
+import Vapor
+
+// `sightline serve | migrate | create-admin`. Migrations run automatically on serve.
+var env = try Environment.detect()
+try LoggingSystem.bootstrap(from: &env)
+let app = try await Application.make(env)
+do {
+    try await configure(app)
+    if CommandLine.arguments.dropFirst().first.map({ $0 == "serve" || $0.hasPrefix("-") }) ?? true {
+        try await app.autoMigrate()
+    }
+    try await app.execute()
+} catch {
+    app.logger.critical("\(String(reflecting: error))")
+    try? await app.asyncShutdown()
+    exit(1)
+}
+try await app.asyncShutdown()
