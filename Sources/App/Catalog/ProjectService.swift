@@ -83,7 +83,7 @@ struct ProjectService {
             }
             p.description = d
         }
-        var domain = domains.domain(p.domainID)
+        var domain = isNew ? nil : domains.domain(p.domainID)
         if let raw = c.domainID, !raw.isEmpty {
             guard let id = UUID(uuidString: raw), let d = domains.domain(id) else {
                 throw CVError.badRequest("BadRequestProjectUnknownDomain", "Unknown domain '\(raw.prefix(64))'.")
