@@ -24,6 +24,7 @@ public func configure(_ app: Application) async throws {
 
     // JSON: ISO-8601 dates with milliseconds and Z, as the SDK's date regex expects.
     let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
     encoder.dateEncodingStrategy = .custom { date, enc in
         var c = enc.singleValueContainer()
         try c.encode(wireDate(date))

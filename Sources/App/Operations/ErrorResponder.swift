@@ -26,7 +26,9 @@ struct ErrorResponder: AsyncMiddleware {
         }
         let headers: HTTPHeaders = (error as? AbortError)?.headers ?? [:]
         if isAPI(request.url.path) {
-            let body = try? JSONEncoder().encode(["code": code, "message": message])
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys  // stable bodies: identical errors are byte-identical
+            let body = try? encoder.encode(["code": code, "message": message])
             let res = Response(status: status, headers: headers, body: .init(data: body ?? Data()))
             res.headers.replaceOrAdd(name: .contentType, value: "application/json; charset=utf-8")
             return res

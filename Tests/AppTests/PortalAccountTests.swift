@@ -1,0 +1,99 @@
+@testable import App
+import Fluent
+import XCTVapor
+
+/// Resource accounts through the portal: create, one F0 per user, keys shown once and
+/// regenerable, rename, delete only when empty; the admin pages edit tiers.
+final class PortalAccountTests: XCTestCase {
+    func testAccountLifecycleAndKeys() async throws {
+        let app = try await makeApp()
+        let c = PortalClient(app: app)
+        try await c.get("/signup")
+        try await c.post("/signup", ["email": "p@example.com", "password": "long-password"])
+        try await c.get("/accounts")
+        let f0 = try await c.post("/accounts", ["name": "free one", "tier": "F0"])
+        XCTAssertEqual(f0.status, .ok)
+        let keys = f0.body.components(separatedBy: #"class="new-key""#).dropFirst().map { part -> String in
+            let after = part[part.range(of: ">")!.upperBound...]
+            return String(after.prefix { $0 != "<" })
+        }
+        XCTAssertEqual(keys.count, 4)
+        XCTAssertTrue(keys.allSatisfy { $0.count == 32 && $0.allSatisfy(\.isHexDigit) })
+        XCTAssertTrue(f0.body.contains("/providers/Microsoft.CognitiveServices/accounts/free-one-"))
+        XCTAssertTrue(f0.body.contains("http://127.0.0.1:8080/"))
+
+        let second = try await c.post("/accounts", ["name": "free two", "tier": "F0"])
+        XCTAssertEqual(second.status, .conflict)
+        XCTAssertTrue(second.body.contains("only one is allowed"))
+        let _v1 = try await c.post("/accounts", ["name": "x", "tier": "Gold"]).status
+        XCTAssertEqual(_v1, .badRequest)
+
+        let account = try await Account.query(on: app.db).first()!
+        let id = account.id!.uuidString.lowercased()
+        // The key works until regenerated; the page shows it only once.
+        let _v2 = try await app.training(.GET, "projects", key: keys[0]).status
+        XCTAssertEqual(_v2, .ok)
+        let page = try await c.get("/accounts/\(id)")
+        XCTAssertFalse(page.body.contains(keys[0]))
+        XCTAssertTrue(page.body.contains("…" + keys[0].suffix(4)))
+        let regen = try await c.post("/accounts/\(id)/keys/training/1", [:])
+        XCTAssertTrue(regen.body.contains("Training key 1"))
+        let _v3 = try await app.training(.GET, "projects", key: keys[0]).status
+        XCTAssertEqual(_v3, .unauthorized)
+        let _v4 = try await app.training(.GET, "projects", key: keys[1]).status
+        XCTAssertEqual(_v4, .ok, "key 2 keeps working")
+
+        let _v5 = try await c.post("/accounts/\(id)/rename", ["name": "renamed"]).body.contains("renamed")
+        XCTAssertTrue(_v5)
+        let renamed = try await Account.find(account.id, on: app.db)!
+        XCTAssertEqual(renamed.resourceName, account.resourceName, "the resource id never changes")
+
+        _ = try await app.training(.POST, "projects?name=p", key: keys[1])
+        let refused = try await c.post("/accounts/\(id)/delete", [:])
+        XCTAssertEqual(refused.status, .conflict)
+        let pid = try await Project.query(on: app.db).first()!.id!.uuidString.lowercased()
+        let _v6 = try await app.training(.DELETE, "projects/\(pid)", key: keys[1]).status
+        XCTAssertEqual(_v6, .noContent)
+        let _v7 = try await c.post("/accounts/\(id)/delete", [:]).status
+        XCTAssertEqual(_v7, .seeOther)
+        let _v8 = try await Account.query(on: app.db).count()
+        XCTAssertEqual(_v8, 0)
+        let _v9 = try await AccountKey.query(on: app.db).count()
+        XCTAssertEqual(_v9, 0)
+        // With the F0 gone, another F0 is allowed.
+        let _v10 = try await c.post("/accounts", ["name": "free again", "tier": "F0"]).status
+        XCTAssertEqual(_v10, .ok)
+        try await app.asyncShutdown()
+    }
+
+    func testAdminEditsTierInPortalAndUsageShowsIt() async throws {
+        let app = try await makeApp()
+        _ = try await app.makeAdmin(email: "root@example.com")
+        let admin = PortalClient(app: app)
+        try await admin.get("/signin")
+        let _v11 = try await admin.post("/signin", ["email": "root@example.com", "password": "admin-password-1"]).status
+        XCTAssertEqual(_v11, .seeOther)
+        try await admin.get("/accounts")
+        _ = try await admin.post("/accounts", ["name": "ops", "tier": "S0"])
+        let tiers = try await admin.get("/admin")
+        XCTAssertTrue(tiers.body.contains("tier-form-S0"))
+        var form = ["projects": "7", "tagsPerProject": "250", "imagesPerProject": "50000", "iterationsPerProject": "10",
+                    "predictionsPerMonth": "", "transactionsPerSecond": "10", "objectDetectionPresent": "1"]
+        form["objectDetection"] = "on"
+        let saved = try await admin.post("/admin/tiers/S0", form)
+        XCTAssertTrue(saved.body.contains("Saved tier S0"), saved.body)
+        let s0 = try await Tier.query(on: app.db).filter(\.$code == "S0").first()!
+        XCTAssertEqual(s0.projects, 7)
+        XCTAssertNil(s0.predictionsPerMonth)
+        let id = try await Account.query(on: app.db).first()!.id!.uuidString.lowercased()
+        let usage = try await admin.get("/admin/accounts/\(id)")
+        XCTAssertTrue(usage.body.contains("Projects: "))
+        XCTAssertTrue(usage.body.contains("0 / 7"), "usage shows the new limit")
+        let overrides = try await admin.post("/admin/accounts/\(id)/overrides", ["projects": "unlimited"])
+        XCTAssertTrue(overrides.body.contains("0 / unlimited"))
+        let audit = try await admin.get("/admin/audit")
+        XCTAssertTrue(audit.body.contains("tier.update"))
+        XCTAssertTrue(audit.body.contains("account.overrides"))
+        try await app.asyncShutdown()
+    }
+}

@@ -1,0 +1,129 @@
+@testable import App
+import Fluent
+import Foundation
+import SQLKit
+import XCTVapor
+
+/// Where the tests run: SQLite in a temp dir by default, PostgreSQL when
+/// `TEST_DATABASE_URL` is set (the `make test` harness sets it for the second pass).
+enum TestDatabase {
+    static var postgresURL: String? {
+        ProcessInfo.processInfo.environment["TEST_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+    static var name: String { postgresURL == nil ? "sqlite" : "postgresql" }
+}
+
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+/// A fresh application on an empty database.
+func makeApp() async throws -> Application {
+    let app = try await Application.make(.testing)
+    var s = Settings.fromEnvironment()
+    s.dataDir = NSTemporaryDirectory() + "sightline-test-" + UUID().uuidString
+    s.databaseURL = TestDatabase.postgresURL
+    s.configDir = repoRoot + "/config"
+    s.publicURL = "http://127.0.0.1:8080"
+    app.settings = s
+    app.logger.logLevel = .warning
+    try await configure(app)
+    if TestDatabase.postgresURL != nil {
+        let sql = app.db as! SQLDatabase
+        try await sql.raw("DROP SCHEMA public CASCADE").run()
+        try await sql.raw("CREATE SCHEMA public").run()
+    }
+    try await app.autoMigrate()
+    return app
+}
+
+struct APIResponse {
+    let status: HTTPStatus
+    let headers: HTTPHeaders
+    let body: String
+    var json: Any? { try? JSONSerialization.jsonObject(with: Data(body.utf8), options: [.fragmentsAllowed]) }
+    var object: [String: Any] { json as? [String: Any] ?? [:] }
+    var array: [[String: Any]] { json as? [[String: Any]] ?? [] }
+    var code: String? { object["code"] as? String }
+}
+
+extension Application {
+    func call(_ method: HTTPMethod, _ path: String, headers: HTTPHeaders = [:], body: String? = nil,
+              contentType: String? = "application/json; charset=utf-8") async throws -> APIResponse {
+        var h = headers
+        if body != nil, let contentType { h.replaceOrAdd(name: .contentType, value: contentType) }
+        let res = try await testable().sendRequest(method, path, headers: h,
+                                                   body: body.map { ByteBuffer(string: $0) })
+        return APIResponse(status: res.status, headers: res.headers, body: res.body.string)
+    }
+
+    func training(_ method: HTTPMethod, _ path: String, key: String, body: String? = nil,
+                  version: String = "v3.4-preview") async throws -> APIResponse {
+        try await call(method, "/customvision/\(version)/training/\(path)", headers: ["Training-Key": key], body: body)
+    }
+
+    /// An admin user and its API token.
+    func makeAdmin(email: String = "admin@example.com") async throws -> String {
+        try await UserService(db: db, threadPool: threadPool).createAdmin(email: email, password: "admin-password-1")
+    }
+
+    func admin(_ method: HTTPMethod, _ path: String, token: String, body: String? = nil) async throws -> APIResponse {
+        try await call(method, "/admin/api/\(path)", headers: ["Authorization": "Bearer \(token)"], body: body)
+    }
+
+    /// A user with one account on `tier`; returns the account's JSON (keys included).
+    func makeAccount(token: String, email: String, tier: String, name: String = "acct") async throws -> [String: Any] {
+        let u = try await admin(.POST, "users", token: token, body: #"{"email":"\#(email)","password":"password-123"}"#)
+        XCTAssert(u.status == .created || u.status == .conflict, u.body)
+        let a = try await admin(.POST, "accounts", token: token,
+                                body: #"{"ownerEmail":"\#(email)","name":"\#(name)","tier":"\#(tier)"}"#)
+        XCTAssertEqual(a.status, .created, a.body)
+        return a.object
+    }
+}
+
+func trainingKey(_ account: [String: Any]) -> String { (account["trainingKeys"] as! [String])[0] }
+func predictionKey(_ account: [String: Any]) -> String { (account["predictionKeys"] as! [String])[0] }
+
+func urlEncode(_ s: String) -> String {
+    s.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? s
+}
+
+/// A browser-like portal client: keeps the session cookie and the form's CSRF token.
+final class PortalClient {
+    let app: Application
+    var cookie: String?
+    var csrf: String?
+
+    init(app: Application) { self.app = app }
+
+    @discardableResult
+    func get(_ path: String) async throws -> APIResponse {
+        let res = try await app.call(.GET, path, headers: cookieHeader(), body: nil)
+        absorb(res)
+        return res
+    }
+
+    @discardableResult
+    func post(_ path: String, _ form: [String: String], csrf override: String? = nil) async throws -> APIResponse {
+        var fields = form
+        fields["_csrf"] = override ?? csrf ?? ""
+        let body = fields.map { "\(urlEncode($0.key))=\(urlEncode($0.value))" }.joined(separator: "&")
+        let res = try await app.call(.POST, path, headers: cookieHeader(), body: body,
+                                     contentType: "application/x-www-form-urlencoded")
+        absorb(res)
+        return res
+    }
+
+    private func cookieHeader() -> HTTPHeaders {
+        cookie.map { ["Cookie": $0] } ?? [:]
+    }
+
+    private func absorb(_ res: APIResponse) {
+        if let set = res.headers.first(name: .setCookie), let pair = set.split(separator: ";").first {
+            cookie = String(pair)
+        }
+        if let r = res.body.range(of: #"name="_csrf" value=""#) {
+            csrf = String(res.body[r.upperBound...].prefix { $0 != "\"" })
+        }
+    }
+}
