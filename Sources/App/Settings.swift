@@ -9,6 +9,8 @@ public struct Settings: Sendable {
     public var configDir: String
     public var blobSigningKey: String
     public var engineWorkers: Int
+    /// PostgreSQL connections per event loop.
+    public var databasePoolSize: Int
 
     public static func fromEnvironment() -> Settings {
         let env = ProcessInfo.processInfo.environment
@@ -19,7 +21,8 @@ public struct Settings: Sendable {
             publicURL: env["PUBLIC_URL"] ?? "http://localhost:\(port)",
             configDir: env["SIGHTLINE_CONFIG_DIR"] ?? "./config",
             blobSigningKey: env["BLOB_SIGNING_KEY"] ?? "",
-            engineWorkers: Int(env["ENGINE_WORKERS"] ?? "") ?? 1)
+            engineWorkers: Int(env["ENGINE_WORKERS"] ?? "") ?? 1,
+            databasePoolSize: max(1, Int(env["DATABASE_POOL_SIZE"] ?? "") ?? 4))
     }
 
     /// The endpoint users paste into the SDK: always ends with "/" like Azure's.

@@ -14,7 +14,7 @@ public func configure(_ app: Application) async throws {
     app.domainCatalog = try DomainCatalog.load(from: settings.configDir + "/domains.json")
 
     if let url = settings.databaseURL {
-        try app.databases.use(.postgres(url: url), as: .psql)
+        try app.databases.use(.postgres(url: url, maxConnectionsPerEventLoop: settings.databasePoolSize), as: .psql)
     } else {
         try FileManager.default.createDirectory(atPath: settings.dataDir, withIntermediateDirectories: true)
         app.databases.use(.sqlite(.file(settings.dataDir + "/sightline.sqlite")), as: .sqlite)

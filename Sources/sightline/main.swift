@@ -4,7 +4,15 @@ import Vapor
 
 // `sightline serve | migrate | create-admin`. Migrations run automatically on serve.
 var env = try Environment.detect()
-try LoggingSystem.bootstrap(from: &env)
+// Logs go to standard error, so standard output carries only what commands print
+// (create-admin's token is its last line).
+try LoggingSystem.bootstrap(from: &env) { level in
+    { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+}
 let app = try await Application.make(env)
 do {
     try await configure(app)

@@ -1,0 +1,31 @@
+# `make run`: serve the portal on http://localhost:8080 (SQLite under ./data).
+# `make test`: the whole suite, SQLite and a throw-away PostgreSQL, plus interop checks.
+SHELL := /bin/bash
+HOST ?= 127.0.0.1
+PORT ?= 8080
+CONFIGURATION ?= debug
+RUN_PACKAGES := libargon2-dev pkg-config
+TEST_PACKAGES := postgresql chromium chromium-driver python3-venv
+
+.PHONY: run test build deps test-deps clean
+
+deps:
+	@scripts/apt-ensure.sh $(RUN_PACKAGES)
+
+build: deps
+	swift build -c $(CONFIGURATION)
+
+run: build
+	mkdir -p data
+	DATA_DIR=$${DATA_DIR:-./data} .build/$(CONFIGURATION)/sightline serve --hostname $(HOST) --port $(PORT)
+
+test-deps: deps
+	@scripts/apt-ensure.sh $(TEST_PACKAGES)
+	@scripts/venv-ensure.sh
+
+test: test-deps
+	swift build --build-tests
+	scripts/test-all.sh
+
+clean:
+	rm -rf .build .venv

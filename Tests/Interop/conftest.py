@@ -1,0 +1,113 @@
+"""Starts real `sightline serve` processes on 127.0.0.1 for the interop checks.
+
+SQLite servers get a fresh DATA_DIR; PostgreSQL servers (when TEST_DATABASE_URL is set
+by scripts/with-postgres.sh) get a fresh database on the throw-away cluster.
+"""
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import uuid
+
+import pytest
+import requests
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BINARY = os.path.join(ROOT, ".build", "debug", "sightline")
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+ADMIN_PASSWORD = "interop-admin-password"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def fresh_postgres_database():
+    """A new empty database on the test cluster; returns its URL."""
+    u = urllib.parse.urlparse(PG_URL)
+    name = "sl_" + uuid.uuid4().hex[:12]
+    bindir = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
+    createdb = f"/usr/lib/postgresql/{bindir}/bin/createdb"
+    subprocess.run([createdb, "-h", u.hostname, "-p", str(u.port), "-U", u.username or "postgres", name], check=True)
+    return urllib.parse.urlunparse(u._replace(path="/" + name))
+
+
+class Server:
+    def __init__(self, database_url=None, data_dir=None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="sightline-interop-")
+        self.database_url = database_url
+        self.log_path = os.path.join(self.data_dir, "server.log")
+        self.env = dict(os.environ, DATA_DIR=self.data_dir, SIGHTLINE_CONFIG_DIR=os.path.join(ROOT, "config"),
+                        PUBLIC_URL=self.url, LOG_LEVEL="debug", DATABASE_URL=database_url or "")
+        self.proc = None
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([BINARY, "serve", "--hostname", "127.0.0.1", "--port", str(self.port)],
+                                     cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if requests.get(self.url + "/readyz", timeout=2).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited:\n" + open(self.log_path).read()[-3000:])
+            time.sleep(0.2)
+        raise RuntimeError("server did not become ready")
+
+    def create_admin(self, email="admin@example.com"):
+        out = subprocess.run([BINARY, "create-admin", "--email", email], cwd=ROOT, capture_output=True, text=True,
+                             env=dict(self.env, SIGHTLINE_ADMIN_PASSWORD=ADMIN_PASSWORD), timeout=120, check=True)
+        token = out.stdout.strip().splitlines()[-1]
+        assert re.fullmatch(r"sla_[0-9a-f]{64}", token), out.stdout
+        return token
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def backends():
+    return ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(params=backends())
+def server(request):
+    db = fresh_postgres_database() if request.param == "postgresql" else None
+    s = Server(database_url=db).start()
+    yield s
+    s.stop()
+    shutil.rmtree(s.data_dir, ignore_errors=True)
+
+
+def admin_api(server, token, method, path, **kw):
+    return requests.request(method, f"{server.url}/admin/api/{path}", headers={"Authorization": f"Bearer {token}"},
+                            timeout=30, **kw)
+
+
+def make_account(server, token, email, tier="S0", name="interop"):
+    r = admin_api(server, token, "POST", "users", json={"email": email, "password": "password-123"})
+    assert r.status_code in (201, 409), r.text
+    r = admin_api(server, token, "POST", "accounts", json={"ownerEmail": email, "name": name, "tier": tier})
+    assert r.status_code == 201, r.text
+    return r.json()

@@ -1,0 +1,105 @@
+"""A real Chromium (Debian's chromium + chromium-driver, via Selenium) drives the portal.
+It can reach nothing but the server under test on 127.0.0.1."""
+import re
+
+import pytest
+import requests
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from conftest import ADMIN_PASSWORD
+
+
+@pytest.fixture
+def browser():
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = "/usr/bin/chromium"
+    for arg in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--disable-background-networking", "--disable-extensions", "--no-first-run",
+                '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1']:
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver.implicitly_wait(5)
+    yield driver
+    driver.quit()
+
+
+def wait_url(driver, fragment):
+    """Clicks return before navigation finishes; wait for the new page."""
+    WebDriverWait(driver, 15).until(EC.url_contains(fragment))
+    WebDriverWait(driver, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def fill(driver, name, value, form=None):
+    scope = driver.find_element(By.ID, form) if form else driver
+    el = scope.find_element(By.NAME, name)
+    el.clear()
+    el.send_keys(value)
+
+
+def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
+    b = browser
+    b.get(server.url + "/")
+    assert "Sign in" in b.title
+    b.find_element(By.ID, "to-signup").click()
+    wait_url(b, "/signup")
+    fill(b, "email", "person@example.com")
+    fill(b, "password", "browser-password")
+    b.find_element(By.ID, "submit").click()
+    wait_url(b, "/accounts")
+
+    fill(b, "name", "my-vision")
+    Select(b.find_element(By.ID, "tier")).select_by_value("S0")
+    b.find_element(By.ID, "create").click()
+    b.find_element(By.ID, "new-keys")
+    keys = {el.get_attribute("data-label"): el.text for el in b.find_elements(By.CSS_SELECTOR, "code.new-key")}
+    assert set(keys) == {"Training key 1", "Training key 2", "Prediction key 1", "Prediction key 2"}
+    assert all(re.fullmatch(r"[0-9a-f]{32}", k) for k in keys.values())
+    assert b.find_element(By.ID, "endpoint").text == server.url + "/"
+    assert "/providers/Microsoft.CognitiveServices/accounts/my-vision-" in b.find_element(By.ID, "resource-id").text
+    # The key the page showed works against the API.
+    r = requests.get(server.url + "/customvision/v3.4-preview/training/projects",
+                     headers={"Training-Key": keys["Training key 1"]}, timeout=10)
+    assert r.status_code == 200 and r.json() == []
+    b.find_element(By.ID, "nav-accounts").click()
+    wait_url(b, "/accounts")
+    account_url = b.find_element(By.LINK_TEXT, "my-vision").get_attribute("href")
+    assert "/accounts/" in account_url
+    b.find_element(By.ID, "signout").click()
+    wait_url(b, "/signin")
+    b.get(account_url)
+    wait_url(b, "/signin")  # signed-out users are sent to sign in
+    fill(b, "email", "person@example.com")
+    fill(b, "password", "browser-password")
+    b.find_element(By.ID, "submit").click()
+    wait_url(b, "/accounts")
+    b.find_element(By.LINK_TEXT, "my-vision").click()
+    wait_url(b, account_url)
+    assert keys["Training key 1"] not in b.page_source, "keys are shown in full only once"
+    b.find_element(By.ID, "signout").click()
+    wait_url(b, "/signin")
+
+    # An admin raises S0's project limit in the portal; the usage page shows it.
+    server.create_admin("ops@example.com")
+    b.get(server.url + "/signin")
+    fill(b, "email", "ops@example.com")
+    fill(b, "password", ADMIN_PASSWORD)
+    b.find_element(By.ID, "submit").click()
+    wait_url(b, "/accounts")
+    b.find_element(By.ID, "nav-admin").click()
+    wait_url(b, "/admin")
+    fill(b, "projects", "123", form="tier-form-S0")
+    b.find_element(By.ID, "save-S0").click()
+    assert "Saved tier S0" in b.find_element(By.ID, "flash").text
+    b.find_element(By.ID, "admin-accounts").click()
+    wait_url(b, "/admin/accounts")
+    b.find_element(By.LINK_TEXT, "my-vision").click()
+    wait_url(b, "/admin/accounts/")
+    usage = b.find_element(By.CSS_SELECTOR, '#usage [data-quota="projects"]').text
+    assert "0 / 123" in usage, usage
+    b.find_element(By.ID, "admin-audit").click()
+    wait_url(b, "/admin/audit")
+    assert "tier.update" in b.find_element(By.ID, "audit").text

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole suite: Swift tests on SQLite, then on PostgreSQL, then the interop checks
+# (Azure SDK, Chromium, two server processes) against both databases.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "== swift test on SQLite"
+swift test --skip-build
+echo "== swift test on PostgreSQL, then interop checks"
+scripts/with-postgres.sh bash -c '
+  set -euo pipefail
+  swift test --skip-build
+  echo "== interop checks (Python SDK, Chromium, two processes)"
+  .venv/bin/python -m pytest -q Tests/Interop
+'
