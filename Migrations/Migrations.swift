@@ -16,5 +16,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0010_CreateAuditLog(),
         M0011_CreateSignInFailures(),
         M0012_SeedTiers(tiers: tiers),
+        M0013_CreateRateWindows(),
     ]
 }

@@ -119,3 +119,32 @@ final class QuotaLedgerTests: XCTestCase {
         try await app.asyncShutdown()
     }
 }
+
+/// Prediction calls are limited to the tier's transactions per second.
+final class RateLimitTests: XCTestCase {
+    func testPredictionTPSLimitAnswers429WithRetryAfter() async throws {
+        let app = try await makeApp()
+        let token = try await app.makeAdmin()
+        let acct = try await app.makeAccount(token: token, email: "tps@example.com", tier: "F0")
+        let key = predictionKey(acct)
+        let path = "/customvision/v3.1/prediction/\(UUID().uuidString.lowercased())/classify/iterations/prod/image"
+        func burst() async throws -> [APIResponse] {
+            try await withThrowingTaskGroup(of: APIResponse.self) { group in
+                for _ in 0..<6 { group.addTask { try await app.call(.POST, path, headers: ["Prediction-Key": key]) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+        let limited = try await burst()
+        let refused = limited.filter { $0.status == .tooManyRequests }
+        // F0 allows 2 per second: 6 calls within at most two windows leave at least 2 refused.
+        XCTAssertGreaterThanOrEqual(refused.count, 2)
+        XCTAssertTrue(refused.allSatisfy { $0.headers.first(name: "Retry-After") == "1" && $0.code == "TooManyRequests" })
+        XCTAssertTrue(limited.filter { $0.status != .tooManyRequests }.allSatisfy { $0.code == "NotFoundIteration" })
+
+        let id = acct["id"] as! String
+        _ = try await app.admin(.PUT, "accounts/\(id)/overrides", token: token, body: #"{"transactionsPerSecond":"unlimited"}"#)
+        let _v1 = try await burst().filter { $0.status == .tooManyRequests }.count
+        XCTAssertEqual(_v1, 0)
+        try await app.asyncShutdown()
+    }
+}

@@ -6,10 +6,11 @@ struct CVError: AbortError, Sendable {
     let status: HTTPResponseStatus
     let code: String
     let message: String
+    let headers: HTTPHeaders
     var reason: String { message }
 
-    init(_ status: HTTPResponseStatus, _ code: String, _ message: String) {
-        self.status = status; self.code = code; self.message = message
+    init(_ status: HTTPResponseStatus, _ code: String, _ message: String, headers: HTTPHeaders = [:]) {
+        self.status = status; self.code = code; self.message = message; self.headers = headers
     }
 
     static func badRequest(_ code: String, _ message: String) -> CVError { CVError(.badRequest, code, message) }
@@ -27,7 +28,7 @@ struct CVError: AbortError, Sendable {
         case .iterationsPerProject: return .badRequest("BadRequestExceedIterationPerProjectLimit", "The iteration limit (\(limit)) for this project has been reached.")
         case .imagesPerProject: return .badRequest("BadRequestImageExceededCount", "The image limit (\(limit)) for this project has been reached.")
         case .predictionsPerMonth: return .badRequest("BadRequestExceededQuota", "The monthly prediction quota (\(limit)) has been reached.")
-        case .transactionsPerSecond: return CVError(.tooManyRequests, "TooManyRequests", "Rate limit exceeded.")
+        case .transactionsPerSecond: return CVError(.tooManyRequests, "TooManyRequests", "Rate limit exceeded.", headers: ["Retry-After": "1"])
         }
     }
 }
