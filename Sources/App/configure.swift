@@ -54,6 +54,7 @@ public func configure(_ app: Application) async throws {
     try portal.register(collection: AuthPages())
     let signedIn = portal.grouped(RequireUser())
     try signedIn.register(collection: AccountPages())
+    try signedIn.register(collection: ProjectPages())
     try signedIn.register(collection: AdminPages())
 
     app.asyncCommands.use(CreateAdminCommand(), as: "create-admin")

@@ -97,3 +97,44 @@ final class PortalAccountTests: XCTestCase {
         try await app.asyncShutdown()
     }
 }
+
+final class PortalProjectTests: XCTestCase {
+    func testProjectsAndTagsInThePortalFollowTheSameQuotas() async throws {
+        let app = try await makeApp()
+        let c = PortalClient(app: app)
+        try await c.get("/signup")
+        try await c.post("/signup", ["email": "pp@example.com", "password": "long-password"])
+        try await c.get("/accounts")
+        _ = try await c.post("/accounts", ["name": "free", "tier": "F0"])
+        let a = try await Account.query(on: app.db).first()!.id!.uuidString.lowercased()
+        let page = try await c.get("/accounts/\(a)")
+        XCTAssertTrue(page.body.contains("create-project"))
+        let made = try await c.post("/accounts/\(a)/projects", ["name": "Birds", "description": "garden",
+                                                                "domainId": "ee85a74c-405e-4adc-bb47-ffa8ca0c9f31",
+                                                                "classificationType": "Multiclass"])
+        XCTAssertEqual(made.status, .seeOther)
+        let location = made.headers.first(name: .location)!
+        let project = try await c.get(location)
+        XCTAssertTrue(project.body.contains("Multiclass"))
+        let tagged = try await c.post(location + "/tags", ["name": "robin", "type": "Regular"])
+        XCTAssertTrue(tagged.body.contains("Tag robin added."))
+        let dupe = try await c.post(location + "/tags", ["name": "Robin", "type": "Regular"])
+        XCTAssertEqual(dupe.status, .badRequest)
+        XCTAssertTrue(dupe.body.contains("already exists"))
+        _ = try await c.post("/accounts/\(a)/projects", ["name": "Second"])
+        let third = try await c.post("/accounts/\(a)/projects", ["name": "Third"])
+        XCTAssertEqual(third.status, .badRequest, "F0 allows two projects")
+        XCTAssertTrue(third.body.contains("project limit"))
+
+        let stranger = PortalClient(app: app)
+        try await stranger.get("/signup")
+        try await stranger.post("/signup", ["email": "x@example.com", "password": "long-password"])
+        let _v1 = try await stranger.get(location).status
+        XCTAssertEqual(_v1, .notFound)
+        let _v2 = try await c.post(location + "/delete", [:]).status
+        XCTAssertEqual(_v2, .seeOther)
+        let _v3 = try await Project.query(on: app.db).count()
+        XCTAssertEqual(_v3, 1)
+        try await app.asyncShutdown()
+    }
+}

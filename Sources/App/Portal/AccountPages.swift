@@ -113,6 +113,7 @@ struct AccountPages: RouteCollection {
                 H.el("p", [], [H.text("\(label): "), H.el("code", [("class", "new-key"), ("data-label", label)], [H.text(key)])])
             }))
         }
+        body += try await ProjectPages.section(req, account: a, csrf: csrf)
         body.append(H.el("h2", [], [H.text("Keys")]))
         body.append(H.table(head: ["Key", "Ends with", ""], rows: keys.map { k in
             [H.text("\(k.kindRaw.capitalized) key \(k.slot)"), H.el("code", [], [H.text("…" + k.hint)]),
