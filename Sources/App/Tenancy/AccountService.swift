@@ -97,7 +97,7 @@ struct AccountService {
 
     func keys(of account: Account) async throws -> [AccountKey] {
         try await AccountKey.query(on: db).filter(\.$accountID == account.id!).all()
-            .sorted { ($0.kindRaw, $0.slot) > ($1.kindRaw, $1.slot) }
+            .sorted { $0.kindRaw == $1.kindRaw ? $0.slot < $1.slot : $0.kindRaw > $1.kindRaw }  // training 1, 2, prediction 1, 2
     }
 
     func changeTier(_ account: Account, to tier: String) async throws {
