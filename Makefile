@@ -4,8 +4,8 @@ SHELL := /bin/bash
 HOST ?= 127.0.0.1
 PORT ?= 8080
 CONFIGURATION ?= debug
-RUN_PACKAGES := libargon2-dev pkg-config
-TEST_PACKAGES := postgresql chromium chromium-driver python3-venv
+RUN_PACKAGES := libargon2-dev libvips-dev pkg-config
+TEST_PACKAGES := postgresql chromium chromium-driver python3-venv imagemagick
 
 .PHONY: run test build deps test-deps clean
 

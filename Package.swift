@@ -21,12 +21,15 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CArgon2", path: "Sources/CArgon2", pkgConfig: "libargon2",
                        providers: [.apt(["libargon2-dev"])]),
+        .systemLibrary(name: "CVips", path: "Sources/CVips", pkgConfig: "vips",
+                       providers: [.apt(["libvips-dev"])]),
+        .target(name: "VisionEngine", dependencies: ["CVips"]),
         .target(name: "Migrations", dependencies: [
             .product(name: "Fluent", package: "fluent"),
             .product(name: "SQLKit", package: "sql-kit"),
         ], path: "Migrations"),
         .target(name: "App", dependencies: [
-            "CArgon2", "Migrations",
+            "CArgon2", "Migrations", "VisionEngine",
             .product(name: "Vapor", package: "vapor"),
             .product(name: "Fluent", package: "fluent"),
             .product(name: "FluentSQLiteDriver", package: "fluent-sqlite-driver"),
@@ -36,6 +39,7 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .executableTarget(name: "sightline", dependencies: ["App"]),
+        .testTarget(name: "VisionEngineTests", dependencies: ["VisionEngine"]),
         .testTarget(name: "AppTests", dependencies: [
             "App",
             .product(name: "XCTVapor", package: "vapor"),

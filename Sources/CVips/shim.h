@@ -1,0 +1,109 @@
+// Plain C wrappers over libvips' variadic calls, which Swift cannot call directly.
+#ifndef SIGHTLINE_CVIPS_SHIM_H
+#define SIGHTLINE_CVIPS_SHIM_H
+#include <vips/vips.h>
+#include <string.h>
+
+static inline int sl_vips_init(void) {
+    if (VIPS_INIT("sightline")) return -1;
+    vips_cache_set_max(0);       // no operation cache: every upload is new data
+    vips_concurrency_set(1);     // one thread per call; callers run calls in parallel
+    return 0;
+}
+
+/// The loader libvips would pick for these bytes ("jpegload_buffer", ...), or NULL.
+static inline const char *sl_vips_loader(const void *buf, size_t len) {
+    const char *name = vips_foreign_find_load_buffer(buf, len);
+    if (!name) return NULL;
+    VipsObjectClass *cls = VIPS_OBJECT_CLASS(g_type_class_ref(g_type_from_name(name)));
+    return cls ? cls->nickname : NULL;
+}
+
+/// Header only: no pixels are decoded. Returns 0 on success.
+static inline int sl_vips_header(const void *buf, size_t len, int *width, int *height, int *bands,
+                                 int *orientation, int *interpretation, int *format) {
+    VipsImage *img = vips_image_new_from_buffer(buf, len, "", "access", VIPS_ACCESS_SEQUENTIAL, NULL);
+    if (!img) return -1;
+    *width = vips_image_get_width(img);
+    *height = vips_image_get_height(img);
+    *bands = vips_image_get_bands(img);
+    *orientation = vips_image_get_orientation(img);
+    *interpretation = (int)vips_image_get_interpretation(img);
+    *format = (int)vips_image_get_format(img);
+    g_object_unref(img);
+    return 0;
+}
+
+/// Decodes fully (first frame), applies EXIF orientation, converts to 8-bit sRGB without
+/// alpha, fits inside max_side x max_side (never enlarging), and saves as JPEG.
+/// fail=TRUE turns a truncated or corrupt file into an error rather than grey pixels.
+static inline int sl_vips_jpeg_variant(const void *buf, size_t len, int max_side, int quality,
+                                       void **out, size_t *out_len, int *out_w, int *out_h) {
+    VipsImage *t = NULL, *srgb = NULL, *flat = NULL, *u8 = NULL, *loaded = NULL, *rot = NULL;
+    int rc = -1;
+    loaded = vips_image_new_from_buffer(buf, len, "", "fail", TRUE, NULL);
+    if (!loaded) goto done;
+    if (vips_autorot(loaded, &rot, NULL)) goto done;
+    int w = vips_image_get_width(rot), h = vips_image_get_height(rot);
+    double scale = 1.0;
+    if (w > max_side || h > max_side) scale = (double)max_side / (double)(w > h ? w : h);
+    if (scale < 1.0) { if (vips_resize(rot, &t, scale, NULL)) goto done; }
+    else { t = rot; g_object_ref(t); }
+    if (vips_colourspace(t, &srgb, VIPS_INTERPRETATION_sRGB, NULL)) goto done;
+    if (vips_image_hasalpha(srgb)) {
+        double white[3] = {255, 255, 255};
+        VipsArrayDouble *bg = vips_array_double_new(white, 3);
+        int frc = vips_flatten(srgb, &flat, "background", bg, NULL);
+        vips_area_unref(VIPS_AREA(bg));
+        if (frc) goto done;
+    } else { flat = srgb; g_object_ref(flat); }
+    if (vips_cast_uchar(flat, &u8, NULL)) goto done;
+    if (vips_jpegsave_buffer(u8, out, out_len, "Q", quality, "strip", TRUE, NULL)) goto done;
+    *out_w = vips_image_get_width(u8);
+    *out_h = vips_image_get_height(u8);
+    rc = 0;
+done:
+    if (u8) g_object_unref(u8);
+    if (flat) g_object_unref(flat);
+    if (srgb) g_object_unref(srgb);
+    if (t) g_object_unref(t);
+    if (rot) g_object_unref(rot);
+    if (loaded) g_object_unref(loaded);
+    return rc;
+}
+
+/// Decodes to interleaved 8-bit sRGB (3 bands), orientation applied. Caller frees with g_free.
+static inline int sl_vips_rgb8(const void *buf, size_t len, unsigned char **pixels, int *w, int *h) {
+    VipsImage *loaded = NULL, *rot = NULL, *srgb = NULL, *flat = NULL, *u8 = NULL;
+    int rc = -1;
+    loaded = vips_image_new_from_buffer(buf, len, "", "fail", TRUE, NULL);
+    if (!loaded) goto done;
+    if (vips_autorot(loaded, &rot, NULL)) goto done;
+    if (vips_colourspace(rot, &srgb, VIPS_INTERPRETATION_sRGB, NULL)) goto done;
+    if (vips_image_hasalpha(srgb)) {
+        double white[3] = {255, 255, 255};
+        VipsArrayDouble *bg = vips_array_double_new(white, 3);
+        int frc = vips_flatten(srgb, &flat, "background", bg, NULL);
+        vips_area_unref(VIPS_AREA(bg));
+        if (frc) goto done;
+    } else { flat = srgb; g_object_ref(flat); }
+    if (vips_cast_uchar(flat, &u8, NULL)) goto done;
+    size_t size = 0;
+    *pixels = (unsigned char *)vips_image_write_to_memory(u8, &size);
+    if (!*pixels) goto done;
+    *w = vips_image_get_width(u8);
+    *h = vips_image_get_height(u8);
+    rc = 0;
+done:
+    if (u8) g_object_unref(u8);
+    if (flat) g_object_unref(flat);
+    if (srgb) g_object_unref(srgb);
+    if (rot) g_object_unref(rot);
+    if (loaded) g_object_unref(loaded);
+    return rc;
+}
+
+static inline const char *sl_vips_error(void) { return vips_error_buffer(); }
+static inline void sl_vips_error_clear(void) { vips_error_clear(); }
+static inline void sl_g_free(void *p) { g_free(p); }
+#endif

@@ -1,0 +1,99 @@
+import Foundation
+import VisionEngine
+import XCTest
+
+let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("Fixtures/images")
+
+func fixture(_ name: String) throws -> Data { try Data(contentsOf: fixtures.appendingPathComponent(name)) }
+
+/// The decoder against a corpus written by Pillow (Tests/Fixtures/make_corpus.py).
+final class ImageDecoderTests: XCTestCase {
+    func testGoodImagesProbeAndDecodeUpright() throws {
+        let cases: [(String, ImageFormat, Int, Int)] = [
+            ("landscape.jpg", .jpeg, 64, 32), ("landscape.png", .png, 64, 32), ("landscape.bmp", .bmp, 64, 32),
+            ("landscape.webp", .webp, 64, 32), ("animated.gif", .gif, 64, 32), ("cmyk.jpg", .jpeg, 64, 32),
+            ("gray16.png", .png, 40, 30), ("exif-rotated.jpg", .jpeg, 64, 32), ("tiny-3x3.png", .png, 3, 3),
+        ]
+        for (name, format, w, h) in cases {
+            let data = try fixture(name)
+            let header = try ImageDecoder.probe(data)
+            XCTAssertEqual(header.format, format, name)
+            XCTAssertEqual([header.width, header.height], [w, h], name)
+            let rgb = try ImageDecoder.rgb8(data)
+            XCTAssertEqual([rgb.width, rgb.height], [w, h], name)
+            if name.hasPrefix("landscape") || name == "exif-rotated.jpg" || name == "cmyk.jpg" || name == "animated.gif" {
+                // Red on the left, blue on the right: the orientation is applied.
+                let left = pixel(rgb, x: 4, y: 16), right = pixel(rgb, x: 60, y: 16)
+                if name == "cmyk.jpg" {
+                    // Colour-managed through a CMYK profile: press blue is darker, but still blue.
+                    XCTAssertGreaterThan(left.0, left.2 + 100, "\(name) left \(left)")
+                    XCTAssertGreaterThan(right.2, right.0 + 60, "\(name) right \(right)")
+                    continue
+                }
+                XCTAssertGreaterThan(left.0, 200, "\(name) left \(left)")
+                XCTAssertLessThan(left.2, 60, "\(name) left \(left)")
+                XCTAssertGreaterThan(right.2, 200, "\(name) right \(right)")
+                XCTAssertLessThan(right.0, 60, "\(name) right \(right)")
+            }
+        }
+        XCTAssertEqual(try ImageDecoder.probe(try fixture("exif-rotated.jpg")).orientation, 6)
+        // 16-bit grey 40000/65535 becomes 8-bit ≈ 156.
+        let g = try ImageDecoder.rgb8(try fixture("gray16.png"))
+        XCTAssertEqual(Double(pixel(g, x: 1, y: 1).0), 155.6, accuracy: 2)
+    }
+
+    func testBadFilesAreRefusedWithTheRightReason() throws {
+        for name in ["empty.jpg", "drawing.svg", "page.html", "notes.txt"] {
+            XCTAssertThrowsError(try ImageDecoder.probe(try fixture(name)), name) {
+                XCTAssertEqual($0 as? ImageDecodeError, .unsupportedFormat, name)
+            }
+        }
+        for name in ["strip-1x40.png", "strip-1x30.png", "bomb-30000.png"] {
+            XCTAssertThrowsError(try ImageDecoder.probe(try fixture(name)), name) {
+                guard case .dimensions? = $0 as? ImageDecodeError else { return XCTFail("\(name): \($0)") }
+            }
+        }
+        // A truncated JPEG has a readable header but no pixels: decoding fails.
+        let truncated = try fixture("truncated.jpg")
+        XCTAssertNoThrow(try ImageDecoder.probe(truncated))
+        XCTAssertThrowsError(try ImageDecoder.jpegVariant(truncated, maxSide: 256)) {
+            guard case .corrupt? = $0 as? ImageDecodeError else { return XCTFail("\($0)") }
+        }
+        // Over 6 MB (a valid JPEG with 7 MB appended after its end marker).
+        var big = try fixture("landscape.jpg")
+        big.append(Data(count: 7 * 1024 * 1024))
+        XCTAssertThrowsError(try ImageDecoder.probe(big)) {
+            guard case .tooManyBytes? = $0 as? ImageDecodeError else { return XCTFail("\($0)") }
+        }
+    }
+
+    func testBombIsRefusedFromTheHeaderAlone() throws {
+        let bomb = try fixture("bomb-30000.png")
+        let before = residentBytes()
+        let start = Date()
+        XCTAssertThrowsError(try ImageDecoder.probe(bomb))
+        // 30,000² pixels would be 900 MB as 8-bit grey; refusing it allocates almost nothing.
+        XCTAssertLessThan(residentBytes() - before, 50 * 1024 * 1024)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2)
+    }
+
+    func testVariantsFitAndStayUpright() throws {
+        let v = try ImageDecoder.jpegVariant(try fixture("exif-rotated.jpg"), maxSide: 16)
+        XCTAssertEqual([v.width, v.height], [16, 8])
+        XCTAssertEqual(try ImageDecoder.probe(v.jpeg).format, .jpeg)
+        let small = try ImageDecoder.jpegVariant(try fixture("tiny-3x3.png"), maxSide: 1024)
+        XCTAssertEqual([small.width, small.height], [3, 3], "never enlarged")
+    }
+
+    private func pixel(_ img: (pixels: [UInt8], width: Int, height: Int), x: Int, y: Int) -> (Int, Int, Int) {
+        let i = (y * img.width + x) * 3
+        return (Int(img.pixels[i]), Int(img.pixels[i + 1]), Int(img.pixels[i + 2]))
+    }
+
+    private func residentBytes() -> Int {
+        guard let s = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+              let pages = s.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return 0 }
+        return pages * 4096
+    }
+}
