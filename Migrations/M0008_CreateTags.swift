@@ -13,7 +13,6 @@ public struct M0008_CreateTags: AsyncMigration {
             .field("description", .string, .required)
             .field("type", .string, .required)
             .field("exclusive_type", .string)
-            .field("image_count", .int, .required)
             .field("created_at", .datetime)
             .unique(on: "project_id", "name_key")
             .unique(on: "project_id", "exclusive_type")

@@ -17,5 +17,8 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0011_CreateSignInFailures(),
         M0012_SeedTiers(tiers: tiers),
         M0013_CreateRateWindows(),
+        M0014_CreateImages(),
+        M0015_CreateImageTags(),
+        M0016_CreateImageRegions(),
     ]
 }

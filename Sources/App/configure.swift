@@ -31,6 +31,13 @@ public func configure(_ app: Application) async throws {
     }
     ContentConfiguration.global.use(encoder: encoder, for: .json)
 
+    app.blobStore = BlobStore(dataDir: settings.dataDir)
+    app.blobSigner = try BlobSigner.load(settings: settings)
+    app.urlPolicy = URLPolicy(enabled: settings.imageURLFetch, allowLoopback: settings.imageURLAllowLoopback)
+    // Image URLs are fetched without following redirects: a redirect could lead past the URL policy.
+    app.http.client.configuration.redirectConfiguration = .disallow
+    app.http.client.configuration.timeout = .init(connect: .seconds(10), read: .seconds(20))
+
     app.routes.caseInsensitive = true
     app.routes.defaultMaxBodySize = "2mb"
 
@@ -48,6 +55,8 @@ public func configure(_ app: Application) async throws {
 
     try app.register(collection: HealthController(expectedMigrations: migrations.count))
     try app.register(collection: TrainingController())
+    try app.register(collection: ImagesController())
+    try app.register(collection: BlobController())
     try app.register(collection: PredictionController())
     try app.register(collection: AdminAPIController())
     let portal = app.grouped(app.sessions.middleware, PortalSession())

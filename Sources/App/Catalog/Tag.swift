@@ -20,7 +20,6 @@ final class Tag: Model, @unchecked Sendable {
     @Field(key: "description") var description: String
     @Field(key: "type") var typeRaw: String
     @OptionalField(key: "exclusive_type") var exclusiveType: String?
-    @Field(key: "image_count") var imageCount: Int
     @Timestamp(key: "created_at", on: .create) var createdAt: Date?
     init() {}
 

@@ -19,7 +19,6 @@ struct TagService {
     func create(account: Account, project: Project, name: String, description: String?, type: String?) async throws -> Tag {
         let tag = Tag()
         tag.projectID = project.id!
-        tag.imageCount = 0
         tag.description = ""
         tag.type = .regular
         try validate(tag, name: name, description: description, type: type)

@@ -34,6 +34,14 @@ extension Request {
     }
 }
 
+extension Request {
+    /// The path's project, if it belongs to the key's account; 404 NotFoundProject otherwise.
+    func project() async throws -> Project {
+        try await ProjectService(db: db, domains: application.domainCatalog)
+            .find(account: account, id: parameters.get("projectId") ?? "")
+    }
+}
+
 extension Response {
     /// A bare JSON scalar (`true`, `42`) with the JSON content type the SDK needs.
     static func jsonScalar<T: Encodable>(_ value: T) throws -> Response {

@@ -25,7 +25,7 @@ struct TrainingController: RouteCollection {
     }
 
     private func project(_ req: Request) async throws -> Project {
-        try await projects(req).find(account: req.account, id: req.parameters.get("projectId") ?? "")
+        try await req.project()
     }
 
     /// Reads an optional query string value.
@@ -91,7 +91,8 @@ struct TrainingController: RouteCollection {
     func listTags(req: Request) async throws -> [WireTag] {
         let p = try await project(req)
         try rejectIteration(req, project: p)
-        return try await TagService(db: req.db).list(project: p).map(WireTag.init)
+        let counts = try await ImageService(db: req.db).imageCounts(project: p)
+        return try await TagService(db: req.db).list(project: p).map { WireTag($0, imageCount: counts[$0.id!] ?? 0) }
     }
 
     func createTag(req: Request) async throws -> WireTag {
@@ -108,15 +109,16 @@ struct TrainingController: RouteCollection {
     func getTag(req: Request) async throws -> WireTag {
         let p = try await project(req)
         try rejectIteration(req, project: p)
-        return WireTag(try await TagService(db: req.db).find(project: p, id: req.parameters.get("tagId") ?? ""))
+        let tag = try await TagService(db: req.db).find(project: p, id: req.parameters.get("tagId") ?? "")
+        return WireTag(tag, imageCount: try await ImageService(db: req.db).imageCounts(project: p)[tag.id!] ?? 0)
     }
 
     func updateTag(req: Request) async throws -> WireTag {
         let p = try await project(req)
         let body = try req.content.decode(WireTagUpdate.self)
-        return WireTag(try await TagService(db: req.db).update(project: p, id: req.parameters.get("tagId") ?? "",
-                                                               name: body.name, description: body.description,
-                                                               type: body.type))
+        let tag = try await TagService(db: req.db).update(project: p, id: req.parameters.get("tagId") ?? "",
+                                                          name: body.name, description: body.description, type: body.type)
+        return WireTag(tag, imageCount: try await ImageService(db: req.db).imageCounts(project: p)[tag.id!] ?? 0)
     }
 
     func deleteTag(req: Request) async throws -> Response {

@@ -79,9 +79,11 @@ struct WireTag: Content {
     var type: String
     var imageCount: Int
 
-    init(_ t: Tag) {
+    /// `imageCount` is counted from image tags and regions when read, so it is right
+    /// however many edits ran concurrently.
+    init(_ t: Tag, imageCount: Int = 0) {
         id = t.id!.uuidString.lowercased(); name = t.name; description = t.description
-        type = t.typeRaw; imageCount = t.imageCount
+        type = t.typeRaw; self.imageCount = imageCount
     }
 }
 

@@ -91,6 +91,7 @@ struct ProjectPages: RouteCollection {
         let csrf = req.csrfToken
         let base = "/accounts/\(a.id!.uuidString.lowercased())/projects/\(p.id!.uuidString.lowercased())"
         let tags = try await TagService(db: req.db).list(project: p)
+        let counts = try await ImageService(db: req.db).imageCounts(project: p)
         let domain = req.application.domainCatalog.domain(p.domainID)
         let body: [HNode] = [
             H.el("p", [], [H.link("← \(a.name)", "/accounts/\(a.id!.uuidString.lowercased())", id: "back")]),
@@ -102,7 +103,7 @@ struct ProjectPages: RouteCollection {
             ]),
             H.el("h2", [], [H.text("Tags (\(tags.count))")]),
             H.table(head: ["Name", "Type", "Images", ""], rows: tags.map { t in
-                [H.text(t.name), H.text(t.typeRaw), H.text(String(t.imageCount)),
+                [H.text(t.name), H.text(t.typeRaw), H.text(String(counts[t.id!] ?? 0)),
                  H.form(action: "\(base)/tags/\(t.id!.uuidString.lowercased())/delete", csrf: csrf, [H.button("Delete")])]
             }, id: "tags"),
             H.form(action: "\(base)/tags", csrf: csrf, id: "add-tag", [

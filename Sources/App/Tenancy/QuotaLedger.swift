@@ -21,15 +21,7 @@ enum QuotaLedger {
         let sql = db as! SQLDatabase
         let accountID = account.id!
         let scope = quota.scope(project: project)
-        try await sql.raw("""
-            INSERT INTO quota_usage (id, account_id, scope, used) VALUES (\(bind: UUID()), \(bind: accountID), \(bind: scope), 0)
-            ON CONFLICT (account_id, scope) DO NOTHING
-            """).run()
-        let lock = sql.dialect.name == "postgresql" ? " FOR UPDATE" : ""
-        guard let row = try await sql.raw("""
-            SELECT used FROM quota_usage WHERE account_id = \(bind: accountID) AND scope = \(bind: scope)\(unsafeRaw: lock)
-            """).first() else { return 0 }
-        let used = try row.decode(column: "used", as: Int.self)
+        let used = try await lock(quota, account: account, project: project, on: db)
         let limit = try await LimitResolver.limit(quota, for: account, on: db)
         let granted = limit.map { max(0, min(amount, $0 - used)) } ?? amount
         if granted > 0 {
@@ -38,6 +30,25 @@ enum QuotaLedger {
                 """).run()
         }
         return granted
+    }
+
+    /// Creates the counter if needed and locks it for the rest of the transaction
+    /// (the write lock on SQLite, the row lock on PostgreSQL); returns its value.
+    /// Callers that must read before they reserve call this first.
+    @discardableResult
+    static func lock(_ quota: Quota, account: Account, project: UUID? = nil, on db: Database) async throws -> Int {
+        let sql = db as! SQLDatabase
+        let accountID = account.id!
+        let scope = quota.scope(project: project)
+        try await sql.raw("""
+            INSERT INTO quota_usage (id, account_id, scope, used) VALUES (\(bind: UUID()), \(bind: accountID), \(bind: scope), 0)
+            ON CONFLICT (account_id, scope) DO NOTHING
+            """).run()
+        let forUpdate = sql.dialect.name == "postgresql" ? " FOR UPDATE" : ""
+        let row = try await sql.raw("""
+            SELECT used FROM quota_usage WHERE account_id = \(bind: accountID) AND scope = \(bind: scope)\(unsafeRaw: forUpdate)
+            """).first()
+        return try row?.decode(column: "used", as: Int.self) ?? 0
     }
 
     /// Grants exactly `amount` units or throws `Exceeded`.

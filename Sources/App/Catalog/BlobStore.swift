@@ -1,0 +1,93 @@
+import Crypto
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Content-addressed files under `DATA_DIR/blobs/aa/bb/<sha256>`. A blob is written to a
+/// temp file, fsynced, renamed into place and its directory fsynced, so once `put`
+/// returns the bytes survive a crash. Rows referencing blobs are committed only after.
+struct BlobStore: Sendable {
+    let root: URL
+
+    struct IOFailure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    init(dataDir: String) {
+        root = URL(fileURLWithPath: dataDir).appendingPathComponent("blobs")
+    }
+
+    static func hash(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func isHash(_ s: String) -> Bool {
+        s.count == 64 && s.allSatisfy { $0.isHexDigit && !$0.isUppercase }
+    }
+
+    func path(_ hash: String) -> URL {
+        let h = Array(hash)
+        return root.appendingPathComponent(String(h[0..<2])).appendingPathComponent(String(h[2..<4]))
+            .appendingPathComponent(hash)
+    }
+
+    func exists(_ hash: String) -> Bool { FileManager.default.fileExists(atPath: path(hash).path) }
+
+    func read(_ hash: String) throws -> Data {
+        guard Self.isHash(hash) else { throw IOFailure(description: "not a blob hash") }
+        return try Data(contentsOf: path(hash))
+    }
+
+    /// Stores `data` durably and returns its SHA-256.
+    @discardableResult
+    func put(_ data: Data) throws -> String {
+        let hash = Self.hash(data)
+        let final = path(hash)
+        if FileManager.default.fileExists(atPath: final.path) { return hash }
+        let dir = final.deletingLastPathComponent()
+        let tmpDir = root.appendingPathComponent("tmp")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: tmpDir, withIntermediateDirectories: true)
+        let tmp = tmpDir.appendingPathComponent(UUID().uuidString)
+        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else { throw IOFailure(description: "cannot create \(tmp.path): errno \(errno)") }
+        var ok = data.withUnsafeBytes { raw -> Bool in
+            var offset = 0
+            while offset < raw.count {
+                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+        ok = ok && fsync(fd) == 0
+        close(fd)
+        guard ok, rename(tmp.path, final.path) == 0 else {
+            unlink(tmp.path)
+            throw IOFailure(description: "cannot store blob \(hash): errno \(errno)")
+        }
+        syncDirectory(dir)
+        return hash
+    }
+
+    func delete(_ hash: String) {
+        unlink(path(hash).path)
+    }
+
+    /// Every stored blob with its modification time.
+    func all() -> [(hash: String, modified: Date)] {
+        guard let e = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.contentModificationDateKey, .isRegularFileKey]) else { return [] }
+        var out: [(String, Date)] = []
+        for case let url as URL in e where Self.isHash(url.lastPathComponent) {
+            let v = try? url.resourceValues(forKeys: [.contentModificationDateKey, .isRegularFileKey])
+            if v?.isRegularFile == true { out.append((url.lastPathComponent, v?.contentModificationDate ?? Date())) }
+        }
+        return out
+    }
+
+    private func syncDirectory(_ dir: URL) {
+        let fd = open(dir.path, O_RDONLY)
+        if fd >= 0 { fsync(fd); close(fd) }
+    }
+}

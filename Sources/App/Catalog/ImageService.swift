@@ -1,0 +1,200 @@
+import Fluent
+import Vapor
+
+/// Listing filters shared by get_images, the tagged/untagged lists and their counts.
+struct ImageQuery {
+    enum Tagging: String { case all = "All", tagged = "Tagged", untagged = "Untagged" }
+    var tagIDs: [UUID] = []
+    var tagging: Tagging = .all
+    var filter: MetadataFilter?
+    var newestFirst = true
+    var take = 50
+    var skip = 0
+    var ids: [UUID]?
+}
+
+/// Images of one project: listing, deletion, tags, regions and metadata.
+struct ImageService {
+    let db: Database
+
+    /// Image ids with their tag ids (from image tags and regions), for filtering.
+    private func tagsByImage(project: Project) async throws -> [UUID: Set<UUID>] {
+        var out: [UUID: Set<UUID>] = [:]
+        for l in try await ImageTagLink.query(on: db).filter(\.$projectID == project.id!).all() { out[l.imageID, default: []].insert(l.tagID) }
+        for r in try await ImageRegion.query(on: db).filter(\.$projectID == project.id!).all() { out[r.imageID, default: []].insert(r.tagID) }
+        return out
+    }
+
+    func matching(project: Project, _ q: ImageQuery) async throws -> [ImageRecord] {
+        var query = ImageRecord.query(on: db).filter(\.$projectID == project.id!)
+        if let ids = q.ids { query = query.filter(\.$id ~~ ids) }
+        query = q.newestFirst ? query.sort(\.$createdAt, .descending) : query.sort(\.$createdAt, .ascending)
+        var rows = try await query.sort(\.$id).all()
+        if q.tagging != .all || !q.tagIDs.isEmpty {
+            let tags = try await tagsByImage(project: project)
+            rows = rows.filter { img in
+                let t = tags[img.id!] ?? []
+                switch q.tagging {
+                case .tagged where t.isEmpty: return false
+                case .untagged where !t.isEmpty: return false
+                default: break
+                }
+                return q.tagIDs.isEmpty || !t.isDisjoint(with: q.tagIDs)
+            }
+        }
+        if let f = q.filter { rows = rows.filter { f.matches($0.metadata) } }
+        return rows
+    }
+
+    func list(project: Project, _ q: ImageQuery) async throws -> [ImageRecord] {
+        Array(try await matching(project: project, q).dropFirst(q.skip).prefix(q.take))
+    }
+
+    func count(project: Project, _ q: ImageQuery) async throws -> Int {
+        try await matching(project: project, q).count
+    }
+
+    /// Deletes images and gives their quota back. Blobs are left to the sweep, since
+    /// other rows (or other projects) may reference the same bytes.
+    func delete(account: Account, project: Project, ids: [UUID]?) async throws {
+        try await db.transaction { tx in
+            _ = try await QuotaLedger.lock(.imagesPerProject, account: account, project: project.id, on: tx)
+            var q = ImageRecord.query(on: tx).filter(\.$projectID == project.id!)
+            if let ids { q = q.filter(\.$id ~~ ids) }
+            let rows = try await q.all()
+            let rowIDs = rows.compactMap(\.id)
+            guard !rowIDs.isEmpty else { return }
+            try await ImageTagLink.query(on: tx).filter(\.$imageID ~~ rowIDs).delete()
+            try await ImageRegion.query(on: tx).filter(\.$imageID ~~ rowIDs).delete()
+            try await ImageRecord.query(on: tx).filter(\.$id ~~ rowIDs).delete()
+            try await QuotaLedger.release(.imagesPerProject, account: account, project: project.id, amount: rowIDs.count, on: tx)
+        }
+    }
+
+    struct TagPair: Content, Hashable {
+        var imageId: String
+        var tagId: String
+    }
+
+    /// Adds tags to images: created, duplicated (already there) or exceeded (100 per image).
+    func addTags(project: Project, pairs: [TagPair]) async throws -> (created: [TagPair], duplicated: [TagPair], exceeded: [TagPair]) {
+        let tags = try await projectTags(project)
+        let parsed = try pairs.map { p -> (TagPair, UUID, UUID) in
+            guard let i = UUID(uuidString: p.imageId), let t = UUID(uuidString: p.tagId), tags[t] != nil else {
+                throw CVError.badRequest("BadRequestInvalidIds", "Unknown image or tag id in \(p.imageId)/\(p.tagId).")
+            }
+            return (p, i, t)
+        }
+        let imageIDs = Array(Set(parsed.map(\.1)))
+        let found = Set(try await ImageRecord.query(on: db).filter(\.$projectID == project.id!).filter(\.$id ~~ imageIDs).all().compactMap(\.id))
+        guard found.count == imageIDs.count else { throw CVError.badRequest("BadRequestInvalidIds", "Unknown image id.") }
+        return try await db.transaction { tx in
+            var current: [UUID: Set<UUID>] = [:]
+            for l in try await ImageTagLink.query(on: tx).filter(\.$imageID ~~ imageIDs).all() { current[l.imageID, default: []].insert(l.tagID) }
+            var created: [TagPair] = [], duplicated: [TagPair] = [], exceeded: [TagPair] = []
+            for (pair, image, tag) in parsed {
+                var set = current[image, default: []]
+                if set.contains(tag) { duplicated.append(pair); continue }
+                if set.count >= ImageIngestor.maxTagsPerImage { exceeded.append(pair); continue }
+                let types = Set((set.union([tag])).compactMap { tags[$0]?.type })
+                if types.contains(.negative) && types.count > 1 {
+                    throw CVError.badRequest("BadRequestNegativeAndRegularTagOnSameImage",
+                                             "An image cannot have the Negative tag and another tag.")
+                }
+                try await ImageTagLink(imageID: image, tagID: tag, projectID: project.id!, at: Date()).create(on: tx)
+                set.insert(tag)
+                current[image] = set
+                created.append(pair)
+            }
+            return (created, duplicated, exceeded)
+        }
+    }
+
+    func removeTags(project: Project, imageIDs: [UUID], tagIDs: [UUID]) async throws {
+        try await ImageTagLink.query(on: db).filter(\.$projectID == project.id!)
+            .filter(\.$imageID ~~ imageIDs).filter(\.$tagID ~~ tagIDs).delete()
+    }
+
+    struct RegionEntry: Content {
+        var imageId: String
+        var tagId: String
+        var left: Double
+        var top: Double
+        var width: Double
+        var height: Double
+    }
+
+    func addRegions(project: Project, entries: [RegionEntry]) async throws
+        -> (created: [(RegionEntry, ImageRegion)], duplicated: [RegionEntry], exceeded: [RegionEntry]) {
+        let tags = try await projectTags(project)
+        for e in entries {
+            let box = RegionBox(tagId: e.tagId, left: e.left, top: e.top, width: e.width, height: e.height)
+            guard box.isValid else {
+                throw CVError.badRequest("BadRequestImageRegions", "Regions are normalised boxes inside the image (left, top ≥ 0; width, height > 0; left+width, top+height ≤ 1).")
+            }
+            guard let t = UUID(uuidString: e.tagId), tags[t] != nil, UUID(uuidString: e.imageId) != nil else {
+                throw CVError.badRequest("BadRequestInvalidIds", "Unknown image or tag id in \(e.imageId)/\(e.tagId).")
+            }
+        }
+        let imageIDs = Array(Set(entries.compactMap { UUID(uuidString: $0.imageId) }))
+        let found = Set(try await ImageRecord.query(on: db).filter(\.$projectID == project.id!).filter(\.$id ~~ imageIDs).all().compactMap(\.id))
+        guard found.count == imageIDs.count else { throw CVError.badRequest("BadRequestInvalidIds", "Unknown image id.") }
+        return try await db.transaction { tx in
+            var existing: [UUID: [ImageRegion]] = [:]
+            for r in try await ImageRegion.query(on: tx).filter(\.$imageID ~~ imageIDs).all() { existing[r.imageID, default: []].append(r) }
+            var created: [(RegionEntry, ImageRegion)] = [], duplicated: [RegionEntry] = [], exceeded: [RegionEntry] = []
+            for e in entries {
+                let image = UUID(uuidString: e.imageId)!, tag = UUID(uuidString: e.tagId)!
+                let list = existing[image, default: []]
+                if list.contains(where: { $0.tagID == tag && abs($0.left - e.left) < 1e-9 && abs($0.top - e.top) < 1e-9
+                    && abs($0.width - e.width) < 1e-9 && abs($0.height - e.height) < 1e-9 }) {
+                    duplicated.append(e); continue
+                }
+                if list.count >= ImageIngestor.maxRegionsPerImage { exceeded.append(e); continue }
+                let r = ImageRegion()
+                r.imageID = image; r.tagID = tag; r.projectID = project.id!
+                r.left = e.left; r.top = e.top; r.width = e.width; r.height = e.height; r.createdAt = Date()
+                try await r.create(on: tx)
+                existing[image, default: []].append(r)
+                created.append((e, r))
+            }
+            return (created, duplicated, exceeded)
+        }
+    }
+
+    func removeRegions(project: Project, ids: [UUID]) async throws {
+        try await ImageRegion.query(on: db).filter(\.$projectID == project.id!).filter(\.$id ~~ ids).delete()
+    }
+
+    /// Merges metadata into each image: OK, ErrorImageNotFound or ErrorLimitExceed (over 50 pairs).
+    func updateMetadata(project: Project, imageIDs: [String], metadata: [String: String]) async throws -> [(String, String, [String: String]?)] {
+        try ImageIngestor.validate(metadata: metadata)
+        return try await db.transaction { tx in
+            var out: [(String, String, [String: String]?)] = []
+            for raw in imageIDs {
+                guard let id = UUID(uuidString: raw), let img = try await ImageRecord.find(id, on: tx), img.projectID == project.id else {
+                    out.append((raw, "ErrorImageNotFound", nil)); continue
+                }
+                let merged = img.metadata.merging(metadata) { _, new in new }
+                guard merged.count <= 50 else { out.append((raw, "ErrorLimitExceed", img.metadata)); continue }
+                img.metadata = merged
+                try await img.save(on: tx)
+                out.append((raw, "OK", merged))
+            }
+            return out
+        }
+    }
+
+    func projectTags(_ project: Project) async throws -> [UUID: Tag] {
+        Dictionary(try await Tag.query(on: db).filter(\.$projectID == project.id!).all().map { ($0.id!, $0) },
+                   uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Images per tag (image tags and regions), for Tag.imageCount.
+    func imageCounts(project: Project) async throws -> [UUID: Int] {
+        var images: [UUID: Set<UUID>] = [:]
+        for l in try await ImageTagLink.query(on: db).filter(\.$projectID == project.id!).all() { images[l.tagID, default: []].insert(l.imageID) }
+        for r in try await ImageRegion.query(on: db).filter(\.$projectID == project.id!).all() { images[r.tagID, default: []].insert(r.imageID) }
+        return images.mapValues(\.count)
+    }
+}

@@ -1,0 +1,285 @@
+import Fluent
+import MultipartKit
+import Vapor
+
+/// Training API images: create (multipart, octet-stream, base64 files, URLs), list and
+/// count with filters, delete, tags, regions, metadata.
+struct ImagesController: RouteCollection {
+    /// 64 images of up to 6 MB, base64-encoded in JSON, fit in this.
+    static let maxBatchBody: ByteCount = "540mb"
+
+    func boot(routes: RoutesBuilder) throws {
+        let t = routes.grouped("customvision", ":version", "training", "projects", ":projectId")
+            .grouped(APIKeyAuthenticator(kind: .training))
+        t.on(.POST, "images", body: .collect(maxSize: Self.maxBatchBody), use: createFromData)
+        t.on(.POST, "images", "files", body: .collect(maxSize: Self.maxBatchBody), use: createFromFiles)
+        t.on(.POST, "images", "urls", body: .collect(maxSize: "1mb"), use: createFromURLs)
+        t.get("images", use: list)
+        t.get("images", "count", use: count)
+        t.get("images", "tagged", use: tagged)
+        t.get("images", "tagged", "count", use: taggedCount)
+        t.get("images", "untagged", use: untagged)
+        t.get("images", "untagged", "count", use: untaggedCount)
+        t.get("images", "id", use: byIDs)
+        t.delete("images", use: delete)
+        t.post("images", "tags", use: addTags)
+        t.delete("images", "tags", use: removeTags)
+        t.post("images", "regions", use: addRegions)
+        t.delete("images", "regions", use: removeRegions)
+        t.post("images", "metadata", use: updateMetadata)
+    }
+
+    // MARK: creation
+
+    private func ingestor(_ req: Request) -> ImageIngestor {
+        ImageIngestor(db: req.db, blobs: req.application.blobStore, threadPool: req.application.threadPool)
+    }
+
+    private func summary(_ outcomes: [IngestOutcome], req: Request) async throws -> Response {
+        let images = try await WireImage.make(outcomes.compactMap(\.image), req: req)
+        var byID: [String: WireImage] = [:]
+        for w in images { byID[w.id] = w }
+        let results = outcomes.map { o in
+            WireImageCreateResult(sourceUrl: o.sourceURL, status: o.status,
+                                  image: o.image.flatMap { byID[$0.id!.uuidString.lowercased()] })
+        }
+        let ok = outcomes.allSatisfy { $0.status == "OK" }
+        return try await .batch(WireImageCreateSummary(isBatchSuccessful: ok, images: results), allOK: ok, for: req)
+    }
+
+    func createFromData(req: Request) async throws -> Response {
+        let project = try await req.project()
+        let tagIDs = try Self.csv(req, "tagIds", max: 20)
+        var items: [IngestItem] = []
+        let body = req.body.data ?? ByteBuffer()
+        if let type = req.headers.contentType, type.type == "multipart" {
+            guard let boundary = type.parameters["boundary"] else {
+                throw CVError.badRequest("BadRequestImageStream", "The multipart body has no boundary.")
+            }
+            for part in try Self.parts(body, boundary: boundary) {
+                items.append(IngestItem(data: Data(buffer: part.body)))
+            }
+        } else {
+            items.append(IngestItem(data: Data(buffer: body)))
+        }
+        let outcomes = try await ingestor(req).ingest(account: req.account, project: project, items: items,
+                                                      batchTagIDs: tagIDs, metadata: [:])
+        return try await summary(outcomes, req: req)
+    }
+
+    func createFromFiles(req: Request) async throws -> Response {
+        let project = try await req.project()
+        let batch = try req.content.decode(WireImageFileCreateBatch.self)
+        let items = (batch.images ?? []).map {
+            IngestItem(data: $0.contents, tagIDs: $0.tagIds ?? [], regions: $0.regions ?? [])
+        }
+        try Self.checkRegions(items)
+        let outcomes = try await ingestor(req).ingest(account: req.account, project: project, items: items,
+                                                      batchTagIDs: batch.tagIds ?? [], metadata: batch.metadata ?? [:])
+        return try await summary(outcomes, req: req)
+    }
+
+    func createFromURLs(req: Request) async throws -> Response {
+        let project = try await req.project()
+        let batch = try req.content.decode(WireImageUrlCreateBatch.self)
+        let entries = batch.images ?? []
+        guard !entries.isEmpty, entries.count <= ImageIngestor.maxBatch else {
+            throw CVError.badRequest("BadRequestImageBatch", "A batch holds 1 to \(ImageIngestor.maxBatch) images; this one has \(entries.count).")
+        }
+        let fetcher = ImageURLFetcher(http: req.application.http.client.shared, policy: req.application.urlPolicy, logger: req.logger)
+        var items: [IngestItem] = []
+        for e in entries {
+            guard let url = e.url, !url.isEmpty else {
+                throw CVError.badRequest("BadRequestImageUrl", "Every entry needs a url.")
+            }
+            var item = IngestItem(sourceURL: url, tagIDs: e.tagIds ?? [], regions: e.regions ?? [])
+            switch await fetcher.fetch(url) {
+            case .success(let data): item.data = data
+            case .failure(let why): item.failure = why.status
+            }
+            items.append(item)
+        }
+        try Self.checkRegions(items)
+        let outcomes = try await ingestor(req).ingest(account: req.account, project: project, items: items,
+                                                      batchTagIDs: batch.tagIds ?? [], metadata: batch.metadata ?? [:])
+        return try await summary(outcomes, req: req)
+    }
+
+    static func checkRegions(_ items: [IngestItem]) throws {
+        guard items.allSatisfy({ $0.regions.allSatisfy(\.isValid) }) else {
+            throw CVError.badRequest("BadRequestImageRegions", "Regions are normalised boxes inside the image (left, top ≥ 0; width, height > 0; left+width, top+height ≤ 1).")
+        }
+    }
+
+    static func parts(_ body: ByteBuffer, boundary: String) throws -> [MultipartPart] {
+        let parser = MultipartParser(boundary: boundary)
+        var parts: [MultipartPart] = []
+        var headers = HTTPHeaders()
+        var current = ByteBuffer()
+        parser.onHeader = { name, value in headers.add(name: name, value: value) }
+        parser.onBody = { chunk in current.writeBuffer(&chunk) }
+        parser.onPartComplete = {
+            parts.append(MultipartPart(headers: headers, body: current))
+            headers = HTTPHeaders()
+            current = ByteBuffer()
+        }
+        do { try parser.execute(body) } catch {
+            throw CVError.badRequest("BadRequestImageStream", "The multipart body cannot be read.")
+        }
+        guard parts.count <= ImageIngestor.maxBatch else {
+            throw CVError.badRequest("BadRequestImageBatch", "A batch holds at most \(ImageIngestor.maxBatch) images; this one has \(parts.count).")
+        }
+        return parts
+    }
+
+    // MARK: query parameters
+
+    static func csv(_ req: Request, _ name: String, max: Int) throws -> [String] {
+        guard let raw = req.query[String.self, at: name], !raw.isEmpty else { return [] }
+        let items = raw.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard items.count <= max else {
+            throw CVError.badRequest("BadRequest", "At most \(max) values in '\(name)'.")
+        }
+        return items
+    }
+
+    static func uuids(_ req: Request, _ name: String, max: Int) throws -> [UUID] {
+        try csv(req, name, max: max).map {
+            guard let id = UUID(uuidString: $0) else {
+                throw CVError.badRequest("BadRequestInvalidIds", "'\($0.prefix(64))' in '\(name)' is not an id.")
+            }
+            return id
+        }
+    }
+
+    private func imageQuery(_ req: Request, tagging: ImageQuery.Tagging? = nil) async throws -> ImageQuery {
+        if let it = req.query[String.self, at: "iterationId"], !it.isEmpty {
+            throw CVError.notFound("NotFoundIteration", "Iteration '\(it.prefix(64))' not found.")
+        }
+        var q = ImageQuery()
+        q.tagIDs = try Self.uuids(req, "tagIds", max: 20)
+        if let t = tagging { q.tagging = t }
+        else if let raw = req.query[String.self, at: "taggingStatus"], !raw.isEmpty {
+            guard let t = [ImageQuery.Tagging.all, .tagged, .untagged].first(where: { $0.rawValue.lowercased() == raw.lowercased() }) else {
+                throw CVError.badRequest("BadRequest", "taggingStatus is All, Tagged or Untagged.")
+            }
+            q.tagging = t
+        }
+        if let raw = req.query[String.self, at: "$filter"], !raw.isEmpty {
+            do { q.filter = try MetadataFilter.parse(raw) } catch let e as MetadataFilter.SyntaxError {
+                throw CVError.badRequest("BadRequest", "$filter: \(e.message).")
+            }
+        }
+        if let raw = req.query[String.self, at: "orderBy"], !raw.isEmpty {
+            switch raw.lowercased() {
+            case "newest": q.newestFirst = true
+            case "oldest": q.newestFirst = false
+            default: throw CVError.badRequest("BadRequest", "orderBy is Newest or Oldest.")
+            }
+        }
+        if let raw = req.query[String.self, at: "take"] {
+            guard let n = Int(raw), (0...256).contains(n) else { throw CVError.badRequest("BadRequest", "take is 0 to 256.") }
+            q.take = n
+        }
+        if let raw = req.query[String.self, at: "skip"] {
+            guard let n = Int(raw), n >= 0 else { throw CVError.badRequest("BadRequest", "skip is 0 or more.") }
+            q.skip = n
+        }
+        return q
+    }
+
+    // MARK: reading
+
+    private func listing(_ req: Request, _ tagging: ImageQuery.Tagging?) async throws -> [WireImage] {
+        let project = try await req.project()
+        let q = try await imageQuery(req, tagging: tagging)
+        return try await WireImage.make(try await ImageService(db: req.db).list(project: project, q), req: req)
+    }
+
+    private func counting(_ req: Request, _ tagging: ImageQuery.Tagging?) async throws -> Response {
+        let project = try await req.project()
+        var q = try await imageQuery(req, tagging: tagging)
+        q.take = .max
+        return try .jsonScalar(try await ImageService(db: req.db).count(project: project, q))
+    }
+
+    func list(req: Request) async throws -> [WireImage] { try await listing(req, nil) }
+    func tagged(req: Request) async throws -> [WireImage] { try await listing(req, .tagged) }
+    func untagged(req: Request) async throws -> [WireImage] { try await listing(req, .untagged) }
+    func count(req: Request) async throws -> Response { try await counting(req, nil) }
+    func taggedCount(req: Request) async throws -> Response { try await counting(req, .tagged) }
+    func untaggedCount(req: Request) async throws -> Response { try await counting(req, .untagged) }
+
+    func byIDs(req: Request) async throws -> [WireImage] {
+        let project = try await req.project()
+        var q = try await imageQuery(req)
+        q.ids = try Self.uuids(req, "imageIds", max: 256)
+        q.take = 256
+        q.skip = 0
+        return try await WireImage.make(try await ImageService(db: req.db).list(project: project, q), req: req)
+    }
+
+    // MARK: editing
+
+    func delete(req: Request) async throws -> Response {
+        let project = try await req.project()
+        let all = req.query[String.self, at: "allImages"]?.lowercased() == "true"
+        let ids = try Self.uuids(req, "imageIds", max: 256)
+        guard all || !ids.isEmpty else {
+            throw CVError.badRequest("BadRequestInvalidIds", "Give imageIds or allImages=true.")
+        }
+        try await ImageService(db: req.db).delete(account: req.account, project: project, ids: all ? nil : ids)
+        return .noContent
+    }
+
+    func addTags(req: Request) async throws -> WireImageTagCreateSummary {
+        let project = try await req.project()
+        let pairs = try req.content.decode(WireImageTagCreateBatch.self).tags ?? []
+        guard pairs.count <= 256 else { throw CVError.badRequest("BadRequestExceededBatchSize", "At most 256 image tags per call.") }
+        let r = try await ImageService(db: req.db).addTags(project: project, pairs: pairs)
+        return WireImageTagCreateSummary(created: r.created, duplicated: r.duplicated, exceeded: r.exceeded)
+    }
+
+    func removeTags(req: Request) async throws -> Response {
+        let project = try await req.project()
+        let images = try Self.uuids(req, "imageIds", max: 64), tags = try Self.uuids(req, "tagIds", max: 20)
+        guard !images.isEmpty, !tags.isEmpty else { throw CVError.badRequest("BadRequestInvalidIds", "imageIds and tagIds are required.") }
+        try await ImageService(db: req.db).removeTags(project: project, imageIDs: images, tagIDs: tags)
+        return .noContent
+    }
+
+    func addRegions(req: Request) async throws -> Response {
+        let project = try await req.project()
+        let entries = try req.content.decode(WireImageRegionCreateBatch.self).regions ?? []
+        guard entries.count <= 64 else { throw CVError.badRequest("BadRequestExceededBatchSize", "At most 64 regions per call.") }
+        let r = try await ImageService(db: req.db).addRegions(project: project, entries: entries)
+        let names = try await ImageService(db: req.db).projectTags(project).mapValues(\.name)
+        let created = r.created.map { e, row in
+            WireImageRegionCreateResult(imageId: e.imageId.lowercased(), regionId: row.id!.uuidString.lowercased(),
+                                        tagName: names[row.tagID], created: row.createdAt, tagId: row.tagID.uuidString.lowercased(),
+                                        left: row.left, top: row.top, width: row.width, height: row.height)
+        }
+        return try await .batch(WireImageRegionCreateSummary(created: created, duplicated: r.duplicated, exceeded: r.exceeded),
+                                allOK: r.duplicated.isEmpty && r.exceeded.isEmpty, for: req)
+    }
+
+    func removeRegions(req: Request) async throws -> Response {
+        let project = try await req.project()
+        let ids = try Self.uuids(req, "regionIds", max: 64)
+        guard !ids.isEmpty else { throw CVError.badRequest("BadRequestInvalidIds", "regionIds is required.") }
+        try await ImageService(db: req.db).removeRegions(project: project, ids: ids)
+        return .noContent
+    }
+
+    func updateMetadata(req: Request) async throws -> Response {
+        let project = try await req.project()
+        let ids = try Self.csv(req, "imageIds", max: 256)
+        guard !ids.isEmpty else { throw CVError.badRequest("BadRequestInvalidIds", "imageIds is required.") }
+        let metadata = try req.content.decode([String: String].self)
+        let r = try await ImageService(db: req.db).updateMetadata(project: project, imageIDs: ids, metadata: metadata)
+        let ok = r.allSatisfy { $0.1 == "OK" }
+        return try await .batch(WireImageMetadataUpdateSummary(
+            isBatchSuccessful: ok, images: r.map { WireImageMetadataUpdateEntry(imageId: $0.0, status: $0.1, metadata: $0.2) }),
+            allOK: ok, for: req)
+    }
+}
