@@ -67,6 +67,7 @@ public func configure(_ app: Application) async throws {
     try signedIn.register(collection: AdminPages())
 
     app.asyncCommands.use(CreateAdminCommand(), as: "create-admin")
+    app.asyncCommands.use(SweepBlobsCommand(), as: "sweep-blobs")
 }
 
 func loadTiers(from path: String) throws -> [TierSeed] {

@@ -88,7 +88,7 @@ struct ImageService {
         let imageIDs = Array(Set(parsed.map(\.1)))
         let found = Set(try await ImageRecord.query(on: db).filter(\.$projectID == project.id!).filter(\.$id ~~ imageIDs).all().compactMap(\.id))
         guard found.count == imageIDs.count else { throw CVError.badRequest("BadRequestInvalidIds", "Unknown image id.") }
-        return try await db.transaction { tx in
+        return try await db.writeTransaction { tx in
             var current: [UUID: Set<UUID>] = [:]
             for l in try await ImageTagLink.query(on: tx).filter(\.$imageID ~~ imageIDs).all() { current[l.imageID, default: []].insert(l.tagID) }
             var created: [TagPair] = [], duplicated: [TagPair] = [], exceeded: [TagPair] = []
@@ -139,7 +139,7 @@ struct ImageService {
         let imageIDs = Array(Set(entries.compactMap { UUID(uuidString: $0.imageId) }))
         let found = Set(try await ImageRecord.query(on: db).filter(\.$projectID == project.id!).filter(\.$id ~~ imageIDs).all().compactMap(\.id))
         guard found.count == imageIDs.count else { throw CVError.badRequest("BadRequestInvalidIds", "Unknown image id.") }
-        return try await db.transaction { tx in
+        return try await db.writeTransaction { tx in
             var existing: [UUID: [ImageRegion]] = [:]
             for r in try await ImageRegion.query(on: tx).filter(\.$imageID ~~ imageIDs).all() { existing[r.imageID, default: []].append(r) }
             var created: [(RegionEntry, ImageRegion)] = [], duplicated: [RegionEntry] = [], exceeded: [RegionEntry] = []
@@ -169,7 +169,7 @@ struct ImageService {
     /// Merges metadata into each image: OK, ErrorImageNotFound or ErrorLimitExceed (over 50 pairs).
     func updateMetadata(project: Project, imageIDs: [String], metadata: [String: String]) async throws -> [(String, String, [String: String]?)] {
         try ImageIngestor.validate(metadata: metadata)
-        return try await db.transaction { tx in
+        return try await db.writeTransaction { tx in
             var out: [(String, String, [String: String]?)] = []
             for raw in imageIDs {
                 guard let id = UUID(uuidString: raw), let img = try await ImageRecord.find(id, on: tx), img.projectID == project.id else {

@@ -1,0 +1,39 @@
+import Fluent
+import Vapor
+
+/// Removes blobs that no image row references. A grace period protects blobs of an
+/// upload whose rows are not committed yet.
+struct BlobSweeper {
+    let db: Database
+    let store: BlobStore
+
+    func sweep(grace: TimeInterval = 3600, now: Date = Date()) async throws -> Int {
+        var referenced = Set<String>()
+        for img in try await ImageRecord.query(on: db).all() {
+            referenced.insert(img.originalHash); referenced.insert(img.resizedHash); referenced.insert(img.thumbnailHash)
+        }
+        var removed = 0
+        for blob in store.all() where !referenced.contains(blob.hash) && now.timeIntervalSince(blob.modified) >= grace {
+            store.delete(blob.hash)
+            removed += 1
+        }
+        return removed
+    }
+}
+
+/// `sightline sweep-blobs [--grace-seconds N]`
+struct SweepBlobsCommand: AsyncCommand {
+    struct Signature: CommandSignature {
+        @Option(name: "grace-seconds", help: "Keep unreferenced blobs younger than this (default 3600)")
+        var grace: Int?
+    }
+
+    var help: String { "Deletes image blobs no row references." }
+
+    func run(using context: CommandContext, signature: Signature) async throws {
+        let app = context.application
+        let removed = try await BlobSweeper(db: app.db, store: app.blobStore)
+            .sweep(grace: TimeInterval(signature.grace ?? 3600))
+        context.console.output("Removed \(String(removed)) unreferenced blob(s).")
+    }
+}
