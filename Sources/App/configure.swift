@@ -64,6 +64,7 @@ public func configure(_ app: Application) async throws {
     let signedIn = portal.grouped(RequireUser())
     try signedIn.register(collection: AccountPages())
     try signedIn.register(collection: ProjectPages())
+    try signedIn.register(collection: ImagePages())
     try signedIn.register(collection: AdminPages())
 
     app.asyncCommands.use(CreateAdminCommand(), as: "create-admin")

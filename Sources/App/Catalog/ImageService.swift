@@ -162,6 +162,34 @@ struct ImageService {
         }
     }
 
+    /// Sets an image's regions to exactly `boxes` (the portal's box editor saves this way;
+    /// Custom Vision has no region update, so a move is a delete plus a create).
+    func replaceRegions(project: Project, imageID: UUID, boxes: [RegionBox]) async throws -> [ImageRegion] {
+        let tags = try await projectTags(project)
+        guard boxes.count <= ImageIngestor.maxRegionsPerImage else {
+            throw CVError.badRequest("BadRequestImageRegions", "At most \(ImageIngestor.maxRegionsPerImage) regions per image.")
+        }
+        for b in boxes {
+            guard b.isValid else { throw CVError.badRequest("BadRequestImageRegions", "Regions are normalised boxes inside the image.") }
+            guard let t = UUID(uuidString: b.tagId), tags[t] != nil else { throw CVError.badRequest("BadRequestInvalidIds", "Unknown tag id.") }
+        }
+        guard let img = try await ImageRecord.find(imageID, on: db), img.projectID == project.id else {
+            throw CVError.notFound("NotFoundImage", "Image not found.")
+        }
+        return try await db.writeTransaction { tx in
+            try await ImageRegion.query(on: tx).filter(\.$imageID == imageID).delete()
+            var out: [ImageRegion] = []
+            for b in boxes {
+                let r = ImageRegion()
+                r.imageID = imageID; r.tagID = UUID(uuidString: b.tagId)!; r.projectID = project.id!
+                r.left = b.left; r.top = b.top; r.width = b.width; r.height = b.height; r.createdAt = Date()
+                try await r.create(on: tx)
+                out.append(r)
+            }
+            return out
+        }
+    }
+
     func removeRegions(project: Project, ids: [UUID]) async throws {
         try await ImageRegion.query(on: db).filter(\.$projectID == project.id!).filter(\.$id ~~ ids).delete()
     }

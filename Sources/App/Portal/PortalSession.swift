@@ -31,7 +31,8 @@ struct PortalSession: AsyncMiddleware {
             request.portalUser = try await User.find(id, on: request.db)
         }
         if request.method == .POST {
-            let sent = try? request.content.get(String.self, at: "_csrf")
+            // Forms send the token as a field; the upload and box-editor scripts as a header.
+            let sent = request.headers.first(name: "X-CSRF-Token") ?? (try? request.content.get(String.self, at: "_csrf"))
             guard let expected = request.session.data["csrf"], let sent, sent == expected else {
                 throw CVError(.forbidden, "Forbidden", "The form expired or did not come from this site. Reload the page and try again.")
             }

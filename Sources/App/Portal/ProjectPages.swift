@@ -101,6 +101,7 @@ struct ProjectPages: RouteCollection {
                 H.el("dt", [], [H.text("Classification")]), H.el("dd", [], [H.text(p.classificationType ?? "–")]),
                 H.el("dt", [], [H.text("Description")]), H.el("dd", [], [H.text(p.description)]),
             ]),
+        ] + (try await gallery(req, p, base: base, tags: tags, counts: counts, csrf: csrf)) + [
             H.el("h2", [], [H.text("Tags (\(tags.count))")]),
             H.table(head: ["Name", "Type", "Images", ""], rows: tags.map { t in
                 [H.text(t.name), H.text(t.typeRaw), H.text(String(counts[t.id!] ?? 0)),
@@ -117,6 +118,61 @@ struct ProjectPages: RouteCollection {
         ]
         return .html(PortalLayout.page(title: p.name, user: req.portalUser, csrf: csrf, flash: flash, error: error, body),
                      status: status)
+    }
+
+    static let pageSize = 48
+
+    /// Thumbnails filtered by tag or untagged, paged, with the drag-and-drop uploader.
+    private func gallery(_ req: Request, _ p: Project, base: String, tags: [Tag], counts: [UUID: Int],
+                         csrf: String) async throws -> [HNode] {
+        let filter = req.query[String.self, at: "tag"] ?? ""
+        let pageNumber = max(1, req.query[Int.self, at: "page"] ?? 1)
+        var q = ImageQuery()
+        if filter == "untagged" { q.tagging = .untagged }
+        else if let t = UUID(uuidString: filter) { q.tagIDs = [t] }
+        let service = ImageService(db: req.db)
+        let all = try await service.matching(project: p, q)
+        let shown = all.dropFirst((pageNumber - 1) * Self.pageSize).prefix(Self.pageSize)
+        let total = try await service.count(project: p, ImageQuery())
+        let untagged = try await service.count(project: p, ImageQuery(tagging: .untagged))
+        let signer = req.application.blobSigner, publicURL = req.application.settings.publicURL
+        func filterLink(_ label: String, _ value: String) -> HNode {
+            let attrs: [(String, String)] = [("href", value.isEmpty ? base : "\(base)?tag=\(value)"), ("data-filter", value.isEmpty ? "all" : value)]
+                + (value == filter ? [("class", "active")] : [])
+            return H.el("a", attrs, [H.text(label)])
+        }
+        var filters: [HNode] = [filterLink("All (\(total))", ""), filterLink("Untagged (\(untagged))", "untagged")]
+        filters += tags.map { filterLink("\($0.name) (\(counts[$0.id!] ?? 0))", $0.id!.uuidString.lowercased()) }
+        let pages = max(1, (all.count + Self.pageSize - 1) / Self.pageSize)
+        var pager: [HNode] = [H.text("Page \(pageNumber) of \(pages) ")]
+        let filterQuery = filter.isEmpty ? "" : "tag=\(filter)&"
+        if pageNumber > 1 { pager.append(H.link("← Previous", "\(base)?\(filterQuery)page=\(pageNumber - 1)", id: "prev-page")) }
+        if pageNumber < pages { pager.append(H.link("Next →", "\(base)?\(filterQuery)page=\(pageNumber + 1)", id: "next-page")) }
+        return [
+            H.el("h2", [], [H.text("Images")]),
+            H.el("div", [("id", "uploader"), ("class", "uploader"), ("data-upload", "\(base)/images"), ("data-csrf", csrf)], [
+                H.el("div", [("id", "dropzone"), ("class", "dropzone")], [
+                    H.text("Drop images here or "),
+                    H.el("label", [("class", "pick")], [H.text("choose files"),
+                        H.void("input", [("type", "file"), ("id", "file-input"), ("multiple", "multiple"), ("accept", "image/*")])]),
+                ]),
+                H.el("div", [("class", "batch-tags")], [H.text("Tags for this upload: ")] + tags.map { t in
+                    H.el("label", [("class", "inline")], [
+                        H.void("input", [("type", "checkbox"), ("class", "batch-tag"), ("value", t.id!.uuidString.lowercased())]),
+                        H.text(" \(t.name)"),
+                    ])
+                }),
+                H.el("ul", [("id", "upload-list"), ("class", "upload-list")]),
+            ]),
+            H.el("p", [("class", "filters"), ("id", "filters")], filters),
+            H.el("div", [("class", "gallery"), ("id", "gallery")], shown.map { img in
+                H.el("a", [("href", "\(base)/images/\(img.id!.uuidString.lowercased())"), ("class", "thumb"), ("data-image", img.id!.uuidString.lowercased())], [
+                    H.void("img", [("src", signer.url(hash: img.thumbnailHash, base: publicURL)), ("alt", "image"), ("loading", "lazy")]),
+                ])
+            }),
+            H.el("p", [("class", "pager"), ("id", "pager"), ("data-count", String(all.count))], pager),
+            H.el("script", [("src", "/js/upload.js")]),
+        ]
     }
 
     /// The project list and create form shown on the account page.

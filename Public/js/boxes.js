@@ -1,0 +1,134 @@
+// Box editor for object-detection images. Boxes are kept normalised (0-1) like the API;
+// drag on the image to draw, drag a box to move it, drag its corner handle to resize,
+// select and press "Delete selected box" (or the Delete key). Every change is saved.
+(function () {
+  "use strict";
+  var root = document.getElementById("box-editor");
+  if (!root) return;
+  var img = document.getElementById("editor-image");
+  var tagSelect = document.getElementById("box-tag");
+  var status = document.getElementById("box-status");
+  var saveURL = root.getAttribute("data-save");
+  var csrf = root.getAttribute("data-csrf");
+  var boxes = JSON.parse(root.getAttribute("data-regions") || "[]");
+  var tagNames = {};
+  JSON.parse(root.getAttribute("data-tags") || "[]").forEach(function (t) { tagNames[t.id] = t.name; });
+  var selected = -1, drag = null, MIN = 0.01;
+
+  function clamp(v, lo, hi) { return Math.max(lo, Math.min(hi, v)); }
+
+  function point(e) {
+    var r = img.getBoundingClientRect();
+    return { x: clamp((e.clientX - r.left) / r.width, 0, 1), y: clamp((e.clientY - r.top) / r.height, 0, 1) };
+  }
+
+  function render() {
+    var old = root.querySelectorAll(".box");
+    for (var i = 0; i < old.length; i++) old[i].parentNode.removeChild(old[i]);
+    boxes.forEach(function (b, i) {
+      var d = document.createElement("div");
+      d.className = "box" + (i === selected ? " selected" : "");
+      d.setAttribute("data-index", String(i));
+      d.style.left = (b.left * 100) + "%";
+      d.style.top = (b.top * 100) + "%";
+      d.style.width = (b.width * 100) + "%";
+      d.style.height = (b.height * 100) + "%";
+      var label = document.createElement("span");
+      label.className = "label";
+      label.textContent = tagNames[b.tagId] || "?";
+      var handle = document.createElement("span");
+      handle.className = "handle";
+      d.appendChild(label); d.appendChild(handle);
+      root.appendChild(d);
+    });
+  }
+
+  function save() {
+    status.textContent = "saving…";
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", saveURL);
+    xhr.setRequestHeader("Content-Type", "application/json");
+    xhr.setRequestHeader("X-CSRF-Token", csrf);
+    xhr.onload = function () {
+      if (xhr.status === 200) {
+        status.textContent = "saved " + boxes.length + " box(es)";
+        root.setAttribute("data-saved", String(boxes.length));
+      } else {
+        var msg = "HTTP " + xhr.status;
+        try { msg = JSON.parse(xhr.responseText).message || msg; } catch (e) { /* plain status */ }
+        status.textContent = "not saved: " + msg;
+      }
+    };
+    xhr.onerror = function () { status.textContent = "not saved: network error"; };
+    root.removeAttribute("data-saved");
+    xhr.send(JSON.stringify(boxes));
+  }
+
+  root.addEventListener("mousedown", function (e) {
+    if (e.button !== 0) return;
+    e.preventDefault();
+    var p = point(e), target = e.target;
+    var boxEl = target.closest ? target.closest(".box") : null;
+    if (boxEl) {
+      selected = parseInt(boxEl.getAttribute("data-index"), 10);
+      var b = boxes[selected];
+      tagSelect.value = b.tagId;
+      drag = { mode: target.classList.contains("handle") ? "resize" : "move", start: p, orig: { left: b.left, top: b.top, width: b.width, height: b.height } };
+    } else {
+      boxes.push({ tagId: tagSelect.value, left: p.x, top: p.y, width: 0, height: 0 });
+      selected = boxes.length - 1;
+      drag = { mode: "draw", start: p };
+    }
+    render();
+  });
+
+  window.addEventListener("mousemove", function (e) {
+    if (!drag || selected < 0) return;
+    var p = point(e), b = boxes[selected], o = drag.orig;
+    if (drag.mode === "draw") {
+      b.left = Math.min(drag.start.x, p.x); b.top = Math.min(drag.start.y, p.y);
+      b.width = Math.abs(p.x - drag.start.x); b.height = Math.abs(p.y - drag.start.y);
+    } else if (drag.mode === "move") {
+      b.left = clamp(o.left + p.x - drag.start.x, 0, 1 - o.width);
+      b.top = clamp(o.top + p.y - drag.start.y, 0, 1 - o.height);
+    } else {
+      b.width = clamp(o.width + p.x - drag.start.x, MIN, 1 - o.left);
+      b.height = clamp(o.height + p.y - drag.start.y, MIN, 1 - o.top);
+    }
+    render();
+  });
+
+  window.addEventListener("mouseup", function () {
+    if (!drag) return;
+    var b = boxes[selected], mode = drag.mode;
+    drag = null;
+    if (mode === "draw" && (b.width < MIN || b.height < MIN)) {
+      boxes.splice(selected, 1);   // a click, not a box
+      selected = -1;
+      render();
+      return;
+    }
+    render();
+    save();
+  });
+
+  function removeSelected() {
+    if (selected < 0) return;
+    boxes.splice(selected, 1);
+    selected = -1;
+    render();
+    save();
+  }
+
+  document.getElementById("delete-box").addEventListener("click", removeSelected);
+  document.addEventListener("keydown", function (e) {
+    if ((e.key === "Delete" || e.key === "Backspace") && selected >= 0 && e.target === document.body) removeSelected();
+  });
+  tagSelect.addEventListener("change", function () {
+    if (selected < 0) return;
+    boxes[selected].tagId = tagSelect.value;
+    render();
+    save();
+  });
+  render();
+})();

@@ -1,0 +1,127 @@
+"""Chromium drives the image pages: upload 10 files with per-file progress, tag them,
+filter, and draw a box on a detection project that is still there after a reload."""
+import os
+import tempfile
+
+import requests
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from test_portal_chromium import browser, fill, wait_url  # noqa: F401  (fixture)
+from test_sdk_images import jpeg
+
+
+def sign_up_with_account(b, server):
+    b.get(server.url + "/signup")
+    fill(b, "email", "gallery@example.com")
+    fill(b, "password", "gallery-password")
+    b.find_element(By.ID, "submit").click()
+    wait_url(b, "/accounts")
+    fill(b, "name", "gallery")
+    Select(b.find_element(By.ID, "tier")).select_by_value("S0")
+    b.find_element(By.ID, "create").click()
+    b.find_element(By.ID, "new-keys")
+
+
+def create_project(b, name, domain_label):
+    fill(b, "name", name, form="create-project")
+    Select(b.find_element(By.ID, "project-domain")).select_by_visible_text(domain_label)
+    b.find_element(By.ID, "create-project-button").click()
+    wait_url(b, "/projects/")
+    return b.current_url
+
+
+def add_tag(b, name):
+    fill(b, "name", name, form="add-tag")
+    b.find_element(By.ID, "add-tag-button").click()
+    WebDriverWait(b, 10).until(lambda d: f"Tag {name} added." in d.page_source)
+
+
+def test_upload_tag_filter_and_draw_a_box(server, browser):  # noqa: F811
+    b = browser
+    sign_up_with_account(b, server)
+    project_url = create_project(b, "Gallery", "General — Classification")
+    add_tag(b, "cat")
+    add_tag(b, "dog")
+
+    tmp = tempfile.mkdtemp()
+    paths = []
+    for i in range(10):
+        path = os.path.join(tmp, f"photo{i}.jpg")
+        with open(path, "wb") as f:
+            f.write(jpeg(500 + i))
+        paths.append(path)
+    # Tick "cat" for the batch, then choose ten files.
+    b.find_element(By.CSS_SELECTOR, "input.batch-tag").click()
+    file_input = b.find_element(By.ID, "file-input")
+    b.execute_script("arguments[0].style.display = 'block'", file_input)
+    file_input.send_keys("\n".join(paths))
+    WebDriverWait(b, 60).until(lambda d: d.find_element(By.ID, "uploader").get_attribute("data-finished") == "10")
+    rows = b.find_elements(By.CSS_SELECTOR, "#upload-list li.upload")
+    assert len(rows) == 10
+    assert all(r.get_attribute("data-status") == "OK" for r in rows), [r.text for r in rows]
+    assert all(r.find_element(By.TAG_NAME, "progress").get_attribute("value") == "100" for r in rows)
+
+    b.get(project_url)
+    assert len(b.find_elements(By.CSS_SELECTOR, "#gallery a.thumb")) == 10
+    assert "cat (10)" in b.find_element(By.ID, "filters").text
+    # Filter: untagged is empty, cat has all ten.
+    b.find_element(By.CSS_SELECTOR, '#filters a[data-filter="untagged"]').click()
+    wait_url(b, "tag=untagged")
+    assert len(b.find_elements(By.CSS_SELECTOR, "#gallery a.thumb")) == 0
+    # Tag one image "dog" on its page, then filter by dog.
+    b.get(project_url)
+    b.find_element(By.CSS_SELECTOR, "#gallery a.thumb").click()
+    wait_url(b, "/images/")
+    Select(b.find_element(By.ID, "image-tag-select")).select_by_visible_text("dog")
+    b.find_element(By.ID, "add-image-tag-button").click()
+    WebDriverWait(b, 10, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
+        lambda d: "dog" in d.find_element(By.ID, "image-tags").text)
+    b.get(project_url)
+    dog = [a for a in b.find_elements(By.CSS_SELECTOR, "#filters a") if a.text.startswith("dog")][0]
+    assert dog.text == "dog (1)"
+    dog.click()
+    wait_url(b, "tag=")
+    assert len(b.find_elements(By.CSS_SELECTOR, "#gallery a.thumb")) == 1
+
+    # Object detection: draw a box, reload, it is there; the API sees it too.
+    b.get(server.url + "/accounts")
+    b.find_element(By.LINK_TEXT, "gallery").click()
+    od_url = create_project(b, "Boxes", "General — Object detection (preview)")
+    add_tag(b, "car")
+    file_input = b.find_element(By.ID, "file-input")
+    b.execute_script("arguments[0].style.display = 'block'", file_input)
+    big = os.path.join(tmp, "street.jpg")
+    with open(big, "wb") as f:
+        f.write(jpeg(900, size=(400, 300)))
+    file_input.send_keys(big)
+    WebDriverWait(b, 30).until(lambda d: d.find_element(By.ID, "uploader").get_attribute("data-finished") == "1")
+    b.get(od_url)
+    b.find_element(By.CSS_SELECTOR, "#gallery a.thumb").click()
+    wait_url(b, "/images/")
+    image_url = b.current_url
+    img = b.find_element(By.ID, "editor-image")
+    WebDriverWait(b, 10).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img))
+    w, h = img.size["width"], img.size["height"]
+    ActionChains(b).move_to_element_with_offset(img, int(-w * 0.3), int(-h * 0.3)).click_and_hold() \
+        .move_by_offset(int(w * 0.4), int(h * 0.4)).release().perform()
+    WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") == "1")
+    b.get(image_url)
+    boxes = b.find_elements(By.CSS_SELECTOR, "#box-editor .box")
+    assert len(boxes) == 1
+    assert boxes[0].find_element(By.CLASS_NAME, "label").text == "car"
+    # Move it, then delete it; each change is saved.
+    ActionChains(b).move_to_element(boxes[0]).click_and_hold().move_by_offset(20, 10).release().perform()
+    WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") == "1")
+    b.get(image_url)
+    box = b.find_element(By.CSS_SELECTOR, "#box-editor .box")
+    left = float(box.value_of_css_property("left").rstrip("px"))
+    width = b.find_element(By.ID, "editor-image").size["width"]
+    assert left > 0.2 * width + 10, (left, width)
+    box.click()
+    b.find_element(By.ID, "delete-box").click()
+    WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") == "0")
+    b.get(image_url)
+    assert len(b.find_elements(By.CSS_SELECTOR, "#box-editor .box")) == 0
