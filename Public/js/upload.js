@@ -65,6 +65,7 @@
         if (body.images && body.images.length) {
           text = body.images[0].status;
           ok = text === "OK" || text === "OKDuplicate";
+          if (text === "OK") addThumb(body.images[0]);
         } else if (body.message) {
           text = body.code + ": " + body.message;
         }
@@ -73,6 +74,21 @@
     };
     xhr.onerror = function () { finish(item, "network error", false); };
     xhr.send(form);
+  }
+
+  // New images appear at the front of the gallery without a reload.
+  function addThumb(image) {
+    var gallery = document.getElementById("gallery");
+    if (!gallery || !image.thumbnailUri) return;
+    var a = document.createElement("a");
+    a.className = "thumb";
+    a.href = url + "/" + image.id;
+    a.setAttribute("data-image", image.id);
+    var img = document.createElement("img");
+    img.src = image.thumbnailUri;
+    img.alt = "image";
+    a.appendChild(img);
+    gallery.insertBefore(a, gallery.firstChild);
   }
 
   function next() {

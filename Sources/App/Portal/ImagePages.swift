@@ -152,6 +152,6 @@ struct ImagePages: RouteCollection {
         ]))
         body.append(H.form(action: "\(imageBase)/delete", csrf: csrf, id: "delete-image", [H.button("Delete image", cls: "danger")]))
         if detection { body.append(H.el("script", [("src", "/js/boxes.js")])) }
-        return .html(PortalLayout.page(title: "Image", user: req.portalUser, csrf: csrf, error: error, body), status: status)
+        return .html(PortalLayout.page(title: "Image in \(c.project.name)", user: req.portalUser, csrf: csrf, error: error, body), status: status)
     }
 }
