@@ -69,6 +69,7 @@ public func configure(_ app: Application) async throws {
 
     app.asyncCommands.use(CreateAdminCommand(), as: "create-admin")
     app.asyncCommands.use(SweepBlobsCommand(), as: "sweep-blobs")
+    app.lifecycle.use(BlobSweepSchedule())
 }
 
 func loadTiers(from path: String) throws -> [TierSeed] {

@@ -1,4 +1,5 @@
 import Fluent
+import NIOCore
 import Vapor
 
 /// Removes blobs that no image row references. A grace period protects blobs of an
@@ -35,5 +36,28 @@ struct SweepBlobsCommand: AsyncCommand {
         let removed = try await BlobSweeper(db: app.db, store: app.blobStore)
             .sweep(grace: TimeInterval(signature.grace ?? 3600))
         context.console.output("Removed \(String(removed)) unreferenced blob(s).")
+    }
+}
+
+/// Runs the sweep hourly in a serving process (and `sweep-blobs` on demand).
+final class BlobSweepSchedule: LifecycleHandler, @unchecked Sendable {
+    private var task: NIOCore.RepeatedTask?
+
+    func didBoot(_ app: Application) throws {
+        let db = app.db, store = app.blobStore, logger = app.logger
+        task = app.eventLoopGroup.next().scheduleRepeatedTask(initialDelay: .minutes(10), delay: .hours(1)) { _ in
+            Task {
+                do {
+                    let removed = try await BlobSweeper(db: db, store: store).sweep()
+                    if removed > 0 { logger.info("swept unreferenced blobs", metadata: ["removed": "\(removed)"]) }
+                } catch {
+                    logger.warning("blob sweep failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    func shutdown(_ app: Application) {
+        task?.cancel()
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Vapor
+import VisionEngine
 
 /// Fetches images for `create_images_from_urls`: the URL policy is checked on the
 /// resolved addresses first; redirects are not followed; bodies over 6 MB are cut off.
@@ -38,7 +39,7 @@ struct ImageURLFetcher {
             let response = try await http.execute(request, timeout: .seconds(20))
             guard response.status == .ok else { return .failure(Failure(status: "ErrorSource")) }
             do {
-                let body = try await response.body.collect(upTo: ImageDecoderLimits.trainingMaxBytes)
+                let body = try await response.body.collect(upTo: ImageDecoder.trainingMaxBytes)
                 return .success(Data(buffer: body))
             } catch is NIOTooManyBytesError {
                 return .failure(Failure(status: "ErrorImageSize"))
@@ -48,10 +49,6 @@ struct ImageURLFetcher {
             return .failure(Failure(status: "ErrorSource"))
         }
     }
-}
-
-enum ImageDecoderLimits {
-    static let trainingMaxBytes = 6 * 1024 * 1024
 }
 
 struct URLPolicyKey: StorageKey { typealias Value = URLPolicy }
