@@ -4,13 +4,14 @@ SHELL := /bin/bash
 HOST ?= 127.0.0.1
 PORT ?= 8080
 CONFIGURATION ?= debug
-RUN_PACKAGES := libargon2-dev libvips-dev pkg-config
-TEST_PACKAGES := postgresql chromium chromium-driver python3-venv imagemagick
+RUN_PACKAGES := libargon2-dev libvips-dev libopenblas-dev pkg-config
+TEST_PACKAGES := postgresql chromium chromium-driver python3-venv
 
 .PHONY: run test build deps test-deps clean
 
 deps:
 	@scripts/apt-ensure.sh $(RUN_PACKAGES)
+	@scripts/weights-ensure.sh
 
 build: deps
 	swift build -c $(CONFIGURATION)

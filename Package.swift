@@ -25,7 +25,12 @@ let package = Package(
                        providers: [.apt(["libargon2-dev"])]),
         .systemLibrary(name: "CVips", path: "Sources/CVips", pkgConfig: "vips",
                        providers: [.apt(["libvips-dev"])]),
-        .target(name: "VisionEngine", dependencies: ["CVips"]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS",
+                       providers: [.apt(["libopenblas-dev"])]),
+        // The engine's loops are numeric: optimise them even in debug builds, so the
+        // test suite runs real forward passes in seconds.
+        .target(name: "VisionEngine", dependencies: ["CVips", "COpenBLAS"],
+                swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Migrations", dependencies: [
             .product(name: "Fluent", package: "fluent"),
             .product(name: "SQLKit", package: "sql-kit"),

@@ -1,0 +1,70 @@
+import Foundation
+@testable import VisionEngine
+import XCTest
+
+let sharedReference = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/reference/efficientnet-lite")
+let weightsDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent(".cache/weights")
+
+func floats(_ url: URL) throws -> [Float] {
+    let d = try Data(contentsOf: url)
+    return d.withUnsafeBytes { raw in (0..<d.count / 4).map { raw.load(fromByteOffset: $0 * 4, as: Float.self) } }
+}
+
+/// The golden vectors: the engine against the NumPy reference's features and logits.
+final class EfficientNetLiteGoldenTests: XCTestCase {
+    static var model: EfficientNetLite?
+
+    func lite0() throws -> EfficientNetLite {
+        if let m = Self.model { return m }
+        let m = try EfficientNetLite.load(variant: .lite0, path: weightsDir.appendingPathComponent("efficientnet-lite0.pth").path)
+        Self.model = m
+        return m
+    }
+
+    func testGoldenFeaturesAndLogits() throws {
+        let model = try lite0()
+        XCTAssertEqual(model.blockCount, 16)
+        let input = try floats(sharedReference.appendingPathComponent("golden/efficientnet-lite0.golden_input.f32"))
+        let goldenFeatures = try floats(sharedReference.appendingPathComponent("golden/efficientnet-lite0.golden_features.f32"))
+        let goldenLogits = try floats(sharedReference.appendingPathComponent("golden/efficientnet-lite0.golden_logits.f32"))
+        XCTAssertEqual(input.count, 224 * 224 * 3)
+        let features = model.features(Tensor(n: 1, h: 224, w: 224, c: 3, data: input))
+        let logits = model.logits(features: features)
+        let featureError = relativeError(features, goldenFeatures)
+        let logitError = relativeError(logits, goldenLogits)
+        let maxAbs = zip(logits, goldenLogits).map { abs($0 - $1) }.max()!
+        print("golden: features rel error \(featureError), logits rel error \(logitError), max abs logit error \(maxAbs)")
+        XCTAssertLessThan(featureError, 1e-4)
+        XCTAssertLessThan(logitError, 1e-4)
+        XCTAssertEqual(top(logits, 5), [282, 285, 281, 287, 904])
+        XCTAssertEqual(top(logits, 5), top(goldenLogits, 5))
+    }
+
+    func testBatchedForwardMatchesSingle() throws {
+        let model = try lite0()
+        let input = try floats(sharedReference.appendingPathComponent("golden/efficientnet-lite0.golden_input.f32"))
+        var flipped = [Float](repeating: 0, count: input.count)
+        for y in 0..<224 {
+            for x in 0..<224 {
+                for c in 0..<3 { flipped[(y * 224 + x) * 3 + c] = input[(y * 224 + (223 - x)) * 3 + c] }
+            }
+        }
+        let batch = model.features(Tensor(n: 2, h: 224, w: 224, c: 3, data: input + flipped))
+        let one = model.features(Tensor(n: 1, h: 224, w: 224, c: 3, data: flipped))
+        XCTAssertLessThan(relativeError(Array(batch[1280...]), one), 1e-5)
+    }
+
+    /// ‖a − b‖ / ‖b‖
+    func relativeError(_ a: [Float], _ b: [Float]) -> Float {
+        precondition(a.count == b.count)
+        var num: Float = 0, den: Float = 0
+        for (x, y) in zip(a, b) { num += (x - y) * (x - y); den += y * y }
+        return (num / den).squareRoot()
+    }
+
+    func top(_ v: [Float], _ k: Int) -> [Int] {
+        Array(v.indices.sorted { v[$0] > v[$1] }.prefix(k))
+    }
+}
