@@ -40,44 +40,10 @@ public struct EfficientNetLite: Sendable {
 
     public init(variant: Variant, checkpoint t: [String: CheckpointTensor]) throws {
         self.variant = variant
-        func tensor(_ name: String, rank: Int) throws -> CheckpointTensor {
-            guard let x = t[name] else { throw CheckpointError.missingTensor(name) }
-            guard x.shape.count == rank else { throw CheckpointError.wrongShape(name, expected: [Int](repeating: -1, count: rank), found: x.shape) }
-            guard x.values.allSatisfy(\.isFinite) else { throw CheckpointError.malformed("tensor \(name) holds NaN or infinity") }
-            return x
-        }
-        /// Folds `bn` into a conv whose logical weight is (cout, cin/groups, k, k).
         func folded(_ conv: String, _ bn: String, depthwise: Bool = false) throws -> Conv {
-            let w = try tensor(conv + ".weight", rank: 4)
-            let (cout, cinG, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
-            guard kh == kw else { throw CheckpointError.wrongShape(conv, expected: [cout, cinG, kh, kh], found: w.shape) }
-            var vectors: [[Float]] = []
-            for p in ["weight", "bias", "running_mean", "running_var"] {
-                let v = try tensor("\(bn).\(p)", rank: 1)
-                guard v.count == cout else { throw CheckpointError.wrongShape("\(bn).\(p)", expected: [cout], found: v.shape) }
-                vectors.append(v.values)
-            }
-            let (gamma, beta, mean, variance) = (vectors[0], vectors[1], vectors[2], vectors[3])
-            var scale = [Float](repeating: 0, count: cout), bias = [Float](repeating: 0, count: cout)
-            for o in 0..<cout {
-                scale[o] = gamma[o] / (variance[o] + Self.batchNormEpsilon).squareRoot()
-                bias[o] = beta[o] - mean[o] * scale[o]
-            }
-            let k = kh
-            if depthwise {
-                guard cinG == 1 else { throw CheckpointError.wrongShape(conv, expected: [cout, 1, k, k], found: w.shape) }
-                var out = [Float](repeating: 0, count: k * k * cout)   // [kh][kw][c]
-                for c in 0..<cout { for y in 0..<k { for x in 0..<k {
-                    out[(y * k + x) * cout + c] = w.values[(c * k + y) * k + x] * scale[c]
-                } } }
-                return Conv(weights: out, bias: bias, k: k, cin: cout, cout: cout)
-            }
-            var out = [Float](repeating: 0, count: k * k * cinG * cout)   // [kh][kw][cin][cout]
-            for o in 0..<cout { for i in 0..<cinG { for y in 0..<k { for x in 0..<k {
-                out[((y * k + x) * cinG + i) * cout + o] = w.values[((o * cinG + i) * k + y) * k + x] * scale[o]
-            } } } }
-            return Conv(weights: out, bias: bias, k: k, cin: cinG, cout: cout)
+            try Self.foldedConv(t, conv, bn, depthwise: depthwise)
         }
+        func tensor(_ name: String, rank: Int) throws -> CheckpointTensor { try Self.tensor(t, name, rank: rank) }
 
         stem = try folded("_conv_stem", "_bn0")
         guard stem.cin == 3, stem.k == 3 else { throw CheckpointError.wrongShape("_conv_stem.weight", expected: [32, 3, 3, 3], found: t["_conv_stem.weight"]?.shape ?? []) }
@@ -117,6 +83,46 @@ public struct EfficientNetLite: Sendable {
         }
         fcWeights = fc.values
         fcBias = fcb.values
+    }
+
+static func tensor(_ t: [String: CheckpointTensor], _ name: String, rank: Int) throws -> CheckpointTensor {
+        guard let x = t[name] else { throw CheckpointError.missingTensor(name) }
+        guard x.shape.count == rank else { throw CheckpointError.wrongShape(name, expected: [Int](repeating: -1, count: rank), found: x.shape) }
+        guard x.values.allSatisfy(\.isFinite) else { throw CheckpointError.malformed("tensor \(name) holds NaN or infinity") }
+        return x
+    }
+/// Folds BatchNorm `bn` into the conv `conv`, whose logical weight is (cout, cin/groups, k, k),
+/// and lays the weights out for the kernels.
+static func foldedConv(_ t: [String: CheckpointTensor], _ conv: String, _ bn: String, depthwise: Bool) throws -> Conv {
+        let w = try tensor(t, conv + ".weight", rank: 4)
+        let (cout, cinG, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+        guard kh == kw else { throw CheckpointError.wrongShape(conv, expected: [cout, cinG, kh, kh], found: w.shape) }
+        var vectors: [[Float]] = []
+        for p in ["weight", "bias", "running_mean", "running_var"] {
+            let v = try tensor(t, "\(bn).\(p)", rank: 1)
+            guard v.count == cout else { throw CheckpointError.wrongShape("\(bn).\(p)", expected: [cout], found: v.shape) }
+            vectors.append(v.values)
+        }
+        let (gamma, beta, mean, variance) = (vectors[0], vectors[1], vectors[2], vectors[3])
+        var scale = [Float](repeating: 0, count: cout), bias = [Float](repeating: 0, count: cout)
+        for o in 0..<cout {
+            scale[o] = gamma[o] / (variance[o] + Self.batchNormEpsilon).squareRoot()
+            bias[o] = beta[o] - mean[o] * scale[o]
+        }
+        let k = kh
+        if depthwise {
+            guard cinG == 1 else { throw CheckpointError.wrongShape(conv, expected: [cout, 1, k, k], found: w.shape) }
+            var out = [Float](repeating: 0, count: k * k * cout)   // [kh][kw][c]
+            for c in 0..<cout { for y in 0..<k { for x in 0..<k {
+                out[(y * k + x) * cout + c] = w.values[(c * k + y) * k + x] * scale[c]
+            } } }
+            return Conv(weights: out, bias: bias, k: k, cin: cout, cout: cout)
+        }
+        var out = [Float](repeating: 0, count: k * k * cinG * cout)   // [kh][kw][cin][cout]
+        for o in 0..<cout { for i in 0..<cinG { for y in 0..<k { for x in 0..<k {
+            out[((y * k + x) * cinG + i) * cout + o] = w.values[((o * cinG + i) * k + y) * k + x] * scale[o]
+        } } } }
+        return Conv(weights: out, bias: bias, k: k, cin: cinG, cout: cout)
     }
 
     /// Loads a legacy `.pth` checkpoint.
