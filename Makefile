@@ -23,6 +23,7 @@ run: build
 test-deps: deps
 	@scripts/apt-ensure.sh $(TEST_PACKAGES)
 	@scripts/venv-ensure.sh
+	@scripts/datasets-ensure.sh
 
 test: test-deps
 	swift build --build-tests

@@ -103,6 +103,39 @@ done:
     return rc;
 }
 
+/// Network input from 8-bit RGB pixels: crop (left, top, cw, ch), bicubic resize to
+/// size x size, optional horizontal flip, then (x - 127) / 128 into out (HWC floats).
+static inline int sl_vips_preprocess(const unsigned char *rgb, int w, int h, int left, int top, int cw, int ch,
+                                     int size, int flip, float *out) {
+    VipsImage *in = NULL, *crop = NULL, *resized = NULL, *flipped = NULL, *exact = NULL;
+    int rc = -1;
+    in = vips_image_new_from_memory(rgb, (size_t)w * h * 3, w, h, 3, VIPS_FORMAT_UCHAR);
+    if (!in) goto done;
+    if (vips_extract_area(in, &crop, left, top, cw, ch, NULL)) goto done;
+    if (vips_resize(crop, &resized, (double)size / cw, "vscale", (double)size / ch,
+                    "kernel", VIPS_KERNEL_CUBIC, NULL)) goto done;
+    VipsImage *last = resized;
+    if (flip) { if (vips_flip(resized, &flipped, VIPS_DIRECTION_HORIZONTAL, NULL)) goto done; last = flipped; }
+    // Rounding in the scale can leave one pixel more or less: fix the size exactly.
+    if (vips_image_get_width(last) != size || vips_image_get_height(last) != size) {
+        if (vips_gravity(last, &exact, VIPS_COMPASS_DIRECTION_CENTRE, size, size, "extend", VIPS_EXTEND_COPY, NULL)) goto done;
+        last = exact;
+    }
+    size_t bytes = 0;
+    unsigned char *px = (unsigned char *)vips_image_write_to_memory(last, &bytes);
+    if (!px || bytes != (size_t)size * size * 3) { if (px) g_free(px); goto done; }
+    for (size_t i = 0; i < bytes; i++) out[i] = ((float)px[i] - 127.0f) / 128.0f;
+    g_free(px);
+    rc = 0;
+done:
+    if (exact) g_object_unref(exact);
+    if (flipped) g_object_unref(flipped);
+    if (resized) g_object_unref(resized);
+    if (crop) g_object_unref(crop);
+    if (in) g_object_unref(in);
+    return rc;
+}
+
 static inline const char *sl_vips_error(void) { return vips_error_buffer(); }
 static inline void sl_vips_error_clear(void) { vips_error_clear(); }
 static inline void sl_g_free(void *p) { g_free(p); }

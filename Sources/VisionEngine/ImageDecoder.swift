@@ -49,7 +49,7 @@ public enum ImageDecoder {
     public static let trainingMaxBytes = 6 * 1024 * 1024
     public static let predictionMaxBytes = 4 * 1024 * 1024
 
-    private static let initialised: Bool = sl_vips_init() == 0
+    static let initialised: Bool = sl_vips_init() == 0
 
     private static let loaders: [String: ImageFormat] = [
         "jpegload_buffer": .jpeg, "pngload_buffer": .png, "gifload_buffer": .gif, "webpload_buffer": .webp,

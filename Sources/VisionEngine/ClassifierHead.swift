@@ -1,0 +1,137 @@
+import COpenBLAS
+import Foundation
+
+/// A linear head on standardised backbone features: softmax over tags (multiclass) or
+/// one sigmoid per tag (multilabel). Serialises with everything prediction needs.
+public struct ClassifierHead: Sendable, Codable, Equatable {
+    public enum Kind: String, Codable, Sendable { case multiclass, multilabel }
+
+    public var kind: Kind
+    public var backbone: String
+    public var inputSize: Int
+    /// Output order.
+    public var tagIDs: [String]
+    public var featureMean: [Float]
+    public var featureScale: [Float]
+    /// [tags][features], row-major.
+    public var weights: [Float]
+    public var bias: [Float]
+    public var l2: Float
+    public var preprocessing = "centre crop 224/256 of the shorter side, bicubic resize, (x-127)/128; head on sqrt(features), standardised"
+
+    public var dimension: Int { featureMean.count }
+
+    /// Power normalisation: the pooled ReLU6 features are non-negative and heavy-tailed;
+    /// their square roots separate classes better (Fashion-MNIST: 83.5 % → 84.6 %).
+    @inline(__always) static func transform(_ v: Float) -> Float { max(v, 0).squareRoot() }
+
+    /// Transforms and standardises rows of `features` ([n][dimension]) in place.
+    func standardise(_ x: inout [Float]) {
+        let d = dimension
+        for i in 0..<x.count / d { for j in 0..<d { x[i * d + j] = (Self.transform(x[i * d + j]) - featureMean[j]) * featureScale[j] } }
+    }
+
+    /// Raw scores [n][tags] for standardised features.
+    static func scores(_ x: [Float], n: Int, d: Int, weights: [Float], bias: [Float], tags c: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: n * c)
+        for i in 0..<n { for t in 0..<c { out[i * c + t] = bias[t] } }
+        x.withUnsafeBufferPointer { a in
+            weights.withUnsafeBufferPointer { w in
+                out.withUnsafeMutableBufferPointer { o in
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(c), Int32(d),
+                                1, a.baseAddress, Int32(d), w.baseAddress, Int32(d), 1, o.baseAddress, Int32(c))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Turns scores into probabilities in place.
+    static func activate(_ s: inout [Float], n: Int, tags c: Int, kind: Kind) {
+        switch kind {
+        case .multilabel:
+            for i in 0..<s.count { s[i] = 1 / (1 + exp(-s[i])) }
+        case .multiclass:
+            for i in 0..<n {
+                let row = i * c
+                var m = -Float.infinity
+                for t in 0..<c { m = max(m, s[row + t]) }
+                var sum: Float = 0
+                for t in 0..<c { s[row + t] = exp(s[row + t] - m); sum += s[row + t] }
+                for t in 0..<c { s[row + t] /= sum }
+            }
+        }
+    }
+
+    /// Probabilities [n][tags] for raw pooled features [n][dimension].
+    public func probabilities(_ features: [Float]) -> [Float] {
+        var x = features
+        standardise(&x)
+        let n = x.count / dimension
+        var s = Self.scores(x, n: n, d: dimension, weights: weights, bias: bias, tags: tagIDs.count)
+        Self.activate(&s, n: n, tags: tagIDs.count, kind: kind)
+        return s
+    }
+
+    // MARK: serialisation: "SLHEAD1\n", 4-byte JSON length, JSON, then float32 payload.
+
+    private struct Header: Codable {
+        var kind: Kind, backbone: String, inputSize: Int, tagIDs: [String], l2: Float, preprocessing: String
+        var dimension: Int
+    }
+
+    static let magic = Data("SLHEAD1\n".utf8)
+
+    public func serialised() throws -> Data {
+        var out = Self.magic
+        let header = try JSONEncoder().encode(Header(kind: kind, backbone: backbone, inputSize: inputSize, tagIDs: tagIDs,
+                                                     l2: l2, preprocessing: preprocessing, dimension: dimension))
+        var length = UInt32(header.count).littleEndian
+        out.append(Data(bytes: &length, count: 4))
+        out.append(header)
+        for array in [featureMean, featureScale, weights, bias] {
+            array.withUnsafeBufferPointer { out.append(Data(buffer: $0)) }
+        }
+        return out
+    }
+
+    public static func deserialise(_ data: Data) throws -> ClassifierHead {
+        let bytes = [UInt8](data)
+        guard bytes.count > magic.count + 4, Data(bytes.prefix(magic.count)) == magic else { throw HeadError.corruptModel("not a Sightline head") }
+        var p = magic.count
+        let length = Int(UInt32(bytes[p]) | UInt32(bytes[p + 1]) << 8 | UInt32(bytes[p + 2]) << 16 | UInt32(bytes[p + 3]) << 24)
+        p += 4
+        guard p + length <= bytes.count else { throw HeadError.corruptModel("truncated header") }
+        let h = try JSONDecoder().decode(Header.self, from: Data(bytes[p..<p + length]))
+        p += length
+        let c = h.tagIDs.count, d = h.dimension
+        let counts = [d, d, c * d, c]
+        guard bytes.count - p == counts.reduce(0, +) * 4 else { throw HeadError.corruptModel("payload size does not match the header") }
+        var arrays: [[Float]] = []
+        for n in counts {
+            arrays.append(bytes[p..<p + 4 * n].withUnsafeBytes { raw in (0..<n).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } })
+            p += 4 * n
+        }
+        return ClassifierHead(kind: h.kind, backbone: h.backbone, inputSize: h.inputSize, tagIDs: h.tagIDs,
+                              featureMean: arrays[0], featureScale: arrays[1], weights: arrays[2], bias: arrays[3],
+                              l2: h.l2, preprocessing: h.preprocessing)
+    }
+}
+
+public enum HeadError: Error, Equatable, CustomStringConvertible {
+    case noImages
+    case emptyTag(String)
+    case tooFewTags(Int)
+    case invalidFeatures(String)
+    case corruptModel(String)
+
+    public var description: String {
+        switch self {
+        case .noImages: "there are no training images"
+        case .emptyTag(let t): "tag \(t) has no images"
+        case .tooFewTags(let n): "multiclass training needs at least 2 tags with images; there are \(n)"
+        case .invalidFeatures(let why): "invalid features: \(why)"
+        case .corruptModel(let why): "corrupt model: \(why)"
+        }
+    }
+}
