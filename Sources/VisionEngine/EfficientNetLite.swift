@@ -125,9 +125,15 @@ static func foldedConv(_ t: [String: CheckpointTensor], _ conv: String, _ bn: St
         return Conv(weights: out, bias: bias, k: k, cin: cinG, cout: cout)
     }
 
+    /// OpenBLAS threads for the pointwise GEMMs. One per job by default: on a shared
+    /// 2-core machine parallel jobs beat threaded GEMMs of these sizes.
+    public static func setBLASThreads(_ n: Int) { Kernels.setThreads(max(1, n)) }
+    private static let defaultThreads: Void = Kernels.setThreads(1)
+
     /// Loads a legacy `.pth` checkpoint.
     public static func load(variant: Variant, path: String) throws -> EfficientNetLite {
-        try EfficientNetLite(variant: variant, checkpoint: try CheckpointReader.read(path: path))
+        _ = defaultThreads
+        return try EfficientNetLite(variant: variant, checkpoint: try CheckpointReader.read(path: path))
     }
 
     public var blockCount: Int { blocks.count }
