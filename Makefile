@@ -7,7 +7,7 @@ CONFIGURATION ?= debug
 RUN_PACKAGES := libargon2-dev libvips-dev libopenblas-dev pkg-config
 TEST_PACKAGES := postgresql chromium chromium-driver python3-venv
 
-.PHONY: run test build deps test-deps clean
+.PHONY: run test build deps test-deps bench clean
 
 deps:
 	@scripts/apt-ensure.sh $(RUN_PACKAGES)
@@ -28,6 +28,13 @@ test-deps: deps
 test: test-deps
 	swift build --build-tests
 	scripts/test-all.sh
+
+# Benchmarks (release build, outside CI): the engine next to onnxruntime and NumPy.
+bench: deps
+	@scripts/venv-ensure.sh
+	.venv/bin/pip install -q --disable-pip-version-check -r Benchmarks/requirements.txt
+	swift build -c release --product sightline-bench
+	.venv/bin/python Benchmarks/run.py
 
 clean:
 	rm -rf .build .venv

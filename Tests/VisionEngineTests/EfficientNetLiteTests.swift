@@ -68,3 +68,31 @@ final class EfficientNetLiteGoldenTests: XCTestCase {
         Array(v.indices.sorted { v[$0] > v[$1] }.prefix(k))
     }
 }
+
+final class Lite1AndWeightsTests: XCTestCase {
+    /// Lite1 (240×240, 21 blocks) runs; on the golden cat it also sees a cat.
+    func testLite1Runs() throws {
+        let model = try BackboneWeights.load(.lite1, directory: weightsDir.path)
+        XCTAssertEqual(model.blockCount, 21)
+        let golden = try floats(sharedReference.appendingPathComponent("golden/efficientnet-lite0.golden_input.f32"))
+        let rgb = golden.map { UInt8(max(0, min(255, ($0 * 128 + 127).rounded()))) }
+        // The golden input is already the centre crop: resize it whole to 240.
+        let view = AugmentationView(index: 0, flip: false, scale: 1, dx: 0, dy: 0)
+        let input = try Preprocessor.input(rgb: rgb, width: 224, height: 224, size: 240, view: view)
+        let logits = model.logits(features: model.features(Tensor(n: 1, h: 240, w: 240, c: 3, data: input)))
+        let top = logits.indices.max { logits[$0] < logits[$1] }!
+        XCTAssertTrue((281...287).contains(top), "top-1 \(top) is not a cat")
+    }
+
+    func testMissingOrCorruptWeightsNameTheFix() throws {
+        let dir = NSTemporaryDirectory() + "weights-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        XCTAssertThrowsError(try BackboneWeights.verified(.lite0, directory: dir)) {
+            XCTAssertTrue("\($0)".contains("scripts/weights-ensure.sh"), "\($0)")
+        }
+        FileManager.default.createFile(atPath: BackboneWeights.path(.lite0, directory: dir), contents: Data("garbage".utf8))
+        XCTAssertThrowsError(try BackboneWeights.verified(.lite0, directory: dir)) {
+            XCTAssertTrue("\($0)".contains("corrupt") && "\($0)".contains("scripts/weights-ensure.sh"), "\($0)")
+        }
+    }
+}

@@ -1,0 +1,50 @@
+"""Times the references on the same input as sightline-bench: onnxruntime on the ONNX
+model built by shared/reference/efficientnet-lite/tools/build_lite0_onnx.py, and the
+NumPy reference forward pass. Prints one JSON line like sightline-bench."""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+ap = argparse.ArgumentParser()
+ap.add_argument("engine", choices=["onnxruntime", "numpy"])
+ap.add_argument("--model", required=True)
+ap.add_argument("--golden", required=True)
+ap.add_argument("--weights")
+ap.add_argument("--batch", type=int, default=1)
+ap.add_argument("--threads", type=int, default=1)
+ap.add_argument("--iterations", type=int, default=20)
+a = ap.parse_args()
+
+one = np.fromfile(a.golden, dtype="<f4").reshape(1, 224, 224, 3)
+x = np.repeat(one, a.batch, axis=0)
+times = []
+if a.engine == "onnxruntime":
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = a.threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    sess = ort.InferenceSession(a.model, so, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    for _ in range(2):
+        sess.run(["features"], {name: x})
+    for _ in range(a.iterations):
+        t = time.perf_counter()
+        sess.run(["features"], {name: x})
+        times.append((time.perf_counter() - t) * 1000 / a.batch)
+else:
+    tools = os.path.join(os.path.dirname(a.golden), "..", "tools")
+    sys.path.insert(0, tools)
+    import efficientnet_lite_numpy as ref
+    net = ref.load_model("lite0", a.weights)
+    net.features(x[0])  # the reference takes one HWC image at a time
+    for _ in range(a.iterations):
+        t = time.perf_counter()
+        for i in range(a.batch):
+            net.features(x[i])
+        times.append((time.perf_counter() - t) * 1000 / a.batch)
+print(json.dumps({"mode": a.engine, "batch": a.batch, "threads": a.threads, "ms_per_image": times}))

@@ -1,0 +1,117 @@
+import Foundation
+import VisionEngine
+
+// Engine benchmarks (release build). Each mode prints one JSON line with the raw
+// per-iteration timings; Benchmarks/run.py runs the modes next to onnxruntime and the
+// NumPy reference in the same session and reports medians and ratios.
+//
+//   sightline-bench forward --batch 8 --threads 1 --iterations 20
+//   sightline-bench features | heads | retrain
+
+let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let weights = root.appendingPathComponent(".cache/weights/efficientnet-lite0.pth").path
+let golden = root.deletingLastPathComponent().appendingPathComponent("shared/reference/efficientnet-lite/golden/efficientnet-lite0.golden_input.f32")
+
+func option(_ name: String, _ fallback: Int) -> Int {
+    let args = CommandLine.arguments
+    guard let i = args.firstIndex(of: "--\(name)"), i + 1 < args.count, let v = Int(args[i + 1]) else { return fallback }
+    return v
+}
+
+func emit(_ mode: String, _ fields: [String: Any]) {
+    var all = fields
+    all["mode"] = mode
+    let data = try! JSONSerialization.data(withJSONObject: all, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+func milliseconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+}
+
+func goldenInput() throws -> [Float] {
+    let d = try Data(contentsOf: golden)
+    return d.withUnsafeBytes { raw in (0..<d.count / 4).map { raw.load(fromByteOffset: $0 * 4, as: Float.self) } }
+}
+
+/// Fashion-MNIST images (for head timings on real features), as in the engine tests.
+func fashion(perClass: Int) throws -> [(pixels: [UInt8], label: Int)] {
+    let dir = root.appendingPathComponent(".cache/datasets/fashion-mnist")
+    let img = [UInt8](try Data(contentsOf: dir.appendingPathComponent("train-images-idx3-ubyte")))
+    let lab = [UInt8](try Data(contentsOf: dir.appendingPathComponent("train-labels-idx1-ubyte")))
+    var count = [Int](repeating: 0, count: 10), out: [([UInt8], Int)] = []
+    for i in 0..<(lab.count - 8) where count[Int(lab[8 + i])] < perClass {
+        count[Int(lab[8 + i])] += 1
+        out.append((Array(img[16 + i * 784..<16 + (i + 1) * 784]), Int(lab[8 + i])))
+    }
+    return out
+}
+
+func source(_ gray: [UInt8], _ id: String) -> FeatureSource {
+    FeatureSource(hash: id) { (gray.flatMap { [$0, $0, $0] }, 28, 28) }
+}
+
+let mode = CommandLine.arguments.dropFirst().first ?? "forward"
+let model = try EfficientNetLite.load(variant: .lite0, path: weights)
+EfficientNetLite.setBLASThreads(option("threads", 1))
+
+switch mode {
+case "forward":
+    let batch = option("batch", 1), iterations = option("iterations", 20)
+    let one = try goldenInput()
+    let input = Tensor(n: batch, h: 224, w: 224, c: 3, data: Array((0..<batch).map { _ in one }.joined()))
+    for _ in 0..<2 { _ = model.features(input) }
+    var times: [Double] = []
+    for _ in 0..<iterations { times.append(milliseconds { _ = model.features(input) } / Double(batch)) }
+    emit(mode, ["batch": batch, "threads": option("threads", 1), "ms_per_image": times])
+
+case "features":
+    // Preprocessing (crop, bicubic resize) and the forward pass, through the cache.
+    let one = try goldenInput().map { UInt8(max(0, min(255, $0 * 128 + 127)).rounded()) }
+    let n = option("images", 64)
+    let sources = (0..<n).map { i in FeatureSource(hash: "img\(i)") { (one, 224, 224) } }
+    let extractor = FeatureExtractor(model: model, cache: InMemoryFeatureCache())
+    let ms = try milliseconds { _ = try extractor.features(sources, views: [.identity]) }
+    emit(mode, ["images": n, "images_per_second": Double(n) / (ms / 1000)])
+
+case "heads", "retrain":
+    // 10 tags × 50 images, features cached (2 views), as a project's retrain sees them.
+    let train = try fashion(perClass: 55)
+    var seen = [Int](repeating: 0, count: 10)
+    let base = train.filter { seen[$0.label] += 1; return seen[$0.label] <= 50 }
+    seen = [Int](repeating: 0, count: 10)
+    let extra = Array(train.filter { seen[$0.label] += 1; return seen[$0.label] > 50 }.prefix(5))
+    let cache = InMemoryFeatureCache()
+    let extractor = FeatureExtractor(model: model, cache: cache)
+    let views = AugmentationView.views(count: 2)
+    let tagIDs = (0..<10).map { "t\($0)" }
+    var coldMs = 0.0
+    var features: [[[Float]]] = []
+    coldMs = try milliseconds { features = try extractor.features(base.enumerated().map { source($1.pixels, "b\($0)") }, views: views).features }
+    let samples = zip(features, base).map { TrainingSample(views: $0, tags: [$1.label]) }
+    if mode == "heads" {
+        var fit: [Double] = [], withCV: [Double] = []
+        for _ in 0..<option("iterations", 3) {
+            fit.append(try milliseconds { _ = try Trainer.fit(samples, tagIDs: tagIDs, kind: .multiclass, backbone: "b", inputSize: 224) })
+            withCV.append(try milliseconds { _ = try Trainer.train(samples, tagIDs: tagIDs, kind: .multiclass, backbone: "b", inputSize: 224) })
+        }
+        emit(mode, ["cold_features_ms": coldMs, "fit_ms": fit, "fit_and_cv_ms": withCV])
+    } else {
+        var times: [Double] = [], computed = 0
+        let all = base + extra
+        let ms = try milliseconds {
+            let r = try extractor.features(all.enumerated().map { source($1.pixels, $0 < base.count ? "b\($0)" : "e\($0)") }, views: views)
+            computed = r.computed
+            let s = zip(r.features, all).map { TrainingSample(views: $0, tags: [$1.label]) }
+            _ = try Trainer.train(s, tagIDs: tagIDs, kind: .multiclass, backbone: "b", inputSize: 224)
+        }
+        times.append(ms)
+        emit(mode, ["computed_features": computed, "retrain_with_cv_ms": times, "cold_features_ms": coldMs])
+    }
+
+default:
+    FileHandle.standardError.write(Data("unknown mode \(mode)\n".utf8))
+    exit(2)
+}
