@@ -55,7 +55,8 @@ struct ImageIngestor {
                               uniquingKeysWith: { a, _ in a })
         var outcomes = items.map { IngestOutcome(status: "ErrorUnknown", image: nil, sourceURL: $0.sourceURL) }
         var prepared: [Prepared] = []
-        var seen: [String: Int] = [:]
+        var seen: [String: Int] = [:]    // hash → index in `prepared`
+        var copies: [Int: Int] = [:]     // item index → index in `prepared` of its first copy
 
         for (i, item) in items.enumerated() {
             if let f = item.failure { outcomes[i].status = f; continue }
@@ -90,8 +91,9 @@ struct ImageIngestor {
             case .failure(let e): outcomes[i].status = e.status
             case .success(let p):
                 if let first = seen[p.hash] {
+                    // The same bytes twice in one batch: the copy points at the first one's image.
                     outcomes[i].status = "OKDuplicate"
-                    _ = first  // same bytes twice in one batch: resolved after insertion
+                    copies[i] = first
                     continue
                 }
                 seen[p.hash] = prepared.count
@@ -108,11 +110,9 @@ struct ImageIngestor {
                 outcomes[p.index].status = "ErrorLimitExceed"
             }
         }
-        // Duplicates within the batch point at the image their first copy became.
-        for (i, item) in items.enumerated() where outcomes[i].status == "OKDuplicate" && outcomes[i].image == nil {
-            if let data = item.data, let first = seen[BlobStore.hash(data)], let s = stored[prepared[first].index] {
-                outcomes[i].image = s.1
-            }
+        for (i, first) in copies {
+            outcomes[i].image = stored[prepared[first].index]?.1
+            if outcomes[i].image == nil { outcomes[i].status = "ErrorLimitExceed" }
         }
         return outcomes
     }

@@ -86,18 +86,34 @@ struct ImagesController: RouteCollection {
         guard !entries.isEmpty, entries.count <= ImageIngestor.maxBatch else {
             throw CVError.badRequest("BadRequestImageBatch", "A batch holds 1 to \(ImageIngestor.maxBatch) images; this one has \(entries.count).")
         }
+        guard entries.allSatisfy({ !($0.url ?? "").isEmpty }) else {
+            throw CVError.badRequest("BadRequestImageUrl", "Every entry needs a url.")
+        }
         let fetcher = ImageURLFetcher(http: req.application.http.client.shared, policy: req.application.urlPolicy, logger: req.logger)
-        var items: [IngestItem] = []
-        for e in entries {
-            guard let url = e.url, !url.isEmpty else {
-                throw CVError.badRequest("BadRequestImageUrl", "Every entry needs a url.")
+        // Fetch up to 8 at a time; results keep the batch's order.
+        var fetched = [Result<Data, ImageURLFetcher.Failure>?](repeating: nil, count: entries.count)
+        try await withThrowingTaskGroup(of: (Int, Result<Data, ImageURLFetcher.Failure>).self) { group in
+            var next = 0
+            func start() {
+                guard next < entries.count else { return }
+                let i = next, url = entries[i].url!
+                next += 1
+                group.addTask { (i, await fetcher.fetch(url)) }
             }
-            var item = IngestItem(sourceURL: url, tagIDs: e.tagIds ?? [], regions: e.regions ?? [])
-            switch await fetcher.fetch(url) {
-            case .success(let data): item.data = data
-            case .failure(let why): item.failure = why.status
+            for _ in 0..<8 { start() }
+            while let (i, r) = try await group.next() {
+                fetched[i] = r
+                start()
             }
-            items.append(item)
+        }
+        let items = zip(entries, fetched).map { e, r -> IngestItem in
+            var item = IngestItem(sourceURL: e.url, tagIDs: e.tagIds ?? [], regions: e.regions ?? [])
+            switch r {
+            case .success(let data)?: item.data = data
+            case .failure(let why)?: item.failure = why.status
+            case nil: item.failure = "ErrorSource"
+            }
+            return item
         }
         try Self.checkRegions(items)
         let outcomes = try await ingestor(req).ingest(account: req.account, project: project, items: items,
