@@ -48,7 +48,7 @@ let package = Package(
             .product(name: "MultipartKit", package: "multipart-kit"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
-        .executableTarget(name: "sightline", dependencies: ["App"]),
+        .executableTarget(name: "sightline", dependencies: ["App", "VisionEngine"]),
         .executableTarget(name: "sightline-bench", dependencies: ["VisionEngine"], path: "Benchmarks/sightline-bench"),
         .testTarget(name: "VisionEngineTests", dependencies: ["VisionEngine"]),
         .testTarget(name: "AppTests", dependencies: [

@@ -9,6 +9,8 @@ public struct Settings: Sendable {
     public var configDir: String
     public var blobSigningKey: String
     public var engineWorkers: Int
+    /// Where scripts/weights-ensure.sh puts the pretrained backbones.
+    public var weightsDir: String
     /// Whether `create_images_from_urls` may fetch from the network at all.
     public var imageURLFetch: Bool
     /// Test-only: lets URL fetches reach 127.0.0.0/8.
@@ -26,6 +28,7 @@ public struct Settings: Sendable {
             configDir: env["SIGHTLINE_CONFIG_DIR"] ?? "./config",
             blobSigningKey: env["BLOB_SIGNING_KEY"] ?? "",
             engineWorkers: Int(env["ENGINE_WORKERS"] ?? "") ?? 1,
+            weightsDir: env["WEIGHTS_DIR"] ?? "./.cache/weights",
             imageURLFetch: (env["IMAGE_URL_FETCH"] ?? "on").lowercased() != "off",
             imageURLAllowLoopback: env["SIGHTLINE_TEST_ALLOW_LOOPBACK_URLS"] == "1",
             databasePoolSize: max(1, Int(env["DATABASE_POOL_SIZE"] ?? "") ?? 4))

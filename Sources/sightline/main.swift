@@ -1,4 +1,5 @@
 import App
+import VisionEngine
 import Logging
 import Vapor
 
@@ -17,11 +18,13 @@ let app = try await Application.make(env)
 do {
     try await configure(app)
     if CommandLine.arguments.dropFirst().first.map({ $0 == "serve" || $0.hasPrefix("-") }) ?? true {
+        // The engine's weights must be there before anything is served.
+        _ = try BackboneWeights.verified(.lite0, directory: app.settings.weightsDir)
         try await app.autoMigrate()
     }
     try await app.execute()
 } catch {
-    app.logger.critical("\(String(reflecting: error))")
+    app.logger.critical("\(error is BackboneWeights.Unavailable ? "\(error)" : String(reflecting: error))")
     try? await app.asyncShutdown()
     exit(1)
 }
