@@ -20,5 +20,9 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0014_CreateImages(),
         M0015_CreateImageTags(),
         M0016_CreateImageRegions(),
+        M0017_CreateIterations(),
+        M0018_CreateJobs(),
+        M0019_CreateFeatures(),
+        M0020_CreatePredictions(),
     ]
 }

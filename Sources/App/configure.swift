@@ -56,6 +56,7 @@ public func configure(_ app: Application) async throws {
     try app.register(collection: HealthController(expectedMigrations: migrations.count))
     try app.register(collection: TrainingController())
     try app.register(collection: ImagesController())
+    try app.register(collection: IterationsController())
     try app.register(collection: BlobController())
     try app.register(collection: PredictionController())
     try app.register(collection: AdminAPIController())
@@ -70,6 +71,10 @@ public func configure(_ app: Application) async throws {
     app.asyncCommands.use(CreateAdminCommand(), as: "create-admin")
     app.asyncCommands.use(SweepBlobsCommand(), as: "sweep-blobs")
     app.lifecycle.use(BlobSweepSchedule())
+    app.engine = Engine(weightsDir: settings.weightsDir, workers: settings.engineWorkers)
+    app.predictor = Predictor()
+    app.lifecycle.use(EngineLifecycle())
+    app.lifecycle.use(EnginePool(workers: settings.engineWorkers))
 }
 
 func loadTiers(from path: String) throws -> [TierSeed] {

@@ -62,8 +62,14 @@ struct ProjectService {
 
     func delete(account: Account, id: String) async throws {
         let p = try await find(account: account, id: id)
+        if try await Iteration.query(on: db).filter(\.$projectID == p.id!).filter(\.$publishName != nil).count() > 0 {
+            throw CVError.badRequest("BadRequestIterationIsPublished", "You cannot delete a project with published iterations; unpublish them first.")
+        }
+        let iterations = try await Iteration.query(on: db).filter(\.$projectID == p.id!).all().compactMap(\.id)
         try await db.transaction { tx in
             try await QuotaLedger.release(.projects, account: account, on: tx)
+            try await Job.query(on: tx).filter(\.$iterationID ~~ iterations).filter(\.$state ~~ ["queued", "running"])
+                .set(\.$state, to: "cancelled").update()
             try await Tag.query(on: tx).filter(\.$projectID == p.id!).delete()
             try await QuotaLedger.forgetProject(p.id!, account: account, on: tx)
             try await p.delete(on: tx)

@@ -1,0 +1,65 @@
+import Foundation
+import Vapor
+
+struct WireIteration: Content {
+    var id: String
+    var name: String
+    var status: String
+    var created: Date
+    var lastModified: Date
+    var trainedAt: Date?
+    var projectId: String
+    var exportable: Bool
+    var exportableTo: [String]?
+    var domainId: String?
+    var classificationType: String?
+    var trainingType: String
+    var reservedBudgetInHours: Int
+    var trainingTimeInMinutes: Int
+    var publishName: String?
+    var originalPublishResourceId: String?
+    var trainingErrorDetails: String?
+
+    init(_ it: Iteration, domains: DomainCatalog) {
+        id = it.id!.uuidString.lowercased(); name = it.name; status = it.status
+        created = it.createdAt ?? Date(); lastModified = it.updatedAt ?? created
+        trainedAt = it.status == "Completed" ? it.trainedAt : nil
+        projectId = it.projectID.uuidString.lowercased()
+        let platforms = domains.domain(it.domainID)?.exportablePlatforms ?? []
+        exportable = it.status == "Completed" && !platforms.isEmpty
+        exportableTo = it.status == "Completed" ? platforms : nil
+        domainId = it.status == "Training" ? nil : it.domainID.uuidString.lowercased()
+        classificationType = it.status == "Training" ? nil : it.classificationType
+        trainingType = it.trainingType; reservedBudgetInHours = it.budgetHours
+        trainingTimeInMinutes = Int(((it.trainingSeconds ?? 0) / 60).rounded(.up))
+        publishName = it.publishName; originalPublishResourceId = it.predictionResourceID
+        trainingErrorDetails = it.errorDetails
+    }
+}
+
+struct WireIterationUpdate: Content { var name: String? }
+
+struct WireTagPerformance: Content {
+    var id: String, name: String
+    var precision: Double, precisionStdDeviation: Double, recall: Double, recallStdDeviation: Double, averagePrecision: Double
+}
+
+struct WireIterationPerformance: Content {
+    var perTagPerformance: [WireTagPerformance]
+    var precision: Double, precisionStdDeviation: Double, recall: Double, recallStdDeviation: Double, averagePrecision: Double
+}
+
+struct WirePrediction: Content {
+    var probability: Float
+    var tagId: String
+    var tagName: String
+    var tagType: String?
+}
+
+struct WireImagePrediction: Content {
+    var id: String
+    var project: String
+    var iteration: String
+    var created: Date
+    var predictions: [WirePrediction]
+}

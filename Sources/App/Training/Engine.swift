@@ -1,0 +1,53 @@
+import NIOConcurrencyHelpers
+import Vapor
+import VisionEngine
+
+/// The backbone, loaded once per process on first use and shared by training and
+/// prediction; and the thread pool the engine's CPU work runs on (never the event loops).
+final class Engine: @unchecked Sendable {
+    let weightsDir: String
+    let threads: NIOThreadPool
+    private let lock = NIOLock()
+    private var model: EfficientNetLite?
+
+    init(weightsDir: String, workers: Int) {
+        self.weightsDir = weightsDir
+        // One thread per engine worker plus one for predictions.
+        threads = NIOThreadPool(numberOfThreads: max(1, workers) + 1)
+        threads.start()
+    }
+
+    func backbone() throws -> EfficientNetLite {
+        try lock.withLock {
+            if let model { return model }
+            let m = try BackboneWeights.load(.lite0, directory: weightsDir)
+            model = m
+            return m
+        }
+    }
+
+    /// Runs CPU-bound engine work off the event loops.
+    func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await threads.runIfActive(body)
+    }
+
+    func shutdown() {
+        try? threads.syncShutdownGracefully()
+    }
+}
+
+struct EngineKey: StorageKey { typealias Value = Engine }
+
+extension Application {
+    var engine: Engine {
+        get { storage[EngineKey.self]! }
+        set { storage[EngineKey.self] = newValue }
+    }
+}
+
+/// Shuts the engine's threads down with the application.
+struct EngineLifecycle: LifecycleHandler {
+    func shutdown(_ app: Application) {
+        app.storage[EngineKey.self]?.shutdown()
+    }
+}

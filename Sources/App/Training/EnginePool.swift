@@ -1,0 +1,84 @@
+import Fluent
+import Foundation
+import NIOConcurrencyHelpers
+import Vapor
+
+/// `ENGINE_WORKERS` workers per process, each claiming jobs from the persistent queue,
+/// heart-beating while they run, and recovering the jobs of processes that died.
+final class EnginePool: LifecycleHandler, @unchecked Sendable {
+    let workers: Int
+    let id = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
+    private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
+
+    init(workers: Int) { self.workers = workers }
+
+    func didBoot(_ app: Application) throws {
+        guard workers > 0 else { return }
+        var started: [Task<Void, Never>] = []
+        for n in 0..<workers {
+            started.append(Task { await self.work(app, worker: "\(self.id)-\(n)") })
+        }
+        started.append(Task { await self.recover(app) })
+        tasks.withLockedValue { $0 = started }
+    }
+
+    func shutdownAsync(_ app: Application) async {
+        let running = tasks.withLockedValue { t -> [Task<Void, Never>] in defer { t = [] }; return t }
+        running.forEach { $0.cancel() }
+        for t in running { await t.value }
+        // Jobs this process was running go back to the queue for another process.
+        try? await Job.query(on: app.db).filter(\.$state == "running").filter(\.$claimedBy ~~ (0..<workers).map { "\(id)-\($0)" })
+            .set(\.$state, to: "queued").set(\.$claimedBy, to: nil).update()
+    }
+
+    private func recover(_ app: Application) async {
+        while !Task.isCancelled {
+            do { try await JobQueue(db: app.db).recoverStale() } catch {
+                app.logger.warning("job recovery failed", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(nanoseconds: 10_000_000_000)
+        }
+    }
+
+    private func work(_ app: Application, worker: String) async {
+        let queue = JobQueue(db: app.db)
+        while !Task.isCancelled {
+            do {
+                guard let job = try await queue.claim(worker: worker) else {
+                    try? await Task.sleep(nanoseconds: 300_000_000)
+                    continue
+                }
+                await run(job, app: app, queue: queue)
+            } catch {
+                if Task.isCancelled { return }
+                app.logger.warning("job claim failed", metadata: ["error": "\(error)"])
+                try? await Task.sleep(nanoseconds: 1_000_000_000)
+            }
+        }
+    }
+
+    private func run(_ job: Job, app: Application, queue: JobQueue) async {
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 5_000_000_000)
+                try? await queue.heartbeat(job)
+            }
+        }
+        defer { heartbeat.cancel() }
+        app.logger.info("training started", metadata: ["iteration": "\(job.iterationID)", "attempt": "\(job.attempts)"])
+        do {
+            try await TrainingJob(app: app, job: job, queue: queue).run()
+            try await queue.finish(job, state: "done")
+            app.logger.info("training finished", metadata: ["iteration": "\(job.iterationID)"])
+        } catch is TrainingJob.Cancelled {
+            try? await queue.finish(job, state: "cancelled")
+        } catch {
+            if Task.isCancelled { return }  // shutting down: the job is re-queued
+            let reason = "\(error)"
+            app.logger.error("training failed", metadata: ["iteration": "\(job.iterationID)", "error": "\(reason)"])
+            try? await queue.finish(job, state: "failed", error: reason)
+            try? await Iteration.query(on: app.db).filter(\.$id == job.iterationID).filter(\.$status == "Training")
+                .set(\.$status, to: "Failed").set(\.$errorDetails, to: "Training failed: \(reason)").update()
+        }
+    }
+}

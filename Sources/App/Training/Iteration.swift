@@ -1,0 +1,66 @@
+import Fluent
+import Vapor
+
+final class Iteration: Model, @unchecked Sendable {
+    static let schema = "iterations"
+    @ID(key: .id) var id: UUID?
+    @Field(key: "project_id") var projectID: UUID
+    @Field(key: "number") var number: Int
+    @Field(key: "name") var name: String
+    /// Training, Completed or Failed.
+    @Field(key: "status") var status: String
+    @Field(key: "training_type") var trainingType: String
+    @Field(key: "budget_hours") var budgetHours: Int
+    @Field(key: "domain_id") var domainID: UUID
+    @OptionalField(key: "classification_type") var classificationType: String?
+    /// What the iteration was trained on; an unchanged project needs no new training.
+    @Field(key: "fingerprint") var fingerprint: String
+    @Field(key: "progress") var progress: Int
+    @OptionalField(key: "publish_name") var publishName: String?
+    @OptionalField(key: "prediction_account_id") var predictionAccountID: UUID?
+    @OptionalField(key: "prediction_resource_id") var predictionResourceID: String?
+    @OptionalField(key: "model_hash") var modelHash: String?
+    @OptionalField(key: "metrics_json") var metricsJSON: String?
+    @OptionalField(key: "error_details") var errorDetails: String?
+    @OptionalField(key: "training_seconds") var trainingSeconds: Double?
+    @OptionalField(key: "trained_at") var trainedAt: Date?
+    @Timestamp(key: "created_at", on: .create) var createdAt: Date?
+    @Timestamp(key: "updated_at", on: .update) var updatedAt: Date?
+    init() {}
+}
+
+final class Job: Model, @unchecked Sendable {
+    static let schema = "jobs"
+    @ID(key: .id) var id: UUID?
+    @Field(key: "kind") var kind: String
+    @Field(key: "iteration_id") var iterationID: UUID
+    /// queued, running, done, failed, cancelled
+    @Field(key: "state") var state: String
+    @Field(key: "attempts") var attempts: Int
+    @OptionalField(key: "claimed_by") var claimedBy: String?
+    @OptionalField(key: "heartbeat_at") var heartbeatAt: Date?
+    @OptionalField(key: "error") var error: String?
+    @Field(key: "created_at") var createdAt: Date
+    init() {}
+}
+
+final class StoredFeature: Model, @unchecked Sendable {
+    static let schema = "features"
+    @ID(key: .id) var id: UUID?
+    @Field(key: "blob_hash") var blobHash: String
+    @Field(key: "backbone") var backbone: String
+    @Field(key: "view") var view: Int
+    @Field(key: "vector") var vector: Data
+    init() {}
+}
+
+final class StoredPrediction: Model, @unchecked Sendable {
+    static let schema = "predictions"
+    @ID(key: .id) var id: UUID?
+    @Field(key: "project_id") var projectID: UUID
+    @Field(key: "iteration_id") var iterationID: UUID
+    @Field(key: "blob_hash") var blobHash: String
+    @Field(key: "results_json") var resultsJSON: String
+    @Field(key: "created_at") var createdAt: Date
+    init() {}
+}

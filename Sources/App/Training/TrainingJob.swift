@@ -1,0 +1,80 @@
+import Fluent
+import Foundation
+import Vapor
+import VisionEngine
+
+/// Trains one iteration: features through the persistent cache (only new images are
+/// run through the backbone), a head fitted and cross-validated, the model stored.
+struct TrainingJob {
+    let app: Application
+    let job: Job
+    let queue: JobQueue
+
+    struct Cancelled: Error {}
+
+    var db: Database { app.db }
+
+    func run() async throws {
+        guard let iteration = try await Iteration.find(job.iterationID, on: db),
+              let project = try await Project.find(iteration.projectID, on: db) else { throw Cancelled() }
+        let started = Date()
+        let tags = try await Tag.query(on: db).filter(\.$projectID == project.id!).sort(\.$createdAt).all()
+        let links = try await ImageTagLink.query(on: db).filter(\.$projectID == project.id!).all()
+        var tagsByImage: [UUID: Set<UUID>] = [:]
+        for l in links { tagsByImage[l.imageID, default: []].insert(l.tagID) }
+        let images = try await ImageRecord.query(on: db).filter(\.$projectID == project.id!).sort(\.$createdAt).all()
+            .filter { !(tagsByImage[$0.id!] ?? []).isEmpty }
+        let used = tags.filter { t in images.contains { tagsByImage[$0.id!]!.contains(t.id!) } }
+        let index = Dictionary(uniqueKeysWithValues: used.enumerated().map { ($1.id!, $0) })
+
+        let advanced = iteration.trainingType == "Advanced"
+        let views = AugmentationView.views(count: advanced ? 4 : 2)
+        let model = try await app.engine.run { [app] in try app.engine.backbone() }
+        let store = FeatureStore(db: db)
+        let session = try await store.session(hashes: images.map(\.originalHash), backbone: model.variant.rawValue)
+        let extractor = FeatureExtractor(model: model, cache: session)
+        let blobs = app.blobStore
+        var features: [[[Float]]] = []
+        let chunk = 16
+        for startIndex in stride(from: 0, to: images.count, by: chunk) {
+            if try await queue.isCancelled(job) { throw Cancelled() }
+            let part = Array(images[startIndex..<min(startIndex + chunk, images.count)])
+            let sources = part.map { img in FeatureSource(hash: img.originalHash) {
+                let decoded = try ImageDecoder.rgb8(try blobs.read(img.originalHash))
+                return (decoded.pixels, decoded.width, decoded.height)
+            } }
+            features += try await app.engine.run { try extractor.features(sources, views: views).features }
+            try await store.save(session)
+            let progress = 5 + 80 * min(images.count, startIndex + chunk) / max(images.count, 1)
+            try await Iteration.query(on: db).filter(\.$id == iteration.id!).set(\.$progress, to: progress).update()
+        }
+        if try await queue.isCancelled(job) { throw Cancelled() }
+
+        let samples = zip(images, features).map { img, f in
+            TrainingSample(views: f, tags: tagsByImage[img.id!]!.compactMap { index[$0] }.sorted())
+        }
+        let tagIDs = used.map { $0.id!.uuidString.lowercased() }
+        let kind: ClassifierHead.Kind = project.classificationType == "Multiclass" ? .multiclass : .multilabel
+        let size = model.variant.inputSize, backbone = model.variant.rawValue
+        let (head, report) = try await app.engine.run { () throws -> (ClassifierHead, PerformanceReport) in
+            if !advanced { return try Trainer.train(samples, tagIDs: tagIDs, kind: kind, backbone: backbone, inputSize: size) }
+            // Advanced: also search the L2 penalty, keeping the best cross-validated mAP.
+            var best: (ClassifierHead, PerformanceReport)?
+            var bestScore = -1.0
+            for l2 in [0.03, 0.1, 0.3, 1.0] as [Float] {
+                var options = TrainingOptions()
+                options.l2 = l2
+                let r = try Trainer.train(samples, tagIDs: tagIDs, kind: kind, backbone: backbone, inputSize: size, options: options)
+                let score = r.performance.summary().averagePrecision
+                if score > bestScore { bestScore = score; best = r }
+            }
+            return best!
+        }
+        let modelHash = try app.blobStore.put(try head.serialised())
+        let metrics = String(decoding: try JSONEncoder().encode(report), as: UTF8.self)
+        try await Iteration.query(on: db).filter(\.$id == iteration.id!).filter(\.$status == "Training")
+            .set(\.$status, to: "Completed").set(\.$progress, to: 100).set(\.$modelHash, to: modelHash)
+            .set(\.$metricsJSON, to: metrics).set(\.$trainedAt, to: Date())
+            .set(\.$trainingSeconds, to: Date().timeIntervalSince(started)).update()
+    }
+}

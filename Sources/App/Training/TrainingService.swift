@@ -1,0 +1,147 @@
+import Crypto
+import Fluent
+import Vapor
+import VisionEngine
+
+/// train_project and the iteration operations: validation as Custom Vision does it,
+/// the iterations-per-project quota, publishing to a prediction account.
+struct TrainingService {
+    let db: Database
+    static let minImagesPerTag = 5
+
+    func iterations(_ project: Project) async throws -> [Iteration] {
+        try await Iteration.query(on: db).filter(\.$projectID == project.id!).sort(\.$number, .descending).all()
+    }
+
+    func iteration(_ project: Project, id: String) async throws -> Iteration {
+        guard let uuid = UUID(uuidString: id), let it = try await Iteration.find(uuid, on: db), it.projectID == project.id else {
+            throw CVError.notFound("NotFoundIteration", "Iteration not found.")
+        }
+        return it
+    }
+
+    /// What training would learn from; equal fingerprints mean nothing changed.
+    private func fingerprint(_ project: Project, images: [ImageRecord], tagsByImage: [UUID: Set<UUID>]) -> String {
+        var text = "\(project.domainID)|\(project.classificationType ?? "")\n"
+        for img in images.sorted(by: { $0.originalHash < $1.originalHash }) {
+            text += img.originalHash + ":" + (tagsByImage[img.id!] ?? []).map { $0.uuidString }.sorted().joined(separator: ",") + "\n"
+        }
+        return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    func train(account: Account, project: Project, trainingType rawType: String?, budgetHours: Int, force: Bool) async throws -> Iteration {
+        let trainingType = ["Regular", "Advanced"].first { $0.lowercased() == (rawType ?? "Regular").lowercased() }
+        guard let trainingType else { throw CVError.badRequest("BadRequest", "trainingType is Regular or Advanced.") }
+        guard budgetHours >= 0, budgetHours <= 24 * 7 else {
+            throw CVError.badRequest("BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining", "reservedBudgetInHours must be 0 to 168.")
+        }
+        guard project.projectType != "ObjectDetection" else {
+            throw CVError.badRequest("BadRequestNotSupported", "Training object detection projects is not available yet on this server.")
+        }
+        if try await Iteration.query(on: db).filter(\.$projectID == project.id!).filter(\.$status == "Training").count() > 0 {
+            throw CVError.badRequest("BadRequestTrainingAlreadyInProgress", "This project is already training.")
+        }
+        let tags = try await Tag.query(on: db).filter(\.$projectID == project.id!).all()
+        let links = try await ImageTagLink.query(on: db).filter(\.$projectID == project.id!).all()
+        var tagsByImage: [UUID: Set<UUID>] = [:]
+        for l in links { tagsByImage[l.imageID, default: []].insert(l.tagID) }
+        var perTag: [UUID: Int] = [:]
+        for (_, ts) in tagsByImage { for t in ts { perTag[t, default: 0] += 1 } }
+        let multiclass = project.classificationType == "Multiclass"
+        let code = multiclass ? "BadRequestMultiClassClassificationTrainingValidationFailed" : "BadRequestMultiLabelClassificationTrainingValidationFailed"
+        let usedTags = tags.filter { (perTag[$0.id!] ?? 0) > 0 }
+        guard usedTags.count >= 2 else {
+            throw CVError.badRequest(code, "Training needs at least 2 tags with images; this project has \(usedTags.count).")
+        }
+        if let thin = usedTags.first(where: { perTag[$0.id!]! < Self.minImagesPerTag }) {
+            throw CVError.badRequest(code, "Tag '\(thin.name)' has \(perTag[thin.id!]!) images; every tag needs at least \(Self.minImagesPerTag).")
+        }
+        if multiclass, let mixed = tagsByImage.first(where: { $0.value.count > 1 }) {
+            throw CVError.badRequest(code, "Image \(mixed.key.uuidString.lowercased()) has several tags, but the project is multiclass.")
+        }
+        let images = try await ImageRecord.query(on: db).filter(\.$projectID == project.id!).all().filter { tagsByImage[$0.id!] != nil }
+        let print = fingerprint(project, images: images, tagsByImage: tagsByImage)
+        if !force, let last = try await Iteration.query(on: db).filter(\.$projectID == project.id!).filter(\.$status == "Completed")
+            .sort(\.$number, .descending).first(), last.fingerprint == print {
+            throw CVError.badRequest("BadRequestTrainingNotNeeded", "Nothing changed since \(last.name); use forceTrain to train again.")
+        }
+        return try await db.writeTransaction { tx in
+            try await QuotaLedger.consume(.iterationsPerProject, account: account, project: project.id, on: tx)
+            let number = (try await Iteration.query(on: tx).filter(\.$projectID == project.id!).max(\.$number) ?? 0) + 1
+            let it = Iteration()
+            it.projectID = project.id!; it.number = number; it.name = "Iteration \(number)"; it.status = "Training"
+            it.trainingType = trainingType; it.budgetHours = budgetHours; it.domainID = project.domainID
+            it.classificationType = project.classificationType; it.fingerprint = print; it.progress = 0
+            try await it.create(on: tx)
+            try await JobQueue(db: tx).enqueue(kind: "train", iteration: it.id!, on: tx)
+            return it
+        }
+    }
+
+    func rename(_ it: Iteration, to name: String) async throws -> Iteration {
+        guard TextRules.validName(name, max: 256) else {
+            throw CVError.badRequest("BadRequestIterationName", "Iteration names have 1 to 256 characters without control characters.")
+        }
+        it.name = name.trimmingCharacters(in: .whitespaces)
+        try await it.save(on: db)
+        return it
+    }
+
+    /// Deletes an iteration; a running training job is cancelled.
+    func delete(account: Account, project: Project, _ it: Iteration) async throws {
+        guard it.publishName == nil else {
+            throw CVError.badRequest("BadRequestIterationIsPublished", "Unpublish the iteration before deleting it.")
+        }
+        try await db.writeTransaction { tx in
+            try await QuotaLedger.release(.iterationsPerProject, account: account, project: project.id, on: tx)
+            try await Job.query(on: tx).filter(\.$iterationID == it.id!).filter(\.$state ~~ ["queued", "running"])
+                .set(\.$state, to: "cancelled").update()
+            try await it.delete(on: tx)
+        }
+    }
+
+    func publish(owner: User?, project: Project, _ it: Iteration, name: String, predictionID: String, overwrite: Bool) async throws {
+        guard it.status == "Completed" else {
+            throw CVError.badRequest("BadRequestIterationIsNotTrained", "Only a completed iteration can be published.")
+        }
+        guard TextRules.validName(name, max: 256), !name.contains("/") else {
+            throw CVError.badRequest("BadRequestInvalidPublishName", "Publish names have 1 to 256 characters, no '/' or control characters.")
+        }
+        // The target must be an account of the project owner's, named by its ARM resource id.
+        let projectAccount = try await Account.find(project.accountID, on: db)
+        let candidates = try await Account.query(on: db).filter(\.$ownerID == projectAccount!.ownerID).all()
+        guard let target = candidates.first(where: { $0.resourceID.lowercased() == predictionID.lowercased() }) else {
+            throw CVError.badRequest("BadRequestInvalidPublishTarget", "predictionId must be the resource id of one of your prediction resources.")
+        }
+        try await db.writeTransaction { tx in
+            if let other = try await Iteration.query(on: tx).filter(\.$projectID == project.id!).filter(\.$publishName == name)
+                .filter(\.$id != it.id!).first() {
+                guard overwrite else {
+                    throw CVError.badRequest("BadRequestInvalidPublishName", "'\(name)' is already published from \(other.name); pass overwrite=true to replace it.")
+                }
+                other.publishName = nil; other.predictionAccountID = nil; other.predictionResourceID = nil
+                try await other.save(on: tx)
+            }
+            it.publishName = name
+            it.predictionAccountID = target.id
+            it.predictionResourceID = target.resourceID
+            try await it.save(on: tx)
+        }
+    }
+
+    func unpublish(_ it: Iteration) async throws {
+        guard it.publishName != nil else {
+            throw CVError.badRequest("BadRequestIterationNotPublished", "The iteration is not published.")
+        }
+        it.publishName = nil; it.predictionAccountID = nil; it.predictionResourceID = nil
+        try await it.save(on: db)
+    }
+
+    func performance(_ it: Iteration, threshold: Float) throws -> (PerformanceReport, PerformanceReport.Summary) {
+        guard it.status == "Completed", let json = it.metricsJSON,
+              let report = try? JSONDecoder().decode(PerformanceReport.self, from: Data(json.utf8)) else {
+            throw CVError.badRequest("BadRequestIterationIsNotTrained", "The iteration has not finished training.")
+        }
+        return (report, report.summary(threshold: threshold))
+    }
+}
