@@ -9,6 +9,8 @@ public struct Settings: Sendable {
     public var configDir: String
     public var blobSigningKey: String
     public var engineWorkers: Int
+    /// How often a running job proves its process is alive; 6 missed beats re-queue it.
+    public var engineHeartbeatSeconds: Double
     /// Where scripts/weights-ensure.sh puts the pretrained backbones.
     public var weightsDir: String
     /// Whether `create_images_from_urls` may fetch from the network at all.
@@ -28,6 +30,7 @@ public struct Settings: Sendable {
             configDir: env["SIGHTLINE_CONFIG_DIR"] ?? "./config",
             blobSigningKey: env["BLOB_SIGNING_KEY"] ?? "",
             engineWorkers: Int(env["ENGINE_WORKERS"] ?? "") ?? 1,
+            engineHeartbeatSeconds: max(0.2, Double(env["ENGINE_HEARTBEAT_SECONDS"] ?? "") ?? 5),
             weightsDir: env["WEIGHTS_DIR"] ?? "./.cache/weights",
             imageURLFetch: (env["IMAGE_URL_FETCH"] ?? "on").lowercased() != "off",
             imageURLAllowLoopback: env["SIGHTLINE_TEST_ALLOW_LOOPBACK_URLS"] == "1",

@@ -74,7 +74,7 @@ public func configure(_ app: Application) async throws {
     app.engine = Engine(weightsDir: settings.weightsDir, workers: settings.engineWorkers)
     app.predictor = Predictor()
     app.lifecycle.use(EngineLifecycle())
-    app.lifecycle.use(EnginePool(workers: settings.engineWorkers))
+    app.lifecycle.use(EnginePool(workers: settings.engineWorkers, heartbeatSeconds: settings.engineHeartbeatSeconds))
 }
 
 func loadTiers(from path: String) throws -> [TierSeed] {

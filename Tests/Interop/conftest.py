@@ -46,7 +46,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="sightline-interop-")
         self.database_url = database_url
-        self.log_path = os.path.join(self.data_dir, "server.log")
+        self.log_path = os.path.join(self.data_dir, f"server-{self.port}.log")
         self.env = dict(os.environ, DATA_DIR=self.data_dir, SIGHTLINE_CONFIG_DIR=os.path.join(ROOT, "config"),
                         PUBLIC_URL=self.url, LOG_LEVEL="debug", DATABASE_URL=database_url or "")
         self.proc = None

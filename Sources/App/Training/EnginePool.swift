@@ -7,10 +7,16 @@ import Vapor
 /// heart-beating while they run, and recovering the jobs of processes that died.
 final class EnginePool: LifecycleHandler, @unchecked Sendable {
     let workers: Int
+    let heartbeat: Double
     let id = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))"
     private let tasks = NIOLockedValueBox<[Task<Void, Never>]>([])
 
-    init(workers: Int) { self.workers = workers }
+    init(workers: Int, heartbeatSeconds: Double) {
+        self.workers = workers
+        self.heartbeat = heartbeatSeconds
+    }
+
+    private func queue(_ app: Application) -> JobQueue { JobQueue(db: app.db, staleAfter: 6 * heartbeat) }
 
     func didBoot(_ app: Application) throws {
         guard workers > 0 else { return }
@@ -33,15 +39,15 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
 
     private func recover(_ app: Application) async {
         while !Task.isCancelled {
-            do { try await JobQueue(db: app.db).recoverStale() } catch {
+            do { try await queue(app).recoverStale() } catch {
                 app.logger.warning("job recovery failed", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(nanoseconds: 10_000_000_000)
+            try? await Task.sleep(nanoseconds: UInt64(2 * heartbeat * 1e9))
         }
     }
 
     private func work(_ app: Application, worker: String) async {
-        let queue = JobQueue(db: app.db)
+        let queue = queue(app)
         while !Task.isCancelled {
             do {
                 guard let job = try await queue.claim(worker: worker) else {
@@ -58,13 +64,14 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
     }
 
     private func run(_ job: Job, app: Application, queue: JobQueue) async {
-        let heartbeat = Task {
+        let interval = UInt64(heartbeat * 1e9)
+        let beat = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: 5_000_000_000)
+                try? await Task.sleep(nanoseconds: interval)
                 try? await queue.heartbeat(job)
             }
         }
-        defer { heartbeat.cancel() }
+        defer { beat.cancel() }
         app.logger.info("training started", metadata: ["iteration": "\(job.iterationID)", "attempt": "\(job.attempts)"])
         do {
             try await TrainingJob(app: app, job: job, queue: queue).run()

@@ -7,9 +7,9 @@ import Vapor
 /// claim concurrently without ever taking the same job.
 struct JobQueue {
     let db: Database
-    static let maxAttempts = 3
     /// A running job whose heartbeat is older than this belongs to a dead process.
-    static let staleAfter: TimeInterval = 30
+    var staleAfter: TimeInterval = 30
+    static let maxAttempts = 3
 
     func enqueue(kind: String, iteration: UUID, on db: Database? = nil) async throws {
         let job = Job()
@@ -46,7 +46,7 @@ struct JobQueue {
     /// Jobs of dead processes go back to the queue, or fail after too many attempts;
     /// their iterations are never left in Training.
     func recoverStale(now: Date = Date()) async throws {
-        let cutoff = now.addingTimeInterval(-Self.staleAfter)
+        let cutoff = now.addingTimeInterval(-staleAfter)
         let stale = try await Job.query(on: db).filter(\.$state == "running").filter(\.$heartbeatAt < cutoff).all()
         for job in stale {
             if job.attempts >= Self.maxAttempts {
