@@ -34,51 +34,12 @@ static inline int sl_vips_header(const void *buf, size_t len, int *width, int *h
     return 0;
 }
 
-/// Decodes fully (first frame), applies EXIF orientation, converts to 8-bit sRGB without
-/// alpha, fits inside max_side x max_side (never enlarging), and saves as JPEG.
-/// fail=TRUE turns a truncated or corrupt file into an error rather than grey pixels.
-static inline int sl_vips_jpeg_variant(const void *buf, size_t len, int max_side, int quality,
-                                       void **out, size_t *out_len, int *out_w, int *out_h) {
-    VipsImage *t = NULL, *srgb = NULL, *flat = NULL, *u8 = NULL, *loaded = NULL, *rot = NULL;
+/// Orientation applied, 8-bit sRGB, alpha flattened onto white: what every consumer
+/// of decoded pixels wants. Returns 0 and a new reference in *out.
+static inline int sl_vips_upright_srgb8(VipsImage *in, VipsImage **out) {
+    VipsImage *rot = NULL, *srgb = NULL, *flat = NULL;
     int rc = -1;
-    loaded = vips_image_new_from_buffer(buf, len, "", "fail", TRUE, NULL);
-    if (!loaded) goto done;
-    if (vips_autorot(loaded, &rot, NULL)) goto done;
-    int w = vips_image_get_width(rot), h = vips_image_get_height(rot);
-    double scale = 1.0;
-    if (w > max_side || h > max_side) scale = (double)max_side / (double)(w > h ? w : h);
-    if (scale < 1.0) { if (vips_resize(rot, &t, scale, NULL)) goto done; }
-    else { t = rot; g_object_ref(t); }
-    if (vips_colourspace(t, &srgb, VIPS_INTERPRETATION_sRGB, NULL)) goto done;
-    if (vips_image_hasalpha(srgb)) {
-        double white[3] = {255, 255, 255};
-        VipsArrayDouble *bg = vips_array_double_new(white, 3);
-        int frc = vips_flatten(srgb, &flat, "background", bg, NULL);
-        vips_area_unref(VIPS_AREA(bg));
-        if (frc) goto done;
-    } else { flat = srgb; g_object_ref(flat); }
-    if (vips_cast_uchar(flat, &u8, NULL)) goto done;
-    if (vips_jpegsave_buffer(u8, out, out_len, "Q", quality, "strip", TRUE, NULL)) goto done;
-    *out_w = vips_image_get_width(u8);
-    *out_h = vips_image_get_height(u8);
-    rc = 0;
-done:
-    if (u8) g_object_unref(u8);
-    if (flat) g_object_unref(flat);
-    if (srgb) g_object_unref(srgb);
-    if (t) g_object_unref(t);
-    if (rot) g_object_unref(rot);
-    if (loaded) g_object_unref(loaded);
-    return rc;
-}
-
-/// Decodes to interleaved 8-bit sRGB (3 bands), orientation applied. Caller frees with g_free.
-static inline int sl_vips_rgb8(const void *buf, size_t len, unsigned char **pixels, int *w, int *h) {
-    VipsImage *loaded = NULL, *rot = NULL, *srgb = NULL, *flat = NULL, *u8 = NULL;
-    int rc = -1;
-    loaded = vips_image_new_from_buffer(buf, len, "", "fail", TRUE, NULL);
-    if (!loaded) goto done;
-    if (vips_autorot(loaded, &rot, NULL)) goto done;
+    if (vips_autorot(in, &rot, NULL)) goto done;
     if (vips_colourspace(rot, &srgb, VIPS_INTERPRETATION_sRGB, NULL)) goto done;
     if (vips_image_hasalpha(srgb)) {
         double white[3] = {255, 255, 255};
@@ -87,7 +48,45 @@ static inline int sl_vips_rgb8(const void *buf, size_t len, unsigned char **pixe
         vips_area_unref(VIPS_AREA(bg));
         if (frc) goto done;
     } else { flat = srgb; g_object_ref(flat); }
-    if (vips_cast_uchar(flat, &u8, NULL)) goto done;
+    if (vips_cast_uchar(flat, out, NULL)) goto done;
+    rc = 0;
+done:
+    if (flat) g_object_unref(flat);
+    if (srgb) g_object_unref(srgb);
+    if (rot) g_object_unref(rot);
+    return rc;
+}
+
+/// Decodes fully (first frame), upright 8-bit sRGB, fits inside max_side x max_side
+/// (never enlarging), and saves as JPEG. fail=TRUE turns a truncated or corrupt file
+/// into an error rather than grey pixels.
+static inline int sl_vips_jpeg_variant(const void *buf, size_t len, int max_side, int quality,
+                                       void **out, size_t *out_len, int *out_w, int *out_h) {
+    VipsImage *loaded = NULL, *u8 = NULL, *fitted = NULL;
+    int rc = -1;
+    loaded = vips_image_new_from_buffer(buf, len, "", "fail", TRUE, NULL);
+    if (!loaded || sl_vips_upright_srgb8(loaded, &u8)) goto done;
+    int w = vips_image_get_width(u8), h = vips_image_get_height(u8);
+    if (w > max_side || h > max_side) {
+        if (vips_resize(u8, &fitted, (double)max_side / (double)(w > h ? w : h), NULL)) goto done;
+    } else { fitted = u8; g_object_ref(fitted); }
+    if (vips_jpegsave_buffer(fitted, out, out_len, "Q", quality, "strip", TRUE, NULL)) goto done;
+    *out_w = vips_image_get_width(fitted);
+    *out_h = vips_image_get_height(fitted);
+    rc = 0;
+done:
+    if (fitted) g_object_unref(fitted);
+    if (u8) g_object_unref(u8);
+    if (loaded) g_object_unref(loaded);
+    return rc;
+}
+
+/// Decodes to interleaved 8-bit sRGB (3 bands), orientation applied. Caller frees with g_free.
+static inline int sl_vips_rgb8(const void *buf, size_t len, unsigned char **pixels, int *w, int *h) {
+    VipsImage *loaded = NULL, *u8 = NULL;
+    int rc = -1;
+    loaded = vips_image_new_from_buffer(buf, len, "", "fail", TRUE, NULL);
+    if (!loaded || sl_vips_upright_srgb8(loaded, &u8)) goto done;
     size_t size = 0;
     *pixels = (unsigned char *)vips_image_write_to_memory(u8, &size);
     if (!*pixels) goto done;
@@ -96,9 +95,6 @@ static inline int sl_vips_rgb8(const void *buf, size_t len, unsigned char **pixe
     rc = 0;
 done:
     if (u8) g_object_unref(u8);
-    if (flat) g_object_unref(flat);
-    if (srgb) g_object_unref(srgb);
-    if (rot) g_object_unref(rot);
     if (loaded) g_object_unref(loaded);
     return rc;
 }

@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 
 /// A linear head on standardised backbone features: softmax over tags (multiclass) or
@@ -31,19 +30,9 @@ public struct ClassifierHead: Sendable, Codable, Equatable {
         for i in 0..<x.count / d { for j in 0..<d { x[i * d + j] = (Self.transform(x[i * d + j]) - featureMean[j]) * featureScale[j] } }
     }
 
-    /// Raw scores [n][tags] for standardised features.
+    /// Raw scores [n][tags] for standardised features: a dense layer.
     static func scores(_ x: [Float], n: Int, d: Int, weights: [Float], bias: [Float], tags c: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: n * c)
-        for i in 0..<n { for t in 0..<c { out[i * c + t] = bias[t] } }
-        x.withUnsafeBufferPointer { a in
-            weights.withUnsafeBufferPointer { w in
-                out.withUnsafeMutableBufferPointer { o in
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(c), Int32(d),
-                                1, a.baseAddress, Int32(d), w.baseAddress, Int32(d), 1, o.baseAddress, Int32(c))
-                }
-            }
-        }
-        return out
+        Kernels.dense(x, rows: n, k: d, weights: weights, cols: c, bias: bias)
     }
 
     /// Turns scores into probabilities in place.
