@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== swift test on SQLite"
 swift test --skip-build
-echo "== swift test on PostgreSQL, then interop checks"
+echo "== swift test (AppTests) on PostgreSQL, then interop checks"
 scripts/with-postgres.sh bash -c '
   set -euo pipefail
-  swift test --skip-build
+  # The database tests again; the engine tests do not touch a database.
+  swift test --skip-build --filter AppTests
   echo "== interop checks (Python SDK, Chromium, two processes)"
   .venv/bin/python -m pytest -q Tests/Interop
 '
