@@ -20,14 +20,22 @@ struct ImagePages: RouteCollection {
         var base: String { "/accounts/\(account.id!.uuidString.lowercased())/projects/\(project.id!.uuidString.lowercased())" }
     }
 
-    static func context(_ req: Request) async throws -> Context {
+    static func context(_ req: Request) async throws -> Context { try await Context.load(req) }
+}
+
+extension ImagePages.Context {
+    /// The signed-in user's account and project named in the path; 404 otherwise.
+    static func load(_ req: Request) async throws -> ImagePages.Context {
         let a = try await AccountService(db: req.db).find(owner: req.portalUser!, id: req.parameters.get("accountId") ?? "")
         do {
             let p = try await ProjectService(db: req.db, domains: req.application.domainCatalog)
                 .find(account: a, id: req.parameters.get("projectId") ?? "")
-            return Context(account: a, project: p)
+            return ImagePages.Context(account: a, project: p)
         } catch is CVError { throw Abort(.notFound) }
     }
+}
+
+extension ImagePages {
 
     private func image(_ req: Request, _ c: Context) async throws -> ImageRecord {
         guard let id = req.parameters.get("imageId", as: UUID.self), let img = try await ImageRecord.find(id, on: req.db),

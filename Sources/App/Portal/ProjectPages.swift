@@ -101,7 +101,8 @@ struct ProjectPages: RouteCollection {
                 H.el("dt", [], [H.text("Classification")]), H.el("dd", [], [H.text(p.classificationType ?? "–")]),
                 H.el("dt", [], [H.text("Description")]), H.el("dd", [], [H.text(p.description)]),
             ]),
-        ] + (try await gallery(req, p, base: base, tags: tags, counts: counts, csrf: csrf)) + [
+        ] + (try await gallery(req, p, base: base, tags: tags, counts: counts, csrf: csrf))
+          + (try await TrainingPages.section(req, ImagePages.Context(account: a, project: p), csrf: csrf)) + [
             H.el("h2", [], [H.text("Tags (\(tags.count))")]),
             H.table(head: ["Name", "Type", "Images", ""], rows: tags.map { t in
                 [H.text(t.name), H.text(t.typeRaw), H.text(String(counts[t.id!] ?? 0)),

@@ -1,0 +1,27 @@
+// Live training progress on the project page: polls the iterations while one trains.
+(function () {
+  "use strict";
+  var script = document.getElementById("training-script");
+  if (!script) return;
+  var url = script.getAttribute("data-status");
+
+  function poll() {
+    var xhr = new XMLHttpRequest();
+    xhr.open("GET", url);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.onload = function () {
+      if (xhr.status !== 200) return;
+      var training = false, known = 0;
+      JSON.parse(xhr.responseText).forEach(function (it) {
+        var status = document.querySelector('.it-status[data-iteration="' + it.id + '"]');
+        var bar = document.querySelector('progress[data-iteration="' + it.id + '"]');
+        if (status) { status.textContent = it.status; known++; }
+        if (bar) bar.value = it.progress;
+        if (it.status === "Training") training = true;
+      });
+      if (training) setTimeout(poll, 1000);
+    };
+    xhr.send();
+  }
+  if (document.querySelector(".it-status")) poll();
+})();

@@ -1,0 +1,199 @@
+import Fluent
+import Vapor
+import VisionEngine
+
+/// Training in the portal: the Train button (Quick or Advanced with a budget), live
+/// progress, iterations, the performance page with an exact threshold slider and the PR
+/// curves as inline SVG, publish/unpublish, and a quick test.
+struct TrainingPages: RouteCollection {
+    func boot(routes: RoutesBuilder) throws {
+        let p = routes.grouped("accounts", ":accountId", "projects", ":projectId")
+        p.post("train", use: train)
+        p.get("iterations.json", use: status)
+        p.get("iterations", ":iterationId", use: iteration)
+        p.post("iterations", ":iterationId", "publish", use: publish)
+        p.post("iterations", ":iterationId", "unpublish", use: unpublish)
+        p.on(.POST, "iterations", ":iterationId", "quicktest", body: .collect(maxSize: "5mb"), use: quickTest)
+    }
+
+    private func it(_ req: Request, _ c: ImagePages.Context) async throws -> Iteration {
+        do { return try await TrainingService(db: req.db).iteration(c.project, id: req.parameters.get("iterationId") ?? "") }
+        catch is CVError { throw Abort(.notFound) }
+    }
+
+    func train(req: Request) async throws -> Response {
+        let c = try await ImagePages.Context.load(req)
+        let advanced = (try? req.content.get(String.self, at: "trainingType")) == "Advanced"
+        let budget = Int((try? req.content.get(String.self, at: "budget")) ?? "0") ?? 0
+        do {
+            _ = try await TrainingService(db: req.db).train(account: c.account, project: c.project,
+                                                            trainingType: advanced ? "Advanced" : "Regular",
+                                                            budgetHours: advanced ? max(budget, 1) : 0, force: true)
+        } catch let e as CVError {
+            throw CVError(e.status, e.code, "Training was not started: \(e.message)")
+        } catch let e as QuotaLedger.Exceeded {
+            throw CVError.quotaExceeded(e)
+        }
+        return req.redirect(to: c.base + "#training")
+    }
+
+    struct IterationStatus: Content {
+        var id: String, name: String, status: String, progress: Int, error: String?
+    }
+
+    /// Polled by the project page while something trains.
+    func status(req: Request) async throws -> [IterationStatus] {
+        let c = try await ImagePages.Context.load(req)
+        return try await TrainingService(db: req.db).iterations(c.project).map {
+            IterationStatus(id: $0.id!.uuidString.lowercased(), name: $0.name, status: $0.status, progress: $0.progress, error: $0.errorDetails)
+        }
+    }
+
+    /// The training section of the project page.
+    static func section(_ req: Request, _ c: ImagePages.Context, csrf: String) async throws -> [HNode] {
+        let iterations = try await TrainingService(db: req.db).iterations(c.project)
+        let rows: [[HNode]] = iterations.map { it in
+            let id = it.id!.uuidString.lowercased()
+            return [H.link(it.name, "\(c.base)/iterations/\(id)"),
+                    H.el("span", [("class", "it-status"), ("data-iteration", id)], [H.text(it.status)]),
+                    H.el("progress", [("max", "100"), ("value", String(it.progress)), ("data-iteration", id)]),
+                    H.text(it.publishName.map { "published as \($0)" } ?? ""),
+                    H.text(it.errorDetails ?? "")]
+        }
+        return [
+            H.el("h2", [("id", "training")], [H.text("Training")]),
+            H.form(action: "\(c.base)/train", csrf: csrf, id: "train-form", [
+                H.el("label", [("class", "inline")], [H.void("input", [("type", "radio"), ("name", "trainingType"), ("value", "Regular"), ("checked", "checked"), ("id", "quick")]), H.text(" Quick training")]),
+                H.el("label", [("class", "inline")], [H.void("input", [("type", "radio"), ("name", "trainingType"), ("value", "Advanced"), ("id", "advanced")]), H.text(" Advanced training, budget (hours) ")]),
+                H.void("input", [("type", "number"), ("name", "budget"), ("value", "1"), ("min", "1"), ("max", "168"), ("id", "budget"), ("class", "small")]),
+                H.button("Train", id: "train-button"),
+            ]),
+            iterations.isEmpty ? H.el("p", [], [H.text("No iterations yet.")])
+                : H.table(head: ["Iteration", "Status", "Progress", "Published", "Details"], rows: rows, id: "iterations"),
+            H.el("script", [("src", "/js/training.js"), ("data-status", "\(c.base)/iterations.json"), ("id", "training-script")]),
+        ]
+    }
+
+    func iteration(req: Request) async throws -> Response {
+        let c = try await ImagePages.Context.load(req)
+        return try await iterationPage(req, c, try await it(req, c))
+    }
+
+    private func iterationPage(_ req: Request, _ c: ImagePages.Context, _ it: Iteration, flash: String? = nil,
+                               quickTest: [(String, Float)]? = nil) async throws -> Response {
+        let csrf = req.csrfToken
+        let base = "\(c.base)/iterations/\(it.id!.uuidString.lowercased())"
+        var body: [HNode] = [
+            H.el("p", [], [H.link("← \(c.project.name)", c.base + "#training", id: "back")]),
+            H.el("p", [], [H.text("Status: "), H.el("strong", [("id", "iteration-status")], [H.text(it.status)])]
+                 + (it.errorDetails.map { [H.el("span", [("class", "error"), ("id", "failure")], [H.text(" " + $0)])] } ?? [])),
+        ]
+        if it.status == "Completed", let json = it.metricsJSON,
+           let report = try? JSONDecoder().decode(PerformanceReport.self, from: Data(json.utf8)) {
+            let tags = try await ImageService(db: req.db).projectTags(c.project)
+            let names = report.tagIDs.map { UUID(uuidString: $0).flatMap { tags[$0]?.name } ?? "?" }
+            let s = report.summary(threshold: 0.5)
+            // The held-out scores, so the slider recomputes precision and recall exactly.
+            let scores = report.scored.map { $0.map { [$0.score, $0.positive ? 1 : 0] } }
+            let scoreJSON = String(decoding: try JSONEncoder().encode(scores), as: UTF8.self)
+            body += [
+                H.el("h2", [], [H.text("Performance")]),
+                H.el("div", [("id", "performance"), ("data-scores", scoreJSON)], [
+                    H.el("label", [], [H.text("Probability threshold: "), H.el("span", [("id", "threshold-value")], [H.text("50%")]),
+                                       H.void("input", [("type", "range"), ("min", "0"), ("max", "100"), ("value", "50"), ("id", "threshold")])]),
+                    H.el("p", [("class", "overall")], [
+                        H.text("Precision "), H.el("strong", [("id", "precision")], [H.text(percent(s.precision))]),
+                        H.text(" · Recall "), H.el("strong", [("id", "recall")], [H.text(percent(s.recall))]),
+                        H.text(" · mAP "), H.el("strong", [("id", "map")], [H.text(percent(s.averagePrecision))]),
+                    ]),
+                    H.table(head: ["Tag", "Precision", "Recall", "AP"], rows: s.perTag.enumerated().map { i, t in
+                        [H.text(names[i]), H.el("span", [("class", "tag-precision"), ("data-tag", String(i))], [H.text(percent(t.precision))]),
+                         H.el("span", [("class", "tag-recall"), ("data-tag", String(i))], [H.text(percent(t.recall))]),
+                         H.text(percent(t.averagePrecision))]
+                    }, id: "per-tag"),
+                ]),
+                H.el("div", [("class", "curves")], report.tagIDs.indices.map { prCurve(report, tag: $0, name: names[$0]) }),
+                H.el("script", [("src", "/js/threshold.js")]),
+                H.el("h2", [], [H.text("Publish")]),
+            ]
+            if let name = it.publishName {
+                body.append(H.el("p", [("id", "published")], [H.text("Published as \(name) to \(it.predictionResourceID ?? "")")]))
+                body.append(H.form(action: "\(base)/unpublish", csrf: csrf, id: "unpublish-form", [H.button("Unpublish", id: "unpublish")]))
+            } else {
+                let accounts = try await AccountService(db: req.db).list(owner: req.portalUser!)
+                body.append(H.form(action: "\(base)/publish", csrf: csrf, id: "publish-form", [
+                    H.field("Publish name", name: "publishName", value: "classifyModel", id: "publish-name"),
+                    H.el("label", [], [H.text("Prediction resource"), H.el("select", [("name", "predictionId"), ("id", "prediction-account")], accounts.map {
+                        H.el("option", [("value", $0.resourceID)], [H.text("\($0.name) (\($0.tierCode))")])
+                    })]),
+                    H.button("Publish", id: "publish"),
+                ]))
+            }
+            body.append(H.el("h2", [], [H.text("Quick test")]))
+            body.append(H.el("form", [("method", "post"), ("action", "\(base)/quicktest"), ("enctype", "multipart/form-data"), ("id", "quicktest-form")], [
+                H.void("input", [("type", "hidden"), ("name", "_csrf"), ("value", csrf)]),
+                H.void("input", [("type", "file"), ("name", "imageData"), ("accept", "image/*"), ("id", "quicktest-file")]),
+                H.button("Test", id: "quicktest-button"),
+            ]))
+            if let quickTest {
+                body.append(H.el("div", [("id", "quicktest-results")], quickTest.map { name, p in
+                    H.el("div", [("class", "usage prediction"), ("data-tag", name)], [
+                        H.el("span", [], [H.text("\(name): \(String(format: "%.1f", p * 100))%")]),
+                        H.el("div", [("class", "bar")], [H.el("div", [("class", "fill"), ("style", "width:\(Int(p * 100))%")])]),
+                    ])
+                }))
+            }
+        } else if it.status == "Training" {
+            body.append(H.el("progress", [("max", "100"), ("value", String(it.progress)), ("id", "iteration-progress")]))
+        }
+        return .html(PortalLayout.page(title: it.name, user: req.portalUser, csrf: csrf, flash: flash, body))
+    }
+
+    private func percent(_ v: Double) -> String { String(format: "%.1f%%", v * 100) }
+
+    /// A tag's precision-recall curve as inline SVG (recall across, precision up).
+    private func prCurve(_ r: PerformanceReport, tag: Int, name: String) -> HNode {
+        let points = r.curve(tag: tag)
+        let path = points.map { String(format: "%.1f,%.1f", 10 + 180 * $0.recall, 150 - 140 * $0.precision) }.joined(separator: " ")
+        let svg = """
+        <svg class="pr-curve" width="200" height="170" viewBox="0 0 200 170" role="img" aria-label="precision-recall curve for \(H.escape(name))">\
+        <rect x="10" y="10" width="180" height="140" fill="none" stroke="#8a96a3"/>\
+        <polyline fill="none" stroke="#1a73e8" stroke-width="2" points="\(path)"/>\
+        <text x="100" y="166" font-size="10" text-anchor="middle">recall · \(H.escape(name))</text></svg>
+        """
+        return .raw(svg)
+    }
+
+    func publish(req: Request) async throws -> Response {
+        let c = try await ImagePages.Context.load(req)
+        let iteration = try await it(req, c)
+        try await TrainingService(db: req.db).publish(owner: req.portalUser, project: c.project, iteration,
+                                                      name: try req.content.get(String.self, at: "publishName"),
+                                                      predictionID: try req.content.get(String.self, at: "predictionId"), overwrite: false)
+        return try await iterationPage(req, c, iteration, flash: "Published.")
+    }
+
+    func unpublish(req: Request) async throws -> Response {
+        let c = try await ImagePages.Context.load(req)
+        let iteration = try await it(req, c)
+        try await TrainingService(db: req.db).unpublish(iteration)
+        return try await iterationPage(req, c, iteration, flash: "Unpublished.")
+    }
+
+    func quickTest(req: Request) async throws -> Response {
+        let c = try await ImagePages.Context.load(req)
+        let iteration = try await it(req, c)
+        guard let type = req.headers.contentType, type.type == "multipart", let boundary = type.parameters["boundary"],
+              let part = try ImagesController.parts(req.body.data ?? ByteBuffer(), boundary: boundary).first(where: { $0.name == "imageData" }),
+              part.body.readableBytes > 0 else {
+            throw CVError.badRequest("BadRequestImageStream", "Choose an image to test.")
+        }
+        let data = Data(buffer: part.body)
+        do { _ = try ImageDecoder.probe(data, maxBytes: ImageDecoder.predictionMaxBytes) } catch {
+            throw CVError.badRequest("BadRequestImageFormat", "The image was refused: \(error)")
+        }
+        let results = try await req.application.predictor.classify(data, iteration: iteration, app: req.application)
+        let tags = try await ImageService(db: req.db).projectTags(c.project)
+        return try await iterationPage(req, c, iteration, quickTest: results.map { (UUID(uuidString: $0.tagID).flatMap { tags[$0]?.name } ?? "?", $0.probability) })
+    }
+}
