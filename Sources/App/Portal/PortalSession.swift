@@ -32,7 +32,13 @@ struct PortalSession: AsyncMiddleware {
         }
         if request.method == .POST {
             // Forms send the token as a field; the upload and box-editor scripts as a header.
-            let sent = request.headers.first(name: "X-CSRF-Token") ?? (try? request.content.get(String.self, at: "_csrf"))
+            var sent = request.headers.first(name: "X-CSRF-Token")
+            if sent == nil {
+                // Route middleware runs before a route collects its body: a form that
+                // arrived in several chunks is still streaming here, so collect it first.
+                if request.body.data == nil { _ = try await request.body.collect(max: 8 * 1024 * 1024).get() }
+                sent = try? request.content.get(String.self, at: "_csrf")
+            }
             guard let expected = request.session.data["csrf"], let sent, sent == expected else {
                 throw CVError(.forbidden, "Forbidden", "The form expired or did not come from this site. Reload the page and try again.")
             }
