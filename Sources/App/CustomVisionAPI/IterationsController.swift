@@ -85,7 +85,7 @@ struct IterationsController: RouteCollection {
         guard let name = req.query[String.self, at: "publishName"], let target = req.query[String.self, at: "predictionId"] else {
             throw CVError.badRequest("BadRequestRequiredParamIsNull", "publishName and predictionId are required.")
         }
-        try await service(req).publish(owner: nil, project: p, it, name: name, predictionID: target,
+        try await service(req).publish(project: p, it, name: name, predictionID: target,
                                        overwrite: req.query[String.self, at: "overwrite"]?.lowercased() == "true")
         return try .jsonScalar(true)
     }

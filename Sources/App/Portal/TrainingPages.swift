@@ -167,7 +167,7 @@ struct TrainingPages: RouteCollection {
     func publish(req: Request) async throws -> Response {
         let c = try await ImagePages.Context.load(req)
         let iteration = try await it(req, c)
-        try await TrainingService(db: req.db).publish(owner: req.portalUser, project: c.project, iteration,
+        try await TrainingService(db: req.db).publish(project: c.project, iteration,
                                                       name: try req.content.get(String.self, at: "publishName"),
                                                       predictionID: try req.content.get(String.self, at: "predictionId"), overwrite: false)
         return try await iterationPage(req, c, iteration, flash: "Published.")

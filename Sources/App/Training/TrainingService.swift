@@ -100,7 +100,7 @@ struct TrainingService {
         }
     }
 
-    func publish(owner: User?, project: Project, _ it: Iteration, name: String, predictionID: String, overwrite: Bool) async throws {
+    func publish(project: Project, _ it: Iteration, name: String, predictionID: String, overwrite: Bool) async throws {
         guard it.status == "Completed" else {
             throw CVError.badRequest("BadRequestIterationIsNotTrained", "Only a completed iteration can be published.")
         }
