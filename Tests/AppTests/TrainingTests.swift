@@ -162,3 +162,41 @@ final class TrainingTests: XCTestCase {
         try await app.asyncShutdown()
     }
 }
+
+final class RetentionTests: XCTestCase {
+    /// Models and stored predictions are referenced blobs; old predictions expire.
+    func testSweepKeepsModelsAndRecentPredictionsAndExpiresOldOnes() async throws {
+        let app = try await makeApp()
+        let project = Project()
+        project.accountID = try await {
+            let token = try await app.makeAdmin()
+            return UUID(uuidString: try await app.makeAccount(token: token, email: "r@example.com", tier: "S0")["id"] as! String)!
+        }()
+        project.name = "p"; project.description = ""; project.domainID = DomainCatalog.generalClassification
+        project.projectType = "Classification"; project.classificationType = "Multiclass"
+        project.targetExportPlatforms = []; project.settingsJSON = "{}"
+        try await project.create(on: app.db)
+        let model = try app.blobStore.put(Data("a model".utf8))
+        let it = Iteration()
+        it.projectID = project.id!; it.number = 1; it.name = "Iteration 1"; it.status = "Completed"; it.trainingType = "Regular"
+        it.budgetHours = 0; it.domainID = project.domainID; it.fingerprint = "x"; it.progress = 100; it.modelHash = model
+        try await it.create(on: app.db)
+        func prediction(_ bytes: String, age: TimeInterval) async throws -> String {
+            let p = StoredPrediction()
+            p.projectID = project.id!; p.iterationID = it.id!; p.blobHash = try app.blobStore.put(Data(bytes.utf8))
+            p.resultsJSON = "[]"; p.createdAt = Date().addingTimeInterval(-age)
+            try await p.create(on: app.db)
+            return p.blobHash
+        }
+        let recent = try await prediction("recent", age: 3600)
+        let old = try await prediction("old", age: 31 * 24 * 3600)
+        let removed = try await BlobSweeper(db: app.db, store: app.blobStore).sweep(grace: 0)
+        XCTAssertEqual(removed, 1)
+        XCTAssertTrue(app.blobStore.exists(model))
+        XCTAssertTrue(app.blobStore.exists(recent))
+        XCTAssertFalse(app.blobStore.exists(old))
+        let left = try await StoredPrediction.query(on: app.db).count()
+        XCTAssertEqual(left, 1)
+        try await app.asyncShutdown()
+    }
+}

@@ -2,17 +2,23 @@ import Fluent
 import NIOCore
 import Vapor
 
-/// Removes blobs that no image row references. A grace period protects blobs of an
-/// upload whose rows are not committed yet.
+/// Removes blobs that nothing references (images, trained models, stored predictions)
+/// and stored predictions older than 30 days. A grace period protects blobs of an upload
+/// whose rows are not committed yet.
 struct BlobSweeper {
     let db: Database
     let store: BlobStore
+    static let predictionRetention: TimeInterval = 30 * 24 * 3600
 
     func sweep(grace: TimeInterval = 3600, now: Date = Date()) async throws -> Int {
+        // Stored predictions past their 30 days go first, so their images can be swept.
+        try await StoredPrediction.query(on: db).filter(\.$createdAt < now.addingTimeInterval(-Self.predictionRetention)).delete()
         var referenced = Set<String>()
         for img in try await ImageRecord.query(on: db).all() {
             referenced.insert(img.originalHash); referenced.insert(img.resizedHash); referenced.insert(img.thumbnailHash)
         }
+        for it in try await Iteration.query(on: db).filter(\.$modelHash != nil).all() { referenced.insert(it.modelHash!) }
+        for p in try await StoredPrediction.query(on: db).all() { referenced.insert(p.blobHash) }
         var removed = 0
         for blob in store.all() where !referenced.contains(blob.hash) && now.timeIntervalSince(blob.modified) >= grace {
             store.delete(blob.hash)
