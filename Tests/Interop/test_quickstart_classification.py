@@ -109,6 +109,28 @@ def test_image_classification_quickstart(server):
     except Exception as e:
         assert e.response.status_code == 404 and e.error.code == "NotFoundIteration"
 
+    # Quick test with the training key, then the stored predictions: query, reuse, delete.
+    from azure.cognitiveservices.vision.customvision.training.models import (
+        ImageIdCreateBatch, ImageIdCreateEntry, PredictionQueryTag, PredictionQueryToken)
+    quick = trainer.quick_test_image(project.id, fashion("t10k", 1, 2)[1])
+    assert quick.predictions[0].tag_name == "Japanese Cherry"
+    stored = trainer.query_predictions(project.id, PredictionQueryToken(order_by="Newest", max_count=10))
+    assert len(stored.results) == 3 and stored.results[0].id == quick.id
+    assert stored.results[0].created >= stored.results[-1].created
+    cherry_only = trainer.query_predictions(project.id, PredictionQueryToken(
+        tags=[PredictionQueryTag(id=cherry_tag.id, min_threshold=0.5, max_threshold=1.0)]))
+    assert {r.id for r in cherry_only.results} == {stored.results[0].id, stored.results[1].id}
+    page = trainer.query_predictions(project.id, PredictionQueryToken(max_count=2))
+    assert len(page.results) == 2 and page.token.continuation
+    rest = trainer.query_predictions(project.id, page.token)
+    assert len(rest.results) == 1 and not rest.token.continuation
+    added = trainer.create_images_from_predictions(project.id, ImageIdCreateBatch(
+        images=[ImageIdCreateEntry(id=quick.id, tag_ids=[cherry_tag.id])]))
+    assert added.is_batch_successful
+    assert trainer.get_tagged_image_count(project.id, tag_ids=[cherry_tag.id]) == 11
+    trainer.delete_prediction(project.id, [r.id for r in stored.results])
+    assert trainer.query_predictions(project.id, PredictionQueryToken()).results == []
+
     # A published project cannot be deleted; unpublish first, as the quickstart does.
     try:
         trainer.delete_project(project.id)

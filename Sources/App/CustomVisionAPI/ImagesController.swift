@@ -35,7 +35,7 @@ struct ImagesController: RouteCollection {
         ImageIngestor(db: req.db, blobs: req.application.blobStore, threadPool: req.application.threadPool)
     }
 
-    private func summary(_ outcomes: [IngestOutcome], req: Request) async throws -> Response {
+    static func summary(_ outcomes: [IngestOutcome], req: Request) async throws -> Response {
         let images = try await WireImage.make(outcomes.compactMap(\.image), req: req)
         var byID: [String: WireImage] = [:]
         for w in images { byID[w.id] = w }
@@ -64,7 +64,7 @@ struct ImagesController: RouteCollection {
         }
         let outcomes = try await ingestor(req).ingest(account: req.account, project: project, items: items,
                                                       batchTagIDs: tagIDs, metadata: [:])
-        return try await summary(outcomes, req: req)
+        return try await Self.summary(outcomes, req: req)
     }
 
     func createFromFiles(req: Request) async throws -> Response {
@@ -76,7 +76,7 @@ struct ImagesController: RouteCollection {
         try Self.checkRegions(items)
         let outcomes = try await ingestor(req).ingest(account: req.account, project: project, items: items,
                                                       batchTagIDs: batch.tagIds ?? [], metadata: batch.metadata ?? [:])
-        return try await summary(outcomes, req: req)
+        return try await Self.summary(outcomes, req: req)
     }
 
     func createFromURLs(req: Request) async throws -> Response {
@@ -118,7 +118,7 @@ struct ImagesController: RouteCollection {
         try Self.checkRegions(items)
         let outcomes = try await ingestor(req).ingest(account: req.account, project: project, items: items,
                                                       batchTagIDs: batch.tagIds ?? [], metadata: batch.metadata ?? [:])
-        return try await summary(outcomes, req: req)
+        return try await Self.summary(outcomes, req: req)
     }
 
     static func checkRegions(_ items: [IngestItem]) throws {

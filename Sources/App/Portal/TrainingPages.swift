@@ -189,9 +189,7 @@ struct TrainingPages: RouteCollection {
             throw CVError.badRequest("BadRequestImageStream", "Choose an image to test.")
         }
         let data = Data(buffer: part.body)
-        do { _ = try ImageDecoder.probe(data, maxBytes: ImageDecoder.predictionMaxBytes) } catch {
-            throw CVError.badRequest("BadRequestImageFormat", "The image was refused: \(error)")
-        }
+        try PredictionService.validate(data)
         let results = try await req.application.predictor.classify(data, iteration: iteration, app: req.application)
         let tags = try await ImageService(db: req.db).projectTags(c.project)
         return try await iterationPage(req, c, iteration, quickTest: results.map { (UUID(uuidString: $0.tagID).flatMap { tags[$0]?.name } ?? "?", $0.probability) })

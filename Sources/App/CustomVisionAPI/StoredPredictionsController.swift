@@ -1,0 +1,129 @@
+import Fluent
+import Vapor
+
+/// Quick tests (training key), stored predictions: query, delete, and turning them into
+/// training images.
+struct StoredPredictionsController: RouteCollection {
+    func boot(routes: RoutesBuilder) throws {
+        let t = routes.grouped("customvision", ":version", "training", "projects", ":projectId")
+            .grouped(APIKeyAuthenticator(kind: .training))
+        t.on(.POST, "quicktest", "image", body: .collect(maxSize: "6mb")) { try await quickTest($0, url: false) }
+        t.post("quicktest", "url") { try await quickTest($0, url: true) }
+        t.post("predictions", "query", use: query)
+        t.delete("predictions", use: delete)
+        t.post("images", "predictions", use: createImages)
+    }
+
+    /// The given iteration, or the newest completed one.
+    private func iteration(_ req: Request, _ p: Project) async throws -> Iteration {
+        if let raw = req.query[String.self, at: "iterationId"], !raw.isEmpty {
+            let it = try await TrainingService(db: req.db).iteration(p, id: raw)
+            guard it.status == "Completed" else { throw CVError.badRequest("BadRequestIterationIsNotTrained", "The iteration has not finished training.") }
+            return it
+        }
+        guard let it = try await Iteration.query(on: req.db).filter(\.$projectID == p.id!).filter(\.$status == "Completed")
+            .sort(\.$number, .descending).first() else {
+            throw CVError.notFound("NotFoundProjectDefaultIteration", "The project has no trained iteration to test.")
+        }
+        return it
+    }
+
+    func quickTest(_ req: Request, url: Bool) async throws -> WireImagePrediction {
+        let p = try await req.project()
+        let it = try await iteration(req, p)
+        let data = try await PredictionService.imageBytes(req, url: url)
+        try PredictionService.validate(data)
+        let store = req.query[String.self, at: "store"]?.lowercased() != "false"
+        return try await PredictionService(app: req.application, db: req.db)
+            .predict(project: p, iteration: it, data: data, store: store, withTagType: true)
+    }
+
+    struct QueryTag: Content { var id: String?; var minThreshold: Float?; var maxThreshold: Float? }
+    struct QueryToken: Content {
+        var session: String?, continuation: String?, maxCount: Int?, orderBy: String?
+        var tags: [QueryTag]?, iterationId: String?, startTime: Date?, endTime: Date?, application: String?
+    }
+    struct StoredImagePrediction: Content {
+        var resizedImageUri: String, thumbnailUri: String, originalImageUri: String, domain: String
+        var id: String, project: String, iteration: String, created: Date, predictions: [WirePrediction]
+    }
+    struct QueryResult: Content { var token: QueryToken; var results: [StoredImagePrediction] }
+
+    func query(req: Request) async throws -> QueryResult {
+        let p = try await req.project()
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { d in
+            let s = try d.singleValueContainer().decode(String.self)
+            let f = ISO8601DateFormatter()
+            f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            if let date = f.date(from: s) { return date }
+            f.formatOptions = [.withInternetDateTime]
+            guard let date = f.date(from: s) else { throw CVError.badRequest("BadRequestPredictionInvalidQueryParameters", "Dates are ISO 8601.") }
+            return date
+        }
+        var token = (req.body.data?.readableBytes ?? 0) > 0 ? try req.content.decode(QueryToken.self, using: decoder) : QueryToken()
+        let maxCount = token.maxCount ?? 50
+        guard (1...256).contains(maxCount) else { throw CVError.badRequest("BadRequestPredictionResultsExceededCount", "maxCount is 1 to 256.") }
+        guard (token.tags?.count ?? 0) <= 20 else { throw CVError.badRequest("BadRequestPredictionTagsExceededCount", "At most 20 tags.") }
+        let offset = token.continuation.flatMap { Int($0) } ?? 0
+        var q = StoredPrediction.query(on: req.db).filter(\.$projectID == p.id!)
+        if let raw = token.iterationId, !raw.isEmpty {
+            guard let it = UUID(uuidString: raw) else { throw CVError.badRequest("BadRequestPredictionInvalidQueryParameters", "iterationId is not an id.") }
+            q = q.filter(\.$iterationID == it)
+        }
+        if let s = token.startTime { q = q.filter(\.$createdAt >= s) }
+        if let e = token.endTime { q = q.filter(\.$createdAt <= e) }
+        q = token.orderBy?.lowercased() == "oldest" ? q.sort(\.$createdAt, .ascending) : q.sort(\.$createdAt, .descending)
+        var rows = try await q.sort(\.$id).all().map { row -> (StoredPrediction, [WirePrediction]) in
+            (row, (try? JSONDecoder().decode([WirePrediction].self, from: Data(row.resultsJSON.utf8))) ?? [])
+        }
+        for t in token.tags ?? [] {
+            let id = t.id?.lowercased() ?? ""
+            let lo = t.minThreshold ?? 0, hi = t.maxThreshold ?? 1
+            rows = rows.filter { $0.1.contains { $0.tagId == id && $0.probability >= lo && $0.probability <= hi } }
+        }
+        let page = Array(rows.dropFirst(offset).prefix(maxCount))
+        token.continuation = offset + page.count < rows.count ? String(offset + page.count) : nil
+        let signer = req.application.blobSigner, base = req.application.settings.publicURL
+        return QueryResult(token: token, results: page.map { row, predictions in
+            let uri = signer.url(hash: row.blobHash, base: base)
+            return StoredImagePrediction(resizedImageUri: uri, thumbnailUri: uri, originalImageUri: uri,
+                                         domain: p.domainID.uuidString.lowercased(), id: row.id!.uuidString.lowercased(),
+                                         project: p.id!.uuidString.lowercased(), iteration: row.iterationID.uuidString.lowercased(),
+                                         created: row.createdAt, predictions: predictions)
+        })
+    }
+
+    func delete(req: Request) async throws -> Response {
+        let p = try await req.project()
+        let ids = try ImagesController.uuids(req, "ids", max: 64)
+        guard !ids.isEmpty else { throw CVError.badRequest("BadRequestPredictionIdsMissing", "ids is required.") }
+        try await StoredPrediction.query(on: req.db).filter(\.$projectID == p.id!).filter(\.$id ~~ ids).delete()
+        return .noContent
+    }
+
+    struct IdEntry: Content { var id: String?; var tagIds: [String]?; var regions: [RegionBox]? }
+    struct IdBatch: Content { var images: [IdEntry]?; var tagIds: [String]?; var metadata: [String: String]? }
+
+    /// Stored predictions become training images (the prediction's image bytes).
+    func createImages(req: Request) async throws -> Response {
+        let p = try await req.project()
+        let batch = try req.content.decode(IdBatch.self)
+        let blobs = req.application.blobStore
+        var items: [IngestItem] = []
+        for e in batch.images ?? [] {
+            var item = IngestItem(tagIDs: e.tagIds ?? [], regions: e.regions ?? [])
+            if let raw = e.id, let id = UUID(uuidString: raw), let row = try await StoredPrediction.find(id, on: req.db),
+               row.projectID == p.id, let data = try? blobs.read(row.blobHash) {
+                item.data = data
+            } else {
+                item.failure = "ErrorSource"
+            }
+            items.append(item)
+        }
+        try ImagesController.checkRegions(items)
+        let outcomes = try await ImageIngestor(db: req.db, blobs: blobs, threadPool: req.application.threadPool)
+            .ingest(account: req.account, project: p, items: items, batchTagIDs: batch.tagIds ?? [], metadata: batch.metadata ?? [:])
+        return try await ImagesController.summary(outcomes, req: req)
+    }
+}

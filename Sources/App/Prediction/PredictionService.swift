@@ -1,0 +1,69 @@
+import Fluent
+import Vapor
+import VisionEngine
+
+/// Runs a published or quick-tested iteration on one image and optionally stores the
+/// prediction (image blob + results) with the project's predictions.
+struct PredictionService {
+    let app: Application
+    let db: Database
+
+    /// Refuses what cannot be a prediction image before anything is computed or counted.
+    static func validate(_ data: Data) throws {
+        do { _ = try ImageDecoder.probe(data, maxBytes: ImageDecoder.predictionMaxBytes) } catch let e as ImageDecodeError {
+            switch e {
+            case .tooManyBytes: throw CVError.badRequest("BadRequestImageSizeBytes", "Prediction images may be at most 4 MB.")
+            case .dimensions(_, _, let why): throw CVError.badRequest("BadRequestImageDimensions", "The image was refused: \(why).")
+            case .unsupportedFormat, .corrupt: throw CVError.badRequest("BadRequestImageFormat", "The image cannot be read; use JPEG, PNG, BMP, GIF or WebP.")
+            }
+        }
+    }
+
+    func predict(project: Project, iteration it: Iteration, data: Data, store: Bool, withTagType: Bool) async throws -> WireImagePrediction {
+        let results: [(tagID: String, probability: Float)]
+        do { results = try await app.predictor.classify(data, iteration: it, app: app) } catch is ImageDecodeError {
+            throw CVError.badRequest("BadRequestImageFormat", "The image cannot be decoded.")
+        }
+        let tags = try await ImageService(db: db).projectTags(project)
+        let predictions = results.map { r in
+            WirePrediction(probability: r.probability, tagId: r.tagID,
+                           tagName: UUID(uuidString: r.tagID).flatMap { tags[$0]?.name } ?? "",
+                           tagType: withTagType ? (UUID(uuidString: r.tagID).flatMap { tags[$0]?.typeRaw } ?? "Regular") : nil)
+        }
+        let id = UUID(), created = Date()
+        if store {
+            let blobs = app.blobStore
+            let hash = try await app.threadPool.runIfActive { try blobs.put(data) }
+            let row = StoredPrediction()
+            row.id = id; row.projectID = project.id!; row.iterationID = it.id!; row.blobHash = hash; row.createdAt = created
+            row.resultsJSON = String(decoding: try JSONEncoder().encode(predictions), as: UTF8.self)
+            try await row.create(on: db)
+        }
+        return WireImagePrediction(id: id.uuidString.lowercased(), project: project.id!.uuidString.lowercased(),
+                                   iteration: it.id!.uuidString.lowercased(), created: created, predictions: predictions)
+    }
+
+    /// Image bytes from a prediction request: URL (JSON), multipart `imageData`, or raw.
+    static func imageBytes(_ req: Request, url: Bool) async throws -> Data {
+        if url {
+            struct ImageURL: Content { var url: String? }
+            guard let raw = try req.content.decode(ImageURL.self).url, !raw.isEmpty else {
+                throw CVError.badRequest("BadRequestImageUrl", "url is required.")
+            }
+            let fetcher = ImageURLFetcher(http: req.application.http.client.shared, policy: req.application.urlPolicy, logger: req.logger)
+            switch await fetcher.fetch(raw) {
+            case .success(let d): return d
+            case .failure: throw CVError.badRequest("BadRequestImageUrl", "The image at the URL could not be fetched.")
+            }
+        }
+        let body = req.body.data ?? ByteBuffer()
+        if let type = req.headers.contentType, type.type == "multipart", let boundary = type.parameters["boundary"] {
+            guard let part = try ImagesController.parts(body, boundary: boundary).first else {
+                throw CVError.badRequest("BadRequestImageStream", "The multipart body holds no image.")
+            }
+            return Data(buffer: part.body)
+        }
+        guard body.readableBytes > 0 else { throw CVError.badRequest("BadRequestImageStream", "The request has no image.") }
+        return Data(buffer: body)
+    }
+}
