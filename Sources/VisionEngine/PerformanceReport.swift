@@ -6,6 +6,12 @@ public struct ScoredExample: Codable, Sendable, Equatable {
     public var score: Float
     public var positive: Bool
     public var fold: Int
+    /// Which training sample was scored (its index in the training set).
+    public var sample: Int?
+
+    public init(score: Float, positive: Bool, fold: Int, sample: Int? = nil) {
+        self.score = score; self.positive = positive; self.fold = fold; self.sample = sample
+    }
 }
 
 /// Precision, recall and average precision as Custom Vision reports them, from the
@@ -32,6 +38,9 @@ public struct PerformanceReport: Codable, Sendable {
     public var tagIDs: [String]
     public var scored: [[ScoredExample]]
     public var folds: Int
+    /// The caller's ids for the training samples (image ids), so held-out predictions
+    /// can be shown per image.
+    public var sampleIDs: [String]?
 
     public init(tagIDs: [String], scored: [[ScoredExample]], folds: Int) {
         self.tagIDs = tagIDs; self.scored = scored; self.folds = folds
@@ -117,6 +126,13 @@ public struct PerformanceReport: Codable, Sendable {
     }
 
     /// The PR curve of one tag: (threshold, precision, recall) at every distinct score.
+    /// Held-out probabilities per sample: sample index → [(tag index, probability)].
+    public func heldOut() -> [Int: [(tag: Int, probability: Float)]] {
+        var out: [Int: [(tag: Int, probability: Float)]] = [:]
+        for (t, xs) in scored.enumerated() { for x in xs { if let s = x.sample { out[s, default: []].append((t, x.score)) } } }
+        return out
+    }
+
     public func curve(tag t: Int) -> [(threshold: Float, precision: Double, recall: Double)] {
         let thresholds = Set(scored[t].map(\.score)).sorted(by: >)
         return thresholds.map { th in

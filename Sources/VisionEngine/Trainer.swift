@@ -177,7 +177,7 @@ public enum Trainer {
             for (r, i) in heldOut.enumerated() {
                 for t in 0..<tagIDs.count {
                     let p = remap[t].map { probs[r * kept.count + $0] } ?? 0
-                    scored[t].append(ScoredExample(score: p, positive: samples[i].tags.contains(t), fold: f))
+                    scored[t].append(ScoredExample(score: p, positive: samples[i].tags.contains(t), fold: f, sample: i))
                 }
             }
         }

@@ -87,6 +87,13 @@ def test_image_classification_quickstart(server):
     performance = trainer.get_iteration_performance(project.id, iteration.id, threshold=0.5)
     assert len(performance.per_tag_performance) == 2 and performance.average_precision > 0.8
 
+    # Every training image was scored by a head that had not seen it.
+    assert trainer.get_image_performance_count(project.id, iteration.id) == 20
+    held_out = trainer.get_image_performances(project.id, iteration.id, tag_ids=[hemlock_tag.id], take=50)
+    assert len(held_out) == 10 and all(len(i.predictions) == 2 for i in held_out)
+    right = sum(1 for i in held_out if i.predictions[0].tag_name == "Hemlock")
+    assert right >= 8, right
+
     assert trainer.publish_iteration(project.id, iteration.id, publish_iteration_name, prediction_resource_id) is True
 
     for label, expected in [(7, "Hemlock"), (1, "Japanese Cherry")]:

@@ -12,6 +12,8 @@ struct IterationsController: RouteCollection {
         t.patch("iterations", ":iterationId", use: update)
         t.delete("iterations", ":iterationId", use: delete)
         t.get("iterations", ":iterationId", "performance", use: performance)
+        t.get("iterations", ":iterationId", "performance", "images", use: imagePerformances)
+        t.get("iterations", ":iterationId", "performance", "images", "count", use: imagePerformanceCount)
         t.post("iterations", ":iterationId", "publish", use: publish)
         t.delete("iterations", ":iterationId", "publish", use: unpublish)
     }
@@ -77,6 +79,61 @@ struct IterationsController: RouteCollection {
             },
             precision: s.precision, precisionStdDeviation: s.precisionStdDeviation, recall: s.recall,
             recallStdDeviation: s.recallStdDeviation, averagePrecision: s.averagePrecision)
+    }
+
+    struct WireImagePerformance: Content {
+        var predictions: [WirePrediction]
+        var id: String, created: Date, width: Int, height: Int
+        var imageUri: String, thumbnailUri: String
+        var tags: [WireImageTag]?, regions: [WireImageRegion]?
+    }
+
+    /// Training images with the probabilities a head that never saw them gave them
+    /// (cross-validation), filtered by tag, ordered by image date.
+    private func heldOutImages(_ req: Request) async throws -> (Project, [(ImageRecord, [(tag: Int, probability: Float)])], [String]) {
+        let p = try await req.project()
+        let it = try await iteration(req, p)
+        let (report, _) = try service(req).performance(it, threshold: 0.5)
+        let filter = Set(try ImagesController.uuids(req, "tagIds", max: 20).map { $0.uuidString.lowercased() })
+        let ids = report.sampleIDs ?? []
+        let heldOut = report.heldOut()
+        let uuids = ids.compactMap(UUID.init(uuidString:))
+        var rows: [UUID: ImageRecord] = [:]
+        for r in try await ImageRecord.query(on: req.db).filter(\.$id ~~ uuids).all() { rows[r.id!] = r }
+        var linked: [UUID: Set<String>] = [:]
+        for l in try await ImageTagLink.query(on: req.db).filter(\.$imageID ~~ uuids).all() { linked[l.imageID, default: []].insert(l.tagID.uuidString.lowercased()) }
+        var out: [(ImageRecord, [(tag: Int, probability: Float)])] = []
+        for (i, raw) in ids.enumerated() {
+            guard let id = UUID(uuidString: raw), let row = rows[id], let preds = heldOut[i] else { continue }
+            if !filter.isEmpty && (linked[id] ?? []).isDisjoint(with: filter) { continue }
+            out.append((row, preds))
+        }
+        let newest = req.query[String.self, at: "orderBy"]?.lowercased() != "oldest"
+        out.sort { newest ? $0.0.createdAt > $1.0.createdAt : $0.0.createdAt < $1.0.createdAt }
+        return (p, out, report.tagIDs)
+    }
+
+    func imagePerformances(req: Request) async throws -> [WireImagePerformance] {
+        let (p, all, tagIDs) = try await heldOutImages(req)
+        let take = req.query[Int.self, at: "take"] ?? 50, skip = req.query[Int.self, at: "skip"] ?? 0
+        guard (0...256).contains(take), skip >= 0 else { throw CVError.badRequest("BadRequest", "take is 0 to 256, skip 0 or more.") }
+        let page = Array(all.dropFirst(skip).prefix(take))
+        let wire = try await WireImage.make(page.map(\.0), req: req)
+        let tags = try await ImageService(db: req.db).projectTags(p)
+        return zip(page, wire).map { entry, w in
+            WireImagePerformance(
+                predictions: entry.1.sorted { $0.probability > $1.probability }.map { t in
+                    let id = tagIDs[t.tag]
+                    return WirePrediction(probability: t.probability, tagId: id, tagName: UUID(uuidString: id).flatMap { tags[$0]?.name } ?? "",
+                                          tagType: UUID(uuidString: id).flatMap { tags[$0]?.typeRaw } ?? "Regular")
+                },
+                id: w.id, created: w.created, width: w.width, height: w.height, imageUri: w.resizedImageUri,
+                thumbnailUri: w.thumbnailUri, tags: w.tags, regions: w.regions)
+        }
+    }
+
+    func imagePerformanceCount(req: Request) async throws -> Response {
+        try .jsonScalar(try await heldOutImages(req).1.count)
     }
 
     func publish(req: Request) async throws -> Response {

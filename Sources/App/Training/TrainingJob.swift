@@ -70,8 +70,10 @@ struct TrainingJob {
             }
             return best!
         }
+        var performance = report
+        performance.sampleIDs = images.map { $0.id!.uuidString.lowercased() }
         let modelHash = try app.blobStore.put(try head.serialised())
-        let metrics = String(decoding: try JSONEncoder().encode(report), as: UTF8.self)
+        let metrics = String(decoding: try JSONEncoder().encode(performance), as: UTF8.self)
         try await Iteration.query(on: db).filter(\.$id == iteration.id!).filter(\.$status == "Training")
             .set(\.$status, to: "Completed").set(\.$progress, to: 100).set(\.$modelHash, to: modelHash)
             .set(\.$metricsJSON, to: metrics).set(\.$trainedAt, to: Date())
