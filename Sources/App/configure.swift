@@ -68,6 +68,7 @@ public func configure(_ app: Application) async throws {
     try signedIn.register(collection: ProjectPages())
     try signedIn.register(collection: ImagePages())
     try signedIn.register(collection: TrainingPages())
+    try signedIn.register(collection: PredictionPages())
     try signedIn.register(collection: AdminPages())
 
     app.asyncCommands.use(CreateAdminCommand(), as: "create-admin")

@@ -79,3 +79,18 @@ def test_train_progress_threshold_quick_test_publish(server, browser):  # noqa: 
     b.find_element(By.ID, "publish").click()
     WebDriverWait(b, 10, ignored_exceptions=(NoSuchElementException,)).until(
         lambda d: "Published as classifyModel" in d.find_element(By.ID, "published").text)
+
+    # The prediction stored by the quick test: confirm its tag and add it to the training set.
+    b.find_element(By.ID, "back").click()
+    wait_url(b, "#training")
+    b.find_element(By.ID, "predictions-link").click()
+    wait_url(b, "/predictions")
+    item = b.find_element(By.CSS_SELECTOR, ".stored-prediction")
+    assert "sneaker" in item.text
+    item.find_element(By.CSS_SELECTOR, "button.add-prediction").click()
+    WebDriverWait(b, 30, ignored_exceptions=(NoSuchElementException,)).until(
+        lambda d: "Added to the training set." in d.find_element(By.ID, "flash").text)
+    assert not b.find_elements(By.CSS_SELECTOR, ".stored-prediction")
+    b.get(project_url)
+    sneaker = [a for a in b.find_elements(By.CSS_SELECTOR, "#filters a") if a.text.startswith("sneaker")][0]
+    assert sneaker.text == "sneaker (9)"

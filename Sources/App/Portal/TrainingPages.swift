@@ -68,6 +68,7 @@ struct TrainingPages: RouteCollection {
                 H.void("input", [("type", "number"), ("name", "budget"), ("value", "1"), ("min", "1"), ("max", "168"), ("id", "budget"), ("class", "small")]),
                 H.button("Train", id: "train-button"),
             ]),
+            H.el("p", [], [H.link("Stored predictions", "\(c.base)/predictions", id: "predictions-link")]),
             iterations.isEmpty ? H.el("p", [], [H.text("No iterations yet.")])
                 : H.table(head: ["Iteration", "Status", "Progress", "Published", "Details"], rows: rows, id: "iterations"),
             H.el("script", [("src", "/js/training.js"), ("data-status", "\(c.base)/iterations.json"), ("id", "training-script")]),
@@ -190,8 +191,9 @@ struct TrainingPages: RouteCollection {
         }
         let data = Data(buffer: part.body)
         try PredictionService.validate(data)
-        let results = try await req.application.predictor.classify(data, iteration: iteration, app: req.application)
-        let tags = try await ImageService(db: req.db).projectTags(c.project)
-        return try await iterationPage(req, c, iteration, quickTest: results.map { (UUID(uuidString: $0.tagID).flatMap { tags[$0]?.name } ?? "?", $0.probability) })
+        // Stored with the project's predictions, as Custom Vision's quick test does.
+        let result = try await PredictionService(app: req.application, db: req.db)
+            .predict(project: c.project, iteration: iteration, data: data, store: true, withTagType: true)
+        return try await iterationPage(req, c, iteration, quickTest: result.predictions.map { ($0.tagName, $0.probability) })
     }
 }

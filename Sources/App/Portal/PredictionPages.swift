@@ -1,0 +1,79 @@
+import Fluent
+import Vapor
+
+/// Stored predictions in the portal: each with its image and top tags; the user confirms
+/// or corrects the tag and adds the image to the training set.
+struct PredictionPages: RouteCollection {
+    func boot(routes: RoutesBuilder) throws {
+        let p = routes.grouped("accounts", ":accountId", "projects", ":projectId", "predictions")
+        p.get(use: list)
+        p.post(":predictionId", "add", use: add)
+        p.post(":predictionId", "delete", use: delete)
+    }
+
+    private func prediction(_ req: Request, _ c: ImagePages.Context) async throws -> StoredPrediction {
+        guard let id = req.parameters.get("predictionId", as: UUID.self), let row = try await StoredPrediction.find(id, on: req.db),
+              row.projectID == c.project.id else { throw Abort(.notFound) }
+        return row
+    }
+
+    func list(req: Request) async throws -> Response {
+        try await page(req, try await ImagePages.Context.load(req))
+    }
+
+    private func page(_ req: Request, _ c: ImagePages.Context, flash: String? = nil, error: String? = nil) async throws -> Response {
+        let csrf = req.csrfToken
+        let rows = try await StoredPrediction.query(on: req.db).filter(\.$projectID == c.project.id!)
+            .sort(\.$createdAt, .descending).limit(100).all()
+        let tags = try await TagService(db: req.db).list(project: c.project)
+        let signer = req.application.blobSigner, base = req.application.settings.publicURL
+        let items: [HNode] = rows.map { row in
+            let predictions = (try? JSONDecoder().decode([WirePrediction].self, from: Data(row.resultsJSON.utf8))) ?? []
+            let top = predictions.first?.tagId
+            let id = row.id!.uuidString.lowercased()
+            return H.el("div", [("class", "stored-prediction"), ("data-prediction", id)], [
+                H.void("img", [("src", signer.url(hash: row.blobHash, base: base)), ("alt", "predicted image"), ("class", "thumb-small")]),
+                H.el("div", [], predictions.prefix(3).map { p in
+                    H.el("div", [("class", "usage prediction")], [
+                        H.el("span", [], [H.text("\(p.tagName): \(String(format: "%.1f", p.probability * 100))%")]),
+                        H.el("div", [("class", "bar")], [H.el("div", [("class", "fill"), ("style", "width:\(Int(p.probability * 100))%")])]),
+                    ])
+                }),
+                H.form(action: "\(c.base)/predictions/\(id)/add", csrf: csrf, [
+                    H.el("select", [("name", "tagId"), ("class", "confirm-tag")], tags.map { t in
+                        H.el("option", [("value", t.id!.uuidString.lowercased())] + (t.id!.uuidString.lowercased() == top ? [("selected", "selected")] : []),
+                             [H.text(t.name)])
+                    }),
+                    H.button("Add to training set", cls: "add-prediction"),
+                ]),
+                H.form(action: "\(c.base)/predictions/\(id)/delete", csrf: csrf, [H.button("Delete", cls: "delete-prediction")]),
+            ])
+        }
+        let body: [HNode] = [
+            H.el("p", [], [H.link("← \(c.project.name)", c.base, id: "back")]),
+            rows.isEmpty ? H.el("p", [], [H.text("No stored predictions yet.")]) : H.el("div", [("id", "predictions")], items),
+        ]
+        return .html(PortalLayout.page(title: "Predictions", user: req.portalUser, csrf: csrf, flash: flash, error: error, body))
+    }
+
+    func add(req: Request) async throws -> Response {
+        let c = try await ImagePages.Context.load(req)
+        let row = try await prediction(req, c)
+        let tag = try req.content.get(String.self, at: "tagId")
+        let data = try req.application.blobStore.read(row.blobHash)
+        let outcome = try await ImageIngestor(db: req.db, blobs: req.application.blobStore, threadPool: req.application.threadPool)
+            .ingest(account: c.account, project: c.project, items: [IngestItem(data: data, tagIDs: [tag])], batchTagIDs: [], metadata: [:])
+        let status = outcome.first?.status ?? "ErrorUnknown"
+        if status == "OK" || status == "OKDuplicate" {
+            try await row.delete(on: req.db)
+            return try await page(req, c, flash: status == "OK" ? "Added to the training set." : "That image is already in the training set.")
+        }
+        return try await page(req, c, error: "Not added: \(status)")
+    }
+
+    func delete(req: Request) async throws -> Response {
+        let c = try await ImagePages.Context.load(req)
+        try await prediction(req, c).delete(on: req.db)
+        return try await page(req, c, flash: "Deleted.")
+    }
+}
