@@ -34,7 +34,9 @@ bench: deps
 	@scripts/venv-ensure.sh
 	.venv/bin/pip install -q --disable-pip-version-check -r Benchmarks/requirements.txt
 	swift build -c release --product sightline-bench
+	swift build -c release --product sightline
 	.venv/bin/python Benchmarks/run.py
+	.venv/bin/python Benchmarks/service_bench.py
 
 clean:
 	rm -rf .build .venv

@@ -1,0 +1,137 @@
+"""Service-level benchmarks (release server, outside CI), reported next to the engine's
+own numbers measured in the same session:
+
+* training 10 tags × 50 images through the API and the job queue, cold feature cache;
+* retraining after adding 5 images (features cached in the database);
+* prediction throughput of classify_image with 8 concurrent clients, against the
+  engine's single-process feature extraction on the same image (sightline-bench).
+
+Usage: swift build -c release --product sightline --product sightline-bench;
+       .venv/bin/python Benchmarks/service_bench.py
+"""
+import base64
+import concurrent.futures
+import io
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import requests
+from PIL import Image
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+SERVER = os.path.join(ROOT, ".build", "release", "sightline")
+BENCH = os.path.join(ROOT, ".build", "release", "sightline-bench")
+DATA = os.path.join(ROOT, ".cache", "datasets", "fashion-mnist")
+
+
+def fashion_by_class(per_class, skip=0):
+    with open(os.path.join(DATA, "train-images-idx3-ubyte"), "rb") as f:
+        images = f.read()
+    with open(os.path.join(DATA, "train-labels-idx1-ubyte"), "rb") as f:
+        labels = f.read()[8:]
+    out = {c: [] for c in range(10)}
+    seen = {c: 0 for c in range(10)}
+    for i, l in enumerate(labels):
+        seen[l] += 1
+        if seen[l] <= skip or len(out[l]) >= per_class:
+            continue
+        img = Image.frombytes("L", (28, 28), images[16 + i * 784:16 + (i + 1) * 784]).resize((224, 224), Image.BICUBIC)
+        buf = io.BytesIO()
+        img.convert("RGB").save(buf, "PNG")
+        out[l].append(buf.getvalue())
+        if all(len(v) >= per_class for v in out.values()):
+            break
+    return out
+
+
+def main():
+    port = socket.socket()
+    port.bind(("127.0.0.1", 0))
+    port_number = port.getsockname()[1]
+    port.close()
+    data_dir = tempfile.mkdtemp(prefix="sightline-bench-")
+    url = f"http://127.0.0.1:{port_number}"
+    env = dict(os.environ, DATA_DIR=data_dir, PUBLIC_URL=url, SIGHTLINE_CONFIG_DIR=os.path.join(ROOT, "config"),
+               LOG_LEVEL="warning", DATABASE_URL="", SIGHTLINE_ADMIN_PASSWORD="bench-password", ENGINE_WORKERS="1")
+    token = subprocess.run([SERVER, "create-admin", "--email", "bench@example.com"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    server = subprocess.Popen([SERVER, "serve", "--hostname", "127.0.0.1", "--port", str(port_number)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                if requests.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        admin = {"Authorization": f"Bearer {token}"}
+        requests.post(f"{url}/admin/api/users", json={"email": "u@example.com", "password": "password-123"}, headers=admin).raise_for_status()
+        acct = requests.post(f"{url}/admin/api/accounts", json={"ownerEmail": "u@example.com", "name": "bench", "tier": "S0"},
+                             headers=admin).json()
+        t = requests.Session()
+        t.headers["Training-Key"] = acct["trainingKeys"][0]
+        base = f"{url}/customvision/v3.4-preview/training"
+        project = t.post(f"{base}/projects?name=bench&classificationType=Multiclass").json()["id"]
+        tags = [t.post(f"{base}/projects/{project}/tags?name=c{c}").json()["id"] for c in range(10)]
+        images = fashion_by_class(50)
+        entries = [{"contents": base64.b64encode(d).decode(), "tagIds": [tags[c]]} for c in range(10) for d in images[c]]
+        for i in range(0, len(entries), 64):
+            r = t.post(f"{base}/projects/{project}/images/files", json={"images": entries[i:i + 64]})
+            assert r.status_code == 200, r.text[:200]
+
+        def train():
+            start = time.perf_counter()
+            it = t.post(f"{base}/projects/{project}/train").json()
+            while it["status"] == "Training":
+                time.sleep(0.05)
+                it = t.get(f"{base}/projects/{project}/iterations/{it['id']}").json()
+            assert it["status"] == "Completed", it
+            return time.perf_counter() - start, it["id"]
+
+        cold, _ = train()
+        more = fashion_by_class(1, skip=50)
+        extra = [{"contents": base64.b64encode(more[c][0]).decode(), "tagIds": [tags[c]]} for c in range(5)]
+        assert t.post(f"{base}/projects/{project}/images/files", json={"images": extra}).status_code == 200
+        warm, iteration = train()
+
+        assert t.post(f"{base}/projects/{project}/iterations/{iteration}/publish",
+                      params={"publishName": "m", "predictionId": acct["resourceId"]}).text == "true"
+        test_image = fashion_by_class(1, skip=60)[3][0]
+        predict_url = f"{url}/customvision/v3.1/prediction/{project}/classify/iterations/m/image/nostore"
+        key = acct["predictionKeys"][0]
+        requests.post(predict_url, data=test_image, headers={"Prediction-Key": key, "Content-Type": "application/octet-stream"}).raise_for_status()
+        total = 240
+
+        def client(n):
+            s = requests.Session()
+            s.headers.update({"Prediction-Key": key, "Content-Type": "application/octet-stream"})
+            for _ in range(n):
+                r = s.post(predict_url, data=test_image)
+                assert r.status_code == 200, r.text
+        start = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(client, [total // 8] * 8))
+        service_rate = total / (time.perf_counter() - start)
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    engine = json.loads(subprocess.run([BENCH, "features", "--images", "64"], cwd=ROOT, capture_output=True, text=True,
+                                       check=True).stdout.strip().splitlines()[-1])
+    print("## Service benchmarks (release server, SQLite, ENGINE_WORKERS=1)")
+    print(f"Training 10 tags × 50 images through the API, cold feature cache: {cold:.1f} s")
+    print(f"Retraining after adding 5 images: {warm:.1f} s")
+    print(f"classify_image, 8 concurrent clients: {service_rate:.1f} images/s; engine alone (one process, one thread, "
+          f"same 224×224 input): {engine['images_per_second']:.1f} images/s; ratio {service_rate / engine['images_per_second']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
