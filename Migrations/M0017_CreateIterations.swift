@@ -16,6 +16,7 @@ public struct M0017_CreateIterations: AsyncMigration {
             .field("domain_id", .uuid, .required)
             .field("classification_type", .string)
             .field("fingerprint", .string, .required)
+            .field("selected_tags", .string)
             .field("progress", .int, .required)
             .field("publish_name", .string)
             .field("prediction_account_id", .uuid)

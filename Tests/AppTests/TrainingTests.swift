@@ -200,3 +200,34 @@ final class RetentionTests: XCTestCase {
         try await app.asyncShutdown()
     }
 }
+
+final class SelectedTagsTests: XCTestCase {
+    func testSelectedTagsRestrictTraining() async throws {
+        let app = try await makeApp()
+        let token = try await app.makeAdmin()
+        let key = trainingKey(try await app.makeAccount(token: token, email: "sel@example.com", tier: "S0"))
+        let project = try await app.training(.POST, "projects?name=sel&classificationType=Multiclass", key: key).object["id"] as! String
+        var tags: [String] = []
+        for (name, images) in [("colour", try distinctImages(6)), ("grey", try greyImages(6)), ("more", try distinctImages(6, from: 80))] {
+            let t = try await app.training(.POST, "projects/\(project)/tags?name=\(name)", key: key).object["id"] as! String
+            _ = try await app.upload(project, key: key, images, tagIds: [t])
+            tags.append(t)
+        }
+        let one = try await app.training(.POST, "projects/\(project)/train", key: key, body: #"{"selectedTags":["\#(tags[0])"]}"#)
+        XCTAssertEqual(one.code, "BadRequestMultiClassClassificationTrainingValidationFailed", one.body)
+        let unknown = try await app.training(.POST, "projects/\(project)/train", key: key, body: #"{"selectedTags":["\#(UUID().uuidString)"]}"#)
+        XCTAssertEqual(unknown.code, "BadRequestInvalidIds")
+        let two = try await app.training(.POST, "projects/\(project)/train", key: key, body: #"{"selectedTags":["\#(tags[0])","\#(tags[1])"]}"#)
+        let id = try XCTUnwrap(two.object["id"] as? String, two.body)
+        var status = "Training"
+        for _ in 0..<600 where status == "Training" {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            status = try await app.training(.GET, "projects/\(project)/iterations/\(id)", key: key).object["status"] as? String ?? "?"
+        }
+        XCTAssertEqual(status, "Completed")
+        let perf = try await app.training(.GET, "projects/\(project)/iterations/\(id)/performance", key: key)
+        let names = (perf.object["perTagPerformance"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        XCTAssertEqual(names.map(Set.init), ["colour", "grey"])
+        try await app.asyncShutdown()
+    }
+}

@@ -34,8 +34,10 @@ struct IterationsController: RouteCollection {
         if let email = req.query[String.self, at: "notificationEmailAddress"], !email.isEmpty, !UserService.validEmail(email) {
             throw CVError.badRequest("BadRequestInvalidEmailAddress", "notificationEmailAddress is not an email address.")
         }
+        struct TrainingParameters: Content { var selectedTags: [String]? }
+        let parameters = (req.body.data?.readableBytes ?? 0) > 0 ? try req.content.decode(TrainingParameters.self) : nil
         let it = try await service(req).train(account: req.account, project: p, trainingType: req.query[String.self, at: "trainingType"],
-                                              budgetHours: budget, force: force)
+                                              budgetHours: budget, force: force, selectedTags: parameters?.selectedTags)
         return wire(it, req)
     }
 

@@ -134,6 +134,7 @@ struct TrainingPages: RouteCollection {
             body.append(H.el("form", [("method", "post"), ("action", "\(base)/quicktest"), ("enctype", "multipart/form-data"), ("id", "quicktest-form")], [
                 H.void("input", [("type", "hidden"), ("name", "_csrf"), ("value", csrf)]),
                 H.void("input", [("type", "file"), ("name", "imageData"), ("accept", "image/*"), ("id", "quicktest-file")]),
+                H.field("or image URL", name: "url", type: "url", id: "quicktest-url"),
                 H.button("Test", id: "quicktest-button"),
             ]))
             if let quickTest {
@@ -184,12 +185,24 @@ struct TrainingPages: RouteCollection {
     func quickTest(req: Request) async throws -> Response {
         let c = try await ImagePages.Context.load(req)
         let iteration = try await it(req, c)
-        guard let type = req.headers.contentType, type.type == "multipart", let boundary = type.parameters["boundary"],
-              let part = try ImagesController.parts(req.body.data ?? ByteBuffer(), boundary: boundary).first(where: { $0.name == "imageData" }),
-              part.body.readableBytes > 0 else {
-            throw CVError.badRequest("BadRequestImageStream", "Choose an image to test.")
+        guard let type = req.headers.contentType, type.type == "multipart", let boundary = type.parameters["boundary"] else {
+            throw CVError.badRequest("BadRequestImageStream", "Choose an image or give a URL to test.")
         }
-        let data = Data(buffer: part.body)
+        let parts = try ImagesController.parts(req.body.data ?? ByteBuffer(), boundary: boundary)
+        let file = parts.first { $0.name == "imageData" && $0.body.readableBytes > 0 }
+        let link = parts.first { $0.name == "url" }.map { String(buffer: $0.body).trimmingCharacters(in: .whitespaces) } ?? ""
+        let data: Data
+        if let file {
+            data = Data(buffer: file.body)
+        } else if !link.isEmpty {
+            let fetcher = ImageURLFetcher(http: req.application.http.client.shared, policy: req.application.urlPolicy, logger: req.logger)
+            guard case .success(let fetched) = await fetcher.fetch(link) else {
+                throw CVError.badRequest("BadRequestImageUrl", "The image at that URL could not be fetched.")
+            }
+            data = fetched
+        } else {
+            throw CVError.badRequest("BadRequestImageStream", "Choose an image or give a URL to test.")
+        }
         try PredictionService.validate(data)
         // Stored with the project's predictions, as Custom Vision's quick test does.
         let result = try await PredictionService(app: req.application, db: req.db)

@@ -15,6 +15,8 @@ final class Iteration: Model, @unchecked Sendable {
     @OptionalField(key: "classification_type") var classificationType: String?
     /// What the iteration was trained on; an unchanged project needs no new training.
     @Field(key: "fingerprint") var fingerprint: String
+    /// Comma-joined tag ids the iteration is restricted to (`selectedTags`); nil = all.
+    @OptionalField(key: "selected_tags") var selectedTags: String?
     @Field(key: "progress") var progress: Int
     @OptionalField(key: "publish_name") var publishName: String?
     @OptionalField(key: "prediction_account_id") var predictionAccountID: UUID?

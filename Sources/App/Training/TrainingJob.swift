@@ -21,7 +21,8 @@ struct TrainingJob {
         let tags = try await Tag.query(on: db).filter(\.$projectID == project.id!).sort(\.$createdAt).all()
         let links = try await ImageTagLink.query(on: db).filter(\.$projectID == project.id!).all()
         var tagsByImage: [UUID: Set<UUID>] = [:]
-        for l in links { tagsByImage[l.imageID, default: []].insert(l.tagID) }
+        let selected = iteration.selectedTags.map { Set($0.split(separator: ",").compactMap { UUID(uuidString: String($0)) }) }
+        for l in links where selected?.contains(l.tagID) ?? true { tagsByImage[l.imageID, default: []].insert(l.tagID) }
         let images = try await ImageRecord.query(on: db).filter(\.$projectID == project.id!).sort(\.$createdAt).all()
             .filter { !(tagsByImage[$0.id!] ?? []).isEmpty }
         let used = tags.filter { t in images.contains { tagsByImage[$0.id!]!.contains(t.id!) } }

@@ -22,14 +22,15 @@ struct TrainingService {
 
     /// What training would learn from; equal fingerprints mean nothing changed.
     private func fingerprint(_ project: Project, images: [ImageRecord], tagsByImage: [UUID: Set<UUID>]) -> String {
-        var text = "\(project.domainID)|\(project.classificationType ?? "")\n"
+        var text = "\(project.domainID)|\(project.classificationType ?? "")\n"  // tags outside a selection are already filtered out
         for img in images.sorted(by: { $0.originalHash < $1.originalHash }) {
             text += img.originalHash + ":" + (tagsByImage[img.id!] ?? []).map { $0.uuidString }.sorted().joined(separator: ",") + "\n"
         }
         return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
-    func train(account: Account, project: Project, trainingType rawType: String?, budgetHours: Int, force: Bool) async throws -> Iteration {
+    func train(account: Account, project: Project, trainingType rawType: String?, budgetHours: Int, force: Bool,
+               selectedTags: [String]? = nil) async throws -> Iteration {
         let trainingType = ["Regular", "Advanced"].first { $0.lowercased() == (rawType ?? "Regular").lowercased() }
         guard let trainingType else { throw CVError.badRequest("BadRequest", "trainingType is Regular or Advanced.") }
         guard budgetHours >= 0, budgetHours <= 24 * 7 else {
@@ -42,7 +43,16 @@ struct TrainingService {
             throw CVError.badRequest("BadRequestTrainingAlreadyInProgress", "This project is already training.")
         }
         let tags = try await Tag.query(on: db).filter(\.$projectID == project.id!).all()
+        var selected: Set<UUID>?
+        if let raw = selectedTags, !raw.isEmpty {
+            let ids = raw.compactMap { UUID(uuidString: $0) }
+            guard ids.count == raw.count, Set(ids).isSubset(of: Set(tags.compactMap(\.id))) else {
+                throw CVError.badRequest("BadRequestInvalidIds", "selectedTags names a tag that is not in the project.")
+            }
+            selected = Set(ids)
+        }
         let links = try await ImageTagLink.query(on: db).filter(\.$projectID == project.id!).all()
+            .filter { selected?.contains($0.tagID) ?? true }
         var tagsByImage: [UUID: Set<UUID>] = [:]
         for l in links { tagsByImage[l.imageID, default: []].insert(l.tagID) }
         var perTag: [UUID: Int] = [:]
@@ -72,6 +82,7 @@ struct TrainingService {
             it.projectID = project.id!; it.number = number; it.name = "Iteration \(number)"; it.status = "Training"
             it.trainingType = trainingType; it.budgetHours = budgetHours; it.domainID = project.domainID
             it.classificationType = project.classificationType; it.fingerprint = print; it.progress = 0
+            it.selectedTags = selected.map { $0.map { $0.uuidString.lowercased() }.sorted().joined(separator: ",") }
             try await it.create(on: tx)
             try await JobQueue(db: tx).enqueue(kind: "train", iteration: it.id!, on: tx)
             return it
