@@ -231,3 +231,34 @@ final class SelectedTagsTests: XCTestCase {
         try await app.asyncShutdown()
     }
 }
+
+final class CancellationTests: XCTestCase {
+    /// Deleting a training iteration cancels its job; the project can train again.
+    func testDeletingATrainingIterationCancelsIt() async throws {
+        let app = try await makeApp()
+        let token = try await app.makeAdmin()
+        let key = trainingKey(try await app.makeAccount(token: token, email: "cancel@example.com", tier: "S0"))
+        let project = try await app.training(.POST, "projects?name=c", key: key).object["id"] as! String
+        for (name, images) in [("colour", try distinctImages(40)), ("grey", try greyImages(40))] {
+            let t = try await app.training(.POST, "projects/\(project)/tags?name=\(name)", key: key).object["id"] as! String
+            _ = try await app.upload(project, key: key, images, tagIds: [t])
+        }
+        let id = try await app.training(.POST, "projects/\(project)/train", key: key).object["id"] as! String
+        let _v1 = try await app.training(.DELETE, "projects/\(project)/iterations/\(id)", key: key).status
+        XCTAssertEqual(_v1, .noContent)
+        let _v2 = try await app.training(.GET, "projects/\(project)/iterations/\(id)", key: key).code
+        XCTAssertEqual(_v2, "NotFoundIteration")
+        var states: [String] = []
+        for _ in 0..<300 {
+            states = try await Job.query(on: app.db).all().map(\.state)
+            if !states.contains("running") && !states.contains("queued") { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        XCTAssertEqual(states, ["cancelled"])
+        let _v3 = try await Iteration.query(on: app.db).count()
+        XCTAssertEqual(_v3, 0, "a cancelled job leaves no iteration behind")
+        let again = try await app.training(.POST, "projects/\(project)/train", key: key)
+        XCTAssertEqual(again.object["status"] as? String, "Training", again.body)
+        try await app.asyncShutdown()
+    }
+}
