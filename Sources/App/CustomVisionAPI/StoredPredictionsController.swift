@@ -114,7 +114,8 @@ struct StoredPredictionsController: RouteCollection {
         for e in batch.images ?? [] {
             var item = IngestItem(tagIDs: e.tagIds ?? [], regions: e.regions ?? [])
             if let raw = e.id, let id = UUID(uuidString: raw), let row = try await StoredPrediction.find(id, on: req.db),
-               row.projectID == p.id, let data = try? blobs.read(row.blobHash) {
+               row.projectID == p.id,
+               let data = try? await req.application.threadPool.runIfActive({ try blobs.read(row.blobHash) }) {
                 item.data = data
             } else {
                 item.failure = "ErrorSource"

@@ -60,7 +60,8 @@ struct PredictionPages: RouteCollection {
         let c = try await ImagePages.Context.load(req)
         let row = try await prediction(req, c)
         let tag = try req.content.get(String.self, at: "tagId")
-        let data = try req.application.blobStore.read(row.blobHash)
+        let blobs = req.application.blobStore
+        let data = try await req.application.threadPool.runIfActive { try blobs.read(row.blobHash) }
         let outcome = try await ImageIngestor(db: req.db, blobs: req.application.blobStore, threadPool: req.application.threadPool)
             .ingest(account: c.account, project: c.project, items: [IngestItem(data: data, tagIDs: [tag])], batchTagIDs: [], metadata: [:])
         let status = outcome.first?.status ?? "ErrorUnknown"

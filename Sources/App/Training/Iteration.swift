@@ -30,39 +30,3 @@ final class Iteration: Model, @unchecked Sendable {
     @Timestamp(key: "updated_at", on: .update) var updatedAt: Date?
     init() {}
 }
-
-final class Job: Model, @unchecked Sendable {
-    static let schema = "jobs"
-    @ID(key: .id) var id: UUID?
-    @Field(key: "kind") var kind: String
-    @Field(key: "iteration_id") var iterationID: UUID
-    /// queued, running, done, failed, cancelled
-    @Field(key: "state") var state: String
-    @Field(key: "attempts") var attempts: Int
-    @OptionalField(key: "claimed_by") var claimedBy: String?
-    @OptionalField(key: "heartbeat_at") var heartbeatAt: Date?
-    @OptionalField(key: "error") var error: String?
-    @Field(key: "created_at") var createdAt: Date
-    init() {}
-}
-
-final class StoredFeature: Model, @unchecked Sendable {
-    static let schema = "features"
-    @ID(key: .id) var id: UUID?
-    @Field(key: "blob_hash") var blobHash: String
-    @Field(key: "backbone") var backbone: String
-    @Field(key: "view") var view: Int
-    @Field(key: "vector") var vector: Data
-    init() {}
-}
-
-final class StoredPrediction: Model, @unchecked Sendable {
-    static let schema = "predictions"
-    @ID(key: .id) var id: UUID?
-    @Field(key: "project_id") var projectID: UUID
-    @Field(key: "iteration_id") var iterationID: UUID
-    @Field(key: "blob_hash") var blobHash: String
-    @Field(key: "results_json") var resultsJSON: String
-    @Field(key: "created_at") var createdAt: Date
-    init() {}
-}

@@ -1,0 +1,18 @@
+import Fluent
+import Vapor
+
+/// A row of the persistent job queue (see JobQueue).
+final class Job: Model, @unchecked Sendable {
+    static let schema = "jobs"
+    @ID(key: .id) var id: UUID?
+    @Field(key: "kind") var kind: String
+    @Field(key: "iteration_id") var iterationID: UUID
+    /// queued, running, done, failed, cancelled
+    @Field(key: "state") var state: String
+    @Field(key: "attempts") var attempts: Int
+    @OptionalField(key: "claimed_by") var claimedBy: String?
+    @OptionalField(key: "heartbeat_at") var heartbeatAt: Date?
+    @OptionalField(key: "error") var error: String?
+    @Field(key: "created_at") var createdAt: Date
+    init() {}
+}
