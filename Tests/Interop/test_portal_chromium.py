@@ -40,21 +40,30 @@ def fill(driver, name, value, form=None):
     el.send_keys(value)
 
 
+def submit_credentials(b, email, password, then="/accounts"):
+    """Fills the sign-in or sign-up form on the current page and submits it."""
+    fill(b, "email", email)
+    fill(b, "password", password)
+    b.find_element(By.ID, "submit").click()
+    wait_url(b, then)
+
+
+def create_account(b, name, tier="S0"):
+    """Creates a resource account from the accounts page; the new keys are shown."""
+    fill(b, "name", name)
+    Select(b.find_element(By.ID, "tier")).select_by_value(tier)
+    b.find_element(By.ID, "create").click()
+    b.find_element(By.ID, "new-keys")
+
+
 def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
     b = browser
     b.get(server.url + "/")
     assert "Sign in" in b.title
     b.find_element(By.ID, "to-signup").click()
     wait_url(b, "/signup")
-    fill(b, "email", "person@example.com")
-    fill(b, "password", "browser-password")
-    b.find_element(By.ID, "submit").click()
-    wait_url(b, "/accounts")
-
-    fill(b, "name", "my-vision")
-    Select(b.find_element(By.ID, "tier")).select_by_value("S0")
-    b.find_element(By.ID, "create").click()
-    b.find_element(By.ID, "new-keys")
+    submit_credentials(b, "person@example.com", "browser-password")
+    create_account(b, "my-vision")
     keys = {el.get_attribute("data-label"): el.text for el in b.find_elements(By.CSS_SELECTOR, "code.new-key")}
     assert set(keys) == {"Training key 1", "Training key 2", "Prediction key 1", "Prediction key 2"}
     assert all(re.fullmatch(r"[0-9a-f]{32}", k) for k in keys.values())
@@ -72,10 +81,7 @@ def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
     wait_url(b, "/signin")
     b.get(account_url)
     wait_url(b, "/signin")  # signed-out users are sent to sign in
-    fill(b, "email", "person@example.com")
-    fill(b, "password", "browser-password")
-    b.find_element(By.ID, "submit").click()
-    wait_url(b, "/accounts")
+    submit_credentials(b, "person@example.com", "browser-password")
     b.find_element(By.LINK_TEXT, "my-vision").click()
     wait_url(b, account_url)
     assert keys["Training key 1"] not in b.page_source, "keys are shown in full only once"
@@ -85,10 +91,7 @@ def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
     # An admin raises S0's project limit in the portal; the usage page shows it.
     server.create_admin("ops@example.com")
     b.get(server.url + "/signin")
-    fill(b, "email", "ops@example.com")
-    fill(b, "password", ADMIN_PASSWORD)
-    b.find_element(By.ID, "submit").click()
-    wait_url(b, "/accounts")
+    submit_credentials(b, "ops@example.com", ADMIN_PASSWORD)
     b.find_element(By.ID, "nav-admin").click()
     wait_url(b, "/admin")
     fill(b, "projects", "123", form="tier-form-S0")

@@ -9,20 +9,14 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from test_portal_chromium import browser, fill, wait_url  # noqa: F401  (fixture)
+from test_portal_chromium import browser, create_account, fill, submit_credentials, wait_url  # noqa: F401  (fixture)
 from test_sdk_images import jpeg
 
 
 def sign_up_with_account(b, server):
     b.get(server.url + "/signup")
-    fill(b, "email", "gallery@example.com")
-    fill(b, "password", "gallery-password")
-    b.find_element(By.ID, "submit").click()
-    wait_url(b, "/accounts")
-    fill(b, "name", "gallery")
-    Select(b.find_element(By.ID, "tier")).select_by_value("S0")
-    b.find_element(By.ID, "create").click()
-    b.find_element(By.ID, "new-keys")
+    submit_credentials(b, "gallery@example.com", "gallery-password")
+    create_account(b, "gallery")
 
 
 def create_project(b, name, domain_label):

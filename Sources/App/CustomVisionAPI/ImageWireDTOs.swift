@@ -17,6 +17,11 @@ struct WireImageRegion: Content {
     var top: Double
     var width: Double
     var height: Double
+
+    init(_ r: ImageRegion, tagName: String?) {
+        regionId = r.id!.uuidString.lowercased(); self.tagName = tagName; created = r.createdAt
+        tagId = r.tagID.uuidString.lowercased(); left = r.left; top = r.top; width = r.width; height = r.height
+    }
 }
 
 struct WireImage: Content {
@@ -54,10 +59,7 @@ struct WireImage: Content {
                 thumbnailUri: signer.url(hash: img.thumbnailHash, base: base),
                 originalImageUri: signer.url(hash: img.originalHash, base: base),
                 tags: t.isEmpty ? nil : t.map { WireImageTag(tagId: $0.tagID.uuidString.lowercased(), tagName: tags[$0.tagID], created: $0.createdAt) },
-                regions: r.isEmpty ? nil : r.map {
-                    WireImageRegion(regionId: $0.id!.uuidString.lowercased(), tagName: tags[$0.tagID], created: $0.createdAt,
-                                    tagId: $0.tagID.uuidString.lowercased(), left: $0.left, top: $0.top, width: $0.width, height: $0.height)
-                },
+                regions: r.isEmpty ? nil : r.map { WireImageRegion($0, tagName: tags[$0.tagID]) },
                 metadata: meta.isEmpty ? nil : meta)
         }
     }

@@ -30,7 +30,7 @@ struct PredictionController: RouteCollection {
         }
         let data = try await PredictionService.imageBytes(req, url: url)
         try PredictionService.validate(data)
-        let project = try await Project.find(projectID, on: req.db)!
+        guard let project = try await Project.find(projectID, on: req.db) else { throw CVError.projectNotFound }
         // The prediction account pays: its monthly quota, given back if the image fails.
         do {
             try await req.db.writeTransaction { tx in try await QuotaLedger.consume(.predictionsPerMonth, account: account, on: tx) }

@@ -20,7 +20,6 @@ struct ImagePages: RouteCollection {
         var base: String { "/accounts/\(account.id!.uuidString.lowercased())/projects/\(project.id!.uuidString.lowercased())" }
     }
 
-    static func context(_ req: Request) async throws -> Context { try await Context.load(req) }
 }
 
 extension ImagePages.Context {
@@ -49,7 +48,7 @@ extension ImagePages {
     }
 
     func upload(req: Request) async throws -> UploadResult {
-        let c = try await Self.context(req)
+        let c = try await Context.load(req)
         guard let type = req.headers.contentType, type.type == "multipart", let boundary = type.parameters["boundary"] else {
             throw CVError(.unsupportedMediaType, "UnsupportedMediaType", "Send the files as multipart/form-data.")
         }
@@ -69,12 +68,12 @@ extension ImagePages {
     }
 
     func show(req: Request) async throws -> Response {
-        let c = try await Self.context(req)
+        let c = try await Context.load(req)
         return try await page(req, c, try await image(req, c))
     }
 
     func addTag(req: Request) async throws -> Response {
-        let c = try await Self.context(req)
+        let c = try await Context.load(req)
         let img = try await image(req, c)
         let tagId = try req.content.get(String.self, at: "tagId")
         do {
@@ -86,7 +85,7 @@ extension ImagePages {
     }
 
     func removeTag(req: Request) async throws -> Response {
-        let c = try await Self.context(req)
+        let c = try await Context.load(req)
         let img = try await image(req, c)
         guard let tag = req.parameters.get("tagId", as: UUID.self) else { throw Abort(.notFound) }
         try await ImageService(db: req.db).removeTags(project: c.project, imageIDs: [img.id!], tagIDs: [tag])
@@ -94,19 +93,18 @@ extension ImagePages {
     }
 
     func saveRegions(req: Request) async throws -> [WireImageRegion] {
-        let c = try await Self.context(req)
+        let c = try await Context.load(req)
         let img = try await image(req, c)
         let boxes = try req.content.decode([RegionBox].self)
         let saved = try await ImageService(db: req.db).replaceRegions(project: c.project, imageID: img.id!, boxes: boxes)
         let names = try await ImageService(db: req.db).projectTags(c.project).mapValues(\.name)
         return saved.map {
-            WireImageRegion(regionId: $0.id!.uuidString.lowercased(), tagName: names[$0.tagID], created: $0.createdAt,
-                            tagId: $0.tagID.uuidString.lowercased(), left: $0.left, top: $0.top, width: $0.width, height: $0.height)
+            WireImageRegion($0, tagName: names[$0.tagID])
         }
     }
 
     func delete(req: Request) async throws -> Response {
-        let c = try await Self.context(req)
+        let c = try await Context.load(req)
         let img = try await image(req, c)
         try await ImageService(db: req.db).delete(account: c.account, project: c.project, ids: [img.id!])
         return req.redirect(to: c.base)

@@ -119,8 +119,8 @@ struct TrainingService {
             throw CVError.badRequest("BadRequestInvalidPublishName", "Publish names have 1 to 256 characters, no '/' or control characters.")
         }
         // The target must be an account of the project owner's, named by its ARM resource id.
-        let projectAccount = try await Account.find(project.accountID, on: db)
-        let candidates = try await Account.query(on: db).filter(\.$ownerID == projectAccount!.ownerID).all()
+        guard let projectAccount = try await Account.find(project.accountID, on: db) else { throw CVError.projectNotFound }
+        let candidates = try await Account.query(on: db).filter(\.$ownerID == projectAccount.ownerID).all()
         guard let target = candidates.first(where: { $0.resourceID.lowercased() == predictionID.lowercased() }) else {
             throw CVError.badRequest("BadRequestInvalidPublishTarget", "predictionId must be the resource id of one of your prediction resources.")
         }
