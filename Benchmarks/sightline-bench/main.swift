@@ -7,6 +7,7 @@ import VisionEngine
 //
 //   sightline-bench forward --batch 8 --threads 1 --iterations 20
 //   sightline-bench features | heads | retrain
+//   sightline-bench export-onnx --out model.onnx --opset 12 [--multilabel 1]
 
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 let weights = root.appendingPathComponent(".cache/weights/efficientnet-lite0.pth").path
@@ -110,6 +111,25 @@ case "heads", "retrain":
         times.append(ms)
         emit(mode, ["computed_features": computed, "retrain_with_cv_ms": times, "cold_features_ms": coldMs])
     }
+
+case "export-onnx":
+    // A seeded synthetic head (5 tags) exported with the backbone; prints the engine's own
+    // probabilities for the golden input, so a benchmark or a check can compare.
+    let tags = 5, d = EfficientNetLite.featureSize
+    var rng = SplitMix64(seed: 7)
+    func unit() -> Float { Float(rng.next() >> 40) / Float(1 << 24) - 0.5 }
+    let head = ClassifierHead(kind: option("multilabel", 0) == 1 ? .multilabel : .multiclass, backbone: model.variant.rawValue,
+                              inputSize: 224, tagIDs: (0..<tags).map { "t\($0)" },
+                              featureMean: (0..<d).map { _ in 0.3 + unit() * 0.2 }, featureScale: (0..<d).map { _ in 1 + unit() },
+                              weights: (0..<tags * d).map { _ in unit() * 0.1 }, bias: (0..<tags).map { _ in unit() }, l2: 0.3)
+    let args = CommandLine.arguments
+    guard let o = args.firstIndex(of: "--out"), o + 1 < args.count, let opset = ONNXOpset(rawValue: option("opset", 12)) else {
+        FileHandle.standardError.write(Data("export-onnx needs --out PATH and --opset 10|12\n".utf8)); exit(2)
+    }
+    let onnx = try ONNXExporter.export(backbone: model, head: head, labels: head.tagIDs, opset: opset, producerVersion: "bench")
+    try onnx.write(to: URL(fileURLWithPath: args[o + 1]))
+    let probabilities = head.probabilities(model.features(Tensor(n: 1, h: 224, w: 224, c: 3, data: try goldenInput())))
+    emit(mode, ["bytes": onnx.count, "probabilities": probabilities.map(Double.init)])
 
 default:
     FileHandle.standardError.write(Data("unknown mode \(mode)\n".utf8))

@@ -16,9 +16,17 @@ public struct ClassifierHead: Sendable, Codable, Equatable {
     public var weights: [Float]
     public var bias: [Float]
     public var l2: Float
-    public var preprocessing = "centre crop 224/256 of the shorter side, bicubic resize, (x-127)/128; head on sqrt(features), standardised"
+    public var preprocessing: String
 
     public var dimension: Int { featureMean.count }
+
+    public init(kind: Kind, backbone: String, inputSize: Int, tagIDs: [String], featureMean: [Float], featureScale: [Float],
+                weights: [Float], bias: [Float], l2: Float,
+                preprocessing: String = "centre crop 224/256 of the shorter side, bicubic resize, (x-127)/128; head on sqrt(features), standardised") {
+        self.kind = kind; self.backbone = backbone; self.inputSize = inputSize; self.tagIDs = tagIDs
+        self.featureMean = featureMean; self.featureScale = featureScale; self.weights = weights; self.bias = bias
+        self.l2 = l2; self.preprocessing = preprocessing
+    }
 
     /// Power normalisation: the pooled ReLU6 features are non-negative and heavy-tailed;
     /// their square roots separate classes better (Fashion-MNIST: 83.5 % → 84.6 %).

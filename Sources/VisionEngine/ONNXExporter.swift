@@ -1,0 +1,123 @@
+import Foundation
+
+/// The ONNX operator sets an export can target (Custom Vision's `ONNX10`, `ONNX12` flavors).
+public enum ONNXOpset: Int, Sendable, CaseIterable {
+    case v10 = 10, v12 = 12
+
+    /// The IR version of the ONNX release that introduced the opset (1.5, 1.7).
+    var irVersion: Int { self == .v10 ? 5 : 7 }
+}
+
+public enum ExportError: Error, Equatable, CustomStringConvertible {
+    case incompatibleHead(String)
+    public var description: String {
+        switch self { case .incompatibleHead(let why): "the model cannot be exported: \(why)" }
+    }
+}
+
+/// Writes a whole classifier — preprocessing normalisation, the EfficientNet-Lite backbone
+/// with BatchNorm folded, the trained head and its activation — as one ONNX model that
+/// predicts what the service predicts.
+///
+/// Input `data`: float32 [N, 3, S, S], RGB 0–255, already cropped and resized to the
+/// domain's input size S. Output `probabilities`: float32 [N, tags], in `labels.txt` order.
+public enum ONNXExporter {
+    public static let inputName = "data"
+    public static let outputName = "probabilities"
+
+    public static func export(backbone net: EfficientNetLite, head: ClassifierHead, labels: [String],
+                              opset: ONNXOpset, producerVersion: String) throws -> Data {
+        let size = net.variant.inputSize
+        guard head.backbone == net.variant.rawValue, head.inputSize == size else {
+            throw ExportError.incompatibleHead("the head was trained on \(head.backbone) at \(head.inputSize) px, not \(net.variant.rawValue)")
+        }
+        guard head.dimension == EfficientNetLite.featureSize, labels.count == head.tagIDs.count, !labels.isEmpty,
+              head.weights.count == labels.count * head.dimension, head.bias.count == labels.count else {
+            throw ExportError.incompatibleHead("the head's shapes do not match its \(labels.count) labels")
+        }
+
+        var g = ONNXGraph(name: "sightline_\(net.variant.rawValue.replacingOccurrences(of: "-", with: "_"))")
+        g.inputs = [.init(name: inputName, dims: [.symbol("N"), .size(3), .size(size), .size(size)],
+                          doc: "RGB 0-255, centre-cropped to 224/256 of the shorter side and resized (bicubic) to \(size)x\(size)")]
+        g.outputs = [.init(name: outputName, dims: [.symbol("N"), .size(labels.count)],
+                           doc: head.kind == .multiclass ? "softmax over tags, in labels.txt order" : "one sigmoid per tag, in labels.txt order")]
+
+        // (x − 127) / 128, exactly as the service's preprocessing (1/128 is exact in binary).
+        var x = g.node("Sub", [inputName, g.constant("input_mean", dims: [], [127])])
+        x = g.node("Mul", [x, g.constant("input_scale", dims: [], [1.0 / 128.0])])
+
+        let clip: (inout ONNXGraph, String) -> String = { g, x in
+            switch opset {
+            case .v10: return g.node("Clip", [x], [.float("min", 0), .float("max", 6)])
+            case .v12: return g.node("Clip", [x, "relu6_min", "relu6_max"])
+            }
+        }
+        if opset == .v12 {
+            g.constant("relu6_min", dims: [], [0])
+            g.constant("relu6_max", dims: [], [6])
+        }
+
+        var spatial = size
+        var layer = 0
+        func conv(_ c: EfficientNetLite.Conv, _ input: String, stride: Int, depthwise: Bool, relu6: Bool) -> String {
+            layer += 1
+            let pad = SamePadding(input: spatial, kernel: c.k, stride: stride)
+            spatial = pad.output
+            let w = g.constant("conv\(layer)_w", dims: [c.cout, depthwise ? 1 : c.cin, c.k, c.k], onnxWeights(c, depthwise: depthwise))
+            let b = g.constant("conv\(layer)_b", dims: [c.cout], c.bias)
+            var attrs: [ONNXGraph.Attribute] = [.ints("kernel_shape", [c.k, c.k]), .ints("strides", [stride, stride]),
+                                                .ints("pads", [pad.before, pad.before, pad.after, pad.after])]
+            if depthwise { attrs.append(.int("group", c.cout)) }
+            let y = g.node("Conv", [input, w, b], attrs)
+            return relu6 ? clip(&g, y) : y
+        }
+
+        x = conv(net.stem, x, stride: 2, depthwise: false, relu6: true)
+        for block in net.blocks {
+            let shortcut = x
+            if let e = block.expand { x = conv(e, x, stride: 1, depthwise: false, relu6: true) }
+            x = conv(block.depthwise, x, stride: block.stride, depthwise: true, relu6: true)
+            x = conv(block.project, x, stride: 1, depthwise: false, relu6: false)
+            if block.residual { x = g.node("Add", [x, shortcut]) }
+        }
+        x = conv(net.head, x, stride: 1, depthwise: false, relu6: true)
+        x = g.node("GlobalAveragePool", [x])
+        x = g.node("Flatten", [x], [.int("axis", 1)], output: "features")
+
+        // The head: sqrt power normalisation, standardisation, a dense layer, the activation.
+        x = g.node("Relu", [x])
+        x = g.node("Sqrt", [x])
+        x = g.node("Sub", [x, g.constant("feature_mean", dims: [head.dimension], head.featureMean)])
+        x = g.node("Mul", [x, g.constant("feature_scale", dims: [head.dimension], head.featureScale)])
+        x = g.node("Gemm", [x, g.constant("head_w", dims: [labels.count, head.dimension], head.weights),
+                            g.constant("head_b", dims: [labels.count], head.bias)], [.int("transB", 1)], output: "scores")
+        switch head.kind {
+        case .multiclass: g.node("Softmax", [x], [.int("axis", 1)], output: outputName)
+        case .multilabel: g.node("Sigmoid", [x], output: outputName)
+        }
+
+        let model = ONNXGraph.Model(
+            irVersion: opset.irVersion, opset: opset.rawValue, producerName: "Sightline", producerVersion: producerVersion,
+            doc: "Sightline \(head.kind.rawValue) classifier on \(net.variant.rawValue). Input 'data': float32 [N,3,\(size),\(size)] RGB 0-255 "
+                + "after a centre crop of 224/256 of the shorter side and a bicubic resize; output 'probabilities' in labels.txt order.",
+            metadata: [("Image.BitmapPixelFormat", "Rgb8"), ("Image.ColorSpaceGamma", "SRGB"),
+                       ("Image.NominalPixelRange", "NominalRange_0_255"), ("sightline.classificationType", head.kind == .multiclass ? "Multiclass" : "Multilabel"),
+                       ("sightline.labels", labels.joined(separator: "\n"))])
+        return Data(g.encoded(model))
+    }
+
+    /// The kernels' layouts back to ONNX's [cout][cin/group][kh][kw].
+    static func onnxWeights(_ c: EfficientNetLite.Conv, depthwise: Bool) -> [Float] {
+        let k = c.k
+        if depthwise {   // stored [kh][kw][c]
+            var out = [Float](repeating: 0, count: c.cout * k * k)
+            for ch in 0..<c.cout { for y in 0..<k { for x in 0..<k { out[(ch * k + y) * k + x] = c.weights[(y * k + x) * c.cout + ch] } } }
+            return out
+        }
+        var out = [Float](repeating: 0, count: c.cout * c.cin * k * k)   // stored [kh][kw][cin][cout]
+        for o in 0..<c.cout { for i in 0..<c.cin { for y in 0..<k { for x in 0..<k {
+            out[((o * c.cin + i) * k + y) * k + x] = c.weights[((y * k + x) * c.cin + i) * c.cout + o]
+        } } } }
+        return out
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+
+/// A small ONNX graph (float32 tensors only) and its encoding as a `ModelProto`.
+/// Field numbers are those of the public `onnx.proto`.
+struct ONNXGraph {
+    enum Attribute {
+        case int(String, Int)
+        case ints(String, [Int])
+        case float(String, Float)
+    }
+
+    struct Node {
+        var op: String
+        var name: String
+        var inputs: [String]
+        var outputs: [String]
+        var attributes: [Attribute]
+    }
+
+    struct Initializer {
+        var name: String
+        var dims: [Int]
+        var values: [Float]
+    }
+
+    /// An input or output: a float32 tensor whose dimensions are sizes or named (symbolic) ones.
+    struct Value {
+        enum Dim { case size(Int), symbol(String) }
+        var name: String
+        var dims: [Dim]
+        var doc: String
+    }
+
+    var name: String
+    var inputs: [Value] = []
+    var outputs: [Value] = []
+    private(set) var nodes: [Node] = []
+    private(set) var initializers: [Initializer] = []
+    private var counter = 0
+
+    init(name: String) { self.name = name }
+
+    /// Adds a constant tensor; returns its name.
+    @discardableResult
+    mutating func constant(_ name: String, dims: [Int], _ values: [Float]) -> String {
+        precondition(dims.reduce(1, *) == values.count, "\(name): \(values.count) values for dims \(dims)")
+        initializers.append(Initializer(name: name, dims: dims, values: values))
+        return name
+    }
+
+    /// Adds a node with one output; returns the output's name (given, or made from the op).
+    @discardableResult
+    mutating func node(_ op: String, _ inputs: [String], _ attributes: [Attribute] = [], output: String? = nil) -> String {
+        counter += 1
+        let out = output ?? "\(op.lowercased())_\(counter)"
+        nodes.append(Node(op: op, name: "\(op)_\(counter)", inputs: inputs, outputs: [out], attributes: attributes))
+        return out
+    }
+
+    struct Model {
+        var irVersion: Int
+        var opset: Int
+        var producerName: String
+        var producerVersion: String
+        var doc: String
+        var metadata: [(String, String)]
+    }
+
+    // MARK: encoding
+
+    static let floatType: Int64 = 1   // TensorProto.DataType.FLOAT
+
+    func encoded(_ m: Model) -> [UInt8] {
+        var w = ProtobufWriter()
+        w.int(1, Int64(m.irVersion))                      // ModelProto.ir_version
+        w.string(2, m.producerName)                       // producer_name
+        w.string(3, m.producerVersion)                    // producer_version
+        w.int(5, 1)                                       // model_version
+        w.string(6, m.doc)                                // doc_string
+        w.message(7) { encodeGraph(&$0) }                 // graph
+        w.message(8) { o in o.string(1, ""); o.int(2, Int64(m.opset)) }   // opset_import (default domain)
+        for (k, v) in m.metadata { w.message(14) { e in e.string(1, k); e.string(2, v) } }   // metadata_props
+        return w.bytes
+    }
+
+    private func encodeGraph(_ g: inout ProtobufWriter) {
+        for n in nodes {
+            g.message(1) { p in                           // GraphProto.node
+                for i in n.inputs { p.string(1, i) }
+                for o in n.outputs { p.string(2, o) }
+                p.string(3, n.name)
+                p.string(4, n.op)
+                for a in n.attributes { p.message(5) { Self.encodeAttribute(a, &$0) } }
+            }
+        }
+        g.string(2, name)                                 // GraphProto.name
+        for t in initializers {
+            g.message(5) { p in                           // GraphProto.initializer: TensorProto
+                p.ints(1, t.dims.map(Int64.init))         // dims
+                p.int(2, Self.floatType)                  // data_type
+                p.string(8, t.name)                       // name
+                p.rawFloats(9, t.values)                  // raw_data
+            }
+        }
+        for v in inputs { g.message(11) { Self.encodeValue(v, &$0) } }
+        for v in outputs { g.message(12) { Self.encodeValue(v, &$0) } }
+    }
+
+    private static func encodeAttribute(_ a: Attribute, _ p: inout ProtobufWriter) {
+        // AttributeProto: name 1, f 2, i 3, ints 8, type 20 (FLOAT 1, INT 2, INTS 7).
+        switch a {
+        case .float(let name, let v): p.string(1, name); p.float(2, v); p.int(20, 1)
+        case .int(let name, let v): p.string(1, name); p.int(3, Int64(v)); p.int(20, 2)
+        case .ints(let name, let v): p.string(1, name); p.ints(8, v.map(Int64.init)); p.int(20, 7)
+        }
+    }
+
+    private static func encodeValue(_ v: Value, _ p: inout ProtobufWriter) {
+        p.string(1, v.name)                               // ValueInfoProto.name
+        p.message(2) { type in                            // type: TypeProto
+            type.message(1) { tensor in                   // tensor_type
+                tensor.int(1, floatType)                  // elem_type
+                tensor.message(2) { shape in              // shape: TensorShapeProto
+                    for d in v.dims {
+                        shape.message(1) { dim in
+                            switch d {
+                            case .size(let n): dim.int(1, Int64(n))       // dim_value
+                            case .symbol(let s): dim.string(2, s)         // dim_param
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !v.doc.isEmpty { p.string(3, v.doc) }          // doc_string
+    }
+}
