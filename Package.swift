@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/multipart-kit.git", from: "4.7.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.20"),
     ],
     targets: [
         .systemLibrary(name: "CArgon2", path: "Sources/CArgon2", pkgConfig: "libargon2",
@@ -47,13 +48,15 @@ let package = Package(
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "MultipartKit", package: "multipart-kit"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
-        ]),
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+        ], resources: [.copy("Resources/DockerBundle")]),
         .executableTarget(name: "sightline", dependencies: ["App", "VisionEngine"]),
         .executableTarget(name: "sightline-bench", dependencies: ["VisionEngine"], path: "Benchmarks/sightline-bench"),
         .testTarget(name: "VisionEngineTests", dependencies: ["VisionEngine"]),
         .testTarget(name: "AppTests", dependencies: [
             "App",
             .product(name: "XCTVapor", package: "vapor"),
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ]),
     ],
     swiftLanguageModes: [.v5]

@@ -24,5 +24,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0018_CreateJobs(),
         M0019_CreateFeatures(),
         M0020_CreatePredictions(),
+        M0021_CreateExports(),
     ]
 }

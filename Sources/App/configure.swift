@@ -57,6 +57,7 @@ public func configure(_ app: Application) async throws {
     try app.register(collection: TrainingController())
     try app.register(collection: ImagesController())
     try app.register(collection: IterationsController())
+    try app.register(collection: ExportsController())
     try app.register(collection: StoredPredictionsController())
     try app.register(collection: BlobController())
     try app.register(collection: PredictionController())

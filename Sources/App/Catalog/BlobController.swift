@@ -14,10 +14,14 @@ struct BlobController: RouteCollection {
             throw CVError(.forbidden, "Forbidden", "This link is invalid or has expired.")
         }
         let store = req.application.blobStore
-        guard store.exists(hash) else { throw CVError.notFound("NotFound", "No such image.") }
+        guard store.exists(hash) else { throw CVError.notFound("NotFound", "No such file.") }
         let data = try await req.application.threadPool.runIfActive { try store.read(hash) }
         let res = Response(status: .ok, body: .init(data: data))
-        res.headers.replaceOrAdd(name: .contentType, value: Self.mediaType(data))
+        let type = Self.mediaType(data)
+        res.headers.replaceOrAdd(name: .contentType, value: type)
+        if type == "application/zip" {
+            res.headers.replaceOrAdd(name: .contentDisposition, value: "attachment; filename=\"sightline-export-\(hash.prefix(12)).zip\"")
+        }
         res.headers.replaceOrAdd(name: .cacheControl, value: "private, max-age=3600")
         res.headers.replaceOrAdd(name: "X-Content-Type-Options", value: "nosniff")
         return res
@@ -30,6 +34,7 @@ struct BlobController: RouteCollection {
         if b.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return "image/png" }
         if b.starts(with: Array("GIF8".utf8)) { return "image/gif" }
         if b.starts(with: Array("BM".utf8)) { return "image/bmp" }
+        if b.starts(with: [0x50, 0x4B, 0x03, 0x04]) { return "application/zip" }   // exports
         if b.count >= 12, b[0..<4].elementsEqual("RIFF".utf8), b[8..<12].elementsEqual("WEBP".utf8) { return "image/webp" }
         return "application/octet-stream"
     }

@@ -2,7 +2,7 @@ import Fluent
 import NIOCore
 import Vapor
 
-/// Removes blobs that nothing references (images, trained models, stored predictions)
+/// Removes blobs that nothing references (images, trained models, stored predictions, exports)
 /// and stored predictions older than 30 days. A grace period protects blobs of an upload
 /// whose rows are not committed yet.
 struct BlobSweeper {
@@ -19,6 +19,7 @@ struct BlobSweeper {
         }
         for it in try await Iteration.query(on: db).filter(\.$modelHash != nil).all() { referenced.insert(it.modelHash!) }
         for p in try await StoredPrediction.query(on: db).all() { referenced.insert(p.blobHash) }
+        for e in try await Export.query(on: db).filter(\.$blobHash != nil).all() { referenced.insert(e.blobHash!) }
         var removed = 0
         for blob in store.all() where !referenced.contains(blob.hash) && now.timeIntervalSince(blob.modified) >= grace {
             store.delete(blob.hash)

@@ -20,12 +20,12 @@ struct WireIteration: Content {
     var originalPublishResourceId: String?
     var trainingErrorDetails: String?
 
-    init(_ it: Iteration, domains: DomainCatalog) {
+    init(_ it: Iteration, domains: DomainCatalog, project: Project?) {
         id = it.id!.uuidString.lowercased(); name = it.name; status = it.status
         created = it.createdAt ?? Date(); lastModified = it.updatedAt ?? created
         trainedAt = it.status == "Completed" ? it.trainedAt : nil
         projectId = it.projectID.uuidString.lowercased()
-        let platforms = domains.domain(it.domainID)?.exportablePlatforms ?? []
+        let platforms = ExportTarget.allowed(domain: domains.domain(it.domainID), project: project)
         exportable = it.status == "Completed" && !platforms.isEmpty
         exportableTo = it.status == "Completed" ? platforms : nil
         domainId = it.status == "Training" ? nil : it.domainID.uuidString.lowercased()

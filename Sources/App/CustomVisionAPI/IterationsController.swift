@@ -24,7 +24,9 @@ struct IterationsController: RouteCollection {
         try await service(req).iteration(p, id: req.parameters.get("iterationId") ?? "")
     }
 
-    private func wire(_ it: Iteration, _ req: Request) -> WireIteration { WireIteration(it, domains: req.application.domainCatalog) }
+    private func wire(_ it: Iteration, _ req: Request, _ p: Project) -> WireIteration {
+        WireIteration(it, domains: req.application.domainCatalog, project: p)
+    }
 
     func train(req: Request) async throws -> WireIteration {
         let p = try await req.project()
@@ -38,23 +40,26 @@ struct IterationsController: RouteCollection {
         let parameters = (req.body.data?.readableBytes ?? 0) > 0 ? try req.content.decode(TrainingParameters.self) : nil
         let it = try await service(req).train(account: req.account, project: p, trainingType: req.query[String.self, at: "trainingType"],
                                               budgetHours: budget, force: force, selectedTags: parameters?.selectedTags)
-        return wire(it, req)
+        return wire(it, req, p)
     }
 
     func list(req: Request) async throws -> [WireIteration] {
-        try await service(req).iterations(try await req.project()).map { wire($0, req) }
+        let p = try await req.project()
+        return try await service(req).iterations(p).map { wire($0, req, p) }
     }
 
     func get(req: Request) async throws -> WireIteration {
-        wire(try await iteration(req, try await req.project()), req)
+        let p = try await req.project()
+        return wire(try await iteration(req, p), req, p)
     }
 
     func update(req: Request) async throws -> WireIteration {
-        let it = try await iteration(req, try await req.project())
+        let p = try await req.project()
+        let it = try await iteration(req, p)
         guard let name = try req.content.decode(WireIterationUpdate.self).name else {
             throw CVError.badRequest("BadRequestIterationName", "name is required.")
         }
-        return wire(try await service(req).rename(it, to: name), req)
+        return wire(try await service(req).rename(it, to: name), req, p)
     }
 
     func delete(req: Request) async throws -> Response {

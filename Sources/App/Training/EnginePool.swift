@@ -72,6 +72,7 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
             }
         }
         defer { beat.cancel() }
+        if job.kind == "export" { return await runExport(job, app: app, queue: queue) }
         app.logger.info("training started", metadata: ["iteration": "\(job.iterationID)", "attempt": "\(job.attempts)"])
         do {
             try await TrainingJob(app: app, job: job, queue: queue).run()
@@ -86,6 +87,23 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
             try? await queue.finish(job, state: "failed", error: reason)
             try? await Iteration.query(on: app.db).filter(\.$id == job.iterationID).filter(\.$status == "Training")
                 .set(\.$status, to: "Failed").set(\.$errorDetails, to: "Training failed: \(reason)").update()
+        }
+    }
+
+    private func runExport(_ job: Job, app: Application, queue: JobQueue) async {
+        app.logger.info("export started", metadata: ["export": "\(job.exportID.map { "\($0)" } ?? "-")"])
+        do {
+            try await ExportJob(app: app, job: job).run()
+            try await queue.finish(job, state: "done")
+        } catch is ExportJob.Cancelled {
+            try? await queue.finish(job, state: "cancelled")
+        } catch {
+            if Task.isCancelled { return }
+            let reason = "\(error)"
+            app.logger.error("export failed", metadata: ["export": "\(job.exportID.map { "\($0)" } ?? "-")", "error": "\(reason)"])
+            try? await queue.finish(job, state: "failed", error: reason)
+            try? await Export.query(on: app.db).filter(\.$id == job.exportID ?? UUID()).filter(\.$status == "Exporting")
+                .set(\.$status, to: "Failed").set(\.$error, to: reason).update()
         }
     }
 }

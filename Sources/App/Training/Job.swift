@@ -7,6 +7,8 @@ final class Job: Model, @unchecked Sendable {
     @ID(key: .id) var id: UUID?
     @Field(key: "kind") var kind: String
     @Field(key: "iteration_id") var iterationID: UUID
+    /// The export an `export` job builds; nil for training jobs.
+    @OptionalField(key: "export_id") var exportID: UUID?
     /// queued, running, done, failed, cancelled
     @Field(key: "state") var state: String
     @Field(key: "attempts") var attempts: Int

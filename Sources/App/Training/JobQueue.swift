@@ -11,9 +11,10 @@ struct JobQueue {
     var staleAfter: TimeInterval = 30
     static let maxAttempts = 3
 
-    func enqueue(kind: String, iteration: UUID, on db: Database? = nil) async throws {
+    func enqueue(kind: String, iteration: UUID, export: UUID? = nil, on db: Database? = nil) async throws {
         let job = Job()
-        job.kind = kind; job.iterationID = iteration; job.state = "queued"; job.attempts = 0; job.createdAt = Date()
+        job.kind = kind; job.iterationID = iteration; job.exportID = export
+        job.state = "queued"; job.attempts = 0; job.createdAt = Date()
         try await job.create(on: db ?? self.db)
     }
 
@@ -51,6 +52,11 @@ struct JobQueue {
         for job in stale {
             if job.attempts >= Self.maxAttempts {
                 try await finish(job, state: "failed", error: "interrupted \(job.attempts) times")
+                if job.kind == "export" {
+                    try await Export.query(on: db).filter(\.$id == job.exportID ?? UUID()).filter(\.$status == "Exporting")
+                        .set(\.$status, to: "Failed").set(\.$error, to: "The export was interrupted \(job.attempts) times.").update()
+                    continue
+                }
                 try await Iteration.query(on: db).filter(\.$id == job.iterationID).filter(\.$status == "Training")
                     .set(\.$status, to: "Failed")
                     .set(\.$errorDetails, to: "Training was interrupted \(job.attempts) times (the server stopped while it ran).")
@@ -58,6 +64,7 @@ struct JobQueue {
             } else {
                 try await Job.query(on: db).filter(\.$id == job.id!).filter(\.$state == "running")
                     .set(\.$state, to: "queued").set(\.$claimedBy, to: nil).update()
+                if job.kind == "export" { continue }
                 try await Iteration.query(on: db).filter(\.$id == job.iterationID).set(\.$progress, to: 0).update()
             }
         }

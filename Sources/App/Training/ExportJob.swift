@@ -1,0 +1,41 @@
+import Fluent
+import Foundation
+import Vapor
+import VisionEngine
+
+/// Builds one export: the iteration's head and the shared backbone, packaged as the
+/// export's platform and flavor ask, stored as a blob.
+struct ExportJob {
+    let app: Application
+    let job: Job
+
+    /// The export or its iteration is gone, or another worker finished it.
+    struct Cancelled: Error {}
+
+    func run() async throws {
+        let db = app.db
+        guard let id = job.exportID, let export = try await Export.find(id, on: db), export.status == "Exporting",
+              let it = try await Iteration.find(export.iterationID, on: db), let hash = it.modelHash else { throw Cancelled() }
+        let target = ExportTarget(platform: export.platform, flavor: export.flavor)
+        let blobs = app.blobStore
+        let head = try await app.engine.run { try ClassifierHead.deserialise(try blobs.read(hash)) }
+        let byID = Dictionary(try await Tag.query(on: db).filter(\.$projectID == it.projectID).all().map { ($0.id!.uuidString.lowercased(), $0) },
+                              uniquingKeysWith: { a, _ in a })
+        // A tag deleted since training keeps its place in the output under its id.
+        let tags = head.tagIDs.map { id in
+            ExportPackager.TagInfo(id: id, name: byID[id]?.name ?? id, type: byID[id]?.typeRaw ?? "Regular")
+        }
+        let engine = app.engine
+        let projectID = it.projectID, iterationID = it.id!
+        let zipHash = try await engine.run {
+            let packager = ExportPackager(backbone: try engine.backbone(), head: head, tags: tags, projectID: projectID,
+                                          iterationID: iterationID, version: Self.producerVersion)
+            return try blobs.put(try packager.package(target))
+        }
+        try await Export.query(on: db).filter(\.$id == id).filter(\.$status == "Exporting")
+            .set(\.$status, to: "Done").set(\.$blobHash, to: zipHash).set(\.$error, to: nil).update()
+    }
+
+    /// Written into each model's `producer_version`.
+    static let producerVersion = "1.0"
+}

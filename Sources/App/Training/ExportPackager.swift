@@ -1,0 +1,97 @@
+import Foundation
+import VisionEngine
+import ZIPFoundation
+
+/// Lays out an export's zip: `model.onnx` and `labels.txt` (plus a README and the
+/// preprocessing code), or the Docker bundle around them. Pure: no database, no Vapor.
+struct ExportPackager {
+    struct TagInfo: Codable, Equatable { var id: String; var name: String; var type: String }
+
+    let backbone: EfficientNetLite
+    let head: ClassifierHead
+    /// In the head's output order.
+    let tags: [TagInfo]
+    let projectID: UUID
+    let iterationID: UUID
+    let version: String
+
+    /// The Docker bundle's service, shipped as resources of this module.
+    static var bundleDirectory: URL {
+        Bundle.module.resourceURL!.appendingPathComponent("DockerBundle")
+    }
+
+    func package(_ target: ExportTarget) throws -> Data {
+        let onnx = try ONNXExporter.export(backbone: backbone, head: head, labels: tags.map(\.name),
+                                           opset: target.opset, producerVersion: version)
+        let labels = Data(tags.map { $0.name + "\n" }.joined().utf8)
+        var files: [(String, Data)] = [("model.onnx", onnx), ("labels.txt", labels)]
+        let bundle = Self.bundleDirectory
+        func resource(_ name: String) throws -> Data { try Data(contentsOf: bundle.appendingPathComponent(name)) }
+        switch target.platform {
+        case "DockerFile":
+            let manifest = Manifest(projectId: projectID.uuidString.lowercased(), iterationId: iterationID.uuidString.lowercased(),
+                                    classificationType: head.kind == .multiclass ? "Multiclass" : "Multilabel",
+                                    backbone: head.backbone, inputSize: head.inputSize, opset: target.opset.rawValue, tags: tags)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            files.append(("manifest.json", try encoder.encode(manifest)))
+            for name in ["Dockerfile", "requirements.txt", "app.py", "preprocess.py", "README.md"] {
+                files.append((name, try resource(name)))
+            }
+        default:
+            files.append(("preprocess.py", try resource("preprocess.py")))
+            files.append(("README.md", Data(onnxReadme(target).utf8)))
+        }
+        return try Self.zip(files)
+    }
+
+    struct Manifest: Codable {
+        var projectId: String, iterationId: String, classificationType: String, backbone: String
+        var inputSize: Int, opset: Int, tags: [TagInfo]
+    }
+
+    private func onnxReadme(_ target: ExportTarget) -> String {
+        let size = head.inputSize
+        return """
+        # Sightline export: \(target.flavor) model
+
+        `model.onnx` is the whole classifier: the \(head.backbone) backbone, the trained head and
+        its \(head.kind == .multiclass ? "softmax" : "sigmoids"), in ONNX opset \(target.opset.rawValue).
+
+        - Input `data`: float32 `[N, 3, \(size), \(size)]`, RGB values 0–255. Prepare images as the
+          server does: the centre square of side 224/256 of the shorter side, resized to
+          \(size)×\(size) with a bicubic kernel. `preprocess.py` does exactly that with libvips
+          (`pip install pyvips numpy`), giving the server's input to the bit. The model
+          subtracts 127 and divides by 128 itself.
+        - Output `probabilities`: float32 `[N, \(tags.count)]`, in `labels.txt` order (one tag name per line).
+
+        With onnxruntime:
+
+            import onnxruntime, preprocess
+            session = onnxruntime.InferenceSession("model.onnx")
+            x = preprocess.network_input(open("picture.jpg", "rb").read(), \(size))
+            probabilities = session.run(["probabilities"], {"data": x})[0][0]
+
+        Project \(projectID.uuidString.lowercased()), iteration \(iterationID.uuidString.lowercased()).
+
+        """
+    }
+
+    /// A deflated zip of the files, in order.
+    static func zip(_ files: [(String, Data)]) throws -> Data {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("sightline-export-\(UUID().uuidString).zip")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try write(files, to: url)
+        return try Data(contentsOf: url)
+    }
+
+    /// The archive closes its file when it is released, at the end of this call.
+    private static func write(_ files: [(String, Data)], to url: URL) throws {
+        let archive = try Archive(url: url, accessMode: .create)
+        for (name, data) in files {
+            try archive.addEntry(with: name, type: .file, uncompressedSize: Int64(data.count), compressionMethod: .deflate) { position, size in
+                data.subdata(in: Int(position)..<Int(position) + size)
+            }
+        }
+    }
+}
