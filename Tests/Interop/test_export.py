@@ -1,0 +1,280 @@
+"""Exports checked by outside tools: a multiclass and a multilabel iteration are trained
+and published with Microsoft's SDK, exported as ONNX10, ONNX12 and a Docker bundle, and
+then
+- onnx.checker passes and onnxruntime loads both flavors; for 20 real images (Fashion-MNIST
+  test images, re-encoded at assorted sizes and aspect ratios) the exported model's
+  probabilities equal classify_image's from the running server within 1e-4;
+- the Docker bundle's service, started with its Dockerfile's own command on loopback,
+  answers POST /image (raw and multipart) and POST /url with the same predictions.
+"""
+import http.server
+import importlib.util
+import io
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from importlib.metadata import version
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import requests
+from azure.cognitiveservices.vision.customvision.prediction import CustomVisionPredictionClient
+from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
+from azure.cognitiveservices.vision.customvision.training.models import ImageFileCreateBatch, ImageFileCreateEntry
+from msrest.authentication import ApiKeyCredentials
+from PIL import Image
+
+from conftest import ROOT, admin_api, free_port, make_account
+
+COMPACT = "0732100f-1a38-4e49-a514-c9b44c697ab5"
+DATA = os.path.join(ROOT, ".cache", "datasets", "fashion-mnist")
+TOLERANCE = 1e-4
+CLASSES = {0: "T-shirt", 1: "Trouser", 7: "Sneaker"}
+
+
+def fashion(split, label, count):
+    """Images of one class, each re-encoded at its own size and aspect ratio, JPEG or PNG,
+    so the crop and resize paths are exercised as with photos."""
+    with open(os.path.join(DATA, f"{split}-images-idx3-ubyte"), "rb") as f:
+        images = f.read()
+    with open(os.path.join(DATA, f"{split}-labels-idx1-ubyte"), "rb") as f:
+        labels = f.read()[8:]
+    out = []
+    for i, l in enumerate(labels):
+        if l != label:
+            continue
+        k = len(out) + 3 * label
+        size = (160 + (k * 37) % 200, 150 + (k * 53) % 210)
+        img = Image.frombytes("L", (28, 28), images[16 + i * 784:16 + (i + 1) * 784]).resize(size, Image.BICUBIC)
+        buf = io.BytesIO()
+        img.convert("RGB").save(buf, "JPEG" if k % 2 else "PNG", quality=90)
+        out.append(buf.getvalue())
+        if len(out) == count:
+            return out
+    return out
+
+
+def train_and_publish(trainer, classification_type, resource_id):
+    project = trainer.create_project(f"export-{classification_type}-{uuid.uuid4().hex[:6]}", domain_id=COMPACT,
+                                     classification_type=classification_type)
+    entries = []
+    for label, name in CLASSES.items():
+        tag = trainer.create_tag(project.id, name)
+        entries += [ImageFileCreateEntry(name=f"{name}-{n}.img", contents=d, tag_ids=[tag.id])
+                    for n, d in enumerate(fashion("train", label, 8))]
+    assert trainer.create_images_from_files(project.id, ImageFileCreateBatch(images=entries)).is_batch_successful
+    iteration = trainer.train_project(project.id)
+    deadline = time.time() + 300
+    while iteration.status == "Training":
+        assert time.time() < deadline
+        time.sleep(0.5)
+        iteration = trainer.get_iteration(project.id, iteration.id)
+    assert iteration.status == "Completed", iteration.training_error_details
+    assert iteration.exportable and set(iteration.exportable_to) == {"ONNX", "DockerFile"}
+    assert trainer.publish_iteration(project.id, iteration.id, "exported", resource_id)
+    return project, iteration
+
+
+def export_all(trainer, project, iteration, server):
+    """Requests the three exports; the second request for one returns the same export."""
+    targets = [("ONNX", "ONNX10"), ("ONNX", "ONNX12"), ("DockerFile", "Linux")]
+    for platform, flavor in targets:
+        first = trainer.export_iteration(project.id, iteration.id, platform, flavor=flavor)
+        assert first.status == "Exporting" and first.download_uri is None
+        again = trainer.export_iteration(project.id, iteration.id, platform, flavor=flavor)
+        assert (again.platform, again.flavor) == (platform, flavor) and again.status in ("Exporting", "Done")
+    deadline = time.time() + 300
+    while True:
+        exports = trainer.get_exports(project.id, iteration.id)
+        assert len(exports) == 3, [(e.platform, e.flavor) for e in exports]
+        if all(e.status != "Exporting" for e in exports):
+            break
+        assert time.time() < deadline
+        time.sleep(0.5)
+    zips = {}
+    for e in exports:
+        assert e.status == "Done" and e.download_uri.startswith(server.url + "/blobs/"), (e.status, e.download_uri)
+        r = requests.get(e.download_uri, timeout=60)
+        assert r.status_code == 200 and r.headers["Content-Type"] == "application/zip"
+        zips[e.flavor] = zipfile.ZipFile(io.BytesIO(r.content))
+    return zips
+
+
+def unpack(archive):
+    folder = tempfile.mkdtemp(prefix="sightline-export-")
+    archive.extractall(folder)
+    return folder
+
+
+def load_preprocess(folder):
+    spec = importlib.util.spec_from_file_location(f"preprocess_{uuid.uuid4().hex}", os.path.join(folder, "preprocess.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def compare(expected, got, where):
+    """expected/got: {tag name: probability}. Returns the largest difference."""
+    assert set(expected) == set(got), where
+    assert max(expected, key=expected.get) == max(got, key=got.get), (where, expected, got)
+    diff = max(abs(expected[t] - got[t]) for t in expected)
+    assert diff <= TOLERANCE, (where, diff, expected, got)
+    return diff
+
+
+def check_onnx(archive, flavor, tag_names, images, server_probabilities):
+    assert {"model.onnx", "labels.txt"} <= set(archive.namelist())
+    labels = archive.read("labels.txt").decode().splitlines()
+    assert sorted(labels) == sorted(tag_names)
+    folder = unpack(archive)
+    model = onnx.load(os.path.join(folder, "model.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [int(flavor[-2:])]
+    session = ort.InferenceSession(os.path.join(folder, "model.onnx"), providers=["CPUExecutionProvider"])
+    (inp,) = session.get_inputs()
+    assert inp.name == "data" and inp.shape[1:] == [3, 224, 224]
+    preprocess = load_preprocess(folder)
+    worst = 0.0
+    for n, data in enumerate(images):
+        x = preprocess.network_input(data, 224)
+        p = session.run(["probabilities"], {"data": x})[0][0]
+        worst = max(worst, compare(server_probabilities[n], dict(zip(labels, map(float, p))), f"{flavor} image {n}"))
+    return worst
+
+
+def check_dockerfile(folder):
+    """Every package the Dockerfile names comes from Debian or from PyPI."""
+    lines = open(os.path.join(folder, "Dockerfile")).read().replace("\\\n", " ").splitlines()
+    froms = [l.split()[1] for l in lines if l.startswith("FROM ")]
+    assert froms and all(f.startswith("debian:") for f in froms), froms
+    apt = []
+    for l in lines:
+        if "apt-get install" in l:
+            words = shlex.split(l.split("apt-get install", 1)[1].split("&&")[0])
+            apt += [w for w in words if not w.startswith("-")]
+    assert apt, "the Dockerfile installs no Debian packages"
+    for package in apt:
+        assert subprocess.run(["apt-cache", "show", package], capture_output=True).returncode == 0, package
+    pip_lines = [l for l in lines if "pip install" in l]
+    assert pip_lines and all("-r requirements.txt" in l for l in pip_lines), pip_lines
+    for requirement in open(os.path.join(folder, "requirements.txt")).read().split():
+        name, pinned = requirement.split("==")
+        assert version(name) == pinned, requirement  # what this venv installed from PyPI
+    cmd = [l for l in lines if l.startswith("CMD ")]
+    assert len(cmd) == 1
+    return json.loads(cmd[0][4:])
+
+
+class BundleService:
+    """The bundle's own start command, on loopback, with this venv's interpreter."""
+
+    def __init__(self, folder, command):
+        assert command[0] == "python3"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(os.path.join(folder, "service.log"), "wb")
+        self.proc = subprocess.Popen([sys.executable] + command[1:], cwd=folder, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=dict(os.environ, HOST="127.0.0.1", PORT=str(self.port)))
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            assert self.proc.poll() is None, open(self.log.name).read()
+            try:
+                if requests.get(self.url + "/", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        raise AssertionError("the bundle's service did not start")
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+
+def serve_files(folder):
+    """A loopback file server for POST /url."""
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=folder)  # noqa: E731
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd
+
+
+def check_bundle(archive, project, iteration, images, server_probabilities, trainer):
+    folder = unpack(archive)
+    command = check_dockerfile(folder)
+    for name in ["model.onnx", "labels.txt", "manifest.json", "app.py", "preprocess.py", "README.md"]:
+        assert os.path.exists(os.path.join(folder, name)), name
+    assert "docker build" in open(os.path.join(folder, "README.md")).read()
+    service = BundleService(folder, command)
+    tag_ids = {t.name: t.id for t in trainer.get_tags(project.id)}
+    try:
+        worst = 0.0
+        for n, data in enumerate(images):
+            r = requests.post(service.url + "/image", data=data, headers={"Content-Type": "application/octet-stream"}, timeout=60)
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert set(body) == {"id", "project", "iteration", "created", "predictions"}
+            assert (body["project"], body["iteration"]) == (project.id, iteration.id)
+            probabilities = [p["probability"] for p in body["predictions"]]
+            assert probabilities == sorted(probabilities, reverse=True)
+            assert all(tag_ids[p["tagName"]] == p["tagId"] for p in body["predictions"])
+            got = {p["tagName"]: p["probability"] for p in body["predictions"]}
+            worst = max(worst, compare(server_probabilities[n], got, f"bundle image {n}"))
+
+        multipart = requests.post(service.url + "/image", files={"imageData": ("x.png", images[0], "image/png")}, timeout=60)
+        assert multipart.status_code == 200, multipart.text
+        compare(server_probabilities[0], {p["tagName"]: p["probability"] for p in multipart.json()["predictions"]}, "multipart")
+
+        files = tempfile.mkdtemp(prefix="sightline-url-")
+        with open(os.path.join(files, "picture.img"), "wb") as f:
+            f.write(images[1])
+        httpd = serve_files(files)
+        try:
+            by_url = requests.post(service.url + "/url", json={"url": f"http://127.0.0.1:{httpd.server_address[1]}/picture.img"},
+                                   timeout=60)
+        finally:
+            httpd.shutdown()
+        assert by_url.status_code == 200, by_url.text
+        compare(server_probabilities[1], {p["tagName"]: p["probability"] for p in by_url.json()["predictions"]}, "url")
+
+        bad = requests.post(service.url + "/image", data=b"not an image", timeout=60)
+        assert bad.status_code == 400 and bad.json()["code"] == "BadRequestImageFormat", bad.text
+        return worst
+    finally:
+        service.stop()
+
+
+def test_exports_predict_what_the_server_predicts(server):
+    token = server.create_admin()
+    acct = make_account(server, token, "export@example.com", tier="S0")
+    # 40 classifications in a row: lift S0's 10 per second for this account.
+    assert admin_api(server, token, "PUT", f"accounts/{acct['id']}/overrides", json={"transactionsPerSecond": "unlimited"}).ok
+    trainer = CustomVisionTrainingClient(acct["endpoint"], ApiKeyCredentials(in_headers={"Training-key": acct["trainingKeys"][0]}))
+    predictor = CustomVisionPredictionClient(acct["endpoint"],
+                                             ApiKeyCredentials(in_headers={"Prediction-key": acct["predictionKeys"][0]}))
+    images = [img for label in CLASSES for img in fashion("t10k", label, 7)][:20]
+    assert len(images) == 20
+
+    report = {}
+    for classification_type in ["Multiclass", "Multilabel"]:
+        project, iteration = train_and_publish(trainer, classification_type, acct["resourceId"])
+        server_probabilities = []
+        for data in images:
+            result = predictor.classify_image(project.id, "exported", data)
+            server_probabilities.append({p.tag_name: p.probability for p in result.predictions})
+        if classification_type == "Multiclass":
+            assert all(abs(sum(p.values()) - 1) < 1e-4 for p in server_probabilities)
+        zips = export_all(trainer, project, iteration, server)
+        names = list(CLASSES.values())
+        for flavor in ["ONNX10", "ONNX12"]:
+            report[(classification_type, flavor)] = check_onnx(zips[flavor], flavor, names, images, server_probabilities)
+        report[(classification_type, "DockerFile")] = check_bundle(zips["Linux"], project, iteration, images,
+                                                                   server_probabilities, trainer)
+    print("largest |exported - server| probability difference:", {f"{k[0]}/{k[1]}": f"{v:.1e}" for k, v in report.items()})
