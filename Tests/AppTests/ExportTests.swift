@@ -184,6 +184,17 @@ final class ExportTests: XCTestCase {
         let list = try await t.app.training(.GET, "projects/\(t.project)/iterations/\(t.iteration)/export", key: t.key)
         XCTAssertEqual(list.status, .ok)
         XCTAssertEqual(list.array.count, 0)
+
+        // The portal's Export menu says why, and offers no format.
+        let portal = PortalClient(app: t.app)
+        try await portal.get("/signin")
+        let signedIn = try await portal.post("/signin", ["email": "export@example.com", "password": "password-123"]).status
+        XCTAssertEqual(signedIn, .seeOther)
+        let account = try await Account.query(on: t.app.db).first()!.id!.uuidString.lowercased()
+        let page = try await portal.get("/accounts/\(account)/projects/\(t.project)/iterations/\(t.iteration)")
+        XCTAssertEqual(page.status, .ok)
+        XCTAssertTrue(page.body.contains(#"id="export-unavailable""#), page.body)
+        XCTAssertFalse(page.body.contains(#"id="export-form""#))
         try await t.app.asyncShutdown()
     }
 }

@@ -1,12 +1,16 @@
 """Chromium trains from the portal, watches progress reach 100 %, moves the threshold
-slider and sees precision/recall change, quick-tests an image and publishes."""
+slider and sees precision/recall change, quick-tests an image, publishes and exports."""
+import io
 import os
 import tempfile
+import zipfile
+
+import requests
 
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from test_portal_chromium import browser, wait_url  # noqa: F401  (fixture)
 from test_portal_images_chromium import add_tag, create_project, sign_up_with_account
@@ -28,7 +32,7 @@ def upload(b, paths, tag_index):
 def test_train_progress_threshold_quick_test_publish(server, browser):  # noqa: F811
     b = browser
     sign_up_with_account(b, server)
-    project_url = create_project(b, "Shoes or trousers", "General — Classification")
+    project_url = create_project(b, "Shoes or trousers", "General (compact) — Classification")
     add_tag(b, "sneaker")
     add_tag(b, "trouser")
     tmp = tempfile.mkdtemp()
@@ -79,6 +83,18 @@ def test_train_progress_threshold_quick_test_publish(server, browser):  # noqa: 
     b.find_element(By.ID, "publish").click()
     WebDriverWait(b, 10, ignored_exceptions=(NoSuchElementException,)).until(
         lambda d: "Published as classifyModel" in d.find_element(By.ID, "published").text)
+
+    # Export from the menu; the page reloads itself until the download link is there.
+    Select(b.find_element(By.ID, "export-target")).select_by_value("ONNX|ONNX10")
+    b.find_element(By.ID, "export-button").click()
+    wait_url(b, "#export")
+    WebDriverWait(b, 120, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "a.export-download[data-flavor='ONNX10']"))
+    link = b.find_element(By.CSS_SELECTOR, "a.export-download[data-flavor='ONNX10']").get_attribute("href")
+    assert link.startswith(server.url + "/blobs/")
+    archive = zipfile.ZipFile(io.BytesIO(requests.get(link, timeout=60).content))
+    assert sorted(archive.read("labels.txt").decode().split()) == ["sneaker", "trouser"]
+    assert "model.onnx" in archive.namelist()
 
     # The prediction stored by the quick test: confirm its tag and add it to the training set.
     b.find_element(By.ID, "back").click()

@@ -13,6 +13,7 @@ struct TrainingPages: RouteCollection {
         p.get("iterations", ":iterationId", use: iteration)
         p.post("iterations", ":iterationId", "publish", use: publish)
         p.post("iterations", ":iterationId", "unpublish", use: unpublish)
+        p.post("iterations", ":iterationId", "export", use: export)
         p.on(.POST, "iterations", ":iterationId", "quicktest", body: .collect(maxSize: "5mb"), use: quickTest)
     }
 
@@ -130,6 +131,7 @@ struct TrainingPages: RouteCollection {
                     H.button("Publish", id: "publish"),
                 ]))
             }
+            body += try await exportSection(req, c, it, base: base, csrf: csrf)
             body.append(H.el("h2", [], [H.text("Quick test")]))
             body.append(H.el("form", [("method", "post"), ("action", "\(base)/quicktest"), ("enctype", "multipart/form-data"), ("id", "quicktest-form")], [
                 H.void("input", [("type", "hidden"), ("name", "_csrf"), ("value", csrf)]),
@@ -173,6 +175,58 @@ struct TrainingPages: RouteCollection {
                                                       name: try req.content.get(String.self, at: "publishName"),
                                                       predictionID: try req.content.get(String.self, at: "predictionId"), overwrite: false)
         return try await iterationPage(req, c, iteration, flash: "Published.")
+    }
+
+    /// The Export menu: the targets this iteration can be exported to, and its exports with
+    /// download links (signed, expiring). The list reloads itself while one is being built.
+    private func exportSection(_ req: Request, _ c: ImagePages.Context, _ it: Iteration, base: String, csrf: String) async throws -> [HNode] {
+        var out: [HNode] = [H.el("h2", [("id", "export")], [H.text("Export")])]
+        let domain = req.application.domainCatalog.domain(it.domainID)
+        let allowed = ExportTarget.allowed(domain: domain, project: c.project)
+        let choices: [(String, String)] = [("ONNX|ONNX12", "ONNX (opset 12)"), ("ONNX|ONNX10", "ONNX (opset 10)"),
+                                           ("DockerFile|Linux", "Dockerfile bundle (Linux, ONNX runtime)")]
+            .filter { allowed.contains(String($0.0.split(separator: "|")[0])) }
+        if choices.isEmpty {
+            out.append(H.el("p", [("id", "export-unavailable")], [
+                H.text("The \(domain?.name ?? "unknown") domain cannot be exported. Train on a compact domain to export a model."),
+            ]))
+            return out
+        }
+        out.append(H.form(action: "\(base)/export", csrf: csrf, id: "export-form", [
+            H.el("label", [], [H.text("Format "), H.el("select", [("name", "target"), ("id", "export-target")], choices.map {
+                H.el("option", [("value", $0.0)], [H.text($0.1)])
+            })]),
+            H.button("Export", id: "export-button"),
+        ]))
+        let exports = try await ExportService(db: req.db, domains: req.application.domainCatalog).exports(it)
+        if !exports.isEmpty {
+            let signer = req.application.blobSigner, publicURL = req.application.settings.publicURL
+            let pending = exports.contains { $0.status == "Exporting" }
+            out.append(H.el("div", [("id", "exports"), ("data-pending", pending ? "true" : "false")], [
+                H.table(head: ["Platform", "Flavor", "Status", ""], rows: exports.map { e in
+                    [H.text(e.platform), H.text(e.flavor), H.el("span", [("class", "export-status")], [H.text(e.status)]),
+                     e.status == "Done" && e.blobHash != nil
+                        ? H.el("a", [("href", signer.url(hash: e.blobHash!, base: publicURL)), ("class", "export-download"),
+                                     ("data-flavor", e.flavor), ("download", "")], [H.text("Download")])
+                        : H.text(e.error ?? "")]
+                }, id: "export-list"),
+            ]))
+            if pending { out.append(H.el("script", [("src", "/js/exports.js")])) }
+        }
+        return out
+    }
+
+    func export(req: Request) async throws -> Response {
+        let c = try await ImagePages.Context.load(req)
+        let iteration = try await it(req, c)
+        let target = ((try? req.content.get(String.self, at: "target")) ?? "").split(separator: "|").map(String.init)
+        do {
+            _ = try await ExportService(db: req.db, domains: req.application.domainCatalog)
+                .request(project: c.project, iteration: iteration, platform: target.first, flavor: target.count > 1 ? target[1] : nil)
+        } catch let e as CVError {
+            return try await iterationPage(req, c, iteration, flash: e.message)
+        }
+        return req.redirect(to: "\(c.base)/iterations/\(iteration.id!.uuidString.lowercased())#export")
     }
 
     func unpublish(req: Request) async throws -> Response {
