@@ -1,6 +1,7 @@
 """Times the references on the same input as sightline-bench: onnxruntime on the ONNX
-model built by shared/reference/efficientnet-lite/tools/build_lite0_onnx.py, and the
-NumPy reference forward pass. Prints one JSON line like sightline-bench."""
+model built by shared/reference/efficientnet-lite/tools/build_lite0_onnx.py, onnxruntime
+on a model Sightline exported (`exported`: the whole classifier, NCHW 0-255 input), and
+the NumPy reference forward pass. Prints one JSON line like sightline-bench."""
 import argparse
 import json
 import os
@@ -10,7 +11,7 @@ import time
 import numpy as np
 
 ap = argparse.ArgumentParser()
-ap.add_argument("engine", choices=["onnxruntime", "numpy"])
+ap.add_argument("engine", choices=["onnxruntime", "exported", "numpy"])
 ap.add_argument("--model", required=True)
 ap.add_argument("--golden", required=True)
 ap.add_argument("--weights")
@@ -22,7 +23,7 @@ a = ap.parse_args()
 one = np.fromfile(a.golden, dtype="<f4").reshape(1, 224, 224, 3)
 x = np.repeat(one, a.batch, axis=0)
 times = []
-if a.engine == "onnxruntime":
+if a.engine in ("onnxruntime", "exported"):
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.intra_op_num_threads = a.threads
@@ -30,11 +31,16 @@ if a.engine == "onnxruntime":
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     sess = ort.InferenceSession(a.model, so, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
+    output = "features"
+    if a.engine == "exported":
+        # The exported model takes what users give it: RGB 0-255, NCHW; it normalises itself.
+        x = np.ascontiguousarray((x * 128 + 127).transpose(0, 3, 1, 2))
+        output = "probabilities"
     for _ in range(2):
-        sess.run(["features"], {name: x})
+        sess.run([output], {name: x})
     for _ in range(a.iterations):
         t = time.perf_counter()
-        sess.run(["features"], {name: x})
+        sess.run([output], {name: x})
         times.append((time.perf_counter() - t) * 1000 / a.batch)
 else:
     tools = os.path.join(os.path.dirname(a.golden), "..", "tools")
