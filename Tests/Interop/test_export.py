@@ -10,6 +10,7 @@ then
 import http.server
 import importlib.util
 import io
+import itertools
 import json
 import os
 import shlex
@@ -32,10 +33,10 @@ from azure.cognitiveservices.vision.customvision.training.models import ImageFil
 from msrest.authentication import ApiKeyCredentials
 from PIL import Image
 
-from conftest import ROOT, admin_api, free_port, make_account
+from conftest import admin_api, free_port, make_account
+from test_quickstart_classification import fashion_mnist
 
 COMPACT = "0732100f-1a38-4e49-a514-c9b44c697ab5"
-DATA = os.path.join(ROOT, ".cache", "datasets", "fashion-mnist")
 TOLERANCE = 1e-4
 CLASSES = {0: "T-shirt", 1: "Trouser", 7: "Sneaker"}
 
@@ -43,22 +44,13 @@ CLASSES = {0: "T-shirt", 1: "Trouser", 7: "Sneaker"}
 def fashion(split, label, count):
     """Images of one class, each re-encoded at its own size and aspect ratio, JPEG or PNG,
     so the crop and resize paths are exercised as with photos."""
-    with open(os.path.join(DATA, f"{split}-images-idx3-ubyte"), "rb") as f:
-        images = f.read()
-    with open(os.path.join(DATA, f"{split}-labels-idx1-ubyte"), "rb") as f:
-        labels = f.read()[8:]
     out = []
-    for i, l in enumerate(labels):
-        if l != label:
-            continue
-        k = len(out) + 3 * label
+    for n, img in enumerate(itertools.islice(fashion_mnist(split, label), count)):
+        k = n + 3 * label
         size = (160 + (k * 37) % 200, 150 + (k * 53) % 210)
-        img = Image.frombytes("L", (28, 28), images[16 + i * 784:16 + (i + 1) * 784]).resize(size, Image.BICUBIC)
         buf = io.BytesIO()
-        img.convert("RGB").save(buf, "JPEG" if k % 2 else "PNG", quality=90)
+        img.resize(size, Image.BICUBIC).convert("RGB").save(buf, "JPEG" if k % 2 else "PNG", quality=90)
         out.append(buf.getvalue())
-        if len(out) == count:
-            return out
     return out
 
 

@@ -4,6 +4,7 @@ two tags, 10 + 10 images in one create_images_from_files batch, train, poll unti
 Completed, publish, classify_image with bytes, unpublish, delete."""
 import gzip
 import io
+import itertools
 import os
 import time
 import uuid
@@ -20,24 +21,24 @@ from conftest import ROOT, make_account
 DATA = os.path.join(ROOT, ".cache", "datasets", "fashion-mnist")
 
 
-def fashion(split, label, count, skip=0):
-    """PNG bytes of the first `count` images of one class (after `skip`), upscaled like photos."""
+def fashion_mnist(split, label):
+    """The 28×28 grey images of one class, in file order."""
     with open(os.path.join(DATA, f"{split}-images-idx3-ubyte"), "rb") as f:
         images = f.read()
     with open(os.path.join(DATA, f"{split}-labels-idx1-ubyte"), "rb") as f:
         labels = f.read()[8:]
-    out = []
     for i, l in enumerate(labels):
         if l == label:
-            if skip:
-                skip -= 1
-                continue
-            img = Image.frombytes("L", (28, 28), images[16 + i * 784:16 + (i + 1) * 784]).resize((224, 224), Image.BICUBIC)
-            buf = io.BytesIO()
-            img.convert("RGB").save(buf, "PNG")
-            out.append(buf.getvalue())
-            if len(out) == count:
-                break
+            yield Image.frombytes("L", (28, 28), images[16 + i * 784:16 + (i + 1) * 784])
+
+
+def fashion(split, label, count, skip=0):
+    """PNG bytes of the first `count` images of one class (after `skip`), upscaled like photos."""
+    out = []
+    for img in itertools.islice(fashion_mnist(split, label), skip, skip + count):
+        buf = io.BytesIO()
+        img.resize((224, 224), Image.BICUBIC).convert("RGB").save(buf, "PNG")
+        out.append(buf.getvalue())
     return out
 
 

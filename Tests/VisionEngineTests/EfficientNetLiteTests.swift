@@ -12,16 +12,17 @@ func floats(_ url: URL) throws -> [Float] {
     return d.withUnsafeBytes { raw in (0..<d.count / 4).map { raw.load(fromByteOffset: $0 * 4, as: Float.self) } }
 }
 
+/// EfficientNet-Lite0, loaded once for all the engine tests.
+nonisolated(unsafe) private var loadedLite0: EfficientNetLite?
+func lite0() throws -> EfficientNetLite {
+    if let m = loadedLite0 { return m }
+    let m = try EfficientNetLite.load(variant: .lite0, path: weightsDir.appendingPathComponent("efficientnet-lite0.pth").path)
+    loadedLite0 = m
+    return m
+}
+
 /// The golden vectors: the engine against the NumPy reference's features and logits.
 final class EfficientNetLiteGoldenTests: XCTestCase {
-    static var model: EfficientNetLite?
-
-    func lite0() throws -> EfficientNetLite {
-        if let m = Self.model { return m }
-        let m = try EfficientNetLite.load(variant: .lite0, path: weightsDir.appendingPathComponent("efficientnet-lite0.pth").path)
-        Self.model = m
-        return m
-    }
 
     func testGoldenFeaturesAndLogits() throws {
         let model = try lite0()

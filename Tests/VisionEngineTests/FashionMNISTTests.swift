@@ -53,7 +53,7 @@ final class FashionFixture: @unchecked Sendable {
     let tagIDs = (0..<10).map { "class\($0)" }
 
     init() throws {
-        model = try EfficientNetLite.load(variant: .lite0, path: weightsDir.appendingPathComponent("efficientnet-lite0.pth").path)
+        model = try lite0()
         let all = try FashionMNIST(split: "train").take(perClass: 55)
         var seen = [Int](repeating: 0, count: 10)
         var t: [(pixels: [UInt8], label: Int)] = [], e: [(pixels: [UInt8], label: Int)] = []

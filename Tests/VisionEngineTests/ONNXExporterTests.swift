@@ -6,15 +6,6 @@ import XCTest
 /// documentation, and the exporter's model structure read back by a reader written here.
 /// (onnx.checker and onnxruntime check the exported models in Tests/Interop/test_export.py.)
 final class ONNXExporterTests: XCTestCase {
-    static var model: EfficientNetLite?
-
-    func lite0() throws -> EfficientNetLite {
-        if let m = Self.model { return m }
-        let m = try EfficientNetLite.load(variant: .lite0, path: weightsDir.appendingPathComponent("efficientnet-lite0.pth").path)
-        Self.model = m
-        return m
-    }
-
     func testProtobufWireFormatMatchesTheDocumentedExamples() {
         var w = ProtobufWriter()
         w.int(1, 150)                       // "08 96 01"

@@ -183,9 +183,7 @@ struct TrainingPages: RouteCollection {
         var out: [HNode] = [H.el("h2", [("id", "export")], [H.text("Export")])]
         let domain = req.application.domainCatalog.domain(it.domainID)
         let allowed = ExportTarget.allowed(domain: domain, project: c.project)
-        let choices: [(String, String)] = [("ONNX|ONNX12", "ONNX (opset 12)"), ("ONNX|ONNX10", "ONNX (opset 10)"),
-                                           ("DockerFile|Linux", "Dockerfile bundle (Linux, ONNX runtime)")]
-            .filter { allowed.contains(String($0.0.split(separator: "|")[0])) }
+        let choices = ExportTarget.offered(allowed: allowed)
         if choices.isEmpty {
             out.append(H.el("p", [("id", "export-unavailable")], [
                 H.text("The \(domain?.name ?? "unknown") domain cannot be exported. Train on a compact domain to export a model."),
@@ -194,7 +192,7 @@ struct TrainingPages: RouteCollection {
         }
         out.append(H.form(action: "\(base)/export", csrf: csrf, id: "export-form", [
             H.el("label", [], [H.text("Format "), H.el("select", [("name", "target"), ("id", "export-target")], choices.map {
-                H.el("option", [("value", $0.0)], [H.text($0.1)])
+                H.el("option", [("value", "\($0.platform)|\($0.flavor)")], [H.text("\($0.platform) · \($0.flavor)")])
             })]),
             H.button("Export", id: "export-button"),
         ]))

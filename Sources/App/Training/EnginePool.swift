@@ -84,9 +84,7 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
             if Task.isCancelled { return }  // shutting down: the job is re-queued
             let reason = "\(error)"
             app.logger.error("training failed", metadata: ["iteration": "\(job.iterationID)", "error": "\(reason)"])
-            try? await queue.finish(job, state: "failed", error: reason)
-            try? await Iteration.query(on: app.db).filter(\.$id == job.iterationID).filter(\.$status == "Training")
-                .set(\.$status, to: "Failed").set(\.$errorDetails, to: "Training failed: \(reason)").update()
+            try? await queue.fail(job, error: reason, details: "Training failed: \(reason)")
         }
     }
 
@@ -101,9 +99,7 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
             if Task.isCancelled { return }
             let reason = "\(error)"
             app.logger.error("export failed", metadata: ["export": "\(job.exportID.map { "\($0)" } ?? "-")", "error": "\(reason)"])
-            try? await queue.finish(job, state: "failed", error: reason)
-            try? await Export.query(on: app.db).filter(\.$id == job.exportID ?? UUID()).filter(\.$status == "Exporting")
-                .set(\.$status, to: "Failed").set(\.$error, to: reason).update()
+            try? await queue.fail(job, error: reason, details: reason)
         }
     }
 }

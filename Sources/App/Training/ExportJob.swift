@@ -15,18 +15,19 @@ struct ExportJob {
     func run() async throws {
         let db = app.db
         guard let id = job.exportID, let export = try await Export.find(id, on: db), export.status == "Exporting",
-              let it = try await Iteration.find(export.iterationID, on: db), let hash = it.modelHash else { throw Cancelled() }
+              let it = try await Iteration.find(export.iterationID, on: db), let hash = it.modelHash,
+              let project = try await Project.find(it.projectID, on: db) else { throw Cancelled() }
         let target = ExportTarget(platform: export.platform, flavor: export.flavor)
         let blobs = app.blobStore
         let head = try await app.engine.run { try ClassifierHead.deserialise(try blobs.read(hash)) }
-        let byID = Dictionary(try await Tag.query(on: db).filter(\.$projectID == it.projectID).all().map { ($0.id!.uuidString.lowercased(), $0) },
-                              uniquingKeysWith: { a, _ in a })
+        let byID = try await ImageService(db: db).projectTags(project)
         // A tag deleted since training keeps its place in the output under its id.
         let tags = head.tagIDs.map { id in
-            ExportPackager.TagInfo(id: id, name: byID[id]?.name ?? id, type: byID[id]?.typeRaw ?? "Regular")
+            let tag = UUID(uuidString: id).flatMap { byID[$0] }
+            return ExportPackager.TagInfo(id: id, name: tag?.name ?? id, type: tag?.typeRaw ?? "Regular")
         }
         let engine = app.engine
-        let projectID = it.projectID, iterationID = it.id!
+        let projectID = project.id!, iterationID = it.id!
         let zipHash = try await engine.run {
             let packager = ExportPackager(backbone: try engine.backbone(), head: head, tags: tags, projectID: projectID,
                                           iterationID: iterationID, version: Self.producerVersion)

@@ -5,7 +5,7 @@ struct ExportTarget: Equatable, Sendable {
     /// Custom Vision's ExportPlatform values.
     static let platforms = ["CoreML", "TensorFlow", "DockerFile", "ONNX", "VAIDK", "OpenVino"]
     /// What this installation builds, per platform: the flavors, the first being the default.
-    static let built: [String: [String]] = ["ONNX": ["ONNX12", "ONNX10"], "DockerFile": ["Linux"]]
+    static let built: KeyValuePairs<String, [String]> = ["ONNX": ["ONNX12", "ONNX10"], "DockerFile": ["Linux"]]
     /// Custom Vision's ExportFlavor values.
     static let flavors = ["Linux", "Windows", "ONNX10", "ONNX12", "ARM", "TensorFlowNormal", "TensorFlowLite"]
 
@@ -29,7 +29,7 @@ struct ExportTarget: Equatable, Sendable {
             throw CVError.badRequest("BadRequestExportValidationFailed",
                                      "Unknown export platform '\(raw.prefix(64))'; use one of \(platforms.joined(separator: ", ")).")
         }
-        guard allowed.contains(platform), let offered = built[platform] else {
+        guard allowed.contains(platform), let offered = built.first(where: { $0.key == platform })?.value else {
             let list = allowed.isEmpty ? "none: train on a compact domain to export" : allowed.joined(separator: ", ")
             throw CVError.badRequest("BadRequestExportValidationFailed",
                                      "This iteration cannot be exported to \(platform); its platforms are \(list).")
@@ -47,6 +47,11 @@ struct ExportTarget: Equatable, Sendable {
             flavor = known
         }
         return ExportTarget(platform: platform, flavor: flavor)
+    }
+
+    /// Every platform and flavor built here among `allowed` platforms, defaults first.
+    static func offered(allowed: [String]) -> [ExportTarget] {
+        built.filter { allowed.contains($0.key) }.flatMap { p in p.value.map { ExportTarget(platform: p.key, flavor: $0) } }
     }
 
     /// The platforms an iteration on `domain` in `project` exports to.

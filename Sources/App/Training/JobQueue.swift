@@ -39,6 +39,20 @@ struct JobQueue {
         try await Job.query(on: db).filter(\.$id == job.id!).set(\.$state, to: state).set(\.$error, to: error).update()
     }
 
+    /// Fails a job for good, and with it what it was building: its Training iteration or
+    /// its Exporting export, which gets `details` as the reason.
+    func fail(_ job: Job, error: String, details: String) async throws {
+        try await finish(job, state: "failed", error: error)
+        if job.kind == "export" {
+            guard let id = job.exportID else { return }
+            try await Export.query(on: db).filter(\.$id == id).filter(\.$status == "Exporting")
+                .set(\.$status, to: "Failed").set(\.$error, to: details).update()
+        } else {
+            try await Iteration.query(on: db).filter(\.$id == job.iterationID).filter(\.$status == "Training")
+                .set(\.$status, to: "Failed").set(\.$errorDetails, to: details).update()
+        }
+    }
+
     /// Whether the job was cancelled (its iteration deleted) while it ran.
     func isCancelled(_ job: Job) async throws -> Bool {
         try await Job.find(job.id, on: db)?.state != "running"
@@ -51,20 +65,13 @@ struct JobQueue {
         let stale = try await Job.query(on: db).filter(\.$state == "running").filter(\.$heartbeatAt < cutoff).all()
         for job in stale {
             if job.attempts >= Self.maxAttempts {
-                try await finish(job, state: "failed", error: "interrupted \(job.attempts) times")
-                if job.kind == "export" {
-                    try await Export.query(on: db).filter(\.$id == job.exportID ?? UUID()).filter(\.$status == "Exporting")
-                        .set(\.$status, to: "Failed").set(\.$error, to: "The export was interrupted \(job.attempts) times.").update()
-                    continue
-                }
-                try await Iteration.query(on: db).filter(\.$id == job.iterationID).filter(\.$status == "Training")
-                    .set(\.$status, to: "Failed")
-                    .set(\.$errorDetails, to: "Training was interrupted \(job.attempts) times (the server stopped while it ran).")
-                    .update()
+                try await fail(job, error: "interrupted \(job.attempts) times",
+                               details: job.kind == "export" ? "The export was interrupted \(job.attempts) times."
+                                   : "Training was interrupted \(job.attempts) times (the server stopped while it ran).")
             } else {
                 try await Job.query(on: db).filter(\.$id == job.id!).filter(\.$state == "running")
                     .set(\.$state, to: "queued").set(\.$claimedBy, to: nil).update()
-                if job.kind == "export" { continue }
+                guard job.kind == "train" else { continue }
                 try await Iteration.query(on: db).filter(\.$id == job.iterationID).set(\.$progress, to: 0).update()
             }
         }
