@@ -11,6 +11,8 @@ public struct TierSeed: Codable, Sendable {
     public var iterationsPerProject: Int?
     public var predictionsPerMonth: Int?
     public var transactionsPerSecond: Int?
+    /// Added by M0022; read there, so M0012 (already run on old databases) stays as it was.
+    public var storedPredictionsPerProject: Int?
     public var objectDetection: Bool
 }
 

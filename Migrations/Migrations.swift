@@ -25,5 +25,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0019_CreateFeatures(),
         M0020_CreatePredictions(),
         M0021_CreateExports(),
+        M0022_StoredPredictionLimit(tiers: tiers),
     ]
 }

@@ -19,11 +19,16 @@ public struct Settings: Sendable {
     public var imageURLAllowLoopback: Bool
     /// PostgreSQL connections per event loop.
     public var databasePoolSize: Int
+    /// How long the blobs of deleted images wait before they are removed.
+    public var blobFreeGraceSeconds: Double = 60
+    /// Threads that decode and resize images, and how many of them one account may use at once.
+    public var decodeThreads: Int = 2
+    public var decodesPerAccount: Int = 1
 
     public static func fromEnvironment() -> Settings {
         let env = ProcessInfo.processInfo.environment
         let port = env["PORT"] ?? "8080"
-        return Settings(
+        var s = Settings(
             dataDir: env["DATA_DIR"] ?? "./data",
             databaseURL: env["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 },
             publicURL: env["PUBLIC_URL"] ?? "http://localhost:\(port)",
@@ -35,6 +40,10 @@ public struct Settings: Sendable {
             imageURLFetch: (env["IMAGE_URL_FETCH"] ?? "on").lowercased() != "off",
             imageURLAllowLoopback: env["SIGHTLINE_TEST_ALLOW_LOOPBACK_URLS"] == "1",
             databasePoolSize: max(1, Int(env["DATABASE_POOL_SIZE"] ?? "") ?? 4))
+        s.blobFreeGraceSeconds = min(86_400, max(0, Double(env["BLOB_FREE_GRACE_SECONDS"] ?? "") ?? 60))
+        s.decodeThreads = min(64, max(1, Int(env["DECODE_THREADS"] ?? "") ?? max(2, System.coreCount)))
+        s.decodesPerAccount = min(64, max(1, Int(env["DECODES_PER_ACCOUNT"] ?? "") ?? 1))
+        return s
     }
 
     /// The endpoint users paste into the SDK: always ends with "/" like Azure's.

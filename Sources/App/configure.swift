@@ -50,6 +50,7 @@ public func configure(_ app: Application) async throws {
 
     app.middleware = .init()
     app.middleware.use(RequestIDMiddleware())
+    app.middleware.use(SecurityHeadersMiddleware())
     app.middleware.use(ErrorResponder())
     app.middleware.use(FileMiddleware(publicDirectory: app.directory.publicDirectory))
 
@@ -75,6 +76,10 @@ public func configure(_ app: Application) async throws {
     app.asyncCommands.use(CreateAdminCommand(), as: "create-admin")
     app.asyncCommands.use(SweepBlobsCommand(), as: "sweep-blobs")
     app.lifecycle.use(BlobSweepSchedule())
+    app.blobReclaimer = BlobReclaimer(db: app.db, store: app.blobStore, grace: settings.blobFreeGraceSeconds, logger: app.logger)
+    app.lifecycle.use(app.blobReclaimer)
+    app.decodePool = DecodePool(threads: settings.decodeThreads, perAccount: settings.decodesPerAccount)
+    app.lifecycle.use(DecodePoolLifecycle())
     app.engine = Engine(weightsDir: settings.weightsDir, workers: settings.engineWorkers)
     app.predictor = Predictor()
     app.lifecycle.use(EngineLifecycle())

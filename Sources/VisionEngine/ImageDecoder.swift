@@ -45,6 +45,9 @@ public enum ImageDecodeError: Error, Equatable, CustomStringConvertible {
 /// decompression bomb is refused without its pixels ever being allocated.
 public enum ImageDecoder {
     public static let maxSide = 10_240
+    /// At most 50 megapixels (a 50 MP camera's photo). Decoding costs time in proportion to
+    /// pixels, and formats without shrink-on-load (PNG, GIF, BMP) must decode every one.
+    public static let maxPixels = 50_000_000
     public static let maxAspectRatio = 25.0
     public static let trainingMaxBytes = 6 * 1024 * 1024
     public static let predictionMaxBytes = 4 * 1024 * 1024
@@ -83,6 +86,9 @@ public enum ImageDecoder {
         if max(width, height) > maxSide {
             throw ImageDecodeError.dimensions(width: width, height: height, reason: "the longest side may be at most \(maxSide) px")
         }
+        if width * height > maxPixels {
+            throw ImageDecodeError.dimensions(width: width, height: height, reason: "an image may have at most \(maxPixels / 1_000_000) megapixels")
+        }
         if Double(max(width, height)) / Double(min(width, height)) > maxAspectRatio {
             throw ImageDecodeError.dimensions(width: width, height: height, reason: "the aspect ratio may be at most 25:1")
         }
@@ -91,6 +97,7 @@ public enum ImageDecoder {
 
     /// A JPEG that fits in `maxSide`×`maxSide`, orientation applied, sRGB, no alpha.
     public static func jpegVariant(_ data: Data, maxSide: Int, quality: Int = 85) throws -> ImageVariant {
+        precondition(initialised, "libvips failed to initialise")
         var out: UnsafeMutableRawPointer?
         var len = 0
         var w: Int32 = 0, h: Int32 = 0
@@ -104,6 +111,7 @@ public enum ImageDecoder {
 
     /// Interleaved 8-bit RGB pixels, orientation applied.
     public static func rgb8(_ data: Data) throws -> (pixels: [UInt8], width: Int, height: Int) {
+        precondition(initialised, "libvips failed to initialise")
         var px: UnsafeMutablePointer<UInt8>?
         var w: Int32 = 0, h: Int32 = 0
         let rc = data.withUnsafeBytes { raw in sl_vips_rgb8(raw.baseAddress, raw.count, &px, &w, &h) }

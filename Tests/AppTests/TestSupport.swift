@@ -17,13 +17,14 @@ let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().delet
     .deletingLastPathComponent().path
 
 /// A fresh application on an empty database.
-func makeApp() async throws -> Application {
+func makeApp(_ adjust: (inout Settings) -> Void = { _ in }) async throws -> Application {
     let app = try await Application.make(.testing)
     var s = Settings.fromEnvironment()
     s.dataDir = NSTemporaryDirectory() + "sightline-test-" + UUID().uuidString
     s.databaseURL = TestDatabase.postgresURL
     s.configDir = repoRoot + "/config"
     s.publicURL = "http://127.0.0.1:8080"
+    adjust(&s)
     app.settings = s
     app.logger.logLevel = .warning
     try await configure(app)

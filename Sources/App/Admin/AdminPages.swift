@@ -55,6 +55,7 @@ struct AdminPages: RouteCollection {
             let tier = Tier(); tier.projects = t.projects; tier.tagsPerProject = t.tagsPerProject
             tier.imagesPerProject = t.imagesPerProject; tier.iterationsPerProject = t.iterationsPerProject
             tier.predictionsPerMonth = t.predictionsPerMonth; tier.transactionsPerSecond = t.transactionsPerSecond
+            tier.storedPredictionsPerProject = t.storedPredictionsPerProject
             return H.el("section", [("class", "tier"), ("id", "tier-\(t.code)")], [
                 H.el("h2", [], [H.text("\(t.code) — \(t.name)")]),
                 H.form(action: "/admin/tiers/\(t.code)", csrf: csrf, id: "tier-form-\(t.code)",

@@ -16,12 +16,14 @@ struct AdminService {
         var iterationsPerProject: Int?
         var predictionsPerMonth: Int?
         var transactionsPerSecond: Int?
+        var storedPredictionsPerProject: Int?
         var objectDetection: Bool
 
         init(_ t: Tier) {
             code = t.code; name = t.name; projects = t.projects; tagsPerProject = t.tagsPerProject
             imagesPerProject = t.imagesPerProject; iterationsPerProject = t.iterationsPerProject
             predictionsPerMonth = t.predictionsPerMonth; transactionsPerSecond = t.transactionsPerSecond
+            storedPredictionsPerProject = t.storedPredictionsPerProject
             objectDetection = t.objectDetection
         }
 
@@ -34,6 +36,7 @@ struct AdminService {
             try c.encode(iterationsPerProject, forKey: .iterationsPerProject)
             try c.encode(predictionsPerMonth, forKey: .predictionsPerMonth)
             try c.encode(transactionsPerSecond, forKey: .transactionsPerSecond)
+            try c.encode(storedPredictionsPerProject, forKey: .storedPredictionsPerProject)
             try c.encode(objectDetection, forKey: .objectDetection)
         }
     }
@@ -48,6 +51,7 @@ struct AdminService {
     }
 
     func updateTier(code: String, patch: LimitPatch) async throws -> TierView {
+        defer { AccessCache.shared.invalidateAll() }  // keys, tiers and limits changed
         guard let tier = try await Tier.query(on: db).filter(\.$code == code).first() else {
             throw CVError.notFound("NotFound", "No tier '\(code.prefix(32))'.")
         }
@@ -66,6 +70,7 @@ struct AdminService {
     }
 
     func setTier(account: Account, tier: String) async throws {
+        defer { AccessCache.shared.invalidateAll() }  // keys, tiers and limits changed
         let before = account.tierCode
         try await AccountService(db: db).changeTier(account, to: tier)
         try await AuditLog.record(actor: actor, action: "account.tier", target: "account:\(account.id!.uuidString.lowercased())",
@@ -78,6 +83,7 @@ struct AdminService {
     }
 
     func setOverrides(account: Account, patch: LimitPatch) async throws -> [OverrideView] {
+        defer { AccessCache.shared.invalidateAll() }  // keys, tiers and limits changed
         let before = try await overrides(of: account)
         let changes: [(String, LimitPatch.Value)] = patch.limits.map { ($0.key.rawValue, $0.value) }
             + (patch.objectDetection.map { [(objectDetectionFlag, $0)] } ?? [])

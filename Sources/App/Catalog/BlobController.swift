@@ -14,7 +14,10 @@ struct BlobController: RouteCollection {
             throw CVError(.forbidden, "Forbidden", "This link is invalid or has expired.")
         }
         let store = req.application.blobStore
-        guard store.exists(hash) else { throw CVError.notFound("NotFound", "No such file.") }
+        // A link outlives its row only until the row is deleted: bytes no row references are not served.
+        guard store.exists(hash), try await BlobReferences(db: req.db).isReferenced(hash) else {
+            throw CVError.notFound("NotFound", "No such file.")
+        }
         let data = try await req.application.threadPool.runIfActive { try store.read(hash) }
         let res = Response(status: .ok, body: .init(data: data))
         let type = Self.mediaType(data)

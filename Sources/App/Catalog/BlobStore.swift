@@ -44,7 +44,10 @@ struct BlobStore: Sendable {
     func put(_ data: Data) throws -> String {
         let hash = Self.hash(data)
         let final = path(hash)
-        if FileManager.default.fileExists(atPath: final.path) { return hash }
+        // A blob that is already there is reused: refresh its time first, so that a sweep
+        // running now sees it as fresh (the sweeper re-checks the time after setting a blob
+        // aside). If a sweep set it aside already, the touch fails and the bytes are written anew.
+        if touch(final) { return hash }
         let dir = final.deletingLastPathComponent()
         let tmpDir = root.appendingPathComponent("tmp")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -73,6 +76,47 @@ struct BlobStore: Sendable {
 
     func delete(_ hash: String) {
         unlink(path(hash).path)
+    }
+
+    /// Sets a file's modification time to now; false when it does not exist.
+    @discardableResult
+    func touch(_ url: URL) -> Bool {
+        utimensat(AT_FDCWD, url.path, nil, 0) == 0
+    }
+
+    /// When the blob's file (or a set-aside copy) was last written or reused.
+    func modified(_ url: URL) -> Date? {
+        var st = stat()
+        guard stat(url.path, &st) == 0 else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec) + TimeInterval(st.st_mtim.tv_nsec) / 1e9)
+    }
+
+    /// Moves a blob out of its path (atomically), for a last check before it is deleted.
+    /// Readers and `put` no longer find it there; `put` then writes it anew.
+    func setAside(_ hash: String) -> URL? {
+        let dir = root.appendingPathComponent("trash")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let aside = dir.appendingPathComponent("\(hash).\(UUID().uuidString)")
+        return rename(path(hash).path, aside.path) == 0 ? aside : nil
+    }
+
+    /// Puts a set-aside blob back; when `put` has written it again meanwhile, that copy stays.
+    func restore(_ aside: URL, hash: String) {
+        if link(aside.path, path(hash).path) == 0 || errno == EEXIST { unlink(aside.path); return }
+        _ = rename(aside.path, path(hash).path)
+    }
+
+    func discard(_ aside: URL) { unlink(aside.path) }
+
+    /// Set-aside files a stopped sweep left behind, with the blob each one is.
+    func setAsideFiles(olderThan cutoff: Date) -> [(hash: String, url: URL)] {
+        let dir = root.appendingPathComponent("trash")
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).compactMap { name in
+            let url = dir.appendingPathComponent(name)
+            let hash = String(name.prefix(64))
+            guard Self.isHash(hash), let m = modified(url), m < cutoff else { return nil }
+            return (hash, url)
+        }
     }
 
     /// Every stored blob with its modification time.

@@ -25,7 +25,7 @@ struct IngestOutcome: Sendable {
 struct ImageIngestor {
     let db: Database
     let blobs: BlobStore
-    let threadPool: NIOThreadPool
+    let decoder: DecodePool
 
     static let maxBatch = 64
     static let maxTagsPerImage = 100
@@ -68,11 +68,12 @@ struct ImageIngestor {
                 continue
             }
             let blobs = self.blobs
-            let result: Result<Prepared, ImageStatusError> = try await threadPool.runIfActive {
+            let result: Result<Prepared, ImageStatusError> = try await decoder.run(account: account.id!) {
                 do {
                     let header = try ImageDecoder.probe(data)
                     let resized = try ImageDecoder.jpegVariant(data, maxSide: Self.resizedSide)
-                    let thumb = try ImageDecoder.jpegVariant(data, maxSide: Self.thumbnailSide)
+                    // The thumbnail comes from the resized copy: one full decode per upload.
+                    let thumb = try ImageDecoder.jpegVariant(resized.jpeg, maxSide: Self.thumbnailSide)
                     let hash = try blobs.put(data)
                     return .success(Prepared(index: i, hash: hash, resizedHash: try blobs.put(resized.jpeg),
                                              thumbnailHash: try blobs.put(thumb.jpeg), format: header.format.rawValue,

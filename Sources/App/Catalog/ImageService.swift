@@ -56,18 +56,22 @@ struct ImageService {
 
     /// Deletes images and gives their quota back. Blobs are left to the sweep, since
     /// other rows (or other projects) may reference the same bytes.
-    func delete(account: Account, project: Project, ids: [UUID]?) async throws {
+    /// Deletes images with their tags and regions; returns the blobs they used, for
+    /// `BlobSweeper.freeLater` (other rows may still use them; the sweeper checks).
+    @discardableResult
+    func delete(account: Account, project: Project, ids: [UUID]?) async throws -> Set<String> {
         try await db.transaction { tx in
             _ = try await QuotaLedger.lock(.imagesPerProject, account: account, project: project.id, on: tx)
             var q = ImageRecord.query(on: tx).filter(\.$projectID == project.id!)
             if let ids { q = q.filter(\.$id ~~ ids) }
             let rows = try await q.all()
             let rowIDs = rows.compactMap(\.id)
-            guard !rowIDs.isEmpty else { return }
+            guard !rowIDs.isEmpty else { return [] }
             try await ImageTagLink.query(on: tx).filter(\.$imageID ~~ rowIDs).delete()
             try await ImageRegion.query(on: tx).filter(\.$imageID ~~ rowIDs).delete()
             try await ImageRecord.query(on: tx).filter(\.$id ~~ rowIDs).delete()
             try await QuotaLedger.release(.imagesPerProject, account: account, project: project.id, amount: rowIDs.count, on: tx)
+            return Set(rows.flatMap { [$0.originalHash, $0.resizedHash, $0.thumbnailHash] })
         }
     }
 

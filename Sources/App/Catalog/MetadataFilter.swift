@@ -17,7 +17,11 @@ indirect enum MetadataFilter: Equatable {
         }
     }
 
+    /// Bounds that keep parsing and matching cheap and the recursion shallow.
+    static let maxLength = 2048, maxDepth = 16, maxComparisons = 64
+
     static func parse(_ text: String) throws -> MetadataFilter {
+        guard text.utf8.count <= maxLength else { throw SyntaxError(message: "longer than \(maxLength) bytes") }
         var p = Parser(tokens: try tokenize(text))
         let f = try p.expression()
         guard p.index == p.tokens.count else { throw SyntaxError(message: "unexpected '\(p.tokens[p.index])'") }
@@ -71,6 +75,8 @@ indirect enum MetadataFilter: Equatable {
     private struct Parser {
         let tokens: [Token]
         var index = 0
+        var depth = 0
+        var comparisons = 0
 
         mutating func next() -> Token? {
             guard index < tokens.count else { return nil }
@@ -98,10 +104,15 @@ indirect enum MetadataFilter: Equatable {
         mutating func factor() throws -> MetadataFilter {
             switch next() {
             case .open?:
+                depth += 1
+                guard depth <= MetadataFilter.maxDepth else { throw SyntaxError(message: "parentheses nested deeper than \(MetadataFilter.maxDepth)") }
+                defer { depth -= 1 }
                 let e = try expression()
                 guard next() == .close else { throw SyntaxError(message: "missing ')'") }
                 return e
             case .word(let rawKey)?:
+                comparisons += 1
+                guard comparisons <= MetadataFilter.maxComparisons else { throw SyntaxError(message: "more than \(MetadataFilter.maxComparisons) comparisons") }
                 let key = rawKey.hasPrefix("metadata/") ? String(rawKey.dropFirst("metadata/".count)) : rawKey
                 guard case .word(let op)? = next(), ["eq", "ne"].contains(op.lowercased()) else {
                     throw SyntaxError(message: "expected eq or ne after '\(rawKey)'")

@@ -15,8 +15,10 @@ struct APIKeyAuthenticator: AsyncMiddleware {
             throw CVError.notFound("NotFound", "API version '\(version.prefix(32))' is not supported; use one of \(known.sorted().joined(separator: ", ")).")
         }
         let header = kind == .training ? "Training-Key" : "Prediction-Key"
-        guard let key = request.headers.first(name: header),
-              let account = try await AccountService.authenticate(key: key, kind: kind, on: request.db) else {
+        guard let key = request.headers.first(name: header), !key.isEmpty, key.count <= 256,
+              let account = try await AccessCache.shared.account(keyHash: AccountKey.hash(key), kind: kind, load: {
+                  try await AccountService.authenticate(key: key, kind: kind, on: request.db)
+              }) else {
             throw CVError.unauthorized
         }
         request.account = account

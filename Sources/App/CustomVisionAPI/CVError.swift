@@ -29,6 +29,7 @@ struct CVError: AbortError, Sendable {
         case .imagesPerProject: return .badRequest("BadRequestImageExceededCount", "The image limit (\(limit)) for this project has been reached.")
         case .predictionsPerMonth: return .badRequest("BadRequestExceededQuota", "The monthly prediction quota (\(limit)) has been reached.")
         case .transactionsPerSecond: return CVError(.tooManyRequests, "TooManyRequests", "Rate limit exceeded.", headers: ["Retry-After": "1"])
+        case .storedPredictionsPerProject: return .badRequest("BadRequestExceededQuota", "The stored prediction limit (\(limit)) for this project has been reached.")
         }
     }
 }

@@ -32,7 +32,7 @@ struct ImagesController: RouteCollection {
     // MARK: creation
 
     private func ingestor(_ req: Request) -> ImageIngestor {
-        ImageIngestor(db: req.db, blobs: req.application.blobStore, threadPool: req.application.threadPool)
+        ImageIngestor(db: req.db, blobs: req.application.blobStore, decoder: req.application.decodePool)
     }
 
     static func summary(_ outcomes: [IngestOutcome], req: Request) async throws -> Response {
@@ -150,6 +150,9 @@ struct ImagesController: RouteCollection {
 
     // MARK: query parameters
 
+    /// No project holds more images than this, so a larger skip is a client error.
+    static let maxSkip = 100_000_000
+
     static func csv(_ req: Request, _ name: String, max: Int) throws -> [String] {
         guard let raw = req.query[String.self, at: name], !raw.isEmpty else { return [] }
         let items = raw.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -193,14 +196,8 @@ struct ImagesController: RouteCollection {
             default: throw CVError.badRequest("BadRequest", "orderBy is Newest or Oldest.")
             }
         }
-        if let raw = req.query[String.self, at: "take"] {
-            guard let n = Int(raw), (0...256).contains(n) else { throw CVError.badRequest("BadRequest", "take is 0 to 256.") }
-            q.take = n
-        }
-        if let raw = req.query[String.self, at: "skip"] {
-            guard let n = Int(raw), n >= 0 else { throw CVError.badRequest("BadRequest", "skip is 0 or more.") }
-            q.skip = n
-        }
+        q.take = try req.boundedInt("take", 0...256, default: q.take)
+        q.skip = try req.boundedInt("skip", 0...Self.maxSkip, default: q.skip)
         return q
     }
 
@@ -244,7 +241,8 @@ struct ImagesController: RouteCollection {
         guard all || !ids.isEmpty else {
             throw CVError.badRequest("BadRequestInvalidIds", "Give imageIds or allImages=true.")
         }
-        try await ImageService(db: req.db).delete(account: req.account, project: project, ids: all ? nil : ids)
+        let freed = try await ImageService(db: req.db).delete(account: req.account, project: project, ids: all ? nil : ids)
+        BlobSweeper.freeLater(freed, app: req.application)
         return .noContent
     }
 

@@ -30,8 +30,8 @@ struct IterationsController: RouteCollection {
 
     func train(req: Request) async throws -> WireIteration {
         let p = try await req.project()
-        let budget = req.query[String.self, at: "reservedBudgetInHours"].map { Int($0) } ?? 0
-        guard let budget else { throw CVError.badRequest("BadRequest", "reservedBudgetInHours must be a whole number.") }
+        let budget = try req.boundedInt("reservedBudgetInHours", -1_000_000...1_000_000, default: 0,
+                                       code: "BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining")
         let force = req.query[String.self, at: "forceTrain"]?.lowercased() == "true"
         if let email = req.query[String.self, at: "notificationEmailAddress"], !email.isEmpty, !UserService.validEmail(email) {
             throw CVError.badRequest("BadRequestInvalidEmailAddress", "notificationEmailAddress is not an email address.")
@@ -122,8 +122,8 @@ struct IterationsController: RouteCollection {
 
     func imagePerformances(req: Request) async throws -> [WireImagePerformance] {
         let (p, all, tagIDs) = try await heldOutImages(req)
-        let take = req.query[Int.self, at: "take"] ?? 50, skip = req.query[Int.self, at: "skip"] ?? 0
-        guard (0...256).contains(take), skip >= 0 else { throw CVError.badRequest("BadRequest", "take is 0 to 256, skip 0 or more.") }
+        let take = try req.boundedInt("take", 0...256, default: 50)
+        let skip = try req.boundedInt("skip", 0...ImagesController.maxSkip, default: 0)
         let page = Array(all.dropFirst(skip).prefix(take))
         let wire = try await WireImage.make(page.map(\.0), req: req)
         let tags = try await ImageService(db: req.db).projectTags(p)

@@ -31,17 +31,10 @@ struct PredictionController: RouteCollection {
         let data = try await PredictionService.imageBytes(req, url: url)
         try PredictionService.validate(data)
         guard let project = try await Project.find(projectID, on: req.db) else { throw CVError.projectNotFound }
-        // The prediction account pays: its monthly quota, given back if the image fails.
-        do {
-            try await req.db.writeTransaction { tx in try await QuotaLedger.consume(.predictionsPerMonth, account: account, on: tx) }
-        } catch let e as QuotaLedger.Exceeded { throw CVError.quotaExceeded(e) }
-        do {
-            return try await PredictionService(app: req.application, db: req.db)
-                .predict(project: project, iteration: it, data: data, store: store,
-                         withTagType: req.parameters.get("version")?.lowercased() != "v3.0")
-        } catch {
-            try? await QuotaLedger.release(.predictionsPerMonth, account: account, on: req.db)
-            throw error
+        // The prediction account pays.
+        return try await PredictionService(app: req.application, db: req.db).counted(account: account) { service in
+            try await service.predict(project: project, iteration: it, data: data, store: store,
+                                      withTagType: req.parameters.get("version")?.lowercased() != "v3.0")
         }
     }
 }

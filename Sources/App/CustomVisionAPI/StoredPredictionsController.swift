@@ -7,8 +7,10 @@ struct StoredPredictionsController: RouteCollection {
     func boot(routes: RoutesBuilder) throws {
         let t = routes.grouped("customvision", ":version", "training", "projects", ":projectId")
             .grouped(APIKeyAuthenticator(kind: .training))
-        t.on(.POST, "quicktest", "image", body: .collect(maxSize: "6mb")) { try await quickTest($0, url: false) }
-        t.post("quicktest", "url") { try await quickTest($0, url: true) }
+        // A quick test is a prediction: the same TPS limit and monthly count as the Prediction API.
+        let q = t.grouped(RateLimitMiddleware(kind: "prediction"))
+        q.on(.POST, "quicktest", "image", body: .collect(maxSize: "6mb")) { try await quickTest($0, url: false) }
+        q.post("quicktest", "url") { try await quickTest($0, url: true) }
         t.post("predictions", "query", use: query)
         t.delete("predictions", use: delete)
         t.post("images", "predictions", use: createImages)
@@ -34,8 +36,9 @@ struct StoredPredictionsController: RouteCollection {
         let data = try await PredictionService.imageBytes(req, url: url)
         try PredictionService.validate(data)
         let store = req.query[String.self, at: "store"]?.lowercased() != "false"
-        return try await PredictionService(app: req.application, db: req.db)
-            .predict(project: p, iteration: it, data: data, store: store, withTagType: true)
+        return try await PredictionService(app: req.application, db: req.db).counted(account: req.account) { service in
+            try await service.predict(project: p, iteration: it, data: data, store: store, withTagType: true)
+        }
     }
 
     struct QueryTag: Content { var id: String?; var minThreshold: Float?; var maxThreshold: Float? }
@@ -65,7 +68,7 @@ struct StoredPredictionsController: RouteCollection {
         let maxCount = token.maxCount ?? 50
         guard (1...256).contains(maxCount) else { throw CVError.badRequest("BadRequestPredictionResultsExceededCount", "maxCount is 1 to 256.") }
         guard (token.tags?.count ?? 0) <= 20 else { throw CVError.badRequest("BadRequestPredictionTagsExceededCount", "At most 20 tags.") }
-        let offset = token.continuation.flatMap { Int($0) } ?? 0
+        let offset = try Self.continuationOffset(token.continuation)
         var q = StoredPrediction.query(on: req.db).filter(\.$projectID == p.id!)
         if let raw = token.iterationId, !raw.isEmpty {
             guard let it = UUID(uuidString: raw) else { throw CVError.badRequest("BadRequestPredictionInvalidQueryParameters", "iterationId is not an id.") }
@@ -94,11 +97,24 @@ struct StoredPredictionsController: RouteCollection {
         })
     }
 
+    /// A continuation is the decimal offset this service handed out: anything else (negative,
+    /// huge, not a number) is refused rather than used as a count.
+    static func continuationOffset(_ raw: String?) throws -> Int {
+        guard let raw, !raw.isEmpty else { return 0 }
+        guard raw.count <= 9, raw.allSatisfy({ $0.isASCII && $0.isNumber }), let n = Int(raw) else {
+            throw CVError.badRequest("BadRequestPredictionInvalidQueryParameters", "continuation is not a token this service issued.")
+        }
+        return n
+    }
+
     func delete(req: Request) async throws -> Response {
         let p = try await req.project()
         let ids = try ImagesController.uuids(req, "ids", max: 64)
         guard !ids.isEmpty else { throw CVError.badRequest("BadRequestPredictionIdsMissing", "ids is required.") }
+        let q = StoredPrediction.query(on: req.db).filter(\.$projectID == p.id!).filter(\.$id ~~ ids)
+        let freed = Set(try await q.all().map(\.blobHash))
         try await StoredPrediction.query(on: req.db).filter(\.$projectID == p.id!).filter(\.$id ~~ ids).delete()
+        BlobSweeper.freeLater(freed, app: req.application)
         return .noContent
     }
 
@@ -123,7 +139,7 @@ struct StoredPredictionsController: RouteCollection {
             items.append(item)
         }
         try ImagesController.checkRegions(items)
-        let outcomes = try await ImageIngestor(db: req.db, blobs: blobs, threadPool: req.application.threadPool)
+        let outcomes = try await ImageIngestor(db: req.db, blobs: blobs, decoder: req.application.decodePool)
             .ingest(account: req.account, project: p, items: items, batchTagIDs: batch.tagIds ?? [], metadata: batch.metadata ?? [:])
         return try await ImagesController.summary(outcomes, req: req)
     }

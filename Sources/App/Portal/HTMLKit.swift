@@ -67,16 +67,22 @@ enum H {
         ])
     }
 
+    /// A bar's fill: a fraction shown as a whole percent, 0 to 100 (NaN and infinities too).
+    static func fill(_ fraction: Double) -> HNode {
+        let pct = fraction.isFinite ? Int((min(1, max(0, fraction)) * 100).rounded(.down)) : 0
+        return el("div", [("class", "bar")], [el("div", [("class", "fill"), ("style", "width:\(pct)%")])])
+    }
+
     /// A usage bar: used against a limit (nil = unlimited).
     static func usageBar(label: String, used: Int?, limit: Int?, name: String) -> HNode {
         let usedText = used.map(String.init) ?? "–"
         let limitText = limit.map(String.init) ?? "unlimited"
-        var pct = 0.0
-        if let used, let limit { pct = limit == 0 ? 100 : min(100, Double(used) * 100 / Double(limit)) }
+        var fraction = 0.0
+        if let used, let limit { fraction = limit == 0 ? 1 : Double(used) / Double(limit) }
         return el("div", [("class", "usage"), ("data-quota", name)], [
             el("span", [("class", "usage-label")], [text("\(label): ")]),
             el("span", [("class", "usage-value")], [text("\(usedText) / \(limitText)")]),
-            el("div", [("class", "bar")], [el("div", [("class", "fill"), ("style", "width:\(Int(pct))%")])]),
+            fill(fraction),
         ])
     }
 }

@@ -58,7 +58,7 @@ extension ImagePages {
             if part.name == "tagIds" { tagIDs += String(buffer: part.body).split(separator: ",").map(String.init) }
             else if part.name == "imageData" { items.append(IngestItem(data: Data(buffer: part.body))) }
         }
-        let outcomes = try await ImageIngestor(db: req.db, blobs: req.application.blobStore, threadPool: req.application.threadPool)
+        let outcomes = try await ImageIngestor(db: req.db, blobs: req.application.blobStore, decoder: req.application.decodePool)
             .ingest(account: c.account, project: c.project, items: items, batchTagIDs: tagIDs, metadata: [:])
         let signer = req.application.blobSigner, base = req.application.settings.publicURL
         return UploadResult(images: outcomes.map { o in
@@ -106,7 +106,8 @@ extension ImagePages {
     func delete(req: Request) async throws -> Response {
         let c = try await Context.load(req)
         let img = try await image(req, c)
-        try await ImageService(db: req.db).delete(account: c.account, project: c.project, ids: [img.id!])
+        let freed = try await ImageService(db: req.db).delete(account: c.account, project: c.project, ids: [img.id!])
+        BlobSweeper.freeLater(freed, app: req.application)
         return req.redirect(to: c.base)
     }
 

@@ -24,7 +24,9 @@ enum PortalLayout {
         let html = HTML(
             .head(
                 .meta(.charset(.utf8)),
-                .title("\(title) · Sightline"),
+                // Plot's `.title` also writes `og:`/`twitter:` meta tags with the title unescaped
+                // in an attribute; a plain element with escaped text is all a portal page needs.
+                .element(named: "title", text: "\(title) · Sightline"),
                 .meta(.name("viewport"), .content("width=device-width, initial-scale=1")),
                 .stylesheet("/css/sightline.css")
             ),

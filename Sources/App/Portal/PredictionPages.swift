@@ -36,7 +36,7 @@ struct PredictionPages: RouteCollection {
                 H.el("div", [], predictions.prefix(3).map { p in
                     H.el("div", [("class", "usage prediction")], [
                         H.el("span", [], [H.text("\(p.tagName): \(String(format: "%.1f", p.probability * 100))%")]),
-                        H.el("div", [("class", "bar")], [H.el("div", [("class", "fill"), ("style", "width:\(Int(p.probability * 100))%")])]),
+                        H.fill(Double(p.probability)),
                     ])
                 }),
                 H.form(action: "\(c.base)/predictions/\(id)/add", csrf: csrf, [
@@ -62,7 +62,7 @@ struct PredictionPages: RouteCollection {
         let tag = try req.content.get(String.self, at: "tagId")
         let blobs = req.application.blobStore
         let data = try await req.application.threadPool.runIfActive { try blobs.read(row.blobHash) }
-        let outcome = try await ImageIngestor(db: req.db, blobs: req.application.blobStore, threadPool: req.application.threadPool)
+        let outcome = try await ImageIngestor(db: req.db, blobs: req.application.blobStore, decoder: req.application.decodePool)
             .ingest(account: c.account, project: c.project, items: [IngestItem(data: data, tagIDs: [tag])], batchTagIDs: [], metadata: [:])
         let status = outcome.first?.status ?? "ErrorUnknown"
         if status == "OK" || status == "OKDuplicate" {

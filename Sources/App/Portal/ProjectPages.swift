@@ -127,12 +127,14 @@ struct ProjectPages: RouteCollection {
     private func gallery(_ req: Request, _ p: Project, base: String, tags: [Tag], counts: [UUID: Int],
                          csrf: String) async throws -> [HNode] {
         let filter = req.query[String.self, at: "tag"] ?? ""
-        let pageNumber = max(1, req.query[Int.self, at: "page"] ?? 1)
+        let requestedPage = req.clampedInt("page", 1...1_000_000, default: 1)
         var q = ImageQuery()
         if filter == "untagged" { q.tagging = .untagged }
         else if let t = UUID(uuidString: filter) { q.tagIDs = [t] }
         let service = ImageService(db: req.db)
         let all = try await service.matching(project: p, q)
+        let pages = max(1, (all.count + Self.pageSize - 1) / Self.pageSize)
+        let pageNumber = min(requestedPage, pages)
         let shown = all.dropFirst((pageNumber - 1) * Self.pageSize).prefix(Self.pageSize)
         let total = try await service.count(project: p, ImageQuery())
         let untagged = try await service.count(project: p, ImageQuery(tagging: .untagged))
@@ -144,7 +146,6 @@ struct ProjectPages: RouteCollection {
         }
         var filters: [HNode] = [filterLink("All (\(total))", ""), filterLink("Untagged (\(untagged))", "untagged")]
         filters += tags.map { filterLink("\($0.name) (\(counts[$0.id!] ?? 0))", $0.id!.uuidString.lowercased()) }
-        let pages = max(1, (all.count + Self.pageSize - 1) / Self.pageSize)
         var pager: [HNode] = [H.text("Page \(pageNumber) of \(pages) ")]
         let filterQuery = filter.isEmpty ? "" : "tag=\(filter)&"
         if pageNumber > 1 { pager.append(H.link("← Previous", "\(base)?\(filterQuery)page=\(pageNumber - 1)", id: "prev-page")) }

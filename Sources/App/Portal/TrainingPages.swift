@@ -143,7 +143,7 @@ struct TrainingPages: RouteCollection {
                 body.append(H.el("div", [("id", "quicktest-results")], quickTest.map { name, p in
                     H.el("div", [("class", "usage prediction"), ("data-tag", name)], [
                         H.el("span", [], [H.text("\(name): \(String(format: "%.1f", p * 100))%")]),
-                        H.el("div", [("class", "bar")], [H.el("div", [("class", "fill"), ("style", "width:\(Int(p * 100))%")])]),
+                        H.fill(Double(p)),
                     ])
                 }))
             }
@@ -256,9 +256,12 @@ struct TrainingPages: RouteCollection {
             throw CVError.badRequest("BadRequestImageStream", "Choose an image or give a URL to test.")
         }
         try PredictionService.validate(data)
+        // A prediction like any other: the account's TPS limit and monthly count apply.
+        try await RateLimitMiddleware.check(account: c.account, kind: "prediction", on: req.db)
         // Stored with the project's predictions, as Custom Vision's quick test does.
-        let result = try await PredictionService(app: req.application, db: req.db)
-            .predict(project: c.project, iteration: iteration, data: data, store: true, withTagType: true)
+        let result = try await PredictionService(app: req.application, db: req.db).counted(account: c.account) {
+            try await $0.predict(project: c.project, iteration: iteration, data: data, store: true, withTagType: true)
+        }
         return try await iterationPage(req, c, iteration, quickTest: result.predictions.map { ($0.tagName, $0.probability) })
     }
 }

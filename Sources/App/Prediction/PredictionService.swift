@@ -19,9 +19,22 @@ struct PredictionService {
         }
     }
 
+    /// Runs `body` as one prediction of `account`'s monthly quota, given back if it fails.
+    func counted<T>(account: Account, _ body: (PredictionService) async throws -> T) async throws -> T {
+        do {
+            try await db.writeTransaction { tx in try await QuotaLedger.consume(.predictionsPerMonth, account: account, on: tx) }
+        } catch let e as QuotaLedger.Exceeded { throw CVError.quotaExceeded(e) }
+        do {
+            return try await body(self)
+        } catch {
+            try? await QuotaLedger.release(.predictionsPerMonth, account: account, on: db)
+            throw error
+        }
+    }
+
     func predict(project: Project, iteration it: Iteration, data: Data, store: Bool, withTagType: Bool) async throws -> WireImagePrediction {
         let results: [(tagID: String, probability: Float)]
-        do { results = try await app.predictor.classify(data, iteration: it, app: app) } catch is ImageDecodeError {
+        do { results = try await app.predictor.classify(data, iteration: it, account: project.accountID, app: app) } catch is ImageDecodeError {
             throw CVError.badRequest("BadRequestImageFormat", "The image cannot be decoded.")
         }
         let tags = try await ImageService(db: db).projectTags(project)
@@ -38,9 +51,22 @@ struct PredictionService {
             row.id = id; row.projectID = project.id!; row.iterationID = it.id!; row.blobHash = hash; row.createdAt = created
             row.resultsJSON = String(decoding: try JSONEncoder().encode(predictions), as: UTF8.self)
             try await row.create(on: db)
+            try await keepNewestStored(project: project)
         }
         return WireImagePrediction(id: id.uuidString.lowercased(), project: project.id!.uuidString.lowercased(),
                                    iteration: it.id!.uuidString.lowercased(), created: created, predictions: predictions)
+    }
+
+    /// Keeps the project's newest stored predictions up to its `storedPredictionsPerProject`
+    /// limit (of the account owning the project); older ones and their blobs go.
+    private func keepNewestStored(project: Project) async throws {
+        guard let owner = try await Account.find(project.accountID, on: db),
+              let cap = try await LimitResolver.limit(.storedPredictionsPerProject, for: owner, on: db) else { return }
+        let surplus = try await StoredPrediction.query(on: db).filter(\.$projectID == project.id!)
+            .sort(\.$createdAt, .descending).sort(\.$id, .descending).offset(cap).limit(256).all()
+        guard !surplus.isEmpty else { return }
+        try await StoredPrediction.query(on: db).filter(\.$id ~~ surplus.compactMap(\.id)).delete()
+        BlobSweeper.freeLater(Set(surplus.map(\.blobHash)), app: app)
     }
 
     /// Image bytes from a prediction request: URL (JSON), multipart `imageData`, or raw.

@@ -15,13 +15,15 @@ final class Predictor: @unchecked Sendable {
         return h
     }
 
-    /// Tag probabilities for encoded image bytes, highest first.
-    func classify(_ data: Data, iteration it: Iteration, app: Application) async throws -> [(tagID: String, probability: Float)] {
+    /// Tag probabilities for encoded image bytes, highest first. The decode runs on the
+    /// decode pool under `account`'s share of it; only the network runs on the engine.
+    func classify(_ data: Data, iteration it: Iteration, account: UUID, app: Application) async throws -> [(tagID: String, probability: Float)] {
         let head = try head(for: it, blobs: app.blobStore)
         let engine = app.engine
+        let size = try await engine.run { try engine.backbone().variant.inputSize }
+        let input = try await app.decodePool.run(account: account) { try Preprocessor.input(encoded: data, size: size) }
         let probs: [Float] = try await engine.run {
             let model = try engine.backbone()
-            let input = try Preprocessor.input(encoded: data, size: model.variant.inputSize)
             let features = model.features(Tensor(n: 1, h: model.variant.inputSize, w: model.variant.inputSize, c: 3, data: input))
             return head.probabilities(features)
         }

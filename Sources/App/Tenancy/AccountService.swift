@@ -64,6 +64,7 @@ struct AccountService {
     }
 
     func rename(_ account: Account, to rawName: String) async throws {
+        defer { AccessCache.shared.invalidateAll() }  // keys, tiers and limits changed
         let name = rawName.trimmingCharacters(in: .whitespaces)
         guard Self.validName(name) else {
             throw CVError.badRequest("BadRequest", "Account names have 2 to 64 letters, digits, spaces, '-' or '_'.")
@@ -73,6 +74,7 @@ struct AccountService {
     }
 
     func delete(_ account: Account) async throws {
+        defer { AccessCache.shared.invalidateAll() }  // keys, tiers and limits changed
         let projects = try await Project.query(on: db).filter(\.$accountID == account.id!).count()
         guard projects == 0 else {
             throw CVError(.conflict, "Conflict", "Delete the account's \(projects) project(s) first.")
@@ -87,6 +89,7 @@ struct AccountService {
 
     /// Replaces one key and returns the new secret (the only time it is shown).
     func regenerate(_ account: Account, kind: KeyKind, slot: Int) async throws -> String {
+        defer { AccessCache.shared.invalidateAll() }  // keys, tiers and limits changed
         guard (1...2).contains(slot) else { throw Abort(.notFound) }
         return try await db.transaction { tx in
             try await AccountKey.query(on: tx).filter(\.$accountID == account.id!)
@@ -101,6 +104,7 @@ struct AccountService {
     }
 
     func changeTier(_ account: Account, to tier: String) async throws {
+        defer { AccessCache.shared.invalidateAll() }  // keys, tiers and limits changed
         guard try await Tier.query(on: db).filter(\.$code == tier).first() != nil else {
             throw CVError.badRequest("BadRequest", "Unknown tier '\(tier.prefix(32))'.")
         }

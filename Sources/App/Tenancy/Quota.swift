@@ -8,9 +8,11 @@ enum Quota: String, CaseIterable, Codable, Sendable {
     case iterationsPerProject
     case predictionsPerMonth
     case transactionsPerSecond
+    /// Stored predictions (quick tests and stored predictions) kept per project; the oldest go first.
+    case storedPredictionsPerProject
 
     /// Counted quotas have a usage counter; TPS is a rate, not a count.
-    var isCounted: Bool { self != .transactionsPerSecond }
+    var isCounted: Bool { self != .transactionsPerSecond && self != .storedPredictionsPerProject }
 
     var label: String {
         switch self {
@@ -20,6 +22,7 @@ enum Quota: String, CaseIterable, Codable, Sendable {
         case .iterationsPerProject: "Iterations per project"
         case .predictionsPerMonth: "Predictions per month"
         case .transactionsPerSecond: "Transactions per second"
+        case .storedPredictionsPerProject: "Stored predictions per project"
         }
     }
 
@@ -36,6 +39,7 @@ enum Quota: String, CaseIterable, Codable, Sendable {
             let c = cal.dateComponents([.year, .month], from: month)
             return String(format: "predictions/%04d-%02d", c.year!, c.month!)
         case .transactionsPerSecond: return "tps"
+        case .storedPredictionsPerProject: return "stored-predictions/\(project!.uuidString.lowercased())"
         }
     }
 }

@@ -29,13 +29,23 @@ struct RateLimitMiddleware: AsyncMiddleware {
     let kind: String
 
     func respond(to request: Request, chainingTo next: AsyncResponder) async throws -> Response {
-        let account = request.account
-        if let limit = try await LimitResolver.limit(.transactionsPerSecond, for: account, on: request.db),
-           !(try await RateLimiter.admit(account: account, kind: kind, limit: limit, on: request.db)) {
+        try await Self.check(account: request.account, kind: kind, on: request.db)
+        return try await next.respond(to: request)
+    }
+
+    /// 429 when `account` is over its TPS limit: refused in memory when this process alone
+    /// has seen too many calls this second, else counted in the database.
+    static func check(account: Account, kind: String, on db: Database) async throws {
+        let id = account.id!
+        guard let limit = try await AccessCache.shared.limit(account: id, load: {
+            try await LimitResolver.limit(.transactionsPerSecond, for: account, on: db)
+        }) else { return }
+        let admitted = LocalRateWindow.shared.admit(account: id, kind: kind, limit: limit)
+            ? try await RateLimiter.admit(account: account, kind: kind, limit: limit, on: db) : false
+        if !admitted {
             throw CVError(.tooManyRequests, "TooManyRequests",
                           "Rate limit of \(limit) transactions per second exceeded; retry after 1 second.",
                           headers: ["Retry-After": "1"])
         }
-        return try await next.respond(to: request)
     }
 }

@@ -13,6 +13,7 @@ final class Tier: Model, @unchecked Sendable {
     @OptionalField(key: "iterations_per_project") var iterationsPerProject: Int?
     @OptionalField(key: "predictions_per_month") var predictionsPerMonth: Int?
     @OptionalField(key: "transactions_per_second") var transactionsPerSecond: Int?
+    @OptionalField(key: "stored_predictions_per_project") var storedPredictionsPerProject: Int?
     @Field(key: "object_detection") var objectDetection: Bool
     init() {}
 
@@ -24,6 +25,7 @@ final class Tier: Model, @unchecked Sendable {
         case .iterationsPerProject: iterationsPerProject
         case .predictionsPerMonth: predictionsPerMonth
         case .transactionsPerSecond: transactionsPerSecond
+        case .storedPredictionsPerProject: storedPredictionsPerProject
         }
     }
 
@@ -35,6 +37,7 @@ final class Tier: Model, @unchecked Sendable {
         case .iterationsPerProject: iterationsPerProject = v
         case .predictionsPerMonth: predictionsPerMonth = v
         case .transactionsPerSecond: transactionsPerSecond = v
+        case .storedPredictionsPerProject: storedPredictionsPerProject = v
         }
     }
 }

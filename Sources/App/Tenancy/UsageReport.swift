@@ -43,6 +43,14 @@ struct UsageReport: Content {
                 }
                 line.perProject = per
                 line.used = per.map(\.used).max() ?? 0
+            case .storedPredictionsPerProject:
+                var per: [ProjectUsage] = []
+                for p in projects {
+                    per.append(.init(projectId: p.id!.uuidString.lowercased(), name: p.name,
+                                     used: try await StoredPrediction.query(on: db).filter(\.$projectID == p.id!).count()))
+                }
+                line.perProject = per
+                line.used = per.map(\.used).max() ?? 0
             case .transactionsPerSecond:
                 break
             }

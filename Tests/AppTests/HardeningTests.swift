@@ -1,0 +1,256 @@
+@testable import App
+import Fluent
+import XCTVapor
+
+/// Inputs that once took the whole process down, and stored text that once ran as script.
+final class HardeningTests: XCTestCase {
+    private func setUp(email: String = "h@example.com") async throws -> (Application, String, String, PortalClient) {
+        let app = try await makeApp()
+        let token = try await app.makeAdmin()
+        let acct = try await app.makeAccount(token: token, email: email, tier: "S0")
+        let key = trainingKey(acct)
+        let c = PortalClient(app: app)
+        try await c.get("/signin")
+        try await c.post("/signin", ["email": email, "password": "password-123"])
+        return (app, key, acct["id"] as! String, c)
+    }
+
+    func testCrashInputsAreRefusedWith400() async throws {
+        let (app, key, accountID, c) = try await setUp()
+        let project = try await app.training(.POST, "projects?name=crash", key: key).object["id"] as! String
+        for continuation in ["-5", "-9223372036854775808", "9223372036854775807", "99999999999999999999", "abc", "1e3", " 1", "٣"] {
+            let r = try await app.training(.POST, "projects/\(project)/predictions/query", key: key,
+                                           body: #"{"continuation":"\#(continuation)"}"#)
+            XCTAssertEqual(r.status, .badRequest, "continuation \(continuation): \(r.body)")
+            XCTAssertEqual(r.code, "BadRequestPredictionInvalidQueryParameters")
+        }
+        let ok = try await app.training(.POST, "projects/\(project)/predictions/query", key: key, body: #"{"continuation":"0"}"#)
+        XCTAssertEqual(ok.status, .ok, ok.body)
+
+        let nested = String(repeating: "(", count: 20_000) + "a eq 'b'" + String(repeating: ")", count: 20_000)
+        let deep = try await app.training(.GET, "projects/\(project)/images?$filter=\(urlEncode(nested))", key: key)
+        XCTAssertEqual(deep.status, .badRequest)
+        let shallow = String(repeating: "(", count: 17) + "a eq 'b'" + String(repeating: ")", count: 17)
+        let _v1 = try await app.training(.GET, "projects/\(project)/images?$filter=\(urlEncode(shallow))", key: key).status
+        XCTAssertEqual(_v1, .badRequest, "deeper than 16 is refused")
+        let fine = String(repeating: "(", count: 16) + "a eq 'b'" + String(repeating: ")", count: 16)
+        let _v2 = try await app.training(.GET, "projects/\(project)/images?$filter=\(urlEncode(fine))", key: key).status
+        XCTAssertEqual(_v2, .ok)
+        let long = Array(repeating: "a eq 'b'", count: 2_000).joined(separator: " and ")
+        let _v3 = try await app.training(.GET, "projects/\(project)/images?$filter=\(urlEncode(long))", key: key).status
+        XCTAssertEqual(_v3, .badRequest)
+
+        let page = try await c.get("/accounts/\(accountID)/projects/\(project)?page=9223372036854775807")
+        XCTAssertEqual(page.status, .ok)
+        XCTAssertTrue(page.body.contains("Page 1 of 1"), String(page.body.prefix(200)))
+        for raw in ["-9223372036854775808", "0", "abc", "1e99", ""] {
+            let _v4 = try await c.get("/accounts/\(accountID)/projects/\(project)?page=\(raw)").status
+            XCTAssertEqual(_v4, .ok, raw)
+        }
+        try await app.asyncShutdown()
+    }
+
+    /// Random and extreme values at every numeric query parameter: never a 5xx.
+    func testNumericQueryParametersFuzz() async throws {
+        let (app, key, accountID, c) = try await setUp()
+        let project = try await app.training(.POST, "projects?name=fuzz", key: key).object["id"] as! String
+        let iteration = "00000000-0000-0000-0000-000000000001"
+        let extremes = ["-1", "0", "1", "255", "256", "257", "2147483647", "2147483648", "-2147483649", "9223372036854775807",
+                        "9223372036854775808", "-9223372036854775808", "1e308", "NaN", "inf", "-0", "0x10", "%00", "%FF",
+                        String(repeating: "9", count: 400), "1.5", "true", ""]
+        var generator = SystemRandomNumberGenerator()
+        let random = (0..<12).map { _ in String(Int.random(in: Int.min...Int.max, using: &generator)) }
+        let routes: [(HTTPMethod, String, [String])] = [
+            (.GET, "projects/\(project)/images", ["take", "skip"]),
+            (.GET, "projects/\(project)/images/tagged", ["take", "skip"]),
+            (.GET, "projects/\(project)/images/untagged", ["take", "skip"]),
+            (.GET, "projects/\(project)/images/count", ["take", "skip"]),
+            (.GET, "projects/\(project)/iterations/\(iteration)/performance", ["threshold", "overlapThreshold"]),
+            (.GET, "projects/\(project)/iterations/\(iteration)/performance/images", ["take", "skip", "threshold"]),
+            (.POST, "projects/\(project)/train", ["reservedBudgetInHours"]),
+        ]
+        for (method, path, names) in routes {
+            for name in names {
+                for value in extremes + random {
+                    let r = try await app.training(method, "\(path)?\(name)=\(value)", key: key)
+                    XCTAssertLessThan(r.status.code, 500, "\(path)?\(name)=\(value): \(r.body.prefix(200))")
+                    if r.status.code >= 400 { XCTAssertNotNil(r.code, "\(path)?\(name)=\(value)") }
+                }
+            }
+        }
+        for value in extremes + random {
+            let body = #"{"maxCount":\#(Int(value) ?? 7),"continuation":"\#(value)"}"#
+            let r = try await app.training(.POST, "projects/\(project)/predictions/query", key: key, body: body)
+            XCTAssertLessThan(r.status.code, 500, body)
+            let _v1 = try await c.get("/accounts/\(accountID)/projects/\(project)?page=\(value)").status.code
+            XCTAssertLessThan(_v1, 500, value)
+            let _v2 = try await app.call(.GET, "/blobs/\(String(repeating: "a", count: 64))?se=\(value)&sig=00").status.code
+            XCTAssertLessThan(_v2, 500, value)
+        }
+        let _v3 = try await app.call(.GET, "/healthz").status
+        XCTAssertEqual(_v3, .ok)
+        try await app.asyncShutdown()
+    }
+
+    /// Names set with only a training key reach the owner's pages as text, never as markup.
+    func testStoredNamesAreEscapedEverywhereAndPagesCarrySecurityHeaders() async throws {
+        let (app, key, accountID, c) = try await setUp()
+        let payload = #"x" onmouseover="alert(1)" '><script>alert(2)</script><img src=x onerror=alert(3)>"#
+        let created = try await app.training(.POST, "projects?name=\(urlEncode(payload))&description=\(urlEncode(payload))", key: key)
+        XCTAssertEqual(created.status, .ok, created.body)
+        let project = created.object["id"] as! String
+        _ = try await app.training(.POST, "projects/\(project)/tags?name=\(urlEncode(payload))", key: key)
+        for path in ["/accounts/\(accountID)", "/accounts/\(accountID)/projects/\(project)"] {
+            let page = try await c.get(path)
+            XCTAssertEqual(page.status, .ok, path)
+            XCTAssertFalse(page.body.contains("<script>alert"), path)
+            XCTAssertFalse(page.body.contains("<img src=x"), path)
+            // Text may hold the quotes (they are harmless there); no tag may hold the payload.
+            let tags = htmlTags(page.body)
+            XCTAssertFalse(tags.isEmpty)
+            for tag in tags {
+                XCTAssertFalse(tag.contains("onmouseover") || tag.contains("onerror") || tag.contains("alert"), "\(path): \(tag)")
+            }
+            let csp = page.headers.first(name: "Content-Security-Policy") ?? ""
+            XCTAssertTrue(csp.contains("script-src 'self';") && csp.contains("frame-ancestors 'none'"), csp)
+            XCTAssertFalse(csp.contains("script-src 'self' 'unsafe-inline'"))
+            XCTAssertEqual(page.headers.first(name: "X-Content-Type-Options"), "nosniff")
+            XCTAssertEqual(page.headers.first(name: "X-Frame-Options"), "DENY")
+            XCTAssertNotNil(page.headers.first(name: "Referrer-Policy"))
+        }
+        // No page of the portal carries inline script or inline event handlers.
+        let page = try await c.get("/accounts/\(accountID)/projects/\(project)")
+        let tags = htmlTags(page.body)
+        XCTAssertTrue(tags.filter { $0.hasPrefix("<script") }.allSatisfy { $0.contains(" src=\"/js/") }, "\(tags.filter { $0.hasPrefix("<script") })")
+        XCTAssertFalse(tags.contains(where: hasEventHandler), "\(tags.filter(hasEventHandler))")
+        let api = try await app.training(.GET, "projects", key: key)
+        XCTAssertEqual(api.headers.first(name: "X-Content-Type-Options"), "nosniff")
+        try await app.asyncShutdown()
+    }
+
+    func testEscapeCoversAttributeBreakers() {
+        XCTAssertEqual(H.escape(#"a"b'c<d>e&f"#), "a&quot;b&#39;c&lt;d&gt;e&amp;f")
+        let html = PortalLayout.page(title: #"t" onload="x"#, user: nil, csrf: "", [])
+        XCTAssertTrue(html.contains(#"<title>t" onload="x · Sightline</title>"#), "in text, quotes are harmless")
+        XCTAssertFalse(html.contains("og:title"))
+    }
+}
+
+/// An upload that reuses the bytes of a deleted image while a sweep runs keeps them.
+final class BlobRaceTests: XCTestCase {
+    private func age(_ app: Application, seconds: TimeInterval) throws {
+        for blob in app.blobStore.all() {
+            try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-seconds)],
+                                                  ofItemAtPath: app.blobStore.path(blob.hash).path)
+        }
+    }
+
+    private func imageURIs(_ upload: APIResponse) -> [String] {
+        let image = ((upload.object["images"] as? [[String: Any]])?.first?["image"] as? [String: Any]) ?? [:]
+        return ["thumbnailUri", "resizedImageUri", "originalImageUri"].compactMap { image[$0] as? String }
+    }
+
+    private func get(_ app: Application, _ uri: String) async throws -> HTTPStatus {
+        let u = URLComponents(string: uri)!
+        return try await app.call(.GET, u.path + "?" + u.query!).status
+    }
+
+    func testReuploadDuringSweepKeepsTheBytes() async throws {
+        let app = try await makeApp { $0.blobFreeGraceSeconds = 3600 }
+        let token = try await app.makeAdmin()
+        let key = trainingKey(try await app.makeAccount(token: token, email: "race@example.com", tier: "S0"))
+        let project = try await app.training(.POST, "projects?name=race", key: key).object["id"] as! String
+        let bytes = try distinctImages(1)[0]
+        let first = try await app.upload(project, key: key, [bytes])
+        let id = ((first.object["images"] as! [[String: Any]])[0]["image"] as! [String: Any])["id"] as! String
+        let _v1 = try await app.training(.DELETE, "projects/\(project)/images?imageIds=\(id)", key: key).status
+        XCTAssertEqual(_v1, .noContent)
+        try age(app, seconds: 7200)   // uploaded long ago, deleted now
+
+        // The sweep has taken its snapshot of references (the deleted image is not in it);
+        // the same bytes are uploaded again before it removes the first candidate.
+        final class Box: @unchecked Sendable { var upload: APIResponse? }
+        let box = Box()
+        var sweeper = BlobSweeper(db: app.db, store: app.blobStore)
+        sweeper.beforeRemoving = { _ in
+            if box.upload == nil { box.upload = try await app.upload(project, key: key, [bytes]) }
+        }
+        _ = try await sweeper.sweep(grace: 3600)
+        let again = try XCTUnwrap(box.upload)
+        XCTAssertEqual(again.status, .ok, again.body)
+        XCTAssertEqual((again.object["images"] as? [[String: Any]])?.first?["status"] as? String, "OK")
+        let uris = imageURIs(again)
+        XCTAssertEqual(uris.count, 3)
+        for uri in uris {
+            let _v2 = try await get(app, uri)
+            XCTAssertEqual(_v2, .ok, "an acknowledged image keeps its bytes")
+        }
+        // A later sweep keeps them too: they are referenced.
+        _ = try await BlobSweeper(db: app.db, store: app.blobStore).sweep(grace: 0)
+        for uri in uris {
+            let _v3 = try await get(app, uri)
+            XCTAssertEqual(_v3, .ok)
+        }
+        try await app.asyncShutdown()
+    }
+
+    /// The other order: the upload's `put` reuses the blob (refreshing it) before the sweep's
+    /// snapshot, and commits only after the sweep.
+    func testReusedBlobIsFreshBeforeItsRowCommits() async throws {
+        let app = try await makeApp()
+        let data = Data("bytes of an image whose row is not committed yet".utf8)
+        let hash = try app.blobStore.put(data)
+        try age(app, seconds: 7200)
+        XCTAssertEqual(try app.blobStore.put(data), hash)
+        let removed = try await BlobSweeper(db: app.db, store: app.blobStore).sweep(grace: 3600)
+        XCTAssertEqual(removed, 0)
+        XCTAssertTrue(app.blobStore.exists(hash))
+        try await app.asyncShutdown()
+    }
+
+    /// Deleting images frees their blobs soon after, and their signed links stop working at once.
+    func testDeletedImagesFreeTheirBlobsAndLinks() async throws {
+        let app = try await makeApp { $0.blobFreeGraceSeconds = 0 }
+        let token = try await app.makeAdmin()
+        let key = trainingKey(try await app.makeAccount(token: token, email: "free@example.com", tier: "S0"))
+        let project = try await app.training(.POST, "projects?name=free", key: key).object["id"] as! String
+        let up = try await app.upload(project, key: key, try distinctImages(1, from: 3))
+        let uris = imageURIs(up)
+        let id = ((up.object["images"] as! [[String: Any]])[0]["image"] as! [String: Any])["id"] as! String
+        let _v0 = try await get(app, uris[0])
+        XCTAssertEqual(_v0, .ok)
+        let blobs = app.blobStore.all().count
+        XCTAssertEqual(blobs, 3)
+        _ = try await app.training(.DELETE, "projects/\(project)/images?imageIds=\(id)", key: key)
+        for uri in uris {
+            let _v1 = try await get(app, uri)
+            XCTAssertEqual(_v1, .notFound, "a deleted image's link no longer serves it")
+        }
+        await app.blobReclaimer.drain()
+        XCTAssertEqual(app.blobStore.all().count, 0)
+        try await app.asyncShutdown()
+    }
+}
+
+/// The start tags of an HTML page (text cannot hold `<`: it is escaped).
+func htmlTags(_ html: String) -> [String] {
+    var tags: [String] = []
+    var i = html.startIndex
+    while let open = html[i...].firstIndex(of: "<") {
+        let next = html.index(after: open)
+        guard next < html.endIndex else { break }
+        guard html[next].isLetter, let close = html[next...].firstIndex(of: ">") else { i = next; continue }
+        tags.append(String(html[open...close]))
+        i = html.index(after: close)
+    }
+    return tags
+}
+
+/// Whether a tag carries an inline event handler (` onclick=`, ` onerror=`, ...).
+func hasEventHandler(_ tag: String) -> Bool {
+    let words = tag.split(whereSeparator: { $0.isWhitespace })
+    return words.dropFirst().contains { w in
+        let lower = w.lowercased()
+        return lower.hasPrefix("on") && lower.contains("=") && lower.prefix { $0 != "=" }.allSatisfy(\.isLetter)
+    }
+}
