@@ -5,14 +5,12 @@ import Vapor
 /// Training API images: create (multipart, octet-stream, base64 files, URLs), list and
 /// count with filters, delete, tags, regions, metadata.
 struct ImagesController: RouteCollection {
-    /// 64 images of up to 6 MB, base64-encoded in JSON, fit in this.
-    static let maxBatchBody: ByteCount = "540mb"
-
     func boot(routes: RoutesBuilder) throws {
         let t = routes.grouped("customvision", ":version", "training", "projects", ":projectId")
             .grouped(APIKeyAuthenticator(kind: .training))
-        t.on(.POST, "images", body: .collect(maxSize: Self.maxBatchBody), use: createFromData)
-        t.on(.POST, "images", "files", body: .collect(maxSize: Self.maxBatchBody), use: createFromFiles)
+        // Streamed: the handler reads the body within the limit of what it holds (RequestBodyReader).
+        t.on(.POST, "images", body: .stream, use: createFromData)
+        t.on(.POST, "images", "files", body: .stream, use: createFromFiles)
         t.on(.POST, "images", "urls", body: .collect(maxSize: "1mb"), use: createFromURLs)
         t.get("images", use: list)
         t.get("images", "count", use: count)
@@ -51,16 +49,18 @@ struct ImagesController: RouteCollection {
         let project = try await req.project()
         let tagIDs = try Self.csv(req, "tagIds", max: 20)
         var items: [IngestItem] = []
-        let body = req.body.data ?? ByteBuffer()
-        if let type = req.headers.contentType, type.type == "multipart" {
-            guard let boundary = type.parameters["boundary"] else {
-                throw CVError.badRequest("BadRequestImageStream", "The multipart body has no boundary.")
+        try await UploadGate.shared.admit(req, account: req.account.id!) {
+            if let type = req.headers.contentType, type.type == "multipart" {
+                guard let boundary = type.parameters["boundary"] else {
+                    throw CVError.badRequest("BadRequestImageStream", "The multipart body has no boundary.")
+                }
+                for part in try await RequestBodyReader.multipart(req, boundary: boundary, maxParts: ImageIngestor.maxBatch,
+                                                                  limit: RequestBodyReader.trainingMultipart) {
+                    items.append(IngestItem(data: Data(buffer: part.body)))
+                }
+            } else {
+                items.append(IngestItem(data: Data(buffer: try await RequestBodyReader.collect(req, limit: RequestBodyReader.trainingImage))))
             }
-            for part in try Self.parts(body, boundary: boundary) {
-                items.append(IngestItem(data: Data(buffer: part.body)))
-            }
-        } else {
-            items.append(IngestItem(data: Data(buffer: body)))
         }
         let outcomes = try await ingestor(req).ingest(account: req.account, project: project, items: items,
                                                       batchTagIDs: tagIDs, metadata: [:])
@@ -69,7 +69,10 @@ struct ImagesController: RouteCollection {
 
     func createFromFiles(req: Request) async throws -> Response {
         let project = try await req.project()
-        let batch = try req.content.decode(WireImageFileCreateBatch.self)
+        let batch = try await UploadGate.shared.admit(req, account: req.account.id!) {
+            _ = try await RequestBodyReader.collect(req, limit: RequestBodyReader.trainingFiles)
+            return try req.content.decode(WireImageFileCreateBatch.self)
+        }
         let items = (batch.images ?? []).map {
             IngestItem(data: $0.contents, tagIDs: $0.tagIds ?? [], regions: $0.regions ?? [])
         }

@@ -10,7 +10,7 @@ struct PredictionController: RouteCollection {
         for kind in ["classify", "detect"] {
             for tail in [["image"], ["image", "nostore"], ["url"], ["url", "nostore"]] {
                 let path: [PathComponent] = [":projectId", .constant(kind), "iterations", ":publishedName"] + tail.map { .constant($0) }
-                p.on(.POST, path, body: .collect(maxSize: "6mb")) { req in
+                p.on(.POST, path, body: .collect(maxSize: ByteCount(value: RequestBodyReader.prediction))) { req in
                     try await predict(req, detect: kind == "detect", url: tail[0] == "url", store: tail.count == 1)
                 }
             }

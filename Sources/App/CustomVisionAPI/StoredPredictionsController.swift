@@ -9,7 +9,7 @@ struct StoredPredictionsController: RouteCollection {
             .grouped(APIKeyAuthenticator(kind: .training))
         // A quick test is a prediction: the same TPS limit and monthly count as the Prediction API.
         let q = t.grouped(RateLimitMiddleware(kind: "prediction"))
-        q.on(.POST, "quicktest", "image", body: .collect(maxSize: "6mb")) { try await quickTest($0, url: false) }
+        q.on(.POST, "quicktest", "image", body: .collect(maxSize: ByteCount(value: RequestBodyReader.prediction))) { try await quickTest($0, url: false) }
         q.post("quicktest", "url") { try await quickTest($0, url: true) }
         t.post("predictions", "query", use: query)
         t.delete("predictions", use: delete)

@@ -56,7 +56,7 @@ struct ErrorResponder: AsyncMiddleware {
             case 403: code = "Forbidden"
             case 404: code = "NotFound"
             case 409: code = "Conflict"
-            case 413: code = "BadRequest"
+            case 413: code = "BadRequestImageSizeBytes"   // only image routes take large bodies
             case 415: code = "UnsupportedMediaType"
             case 429: code = "TooManyRequests"
             default: code = e.status.code >= 500 ? "ErrorUnknown" : "BadRequest"

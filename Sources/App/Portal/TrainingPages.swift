@@ -14,7 +14,7 @@ struct TrainingPages: RouteCollection {
         p.post("iterations", ":iterationId", "publish", use: publish)
         p.post("iterations", ":iterationId", "unpublish", use: unpublish)
         p.post("iterations", ":iterationId", "export", use: export)
-        p.on(.POST, "iterations", ":iterationId", "quicktest", body: .collect(maxSize: "5mb"), use: quickTest)
+        p.on(.POST, "iterations", ":iterationId", "quicktest", body: .collect(maxSize: ByteCount(value: RequestBodyReader.prediction)), use: quickTest)
     }
 
     private func it(_ req: Request, _ c: ImagePages.Context) async throws -> Iteration {
