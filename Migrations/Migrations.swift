@@ -26,5 +26,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0020_CreatePredictions(),
         M0021_CreateExports(),
         M0022_StoredPredictionLimit(tiers: tiers),
+        M0023_CreateSignInThrottle(),
     ]
 }

@@ -24,6 +24,13 @@ public struct Settings: Sendable {
     /// Threads that decode and resize images, and how many of them one account may use at once.
     public var decodeThreads: Int = 2
     public var decodesPerAccount: Int = 1
+    /// Behind a reverse proxy: the header it writes the client address into (e.g.
+    /// `X-Forwarded-For`), and the proxy addresses whose header is believed.
+    public var trustedProxyHeader: String?
+    public var trustedProxies: Set<String> = ["127.0.0.1", "::1"]
+    /// Portal sessions end after this long unused, and this long after sign-in in any case.
+    public var sessionIdleSeconds: Double = 12 * 3600
+    public var sessionMaxSeconds: Double = 7 * 24 * 3600
 
     public static func fromEnvironment() -> Settings {
         let env = ProcessInfo.processInfo.environment
@@ -43,6 +50,12 @@ public struct Settings: Sendable {
         s.blobFreeGraceSeconds = min(86_400, max(0, Double(env["BLOB_FREE_GRACE_SECONDS"] ?? "") ?? 60))
         s.decodeThreads = min(64, max(1, Int(env["DECODE_THREADS"] ?? "") ?? max(2, System.coreCount)))
         s.decodesPerAccount = min(64, max(1, Int(env["DECODES_PER_ACCOUNT"] ?? "") ?? 1))
+        s.trustedProxyHeader = env["TRUSTED_PROXY_HEADER"].flatMap { $0.isEmpty ? nil : $0 }
+        if let list = env["TRUSTED_PROXIES"], !list.isEmpty {
+            s.trustedProxies = Set(list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        }
+        s.sessionIdleSeconds = min(365 * 86_400, max(60, (Double(env["SESSION_IDLE_MINUTES"] ?? "") ?? 720) * 60))
+        s.sessionMaxSeconds = min(365 * 86_400, max(60, (Double(env["SESSION_MAX_HOURS"] ?? "") ?? 168) * 3600))
         return s
     }
 

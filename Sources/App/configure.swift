@@ -44,7 +44,7 @@ public func configure(_ app: Application) async throws {
     app.sessions.use(.fluent)
     app.sessions.configuration.cookieName = "sightline-session"
     app.sessions.configuration.cookieFactory = { id in
-        HTTPCookies.Value(string: id.string, expires: Date().addingTimeInterval(7 * 24 * 3600), maxAge: nil, domain: nil,
+        HTTPCookies.Value(string: id.string, expires: Date().addingTimeInterval(settings.sessionMaxSeconds), maxAge: nil, domain: nil,
                           path: "/", isSecure: settings.isSecure, isHTTPOnly: true, sameSite: .lax)
     }
 
@@ -75,7 +75,7 @@ public func configure(_ app: Application) async throws {
 
     app.asyncCommands.use(CreateAdminCommand(), as: "create-admin")
     app.asyncCommands.use(SweepBlobsCommand(), as: "sweep-blobs")
-    app.lifecycle.use(BlobSweepSchedule())
+    app.lifecycle.use(HousekeepingSchedule())
     app.blobReclaimer = BlobReclaimer(db: app.db, store: app.blobStore, grace: settings.blobFreeGraceSeconds, logger: app.logger)
     app.lifecycle.use(app.blobReclaimer)
     app.decodePool = DecodePool(threads: settings.decodeThreads, perAccount: settings.decodesPerAccount)

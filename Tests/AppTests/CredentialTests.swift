@@ -42,37 +42,115 @@ final class CredentialTests: XCTestCase {
         try await app.asyncShutdown()
     }
 
-    func testFailedSignInsAreThrottledPerEmail() async throws {
+    func testFailedSignInsSlowDownPerEmailAndClientWithoutLockingTheOwnerOut() async throws {
         let app = try await makeApp()
-        let c = PortalClient(app: app)
-        try await c.get("/signup")
-        let _v1 = try await c.post("/signup", ["email": "t@example.com", "password": "right-password"]).status
-        XCTAssertEqual(_v1, .seeOther)
-        try await c.post("/signout", [:])
-        try await c.get("/signin")
-        for _ in 0..<UserService.maxFailuresPerEmail {
-            let r = try await c.post("/signin", ["email": "t@example.com", "password": "wrong-password"])
-            XCTAssertEqual(r.status, .unauthorized)
-            XCTAssertTrue(r.body.contains("Wrong email or password"))
+        let users = UserService(db: app.db, threadPool: app.threadPool)
+        _ = try await users.create(email: "t@example.com", password: "right-password")
+        // 30 concurrent wrong passwords from one client: exactly 5 are checked.
+        let outcomes = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<30 {
+                group.addTask {
+                    do { _ = try await users.signIn(email: "t@example.com", password: "wrong-password", client: "203.0.113.9"); return 200 }
+                    catch let e as CVError { return Int(e.status.code) }
+                }
+            }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
-        let blocked = try await c.post("/signin", ["email": "t@example.com", "password": "right-password"])
-        XCTAssertEqual(blocked.status, .tooManyRequests)
-        XCTAssertTrue(blocked.body.contains("Too many failed sign-ins"))
-        // Another email from the same client is not yet blocked (per-client allows more).
-        let _v2 = try await c.post("/signin", ["email": "other@example.com", "password": "x-password"]).status
-        XCTAssertEqual(_v2, .unauthorized)
+        XCTAssertEqual(outcomes.filter { $0 == 401 }.count, 5, "\(outcomes)")
+        XCTAssertEqual(outcomes.filter { $0 == 429 }.count, 25)
+        do {
+            _ = try await users.signIn(email: "t@example.com", password: "right-password", client: "203.0.113.9")
+            XCTFail("the attacker's own client is slowed down")
+        } catch let e as CVError {
+            XCTAssertEqual(e.status, .tooManyRequests)
+            XCTAssertNotNil(e.headers["Retry-After"].first.flatMap(Int.init))
+        }
+        // The owner, from her own address, is not locked out.
+        let owner = try await users.signIn(email: "t@example.com", password: "right-password", client: "198.51.100.7")
+        XCTAssertEqual(owner.email, "t@example.com")
+        // A minute later the attacker's pair has one more try (a slow-down, not a lock-out).
+        let later = Date().addingTimeInterval(61)
+        let _v1 = try await AttemptThrottle(db: app.db).take("signin:t@example.com|203.0.113.9", AttemptThrottle.signInPair, now: later)
+        XCTAssertNil(_v1)
         try await app.asyncShutdown()
     }
 
-    func testFailedSignInsAreThrottledPerClient() async throws {
+    func testFailedSignInsAreThrottledPerClientAndThroughTheForm() async throws {
         let app = try await makeApp()
         let c = PortalClient(app: app)
         try await c.get("/signin")
-        for i in 0..<UserService.maxFailuresPerClient {
-            _ = try await c.post("/signin", ["email": "nobody\(i)@example.com", "password": "wrong-password"])
+        var statuses: [UInt] = []
+        for i in 0..<(Int(AttemptThrottle.signInClient.capacity) + 1) {
+            statuses.append(try await c.post("/signin", ["email": "nobody\(i)@example.com", "password": "wrong-password"]).status.code)
         }
+        XCTAssertEqual(statuses.filter { $0 == 401 }.count, Int(AttemptThrottle.signInClient.capacity))
         let r = try await c.post("/signin", ["email": "fresh@example.com", "password": "whatever"])
         XCTAssertEqual(r.status, .tooManyRequests)
+        XCTAssertTrue(r.body.contains("Too many attempts"))
+        try await app.asyncShutdown()
+    }
+
+    func testClientAddressComesFromATrustedProxyOnly() {
+        var s = Settings.fromEnvironment()
+        let h: HTTPHeaders = ["X-Forwarded-For": "6.6.6.6, 203.0.113.5"]
+        XCTAssertEqual(ClientAddress.resolve(peer: "127.0.0.1", headers: h, settings: s), "127.0.0.1", "no header configured")
+        s.trustedProxyHeader = "X-Forwarded-For"
+        XCTAssertEqual(ClientAddress.resolve(peer: "127.0.0.1", headers: h, settings: s), "203.0.113.5", "the proxy's own entry")
+        XCTAssertEqual(ClientAddress.resolve(peer: "192.0.2.1", headers: h, settings: s), "192.0.2.1", "not a trusted proxy")
+        XCTAssertEqual(ClientAddress.resolve(peer: "127.0.0.1", headers: ["X-Forwarded-For": "<script>"], settings: s), "127.0.0.1")
+    }
+
+    func testSignUpIsThrottledAndDoesNotRevealTakenEmails() async throws {
+        let app = try await makeApp()
+        let users = UserService(db: app.db, threadPool: app.threadPool)
+        _ = try await users.signUp(email: "taken@example.com", password: "password-1", client: "192.0.2.50")
+        do {
+            _ = try await users.signUp(email: "taken@example.com", password: "password-2", client: "192.0.2.50")
+            XCTFail("a taken email is refused")
+        } catch let e as CVError {
+            XCTAssertEqual(e.status, .badRequest)
+            XCTAssertFalse(e.message.lowercased().contains("exists"))
+        }
+        var refused = 0
+        for i in 0..<6 {
+            do { _ = try await users.signUp(email: "n\(i)@example.com", password: "password-1", client: "192.0.2.50") }
+            catch let e as CVError where e.status == .tooManyRequests { refused += 1 }
+        }
+        XCTAssertEqual(refused, 3, "five sign-ups per client, then one each five minutes")
+        _ = try await users.signUp(email: "elsewhere@example.com", password: "password-1", client: "192.0.2.51")
+        try await app.asyncShutdown()
+    }
+
+    func testSessionsExistOnlyForSignedInUsersAndExpireServerSide() async throws {
+        let app = try await makeApp { $0.sessionIdleSeconds = 3600 }
+        let c = PortalClient(app: app)
+        try await c.get("/signin")
+        try await c.get("/signup")
+        let _v0 = try await SessionRecord.query(on: app.db).count()
+        XCTAssertEqual(_v0, 0, "visitors get no session")
+        XCTAssertNil(c.cookies["sightline-session"])
+        let up = try await c.post("/signup", ["email": "s@example.com", "password": "long-password"])
+        XCTAssertEqual(up.status, .seeOther)
+        let _v1 = try await SessionRecord.query(on: app.db).count()
+        XCTAssertEqual(_v1, 1)
+        let _v2 = try await c.get("/accounts").status
+        XCTAssertEqual(_v2, .ok)
+        // Idle past the limit: the server ends it, whatever the cookie says.
+        let row = try await SessionRecord.query(on: app.db).first()!
+        row.data[SessionClock.seen] = String(Int(Date().timeIntervalSince1970 - 7200))
+        try await row.save(on: app.db)
+        let after = try await c.get("/accounts")
+        XCTAssertEqual(after.status, .seeOther, "signed out")
+        let _v3 = try await SessionRecord.query(on: app.db).count()
+        XCTAssertEqual(_v3, 0)
+        // The sweep removes sessions nobody comes back to.
+        try await c.get("/signin")
+        _ = try await c.post("/signin", ["email": "s@example.com", "password": "long-password"])
+        let stale = try await SessionRecord.query(on: app.db).first()!
+        stale.data[SessionClock.created] = String(Int(Date().timeIntervalSince1970 - 8 * 86_400))
+        try await stale.save(on: app.db)
+        let _v4 = try await SessionClock.sweep(db: app.db, settings: app.settings)
+        XCTAssertEqual(_v4, 1)
         try await app.asyncShutdown()
     }
 

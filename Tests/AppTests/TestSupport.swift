@@ -92,7 +92,8 @@ func urlEncode(_ s: String) -> String {
 /// A browser-like portal client: keeps the session cookie and the form's CSRF token.
 final class PortalClient {
     let app: Application
-    var cookie: String?
+    var cookies: [String: String] = [:]
+    var cookie: String? { cookies.isEmpty ? nil : cookies.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: "; ") }
     var csrf: String?
 
     init(app: Application) { self.app = app }
@@ -120,8 +121,10 @@ final class PortalClient {
     }
 
     private func absorb(_ res: APIResponse) {
-        if let set = res.headers.first(name: .setCookie), let pair = set.split(separator: ";").first {
-            cookie = String(pair)
+        for set in res.headers[.setCookie] {
+            guard let pair = set.split(separator: ";").first, let eq = pair.firstIndex(of: "=") else { continue }
+            let name = String(pair[..<eq]), value = String(pair[pair.index(after: eq)...])
+            if set.lowercased().contains("expires=thu, 01 jan 1970") || value.isEmpty { cookies[name] = nil } else { cookies[name] = value }
         }
         if let r = res.body.range(of: #"name="_csrf" value=""#) {
             csrf = String(res.body[r.upperBound...].prefix { $0 != "\"" })

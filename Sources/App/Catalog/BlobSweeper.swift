@@ -134,26 +134,3 @@ struct SweepBlobsCommand: AsyncCommand {
         context.console.output("Removed \(String(removed)) unreferenced blob(s).")
     }
 }
-
-/// Runs the sweep hourly in a serving process (and `sweep-blobs` on demand).
-final class BlobSweepSchedule: LifecycleHandler, @unchecked Sendable {
-    private var task: NIOCore.RepeatedTask?
-
-    func didBoot(_ app: Application) throws {
-        let db = app.db, store = app.blobStore, logger = app.logger
-        task = app.eventLoopGroup.next().scheduleRepeatedTask(initialDelay: .minutes(10), delay: .hours(1)) { _ in
-            Task {
-                do {
-                    let removed = try await BlobSweeper(db: db, store: store).sweep()
-                    if removed > 0 { logger.info("swept unreferenced blobs", metadata: ["removed": "\(removed)"]) }
-                } catch {
-                    logger.warning("blob sweep failed", metadata: ["error": "\(error)"])
-                }
-            }
-        }
-    }
-
-    func shutdown(_ app: Application) {
-        task?.cancel()
-    }
-}

@@ -59,7 +59,7 @@ struct AuthPages: RouteCollection {
     func signUp(req: Request) async throws -> Response {
         let c = try req.content.decode(Credentials.self)
         do {
-            let user = try await users(req).create(email: c.email, password: c.password)
+            let user = try await users(req).signUp(email: c.email, password: c.password, client: req.clientAddress)
             startSession(req, user)
             return req.redirect(to: "/accounts")
         } catch let e as CVError {
@@ -74,9 +74,10 @@ struct AuthPages: RouteCollection {
 
     /// A fresh session id on sign-in, so a planted cookie cannot be ridden.
     private func startSession(_ req: Request, _ user: User) {
-        let csrf = req.csrfToken
         req.session.id = nil  // the middleware then stores the data under a new id
-        req.session.data["userID"] = user.id!.uuidString
-        req.session.data["csrf"] = csrf
+        let now = String(Int(Date().timeIntervalSince1970))
+        req.session.data = SessionData(initialData: ["userID": user.id!.uuidString, "csrf": AccountKey.generateSecret(),
+                                                     SessionClock.created: now, SessionClock.seen: now])
+        req.portalUser = user
     }
 }

@@ -10,26 +10,58 @@ extension Request {
         set { storage[PortalUserKey.self] = newValue }
     }
 
-    /// The session's CSRF token, created on first use.
+    /// The form token: the signed-in session's, or for visitors (who get no session) the
+    /// value of the `sightline-csrf` cookie, sent back by the form (double submit).
     var csrfToken: String {
-        if let t = session.data["csrf"] { return t }
-        let t = AccountKey.generateSecret()
-        session.data["csrf"] = t
+        if portalUser != nil, hasSession, let t = session.data["csrf"] { return t }
+        if let t = storage[VisitorCSRFKey.self] { return t }
+        let t = visitorCookieToken ?? AccountKey.generateSecret()
+        storage[VisitorCSRFKey.self] = t
+        return t
+    }
+
+    var visitorCookieToken: String? {
+        guard let t = cookies[PortalSession.visitorCookie]?.string, t.count == 32, t.allSatisfy(\.isHexDigit) else { return nil }
         return t
     }
 
     /// The client address used for sign-in throttling.
     var clientAddress: String {
-        remoteAddress?.ipAddress ?? "unknown"
+        ClientAddress.resolve(peer: remoteAddress?.ipAddress, headers: headers, settings: application.settings)
     }
 }
 
+struct VisitorCSRFKey: StorageKey { typealias Value = String }
+
 /// Loads the session's user and enforces the CSRF token on every state-changing form.
 struct PortalSession: AsyncMiddleware {
+    static let visitorCookie = "sightline-csrf"
+
     func respond(to request: Request, chainingTo next: AsyncResponder) async throws -> Response {
-        if let raw = request.session.data["userID"], let id = UUID(uuidString: raw) {
-            request.portalUser = try await User.find(id, on: request.db)
+        // Sessions exist only for signed-in users and end server-side when idle or old.
+        if request.hasSession {
+            let data = request.session.data
+            if let raw = data["userID"], let id = UUID(uuidString: raw),
+               !SessionClock.isExpired(data, settings: request.application.settings) {
+                request.portalUser = try await User.find(id, on: request.db)
+                let now = Date().timeIntervalSince1970
+                if now - (data[SessionClock.seen].flatMap(Double.init) ?? 0) > 60 {
+                    request.session.data[SessionClock.seen] = String(Int(now))
+                }
+            }
+            if request.portalUser == nil { request.session.data = SessionData() }
         }
+        let response = try await respondChecked(request, next)
+        if request.hasSession, request.session.data["userID"] == nil { request.session.destroy() }
+        if let token = request.storage[VisitorCSRFKey.self], request.visitorCookieToken != token {
+            response.cookies[Self.visitorCookie] = HTTPCookies.Value(
+                string: token, expires: Date().addingTimeInterval(86_400), maxAge: nil, domain: nil, path: "/",
+                isSecure: request.application.settings.isSecure, isHTTPOnly: true, sameSite: .strict)
+        }
+        return response
+    }
+
+    private func respondChecked(_ request: Request, _ next: AsyncResponder) async throws -> Response {
         if request.method == .POST {
             // Forms send the token as a field; the upload and box-editor scripts as a header.
             var sent = request.headers.first(name: "X-CSRF-Token")
@@ -39,7 +71,8 @@ struct PortalSession: AsyncMiddleware {
                 if request.body.data == nil { _ = try await request.body.collect(max: 8 * 1024 * 1024).get() }
                 sent = try? request.content.get(String.self, at: "_csrf")
             }
-            guard let expected = request.session.data["csrf"], let sent, sent == expected else {
+            let expected = request.portalUser != nil ? request.session.data["csrf"] : request.visitorCookieToken
+            guard let expected, let sent, sent == expected else {
                 throw CVError(.forbidden, "Forbidden", "The form expired or did not come from this site. Reload the page and try again.")
             }
         }

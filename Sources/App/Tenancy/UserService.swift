@@ -6,11 +6,6 @@ struct UserService {
     let db: Database
     let threadPool: NIOThreadPool
 
-    /// Failed sign-ins allowed per window, per email and per client address.
-    static let maxFailuresPerEmail = 5
-    static let maxFailuresPerClient = 20
-    static let window: TimeInterval = 15 * 60
-
     static func normalise(email: String) -> String {
         email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
     }
@@ -38,32 +33,39 @@ struct UserService {
         return user
     }
 
-    /// Verifies a password. Throttled per email and per client: after too many failures
-    /// within the window, even a right password is refused with 429 until it passes.
+    /// Verifies a password. Every attempt takes a token from the (email, client) bucket and
+    /// from the client's bucket before the password is checked; a right password fills the
+    /// pair's bucket again. See `AttemptThrottle` for the rates.
     func signIn(email rawEmail: String, password: String, client: String) async throws -> User {
         let email = Self.normalise(email: rawEmail)
-        let since = Date().addingTimeInterval(-Self.window)
-        let emailKey = "email:\(email)", clientKey = "client:\(client)"
-        let emailFailures = try await SignInFailure.query(on: db).filter(\.$key == emailKey).filter(\.$at > since).count()
-        let clientFailures = try await SignInFailure.query(on: db).filter(\.$key == clientKey).filter(\.$at > since).count()
-        if emailFailures >= Self.maxFailuresPerEmail || clientFailures >= Self.maxFailuresPerClient {
-            throw CVError(.tooManyRequests, "TooManyRequests",
-                          "Too many failed sign-ins. Wait 15 minutes and try again.")
-        }
+        let throttle = AttemptThrottle(db: db)
+        let pairKey = "signin:\(email)|\(client)", clientKey = "signin-client:\(client)"
+        if let wait = try await throttle.take(pairKey, AttemptThrottle.signInPair) { throw AttemptThrottle.tooMany(wait) }
+        if let wait = try await throttle.take(clientKey, AttemptThrottle.signInClient) { throw AttemptThrottle.tooMany(wait) }
         let user = try await User.query(on: db).filter(\.$email == email).first()
         let stored = user?.passwordHash
         let ok = try await threadPool.runIfActive { () -> Bool in
             // Hash even for unknown emails so timing does not reveal which exist.
             stored.map { PasswordHasher.verify(password, encoded: $0) } ?? { _ = try? PasswordHasher.hash(password); return false }()
         }
-        guard ok, let user else {
-            let now = Date()
-            try await SignInFailure(key: emailKey, at: now).create(on: db)
-            try await SignInFailure(key: clientKey, at: now).create(on: db)
-            throw CVError(.unauthorized, "Unauthorized", "Wrong email or password.")
-        }
-        try await SignInFailure.query(on: db).filter(\.$key == emailKey).delete()
+        guard ok, let user else { throw CVError(.unauthorized, "Unauthorized", "Wrong email or password.") }
+        try await throttle.refill(pairKey)
         return user
+    }
+
+    /// Sign-up from the portal: throttled per client, and the same answer (after the same
+    /// work) whether or not the email is taken.
+    func signUp(email rawEmail: String, password: String, client: String) async throws -> User {
+        if let wait = try await AttemptThrottle(db: db).take("signup-client:\(client)", AttemptThrottle.signUpClient) {
+            throw AttemptThrottle.tooMany(wait)
+        }
+        do {
+            return try await create(email: rawEmail, password: password)
+        } catch let e as CVError where e.status == .conflict {
+            // Spend what a creation spends, then answer without saying the email exists.
+            _ = try? await threadPool.runIfActive { try PasswordHasher.hash(password) }
+            throw CVError(.badRequest, "BadRequest", "A user could not be created with this email and password. If you already have one, sign in.")
+        }
     }
 
     /// Makes (or promotes) an admin and issues an admin API token; returns the token.

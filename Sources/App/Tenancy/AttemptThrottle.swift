@@ -1,0 +1,63 @@
+import Fluent
+import SQLKit
+import Vapor
+
+/// Sign-in and sign-up attempts as token buckets in the database: a bucket holds up to
+/// `capacity` attempts and refills at `perSecond`. Taking a token is one conditional
+/// UPDATE, so thirty concurrent attempts against five tokens get exactly five, in every
+/// process sharing the database. An empty bucket slows the next attempt down (the answer
+/// says when to retry); it never locks anyone out for good.
+struct AttemptThrottle {
+    struct Bucket: Sendable {
+        var capacity: Double
+        var perSecond: Double
+    }
+    /// Per (email, client): five tries, then one a minute. A stranger elsewhere cannot
+    /// use up the owner's bucket, which is keyed by her own address.
+    static let signInPair = Bucket(capacity: 5, perSecond: 1.0 / 60)
+    /// Per client, across all emails: password spraying from one address.
+    static let signInClient = Bucket(capacity: 30, perSecond: 1.0 / 10)
+    /// Per client: new users.
+    static let signUpClient = Bucket(capacity: 5, perSecond: 1.0 / 300)
+
+    let db: Database
+
+    /// Takes one token from `key`'s bucket; nil when taken, else the seconds to wait.
+    func take(_ key: String, _ bucket: Bucket, now: Date = Date()) async throws -> Double? {
+        let sql = db as! SQLDatabase
+        let t = now.timeIntervalSince1970
+        try await sql.raw("""
+            INSERT INTO sign_in_throttle (key, tokens, updated_at) VALUES (\(bind: key), \(bind: bucket.capacity), \(bind: t))
+            ON CONFLICT (key) DO NOTHING
+            """).run()
+        let refilled: SQLQueryString = """
+            (CASE WHEN tokens + (\(bind: t) - updated_at) * \(bind: bucket.perSecond) > \(bind: bucket.capacity) THEN \(bind: bucket.capacity)
+                  ELSE tokens + (\(bind: t) - updated_at) * \(bind: bucket.perSecond) END)
+            """
+        let taken = try await sql.raw("""
+            UPDATE sign_in_throttle SET tokens = \(refilled) - 1, updated_at = \(bind: t)
+            WHERE key = \(bind: key) AND \(refilled) >= 1 RETURNING tokens
+            """).first()
+        if taken != nil { return nil }
+        let row = try await sql.raw("SELECT tokens, updated_at FROM sign_in_throttle WHERE key = \(bind: key)").first()
+        let tokens = try row?.decode(column: "tokens", as: Double.self) ?? 0
+        let updated = try row?.decode(column: "updated_at", as: Double.self) ?? t
+        let now = min(bucket.capacity, tokens + max(0, t - updated) * bucket.perSecond)
+        return max(1, ((1 - now) / bucket.perSecond).rounded(.up))
+    }
+
+    /// Fills `key`'s bucket again (after a right password).
+    func refill(_ key: String) async throws {
+        try await (db as! SQLDatabase).raw("DELETE FROM sign_in_throttle WHERE key = \(bind: key)").run()
+    }
+
+    /// Buckets that have been full again for a day: nothing to remember.
+    func sweep(now: Date = Date()) async throws {
+        try await (db as! SQLDatabase).raw("DELETE FROM sign_in_throttle WHERE updated_at < \(bind: now.timeIntervalSince1970 - 86_400)").run()
+    }
+
+    static func tooMany(_ wait: Double) -> CVError {
+        CVError(.tooManyRequests, "TooManyRequests",
+                "Too many attempts. Try again in \(Int(wait)) seconds.", headers: ["Retry-After": String(Int(wait))])
+    }
+}
