@@ -31,6 +31,10 @@ public struct Settings: Sendable {
     /// Portal sessions end after this long unused, and this long after sign-in in any case.
     public var sessionIdleSeconds: Double = 12 * 3600
     public var sessionMaxSeconds: Double = 7 * 24 * 3600
+    /// Below this much free space under DATA_DIR, writes answer 503 and /readyz is not ready.
+    public var minFreeDiskBytes: Int64 = 256 * 1024 * 1024
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
+    public var metricsToken: String?
 
     public static func fromEnvironment() -> Settings {
         let env = ProcessInfo.processInfo.environment
@@ -56,6 +60,8 @@ public struct Settings: Sendable {
         }
         s.sessionIdleSeconds = min(365 * 86_400, max(60, (Double(env["SESSION_IDLE_MINUTES"] ?? "") ?? 720) * 60))
         s.sessionMaxSeconds = min(365 * 86_400, max(60, (Double(env["SESSION_MAX_HOURS"] ?? "") ?? 168) * 3600))
+        s.minFreeDiskBytes = max(0, Int64(env["MIN_FREE_DISK_MB"] ?? "") ?? 256) * 1024 * 1024
+        s.metricsToken = env["METRICS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         return s
     }
 

@@ -26,6 +26,7 @@ struct ImageIngestor {
     let db: Database
     let blobs: BlobStore
     let decoder: DecodePool
+    let settings: Settings
 
     static let maxBatch = 64
     static let maxTagsPerImage = 100
@@ -51,6 +52,7 @@ struct ImageIngestor {
             throw CVError.badRequest("BadRequestImageBatch", "A batch holds 1 to \(Self.maxBatch) images; this one has \(items.count).")
         }
         try Self.validate(metadata: metadata)
+        try StorageSpace.refuseWritesIfLow(settings: settings)
         let tags = Dictionary(try await Tag.query(on: db).filter(\.$projectID == project.id!).all().map { ($0.id!, $0) },
                               uniquingKeysWith: { a, _ in a })
         var outcomes = items.map { IngestOutcome(status: "ErrorUnknown", image: nil, sourceURL: $0.sourceURL) }

@@ -30,7 +30,7 @@ struct ImagesController: RouteCollection {
     // MARK: creation
 
     private func ingestor(_ req: Request) -> ImageIngestor {
-        ImageIngestor(db: req.db, blobs: req.application.blobStore, decoder: req.application.decodePool)
+        ImageIngestor(db: req.db, blobs: req.application.blobStore, decoder: req.application.decodePool, settings: req.application.settings)
     }
 
     static func summary(_ outcomes: [IngestOutcome], req: Request) async throws -> Response {

@@ -139,7 +139,7 @@ struct StoredPredictionsController: RouteCollection {
             items.append(item)
         }
         try ImagesController.checkRegions(items)
-        let outcomes = try await ImageIngestor(db: req.db, blobs: blobs, decoder: req.application.decodePool)
+        let outcomes = try await ImageIngestor(db: req.db, blobs: blobs, decoder: req.application.decodePool, settings: req.application.settings)
             .ingest(account: req.account, project: p, items: items, batchTagIDs: batch.tagIds ?? [], metadata: batch.metadata ?? [:])
         return try await ImagesController.summary(outcomes, req: req)
     }

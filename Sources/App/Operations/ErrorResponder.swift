@@ -1,3 +1,5 @@
+import Fluent
+import NIOCore
 import Vapor
 
 /// Turns every error into the body its caller understands: flat `{"code","message"}`
@@ -24,7 +26,8 @@ struct ErrorResponder: AsyncMiddleware {
         } else {
             request.logger.info("request refused", metadata: ["status": "\(status.code)", "code": "\(code)"])
         }
-        let headers: HTTPHeaders = (error as? AbortError)?.headers ?? [:]
+        var headers: HTTPHeaders = (error as? AbortError)?.headers ?? [:]
+        if status == .serviceUnavailable, !headers.contains(name: "Retry-After") { headers.add(name: "Retry-After", value: "5") }
         if isAPI(request.url.path) {
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys  // stable bodies: identical errors are byte-identical
@@ -64,8 +67,20 @@ struct ErrorResponder: AsyncMiddleware {
             let msg = e.status == .notFound ? "Resource not found." : e.reason
             return (e.status, code, msg)
         default:
+            if isUnavailable(error) {
+                return (.serviceUnavailable, "ErrorUnknown", "The service cannot reach its storage or database right now; retry shortly.")
+            }
             return (.internalServerError, "ErrorUnknown", "An internal error occurred.")
         }
+    }
+
+    /// Faults of the database or the disk, not of the request: the client should retry.
+    static func isUnavailable(_ error: Error) -> Bool {
+        if let e = error as? DatabaseError { return !e.isSyntaxError && !e.isConstraintFailure }
+        if error is BlobStore.IOFailure || error is IOError || error is CocoaError { return true }
+        let name = String(reflecting: type(of: error))
+        return ["PSQLError", "PostgresError", "SQLiteError", "ConnectionPool", "NIOConnectionError", "ChannelError"]
+            .contains { name.contains($0) }
     }
 
     private static func decodingMessage(_ e: DecodingError) -> String {

@@ -58,7 +58,7 @@ extension ImagePages {
             if part.name == "tagIds" { tagIDs += String(buffer: part.body).split(separator: ",").map(String.init) }
             else if part.name == "imageData" { items.append(IngestItem(data: Data(buffer: part.body))) }
         }
-        let outcomes = try await ImageIngestor(db: req.db, blobs: req.application.blobStore, decoder: req.application.decodePool)
+        let outcomes = try await ImageIngestor(db: req.db, blobs: req.application.blobStore, decoder: req.application.decodePool, settings: req.application.settings)
             .ingest(account: c.account, project: c.project, items: items, batchTagIDs: tagIDs, metadata: [:])
         let signer = req.application.blobSigner, base = req.application.settings.publicURL
         return UploadResult(images: outcomes.map { o in

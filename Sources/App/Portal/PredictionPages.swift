@@ -62,7 +62,7 @@ struct PredictionPages: RouteCollection {
         let tag = try req.content.get(String.self, at: "tagId")
         let blobs = req.application.blobStore
         let data = try await req.application.threadPool.runIfActive { try blobs.read(row.blobHash) }
-        let outcome = try await ImageIngestor(db: req.db, blobs: req.application.blobStore, decoder: req.application.decodePool)
+        let outcome = try await ImageIngestor(db: req.db, blobs: req.application.blobStore, decoder: req.application.decodePool, settings: req.application.settings)
             .ingest(account: c.account, project: c.project, items: [IngestItem(data: data, tagIDs: [tag])], batchTagIDs: [], metadata: [:])
         let status = outcome.first?.status ?? "ErrorUnknown"
         if status == "OK" || status == "OKDuplicate" {

@@ -45,6 +45,7 @@ struct PredictionService {
         }
         let id = UUID(), created = Date()
         if store {
+            try StorageSpace.refuseWritesIfLow(settings: app.settings)
             let blobs = app.blobStore
             let hash = try await app.threadPool.runIfActive { try blobs.put(data) }
             let row = StoredPrediction()
