@@ -27,5 +27,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0021_CreateExports(),
         M0022_StoredPredictionLimit(tiers: tiers),
         M0023_CreateSignInThrottle(),
+        M0024_AdminTokenExpiry(),
     ]
 }

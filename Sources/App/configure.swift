@@ -51,6 +51,7 @@ public func configure(_ app: Application) async throws {
     app.middleware = .init()
     app.middleware.use(RequestIDMiddleware())
     app.middleware.use(SecurityHeadersMiddleware())
+    app.middleware.use(AccessLogMiddleware())
     app.middleware.use(ErrorResponder())
     app.middleware.use(FileMiddleware(publicDirectory: app.directory.publicDirectory))
 
@@ -75,6 +76,7 @@ public func configure(_ app: Application) async throws {
 
     app.asyncCommands.use(CreateAdminCommand(), as: "create-admin")
     app.asyncCommands.use(SweepBlobsCommand(), as: "sweep-blobs")
+    app.asyncCommands.use(RevokeAdminTokenCommand(), as: "revoke-admin-token")
     app.lifecycle.use(HousekeepingSchedule())
     app.blobReclaimer = BlobReclaimer(db: app.db, store: app.blobStore, grace: settings.blobFreeGraceSeconds, logger: app.logger)
     app.lifecycle.use(app.blobReclaimer)

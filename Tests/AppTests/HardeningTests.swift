@@ -254,3 +254,86 @@ func hasEventHandler(_ tag: String) -> Bool {
         return lower.hasPrefix("on") && lower.contains("=") && lower.prefix { $0 != "=" }.allSatisfy(\.isLetter)
     }
 }
+
+/// The smaller items: URL spellings, bidi names, admin token lifetime, the access log.
+final class SmallerHardeningTests: XCTestCase {
+    func testEveryLoopbackAndDocumentationSpellingIsRefused() {
+        let policy = URLPolicy(enabled: true, allowLoopback: false)
+        // Numeric literals only: getaddrinfo parses them without any lookup.
+        for url in ["http://[::ffff:0:127.0.0.1]/", "http://[::ffff:127.0.0.1]/", "http://[::127.0.0.1]/", "http://[::ffff:7f00:1]/",
+                    "http://[2002:7f00:1::]/", "http://[2002:a9fe:a9fe::1]/", "http://[2001:0:4136:e378::1]/",
+                    "http://192.0.2.1/", "http://198.51.100.3/", "http://203.0.113.7/", "http://[2001:db8::1]/",
+                    "http://[::ffff:0:169.254.169.254]/", "http://0.0.0.0/"] {
+            guard case .failure(.forbiddenAddress) = policy.check(url) else { return XCTFail("\(url) must be refused") }
+        }
+        XCTAssertTrue(policy.permitted([8, 8, 4, 4]))
+    }
+
+    func testBidiControlCharactersAreRefusedInNames() async throws {
+        let app = try await makeApp()
+        let token = try await app.makeAdmin()
+        let key = trainingKey(try await app.makeAccount(token: token, email: "bidi@example.com", tier: "S0"))
+        for name in ["invoice\u{202E}gpj.exe", "a\u{2066}b", "x\u{200F}y"] {
+            let r = try await app.training(.POST, "projects?name=\(urlEncode(name))", key: key)
+            XCTAssertEqual(r.code, "BadRequestProjectName", name.debugDescription)
+        }
+        let p = try await app.training(.POST, "projects?name=plain", key: key).object["id"] as! String
+        let _v1 = try await app.training(.POST, "projects/\(p)/tags?name=\(urlEncode("t\u{202D}x"))", key: key).code
+        XCTAssertEqual(_v1, "BadRequestTagName")
+        let _v2 = try await app.training(.POST, "projects?name=\(urlEncode("عربي"))", key: key).status
+        XCTAssertEqual(_v2, .ok, "right-to-left text itself is fine")
+        try await app.asyncShutdown()
+    }
+
+    func testAdminTokensExpireAndCanBeRevoked() async throws {
+        let app = try await makeApp()
+        let token = try await app.makeAdmin()
+        let _v1 = try await app.admin(.GET, "tiers", token: token).status
+        XCTAssertEqual(_v1, .ok)
+        let row = try await AdminToken.query(on: app.db).first()!
+        XCTAssertNotNil(row.expiresAt)
+        row.expiresAt = Date().addingTimeInterval(-1)
+        try await row.save(on: app.db)
+        let _v2 = try await app.admin(.GET, "tiers", token: token).status
+        XCTAssertEqual(_v2, .unauthorized, "expired")
+        let second = try await UserService(db: app.db, threadPool: app.threadPool).createAdmin(email: "admin@example.com", password: "admin-password-1")
+        let _v3 = try await app.admin(.GET, "tiers", token: second).status
+        XCTAssertEqual(_v3, .ok)
+        let revoked = try await RevokeAdminTokenCommand.revoke(token: second, email: nil, on: app.db)
+        XCTAssertEqual(revoked, 1)
+        let _v4 = try await app.admin(.GET, "tiers", token: second).status
+        XCTAssertEqual(_v4, .unauthorized, "revoked")
+        try await app.asyncShutdown()
+    }
+
+    final class Lines: @unchecked Sendable { var all: [String] = [] }
+    struct Capture: LogHandler {
+        let lines: Lines
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? { get { metadata[key] } set { metadata[key] = newValue } }
+        func log(level: Logger.Level, message: Logger.Message, metadata extra: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+            let all = metadata.merging(extra ?? [:]) { $1 }
+            lines.all.append("\(message) " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+        }
+    }
+
+    func testAccessLogHasOneLinePerRequestAndNoKeys() async throws {
+        let app = try await makeApp()
+        let token = try await app.makeAdmin()
+        let acct = try await app.makeAccount(token: token, email: "log@example.com", tier: "S0")
+        let key = trainingKey(acct)
+        let lines = Lines()
+        app.logger = Logger(label: "test") { _ in Capture(lines: lines) }
+        _ = try await app.training(.GET, "projects", key: key)
+        _ = try await app.training(.GET, "projects/\(UUID().uuidString)", key: key)
+        let requests = lines.all.filter { $0.hasPrefix("request ") && $0.contains(" route=") }
+        XCTAssertEqual(requests.count, 2, lines.all.joined(separator: "\n"))
+        XCTAssertTrue(requests[0].contains("route=/customvision/:version/training/projects"), requests[0])
+        XCTAssertTrue(requests[0].contains("status=200") && requests[0].contains("method=GET") && requests[0].contains("duration_ms="))
+        XCTAssertTrue(requests[0].contains("account=\(acct["id"] as! String)"))
+        XCTAssertTrue(requests[1].contains("status=404"))
+        XCTAssertFalse(lines.all.contains { $0.contains(key) || $0.contains(token) }, "no key or token is ever logged")
+        try await app.asyncShutdown()
+    }
+}

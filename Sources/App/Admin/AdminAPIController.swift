@@ -8,6 +8,7 @@ struct AdminTokenAuthenticator: AsyncMiddleware {
     func respond(to request: Request, chainingTo next: AsyncResponder) async throws -> Response {
         guard let bearer = request.headers.bearerAuthorization?.token, bearer.count <= 512,
               let token = try await AdminToken.query(on: request.db).filter(\.$tokenHash == AccountKey.hash(bearer)).first(),
+              token.isValid(),
               let user = try await User.find(token.userID, on: request.db), user.isAdmin else {
             throw CVError(.unauthorized, "Unauthorized", "A valid admin token is required (Authorization: Bearer <token>).")
         }

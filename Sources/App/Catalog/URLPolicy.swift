@@ -48,10 +48,13 @@ struct URLPolicy: Sendable {
     }
 
     static func mappedIPv4(_ a: [UInt8]) -> [UInt8]? {
-        // ::ffff:a.b.c.d and the deprecated ::a.b.c.d
+        // ::ffff:a.b.c.d (mapped), the deprecated ::a.b.c.d (compatible),
+        // ::ffff:0:a.b.c.d (translated), and 6to4's 2002:aabb:ccdd::/48.
         if a.prefix(10).allSatisfy({ $0 == 0 }) && (a[10] == 0xff && a[11] == 0xff || a[10] == 0 && a[11] == 0 && a[12...].contains { $0 != 0 }) {
             return Array(a[12...])
         }
+        if a.prefix(8).allSatisfy({ $0 == 0 }) && a[8] == 0xff && a[9] == 0xff && a[10] == 0 && a[11] == 0 { return Array(a[12...]) }
+        if a[0] == 0x20 && a[1] == 0x02 { return Array(a[2..<6]) }
         return nil
     }
 
@@ -64,7 +67,10 @@ struct URLPolicy: Sendable {
             case 169 where y == 254: return false                // link-local, cloud metadata
             case 172 where (16...31).contains(y): return false   // private
             case 192 where y == 168: return false                // private
-            case 192 where y == 0 && a[2] == 0: return false     // IETF protocol assignments
+            case 192 where y == 0 && (a[2] == 0 || a[2] == 2): return false  // IETF assignments, documentation
+            case 192 where y == 88 && a[2] == 99: return false   // 6to4 relay anycast
+            case 198 where y == 51 && a[2] == 100: return false  // documentation
+            case 203 where y == 0 && a[2] == 113: return false   // documentation
             case 198 where y == 18 || y == 19: return false      // benchmarking
             case 224...255: return false                         // multicast, reserved, broadcast
             default: return true
@@ -78,6 +84,8 @@ struct URLPolicy: Sendable {
         if a[0] == 0xff { return false }                                 // multicast
         if a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8 { return false }  // documentation
         if a[0] == 0x00 && a[1] == 0x64 && a[2] == 0xff && a[3] == 0x9b { return false }  // NAT64 maps IPv4 inside
+        if a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x00 && a[3] == 0x00 { return false }  // Teredo tunnels to IPv4
+        if a[0] == 0x01 && a[1] == 0x00 && a[2...7].allSatisfy({ $0 == 0 }) { return false }  // 100::/64 discard
         return true
     }
 

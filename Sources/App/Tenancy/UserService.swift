@@ -88,6 +88,7 @@ struct UserService {
         let token = AdminToken()
         token.userID = user.id!
         token.tokenHash = AccountKey.hash(secret)
+        token.expiresAt = Date().addingTimeInterval(AdminToken.lifetime)
         try await token.create(on: db)
         return secret
     }
