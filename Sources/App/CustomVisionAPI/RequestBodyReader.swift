@@ -20,7 +20,9 @@ enum RequestBodyReader {
     static let largeBody = 8 * 1024 * 1024
 
     static func tooLarge(_ limit: Int) -> CVError {
-        CVError(.payloadTooLarge, "BadRequestImageSizeBytes", "The request body is over the \(limit / 1024 / 1024) MB this operation accepts.")
+        // The rest of the body is not read: close the connection after answering.
+        CVError(.payloadTooLarge, "BadRequestImageSizeBytes", "The request body is over the \(limit / 1024 / 1024) MB this operation accepts.",
+                headers: ["Connection": "close"])
     }
 
     static func declaredLength(_ req: Request) -> Int? {
@@ -87,21 +89,28 @@ enum RequestBodyReader {
             }
         }
 
-        /// nil, or why the body is refused.
+        /// Why the body is refused, once it is; the rest is then read without parsing it,
+        /// so that the client, still sending, gets the answer.
+        private var refusal: Error?
+
+        /// An error that ends reading at once (the body is over its limit), else nil.
         func feed(_ chunk: ByteBuffer) -> Error? {
             received += chunk.readableBytes
             guard received <= limit else { return RequestBodyReader.tooLarge(limit) }
+            guard refusal == nil else { return nil }
             do { try parser.execute(chunk) } catch {
-                return CVError.badRequest("BadRequestImageStream", "The multipart body cannot be read.")
+                refusal = CVError.badRequest("BadRequestImageStream", "The multipart body cannot be read.")
+                return nil
             }
             // A chunk is small, so at most one chunk's parts are parsed past the limit.
-            guard parts.count <= maxParts else {
-                return CVError.badRequest("BadRequestImageBatch", "A batch holds at most \(maxParts) images.")
+            if parts.count > maxParts {
+                refusal = CVError.badRequest("BadRequestImageBatch", "A batch holds at most \(maxParts) images.")
+                parts.removeAll()
             }
             return nil
         }
 
-        func finish() -> Error? { nil }
+        func finish() -> Error? { refusal }
     }
 }
 
