@@ -136,7 +136,7 @@ final class UploadGate: @unchecked Sendable {
         guard entered else {
             throw CVError(.tooManyRequests, "TooManyRequests",
                           "This account already has \(perAccount) large uploads in progress; retry when one finishes.",
-                          headers: ["Retry-After": "2"])
+                          headers: ["Retry-After": "2", "Connection": "close"])   // its body is not read
         }
         defer { lock.withLock { inFlight[account, default: 1] -= 1; if inFlight[account] == 0 { inFlight[account] = nil } } }
         return try await body()

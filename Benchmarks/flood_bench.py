@@ -1,0 +1,214 @@
+"""One tenant floods, another works: the other tenant's throughput and median latency
+with and without each flood (issue 10, items 5-7). Release server on 127.0.0.1, SQLite,
+bounded in time; the reference is the same workload without a flood, measured in the
+same run.
+
+Floods (each from one F0 or S0 account of the attacker):
+* refused calls: 8 clients sending prediction calls past the F0 TPS limit at a project
+  that does not exist (answered 429);
+* heavy decodes: 2 clients uploading batches of 4 large, cheap-to-send PNGs (6000x6000);
+* large bodies: 6 clients streaming 100 MB bodies of unknown length at once, and one
+  multipart body of a million empty parts.
+
+The victim runs 2 clients of `GET /projects` (S0, TPS limit lifted) and one `/healthz`.
+
+Usage: swift build -c release --product sightline; .venv/bin/python Benchmarks/flood_bench.py
+"""
+import concurrent.futures
+import io
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+
+import requests
+from PIL import Image
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+SERVER = os.path.join(ROOT, ".build", "release", "sightline")
+SECONDS = float(os.environ.get("FLOOD_SECONDS", "8"))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def victim(url, key, seconds):
+    """Two clients of GET /projects and one of /healthz for `seconds`; returns (req/s, p50 ms, healthz p50 ms)."""
+    stop = time.monotonic() + seconds
+    latencies, health = [], []
+    lock = threading.Lock()
+
+    def projects():
+        s = requests.Session()
+        s.headers["Training-Key"] = key
+        while time.monotonic() < stop:
+            t = time.perf_counter()
+            r = s.get(f"{url}/customvision/v3.4-preview/training/projects", timeout=120)
+            assert r.status_code == 200, r.text
+            with lock:
+                latencies.append(time.perf_counter() - t)
+
+    def healthz():
+        s = requests.Session()
+        while time.monotonic() < stop:
+            t = time.perf_counter()
+            s.get(f"{url}/healthz", timeout=120)
+            health.append(time.perf_counter() - t)
+            time.sleep(0.2)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=projects) for _ in range(2)] + [threading.Thread(target=healthz)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - start
+    return len(latencies) / elapsed, statistics.median(latencies) * 1000, statistics.median(health) * 1000
+
+
+def flood(target, clients, seconds):
+    """Runs `target(stop_time)` in `clients` threads; returns how many calls they made."""
+    stop = time.monotonic() + seconds
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        return sum(pool.map(lambda _: target(stop), range(clients)))
+
+
+def large_png():
+    # A smooth gradient: 36 megapixels that compress to well under the 6 MB limit.
+    img = Image.linear_gradient("L").resize((6000, 6000)).convert("RGB")
+    buf = io.BytesIO()
+    img.save(buf, "PNG", optimize=False, compress_level=9)
+    return buf.getvalue()
+
+
+def main():
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    data_dir = tempfile.mkdtemp(prefix="sightline-flood-")
+    env = dict(os.environ, DATA_DIR=data_dir, PUBLIC_URL=url, SIGHTLINE_CONFIG_DIR=os.path.join(ROOT, "config"),
+               LOG_LEVEL="warning", DATABASE_URL="", SIGHTLINE_ADMIN_PASSWORD="bench-password", ENGINE_WORKERS="1")
+    token = subprocess.run([SERVER, "create-admin", "--email", "bench@example.com"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+    server = subprocess.Popen([SERVER, "serve", "--hostname", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rows = []
+    try:
+        for _ in range(300):
+            try:
+                if requests.get(url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        admin = {"Authorization": f"Bearer {token}"}
+
+        def account(email, tier):
+            requests.post(f"{url}/admin/api/users", json={"email": email, "password": "password-123"}, headers=admin)
+            return requests.post(f"{url}/admin/api/accounts", json={"ownerEmail": email, "name": "a", "tier": tier},
+                                 headers=admin).json()
+        good = account("victim@example.com", "S0")
+        requests.put(f"{url}/admin/api/accounts/{good['id']}/overrides", json={"transactionsPerSecond": "unlimited"},
+                     headers=admin).raise_for_status()
+        bad_free = account("flood@example.com", "F0")
+        bad = account("flood2@example.com", "S0")
+        gkey = good["trainingKeys"][0]
+        for i in range(5):
+            requests.post(f"{url}/customvision/v3.4-preview/training/projects?name=p{i}", headers={"Training-Key": gkey})
+        base = f"{url}/customvision/v3.4-preview/training"
+        bkey = bad["trainingKeys"][0]
+        bproject = requests.post(f"{base}/projects?name=flood", headers={"Training-Key": bkey}).json()["id"]
+
+        victim(url, gkey, 2)  # warm up
+        rows.append(("no flood (reference)", *victim(url, gkey, SECONDS), ""))
+
+        # Item 7: refused calls.
+        predict = f"{url}/customvision/v3.1/prediction/00000000-0000-0000-0000-000000000000/classify/iterations/x/image"
+
+        def refused(stop):
+            s = requests.Session()
+            s.headers.update({"Prediction-Key": bad_free["predictionKeys"][0], "Content-Type": "application/octet-stream"})
+            n = 0
+            while time.monotonic() < stop:
+                s.post(predict, data=b"x", timeout=60)
+                n += 1
+            return n
+        rows.append(run_flood(url, gkey, "refused calls (8 clients, F0 key past its TPS)", refused, 8))
+
+        # Item 5: heavy decodes.
+        png = large_png()
+        boundary = "floodboundary"
+        body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"imageData\"; filename=\"{i}.png\"\r\n\r\n".encode()
+                        + png + (b"%d" % i) + b"\r\n" for i in range(4)) + f"--{boundary}--\r\n".encode()
+
+        def decodes(stop):
+            n = 0
+            while time.monotonic() < stop:
+                requests.post(f"{base}/projects/{bproject}/images", data=body, timeout=300,
+                              headers={"Training-Key": bkey, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+                n += 1
+            return n
+        rows.append(run_flood(url, gkey, f"heavy decodes (2 clients, 4 × 6000×6000 PNG of {len(png) // 1024} KB)", decodes, 2))
+
+        # Item 6: large bodies.
+        chunk = b"\0" * (1 << 20)
+
+        def bodies(stop):
+            n = 0
+            while time.monotonic() < stop:
+                def gen():
+                    for _ in range(100):
+                        yield chunk
+                try:
+                    requests.post(f"{base}/projects/{bproject}/images", data=gen(), timeout=300,
+                                  headers={"Training-Key": bkey, "Content-Type": "application/octet-stream"})
+                except requests.RequestException:
+                    pass  # refused mid-body: the server closes the connection
+                n += 1
+            return n
+        rows.append(run_flood(url, gkey, "large bodies (6 clients, 100 MB streamed each)", bodies, 6))
+
+        empty_parts = b"--b\r\n\r\n\r\n" * 1_000_000 + b"--b--\r\n"
+
+        def parts(stop):
+            n = 0
+            while time.monotonic() < stop:
+                requests.post(f"{base}/projects/{bproject}/images", data=empty_parts, timeout=300,
+                              headers={"Training-Key": bkey, "Content-Type": "multipart/form-data; boundary=b"})
+                n += 1
+            return n
+        rows.append(run_flood(url, gkey, "a million empty parts (1 client, 10 MB body)", parts, 1))
+        rss = int(open(f"/proc/{server.pid}/status").read().split("VmHWM:")[1].split()[0]) // 1024
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    ref = rows[0][1]
+    print("## One tenant floods, another works (release server, SQLite, 2 victim clients of GET /projects)")
+    print("| flood | victim req/s | victim p50 ms | /healthz p50 ms | victim throughput vs no flood | flood calls |")
+    print("|---|---|---|---|---|---|")
+    for name, rate, p50, health, calls in rows:
+        print(f"| {name} | {rate:.1f} | {p50:.1f} | {health:.1f} | {rate / ref:.2f} | {calls} |")
+    print(f"Server peak RSS over the run: {rss} MB")
+
+
+def run_flood(url, gkey, name, target, clients):
+    result = {}
+    th = threading.Thread(target=lambda: result.setdefault("calls", flood(target, clients, SECONDS + 2)))
+    th.start()
+    time.sleep(1)
+    measured = victim(url, gkey, SECONDS)
+    th.join()
+    return (name, *measured, result.get("calls", 0))
+
+
+if __name__ == "__main__":
+    main()
