@@ -28,5 +28,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0022_StoredPredictionLimit(tiers: tiers),
         M0023_CreateSignInThrottle(),
         M0024_AdminTokenExpiry(),
+        M0025_BlobReferenceIndexes(),
     ]
 }

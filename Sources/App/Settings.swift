@@ -51,7 +51,7 @@ public struct Settings: Sendable {
             imageURLFetch: (env["IMAGE_URL_FETCH"] ?? "on").lowercased() != "off",
             imageURLAllowLoopback: env["SIGHTLINE_TEST_ALLOW_LOOPBACK_URLS"] == "1",
             databasePoolSize: max(1, Int(env["DATABASE_POOL_SIZE"] ?? "") ?? 4))
-        s.blobFreeGraceSeconds = min(86_400, max(0, Double(env["BLOB_FREE_GRACE_SECONDS"] ?? "") ?? 60))
+        s.blobFreeGraceSeconds = min(86_400, max(10, Double(env["BLOB_FREE_GRACE_SECONDS"] ?? "") ?? 60))
         s.decodeThreads = min(64, max(1, Int(env["DECODE_THREADS"] ?? "") ?? max(2, System.coreCount)))
         s.decodesPerAccount = min(64, max(1, Int(env["DECODES_PER_ACCOUNT"] ?? "") ?? 1))
         s.trustedProxyHeader = env["TRUSTED_PROXY_HEADER"].flatMap { $0.isEmpty ? nil : $0 }

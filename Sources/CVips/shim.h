@@ -145,6 +145,14 @@ done:
     return rc;
 }
 
+/// Lowers the calling thread's priority (Linux: nice applies per thread).
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static inline int sl_lower_thread_priority(int nice_value) {
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice_value);
+}
+
 static inline const char *sl_vips_error(void) { return vips_error_buffer(); }
 static inline void sl_vips_error_clear(void) { vips_error_clear(); }
 static inline void sl_g_free(void *p) { g_free(p); }

@@ -120,6 +120,12 @@ public enum ImageDecoder {
         return (Array(UnsafeBufferPointer(start: px, count: Int(w) * Int(h) * 3)), Int(w), Int(h))
     }
 
+    /// Makes the calling thread yield the CPU to others (nice `value`): for threads that
+    /// decode on behalf of one tenant while others wait for answers.
+    public static func lowerThreadPriority(_ value: Int = 10) {
+        _ = sl_lower_thread_priority(Int32(value))
+    }
+
     private static func takeError() -> String {
         let message = String(cString: sl_vips_error()).trimmingCharacters(in: .whitespacesAndNewlines)
         sl_vips_error_clear()

@@ -96,7 +96,8 @@ struct BlobStore: Sendable {
     func setAside(_ hash: String) -> URL? {
         let dir = root.appendingPathComponent("trash")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let aside = dir.appendingPathComponent("\(hash).\(UUID().uuidString)")
+        // The name records when it was set aside (rename keeps the blob's own time).
+        let aside = dir.appendingPathComponent("\(hash).\(Int(Date().timeIntervalSince1970)).\(UUID().uuidString)")
         return rename(path(hash).path, aside.path) == 0 ? aside : nil
     }
 
@@ -113,9 +114,10 @@ struct BlobStore: Sendable {
         let dir = root.appendingPathComponent("trash")
         return ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).compactMap { name in
             let url = dir.appendingPathComponent(name)
-            let hash = String(name.prefix(64))
-            guard Self.isHash(hash), let m = modified(url), m < cutoff else { return nil }
-            return (hash, url)
+            let parts = name.split(separator: ".")
+            guard parts.count == 3, Self.isHash(String(parts[0])), let at = TimeInterval(parts[1]),
+                  Date(timeIntervalSince1970: at) < cutoff else { return nil }
+            return (String(parts[0]), url)
         }
     }
 

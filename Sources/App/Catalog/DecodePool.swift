@@ -1,6 +1,8 @@
+import Foundation
 import NIOConcurrencyHelpers
 import NIOPosix
 import Vapor
+import VisionEngine
 
 /// Image decoding and resizing run here, on threads of their own, never on the pool that
 /// serves database access, password hashing and blob reads; and each account may run at
@@ -23,7 +25,22 @@ final class DecodePool: @unchecked Sendable {
     func run<T: Sendable>(account: UUID, _ body: @escaping @Sendable () throws -> T) async throws -> T {
         await acquire(account)
         defer { release(account) }
-        return try await threads.runIfActive(body)
+        return try await threads.runIfActive {
+            Self.lowerPriorityOnce()
+            return try body()
+        }
+    }
+
+    /// Decode threads run at a lower priority (nice 10) than the threads that answer
+    /// requests: when the CPU is short, a large image waits rather than everybody else.
+    private static func lowerPriorityOnce() {
+        guard !isLowered else { return }
+        isLowered = true
+        ImageDecoder.lowerThreadPriority(10)
+    }
+    private static var isLowered: Bool {
+        get { Thread.current.threadDictionary["sightline.decode.lowered"] != nil }
+        set { Thread.current.threadDictionary["sightline.decode.lowered"] = newValue ? true : nil }
     }
 
     private func acquire(_ account: UUID) async {

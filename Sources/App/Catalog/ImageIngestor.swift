@@ -44,6 +44,8 @@ struct ImageIngestor {
         var height: Int
         var tagIDs: [UUID]
         var regions: [RegionBox]
+        /// The three blobs' bytes, put again right before the rows commit.
+        var blobs: [Data]
     }
 
     func ingest(account: Account, project: Project, items: [IngestItem], batchTagIDs: [String],
@@ -79,7 +81,8 @@ struct ImageIngestor {
                     let hash = try blobs.put(data)
                     return .success(Prepared(index: i, hash: hash, resizedHash: try blobs.put(resized.jpeg),
                                              thumbnailHash: try blobs.put(thumb.jpeg), format: header.format.rawValue,
-                                             width: header.width, height: header.height, tagIDs: tagIDs, regions: item.regions))
+                                             width: header.width, height: header.height, tagIDs: tagIDs, regions: item.regions,
+                                             blobs: [data, resized.jpeg, thumb.jpeg]))
                 } catch let e as ImageDecodeError {
                     switch e {
                     case .unsupportedFormat, .corrupt: return .failure(.init(status: "ErrorImageFormat"))
@@ -104,6 +107,11 @@ struct ImageIngestor {
             }
         }
 
+        // A batch's decodes can take long. Its blobs are put again now, right before the rows
+        // commit: refreshed if there, written again if a sweep or a freed delete took them meanwhile.
+        let store = self.blobs
+        let fresh = prepared.flatMap(\.blobs)
+        try await decoder.threads.runIfActive { for d in fresh { try store.put(d) } }
         let stored = try await insert(prepared, account: account, project: project, metadata: metadata)
         for p in prepared {
             if let (status, image) = stored[p.index] {

@@ -14,8 +14,9 @@ enum RequestBodyReader {
     static let trainingMultipart = ImageIngestor.maxBatch * (ImageDecoder.trainingMaxBytes + imageSlack)
     /// `images/files`: 64 images of up to 6 MB, base64 in JSON (4/3 larger), plus tags and regions.
     static let trainingFiles = ImageIngestor.maxBatch * (ImageDecoder.trainingMaxBytes / 3 * 4 + imageSlack) + 1024 * 1024
-    /// A prediction or quick test: one image of up to 4 MB.
-    static let prediction = ImageDecoder.predictionMaxBytes + imageSlack
+    /// A prediction or quick test: one image of up to 4 MB. Bodies up to 6 MB are read, so
+    /// that an image of 4 to 6 MB gets Custom Vision's `BadRequestImageSizeBytes`.
+    static let prediction = ImageDecoder.trainingMaxBytes + imageSlack
     /// Bodies above this size count as large uploads for `UploadGate`.
     static let largeBody = 8 * 1024 * 1024
 

@@ -1,4 +1,6 @@
 import Fluent
+import FluentPostgresDriver
+import FluentSQLiteDriver
 import NIOCore
 import Vapor
 
@@ -59,7 +61,7 @@ struct ErrorResponder: AsyncMiddleware {
             case 403: code = "Forbidden"
             case 404: code = "NotFound"
             case 409: code = "Conflict"
-            case 413: code = "BadRequestImageSizeBytes"   // only image routes take large bodies
+            case 413: code = "BadRequest"
             case 415: code = "UnsupportedMediaType"
             case 429: code = "TooManyRequests"
             default: code = e.status.code >= 500 ? "ErrorUnknown" : "BadRequest"
@@ -76,11 +78,23 @@ struct ErrorResponder: AsyncMiddleware {
 
     /// Faults of the database or the disk, not of the request: the client should retry.
     static func isUnavailable(_ error: Error) -> Bool {
-        if let e = error as? DatabaseError { return !e.isSyntaxError && !e.isConstraintFailure }
-        if error is BlobStore.IOFailure || error is IOError || error is CocoaError { return true }
+        if let e = error as? PSQLError {
+            guard e.code == .server else { return true }   // connection, pool, unclean shutdown
+            // Connection (08), out of resources such as disk (53), operator intervention
+            // (57, e.g. terminated by an administrator), database gone (3D000).
+            let state = e.serverInfo?[.sqlState] ?? ""
+            return ["08", "53", "57"].contains(String(state.prefix(2))) || state == "3D000"
+        }
+        if let e = error as? SQLiteError {
+            switch e.reason {
+            case .busy, .locked, .ioError, .full, .cantOpen, .readOnly: return true
+            default: return false
+            }
+        }
+        if let e = error as? DatabaseError, e.isConnectionClosed { return true }
+        if error is BlobStore.IOFailure || error is IOError { return true }
         let name = String(reflecting: type(of: error))
-        return ["PSQLError", "PostgresError", "SQLiteError", "ConnectionPool", "NIOConnectionError", "ChannelError"]
-            .contains { name.contains($0) }
+        return ["ConnectionPool", "NIOConnectionError", "ChannelError"].contains { name.contains($0) }
     }
 
     private static func decodingMessage(_ e: DecodingError) -> String {

@@ -10,15 +10,17 @@ final class HousekeepingSchedule: LifecycleHandler, @unchecked Sendable {
         let db = app.db, store = app.blobStore, logger = app.logger, settings = app.settings
         task = app.eventLoopGroup.next().scheduleRepeatedTask(initialDelay: .minutes(10), delay: .hours(1)) { _ in
             Task {
+                // Each on its own: one failing does not skip the others.
                 do {
                     let removed = try await BlobSweeper(db: db, store: store).sweep()
                     if removed > 0 { logger.info("swept unreferenced blobs", metadata: ["removed": "\(removed)"]) }
+                } catch { logger.warning("blob sweep failed", metadata: ["error": "\(error)"]) }
+                do {
                     let sessions = try await SessionClock.sweep(db: db, settings: settings)
                     if sessions > 0 { logger.info("swept expired sessions", metadata: ["removed": "\(sessions)"]) }
-                    try await AttemptThrottle(db: db).sweep()
-                } catch {
-                    logger.warning("housekeeping failed", metadata: ["error": "\(error)"])
-                }
+                } catch { logger.warning("session sweep failed", metadata: ["error": "\(error)"]) }
+                do { try await AttemptThrottle(db: db).sweep() }
+                catch { logger.warning("sign-in bucket sweep failed", metadata: ["error": "\(error)"]) }
             }
         }
     }

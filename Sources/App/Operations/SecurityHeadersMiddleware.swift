@@ -4,7 +4,17 @@ import Vapor
 /// scripts only from this origin's `/js` files (no inline script or handlers), no plugins,
 /// no framing, no sniffing a blob into HTML, no full URLs (with signatures) in Referer.
 struct SecurityHeadersMiddleware: AsyncMiddleware {
-    static let contentSecurityPolicy = [
+    /// Signed blob URLs are absolute on PUBLIC_URL, which may be another origin than the
+    /// one the portal is browsed on.
+    static func contentSecurityPolicy(publicURL: String) -> String {
+        var origin = ""
+        if let u = URL(string: publicURL), let scheme = u.scheme, let host = u.host {
+            origin = " \(scheme)://\(host)" + (u.port.map { ":\($0)" } ?? "")
+        }
+        return basePolicy.replacingOccurrences(of: "img-src 'self'", with: "img-src 'self'\(origin)")
+    }
+
+    static let basePolicy = [
         "default-src 'self'",
         "script-src 'self'",
         "style-src 'self'",
@@ -22,7 +32,8 @@ struct SecurityHeadersMiddleware: AsyncMiddleware {
         let response = try await next.respond(to: request)
         let h = response.headers
         if !h.contains(name: "Content-Security-Policy") {
-            response.headers.replaceOrAdd(name: "Content-Security-Policy", value: Self.contentSecurityPolicy)
+            response.headers.replaceOrAdd(name: "Content-Security-Policy",
+                                          value: Self.contentSecurityPolicy(publicURL: request.application.settings.publicURL))
         }
         response.headers.replaceOrAdd(name: "X-Content-Type-Options", value: "nosniff")
         response.headers.replaceOrAdd(name: "X-Frame-Options", value: "DENY")

@@ -21,7 +21,7 @@ extension Request {
     }
 
     var visitorCookieToken: String? {
-        guard let t = cookies[PortalSession.visitorCookie]?.string, t.count == 32, t.allSatisfy(\.isHexDigit) else { return nil }
+        guard let t = cookies[PortalSession.visitorCookieName(application.settings)]?.string, t.count == 32, t.allSatisfy(\.isHexDigit) else { return nil }
         return t
     }
 
@@ -35,11 +35,20 @@ struct VisitorCSRFKey: StorageKey { typealias Value = String }
 
 /// Loads the session's user and enforces the CSRF token on every state-changing form.
 struct PortalSession: AsyncMiddleware {
-    static let visitorCookie = "sightline-csrf"
+    /// `__Host-` when served over TLS: no sibling subdomain can plant or widen it.
+    static func visitorCookieName(_ settings: Settings) -> String {
+        settings.isSecure ? "__Host-sightline-csrf" : "sightline-csrf"
+    }
 
     func respond(to request: Request, chainingTo next: AsyncResponder) async throws -> Response {
         // Sessions exist only for signed-in users and end server-side when idle or old.
         if request.hasSession {
+            if request.session.data["userID"] != nil, request.session.data[SessionClock.created] == nil {
+                // Signed in before sessions carried their times: they start counting now.
+                let now = String(Int(Date().timeIntervalSince1970))
+                request.session.data[SessionClock.created] = now
+                request.session.data[SessionClock.seen] = now
+            }
             let data = request.session.data
             if let raw = data["userID"], let id = UUID(uuidString: raw),
                !SessionClock.isExpired(data, settings: request.application.settings) {
@@ -53,8 +62,9 @@ struct PortalSession: AsyncMiddleware {
         }
         let response = try await respondChecked(request, next)
         if request.hasSession, request.session.data["userID"] == nil { request.session.destroy() }
-        if let token = request.storage[VisitorCSRFKey.self], request.visitorCookieToken != token {
-            response.cookies[Self.visitorCookie] = HTTPCookies.Value(
+        // Renewed with every visitor page, so an open form does not go stale a day later.
+        if let token = request.storage[VisitorCSRFKey.self] {
+            response.cookies[Self.visitorCookieName(request.application.settings)] = HTTPCookies.Value(
                 string: token, expires: Date().addingTimeInterval(86_400), maxAge: nil, domain: nil, path: "/",
                 isSecure: request.application.settings.isSecure, isHTTPOnly: true, sameSite: .strict)
         }
@@ -62,7 +72,9 @@ struct PortalSession: AsyncMiddleware {
     }
 
     private func respondChecked(_ request: Request, _ next: AsyncResponder) async throws -> Response {
-        if request.method == .POST {
+        // Signing out when the session has already ended is just a redirect.
+        let signingOutAlready = request.portalUser == nil && request.url.path == "/signout"
+        if request.method == .POST && !signingOutAlready {
             // Forms send the token as a field; the upload and box-editor scripts as a header.
             var sent = request.headers.first(name: "X-CSRF-Token")
             if sent == nil {

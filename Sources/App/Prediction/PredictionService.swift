@@ -44,7 +44,7 @@ struct PredictionService {
                            tagType: withTagType ? (UUID(uuidString: r.tagID).flatMap { tags[$0]?.typeRaw } ?? "Regular") : nil)
         }
         let id = UUID(), created = Date()
-        if store {
+        if store, try await storedLimit(project: project) != 0 {
             try StorageSpace.refuseWritesIfLow(settings: app.settings)
             let blobs = app.blobStore
             let hash = try await app.threadPool.runIfActive { try blobs.put(data) }
@@ -61,13 +61,18 @@ struct PredictionService {
     /// Keeps the project's newest stored predictions up to its `storedPredictionsPerProject`
     /// limit (of the account owning the project); older ones and their blobs go.
     private func keepNewestStored(project: Project) async throws {
-        guard let owner = try await Account.find(project.accountID, on: db),
-              let cap = try await LimitResolver.limit(.storedPredictionsPerProject, for: owner, on: db) else { return }
+        guard let cap = try await storedLimit(project: project) else { return }
         let surplus = try await StoredPrediction.query(on: db).filter(\.$projectID == project.id!)
             .sort(\.$createdAt, .descending).sort(\.$id, .descending).offset(cap).limit(256).all()
         guard !surplus.isEmpty else { return }
         try await StoredPrediction.query(on: db).filter(\.$id ~~ surplus.compactMap(\.id)).delete()
         BlobSweeper.freeLater(Set(surplus.map(\.blobHash)), app: app)
+    }
+
+    /// The project owner's `storedPredictionsPerProject` (nil: unlimited; 0: store nothing).
+    private func storedLimit(project: Project) async throws -> Int? {
+        guard let owner = try await Account.find(project.accountID, on: db) else { return nil }
+        return try await LimitResolver.limit(.storedPredictionsPerProject, for: owner, on: db)
     }
 
     /// Image bytes from a prediction request: URL (JSON), multipart `imageData`, or raw.

@@ -3,8 +3,9 @@ import NIOConcurrencyHelpers
 import Vapor
 
 /// What every API call asks before it does anything: which account a key belongs to, and
-/// that account's TPS limit. Kept in memory for a couple of seconds so that refused and
-/// rejected calls cost no database round trip. Changes made in this process (admin edits,
+/// that account's TPS limit. Kept in memory for a couple of seconds so that calls refused
+/// for their rate cost no database round trip. Unknown keys are not remembered (a key made
+/// by another process works at once); each costs one lookup. Changes made in this process (admin edits,
 /// tier changes, key regeneration, account deletion) clear it at once; another process
 /// sharing the database sees them within `lifetime`.
 final class AccessCache: @unchecked Sendable {

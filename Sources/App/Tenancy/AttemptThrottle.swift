@@ -1,4 +1,9 @@
+import Crypto
 import Fluent
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SQLKit
 import Vapor
 
@@ -17,14 +22,31 @@ struct AttemptThrottle {
     static let signInPair = Bucket(capacity: 5, perSecond: 1.0 / 60)
     /// Per client, across all emails: password spraying from one address.
     static let signInClient = Bucket(capacity: 30, perSecond: 1.0 / 10)
+    /// Per email, across all clients: guessing from many addresses. Generous, so that an
+    /// attacker can only slow the owner down (to one try every 20 seconds), not lock her out.
+    static let signInEmail = Bucket(capacity: 50, perSecond: 1.0 / 20)
     /// Per client: new users.
     static let signUpClient = Bucket(capacity: 5, perSecond: 1.0 / 300)
 
     let db: Database
 
+    /// A client as the buckets see it: an IPv6 address by its /64 (one host usually holds
+    /// the whole /64), an IPv4 address as it is.
+    static func clientKey(_ address: String) -> String {
+        var v6 = in6_addr()
+        guard address.contains(":"), inet_pton(AF_INET6, address, &v6) == 1 else { return address }
+        let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+        return stride(from: 0, to: 8, by: 2).map { String(format: "%x", Int(bytes[$0]) << 8 | Int(bytes[$0 + 1])) }
+            .joined(separator: ":") + "::/64"
+    }
+
+    /// Rows are keyed by a hash: what a client types never grows the key column.
+    static func rowKey(_ key: String) -> String { SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined() }
+
     /// Takes one token from `key`'s bucket; nil when taken, else the seconds to wait.
-    func take(_ key: String, _ bucket: Bucket, now: Date = Date()) async throws -> Double? {
+    func take(_ rawKey: String, _ bucket: Bucket, now: Date = Date()) async throws -> Double? {
         let sql = db as! SQLDatabase
+        let key = Self.rowKey(rawKey)
         let t = now.timeIntervalSince1970
         try await sql.raw("""
             INSERT INTO sign_in_throttle (key, tokens, updated_at) VALUES (\(bind: key), \(bind: bucket.capacity), \(bind: t))
@@ -48,7 +70,15 @@ struct AttemptThrottle {
 
     /// Fills `key`'s bucket again (after a right password).
     func refill(_ key: String) async throws {
-        try await (db as! SQLDatabase).raw("DELETE FROM sign_in_throttle WHERE key = \(bind: key)").run()
+        try await (db as! SQLDatabase).raw("DELETE FROM sign_in_throttle WHERE key = \(bind: Self.rowKey(key))").run()
+    }
+
+    /// Returns the token an attempt took (after a right password).
+    func giveBack(_ key: String, _ bucket: Bucket) async throws {
+        try await (db as! SQLDatabase).raw("""
+            UPDATE sign_in_throttle SET tokens = CASE WHEN tokens + 1 > \(bind: bucket.capacity) THEN \(bind: bucket.capacity) ELSE tokens + 1 END
+            WHERE key = \(bind: Self.rowKey(key))
+            """).run()
     }
 
     /// Buckets that have been full again for a day: nothing to remember.

@@ -38,10 +38,15 @@ struct UserService {
     /// pair's bucket again. See `AttemptThrottle` for the rates.
     func signIn(email rawEmail: String, password: String, client: String) async throws -> User {
         let email = Self.normalise(email: rawEmail)
+        // Nothing that cannot be an account costs a bucket row.
+        guard Self.validEmail(email), password.count <= 1024 else { throw CVError(.unauthorized, "Unauthorized", "Wrong email or password.") }
         let throttle = AttemptThrottle(db: db)
-        let pairKey = "signin:\(email)|\(client)", clientKey = "signin-client:\(client)"
-        if let wait = try await throttle.take(pairKey, AttemptThrottle.signInPair) { throw AttemptThrottle.tooMany(wait) }
+        let client = AttemptThrottle.clientKey(client)
+        let pairKey = "signin:\(email)|\(client)", clientKey = "signin-client:\(client)", emailKey = "signin-email:\(email)"
+        // The client's bucket first: a client past its rate creates no rows for new emails.
         if let wait = try await throttle.take(clientKey, AttemptThrottle.signInClient) { throw AttemptThrottle.tooMany(wait) }
+        if let wait = try await throttle.take(pairKey, AttemptThrottle.signInPair) { throw AttemptThrottle.tooMany(wait) }
+        if let wait = try await throttle.take(emailKey, AttemptThrottle.signInEmail) { throw AttemptThrottle.tooMany(wait) }
         let user = try await User.query(on: db).filter(\.$email == email).first()
         let stored = user?.passwordHash
         let ok = try await threadPool.runIfActive { () -> Bool in
@@ -49,14 +54,17 @@ struct UserService {
             stored.map { PasswordHasher.verify(password, encoded: $0) } ?? { _ = try? PasswordHasher.hash(password); return false }()
         }
         guard ok, let user else { throw CVError(.unauthorized, "Unauthorized", "Wrong email or password.") }
+        // A right password costs nothing: the pair is full again, the client and email get their token back.
         try await throttle.refill(pairKey)
+        try await throttle.giveBack(clientKey, AttemptThrottle.signInClient)
+        try await throttle.giveBack(emailKey, AttemptThrottle.signInEmail)
         return user
     }
 
     /// Sign-up from the portal: throttled per client, and the same answer (after the same
     /// work) whether or not the email is taken.
     func signUp(email rawEmail: String, password: String, client: String) async throws -> User {
-        if let wait = try await AttemptThrottle(db: db).take("signup-client:\(client)", AttemptThrottle.signUpClient) {
+        if let wait = try await AttemptThrottle(db: db).take("signup-client:\(AttemptThrottle.clientKey(client))", AttemptThrottle.signUpClient) {
             throw AttemptThrottle.tooMany(wait)
         }
         do {
