@@ -38,6 +38,7 @@ bench: deps
 	.venv/bin/python Benchmarks/run.py
 	.venv/bin/python Benchmarks/service_bench.py
 	.venv/bin/python Benchmarks/flood_bench.py
+	VICTIM_RATE=20 .venv/bin/python Benchmarks/flood_bench.py
 
 clean:
 	rm -rf .build .venv

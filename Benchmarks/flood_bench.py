@@ -36,6 +36,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 SERVER = os.path.join(ROOT, ".build", "release", "sightline")
 SECONDS = float(os.environ.get("FLOOD_SECONDS", "8"))
 NICE = int(os.environ.get("FLOOD_NICE", "19"))
+RATE = float(os.environ.get("VICTIM_RATE", "0"))
 SERVER_PID = [0]
 
 
@@ -48,7 +49,9 @@ def free_port():
 
 
 def victim(url, key, seconds):
-    """Two clients of GET /projects and one of /healthz for `seconds`; returns (req/s, p50 ms, healthz p50 ms)."""
+    """Two clients of GET /projects and one of /healthz for `seconds`; returns (req/s, p50 ms, healthz p50 ms).
+    With VICTIM_RATE the clients keep to that many calls per second together, as a tenant
+    with real work does; without it they call as fast as they can (and so share the CPU)."""
     stop = time.monotonic() + seconds
     latencies, health = [], []
     lock = threading.Lock()
@@ -56,12 +59,17 @@ def victim(url, key, seconds):
     def projects():
         s = requests.Session()
         s.headers["Training-Key"] = key
+        interval = 2 / RATE if RATE else 0
+        due = time.monotonic()
         while time.monotonic() < stop:
             t = time.perf_counter()
             r = s.get(f"{url}/customvision/v3.4-preview/training/projects", timeout=120)
             assert r.status_code == 200, r.text
             with lock:
                 latencies.append(time.perf_counter() - t)
+            if interval:
+                due += interval
+                time.sleep(max(0, due - time.monotonic()))
 
     def healthz():
         s = requests.Session()
@@ -200,7 +208,8 @@ def main():
         shutil.rmtree(data_dir, ignore_errors=True)
 
     ref = rows[0][1]
-    print(f"## One tenant floods, another works (release server, SQLite, 2 victim clients of GET /projects, "
+    pace = f"paced at {RATE:g} calls/s" if RATE else "as fast as they can"
+    print(f"## One tenant floods, another works (release server, SQLite, 2 victim clients of GET /projects {pace}, "
           f"flood clients at nice {NICE})")
     print("| flood | victim req/s | victim p50 ms | /healthz p50 ms | victim throughput vs no flood | flood calls | server CPU s |")
     print("|---|---|---|---|---|---|---|")
