@@ -60,7 +60,11 @@ struct PortalSession: AsyncMiddleware {
             }
             if request.portalUser == nil { request.session.data = SessionData() }
         }
-        let response = try await respondChecked(request, next)
+        let response: Response
+        do { response = try await respondChecked(request, next) } catch {
+            if request.hasSession, request.session.data["userID"] == nil { request.session.destroy() }
+            throw error
+        }
         if request.hasSession, request.session.data["userID"] == nil { request.session.destroy() }
         // Renewed with every visitor page, so an open form does not go stale a day later.
         if let token = request.storage[VisitorCSRFKey.self] {
