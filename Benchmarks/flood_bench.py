@@ -21,31 +21,19 @@ import concurrent.futures
 import io
 import multiprocessing
 import os
-import shutil
-import socket
 import statistics
-import subprocess
-import tempfile
 import threading
 import time
 
 import requests
 from PIL import Image
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-SERVER = os.path.join(ROOT, ".build", "release", "sightline")
+from bench_server import BenchServer
+
 SECONDS = float(os.environ.get("FLOOD_SECONDS", "8"))
 NICE = int(os.environ.get("FLOOD_NICE", "19"))
 RATE = float(os.environ.get("VICTIM_RATE", "0"))
 SERVER_PID = [0]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def victim(url, key, seconds):
@@ -105,25 +93,11 @@ def large_png():
 
 
 def main():
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    data_dir = tempfile.mkdtemp(prefix="sightline-flood-")
-    env = dict(os.environ, DATA_DIR=data_dir, PUBLIC_URL=url, SIGHTLINE_CONFIG_DIR=os.path.join(ROOT, "config"),
-               LOG_LEVEL="warning", DATABASE_URL="", SIGHTLINE_ADMIN_PASSWORD="bench-password", ENGINE_WORKERS="1")
-    token = subprocess.run([SERVER, "create-admin", "--email", "bench@example.com"], cwd=ROOT, env=env,
-                           capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-    server = subprocess.Popen([SERVER, "serve", "--hostname", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    SERVER_PID[0] = server.pid
+    server = BenchServer("sightline-flood-")
+    url, admin = server.url, server.admin
+    SERVER_PID[0] = server.proc.pid
     rows = []
     try:
-        for _ in range(300):
-            try:
-                if requests.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        admin = {"Authorization": f"Bearer {token}"}
 
         def account(email, tier):
             requests.post(f"{url}/admin/api/users", json={"email": email, "password": "password-123"}, headers=admin)
@@ -142,8 +116,8 @@ def main():
         bproject = requests.post(f"{base}/projects?name=flood", headers={"Training-Key": bkey}).json()["id"]
 
         victim(url, gkey, 2)  # warm up
-        before = cpu_seconds(server.pid)
-        rows.append(("no flood (reference)", *victim(url, gkey, SECONDS), 0, cpu_seconds(server.pid) - before))
+        before = cpu_seconds(server.proc.pid)
+        rows.append(("no flood (reference)", *victim(url, gkey, SECONDS), 0, cpu_seconds(server.proc.pid) - before))
 
         # Item 7: refused calls.
         predict = f"{url}/customvision/v3.1/prediction/00000000-0000-0000-0000-000000000000/classify/iterations/x/image"
@@ -201,11 +175,9 @@ def main():
                 n += 1
             return n
         rows.append(run_flood(url, gkey, "a million empty parts (1 client, 10 MB body)", parts, 1))
-        rss = int(open(f"/proc/{server.pid}/status").read().split("VmHWM:")[1].split()[0]) // 1024
+        rss = int(open(f"/proc/{server.proc.pid}/status").read().split("VmHWM:")[1].split()[0]) // 1024
     finally:
-        server.terminate()
-        server.wait()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        server.stop()
 
     ref = rows[0][1]
     pace = f"paced at {RATE:g} calls/s" if RATE else "as fast as they can"

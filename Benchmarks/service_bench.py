@@ -14,19 +14,16 @@ import concurrent.futures
 import io
 import json
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 import requests
 from PIL import Image
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-SERVER = os.path.join(ROOT, ".build", "release", "sightline")
+from bench_server import ROOT, BenchServer
+
 BENCH = os.path.join(ROOT, ".build", "release", "sightline-bench")
 DATA = os.path.join(ROOT, ".cache", "datasets", "fashion-mnist")
 
@@ -52,26 +49,10 @@ def fashion_by_class(per_class, skip=0):
 
 
 def main():
-    port = socket.socket()
-    port.bind(("127.0.0.1", 0))
-    port_number = port.getsockname()[1]
-    port.close()
-    data_dir = tempfile.mkdtemp(prefix="sightline-bench-")
-    url = f"http://127.0.0.1:{port_number}"
-    env = dict(os.environ, DATA_DIR=data_dir, PUBLIC_URL=url, SIGHTLINE_CONFIG_DIR=os.path.join(ROOT, "config"),
-               LOG_LEVEL="warning", DATABASE_URL="", SIGHTLINE_ADMIN_PASSWORD="bench-password", ENGINE_WORKERS="1")
-    token = subprocess.run([SERVER, "create-admin", "--email", "bench@example.com"], cwd=ROOT, env=env,
-                           capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-    server = subprocess.Popen([SERVER, "serve", "--hostname", "127.0.0.1", "--port", str(port_number)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = BenchServer("sightline-bench-")
+    url = server.url
     try:
-        for _ in range(200):
-            try:
-                if requests.get(url + "/readyz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        admin = {"Authorization": f"Bearer {token}"}
+        admin = server.admin
         requests.post(f"{url}/admin/api/users", json={"email": "u@example.com", "password": "password-123"}, headers=admin).raise_for_status()
         acct = requests.post(f"{url}/admin/api/accounts", json={"ownerEmail": "u@example.com", "name": "bench", "tier": "S0"},
                              headers=admin).json()
@@ -123,9 +104,7 @@ def main():
             list(pool.map(client, [total // 8] * 8))
         service_rate = total / (time.perf_counter() - start)
     finally:
-        server.terminate()
-        server.wait()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        server.stop()
 
     engine = json.loads(subprocess.run([BENCH, "features", "--images", "64"], cwd=ROOT, capture_output=True, text=True,
                                        check=True).stdout.strip().splitlines()[-1])

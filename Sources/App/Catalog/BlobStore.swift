@@ -74,6 +74,11 @@ struct BlobStore: Sendable {
         return hash
     }
 
+    /// `put` for bytes whose hash is known: refreshes the blob, and writes it only when it is gone.
+    func keep(_ hash: String, _ data: Data) throws {
+        if !touch(path(hash)) { try put(data) }
+    }
+
     func delete(_ hash: String) {
         unlink(path(hash).path)
     }

@@ -18,15 +18,16 @@ struct BlobSweeper {
     func sweep(grace: TimeInterval = 3600, now: Date = Date()) async throws -> Int {
         // Stored predictions past their 30 days go first, so their images can be swept.
         try await StoredPrediction.query(on: db).filter(\.$createdAt < now.addingTimeInterval(-Self.predictionRetention)).delete()
-        let referenced = try await BlobReferences(db: db).all()
+        let referenced = try await BlobReferences(db: db).all()   // one snapshot; each candidate is checked again
         var removed = 0
         for blob in store.all() where !referenced.contains(blob.hash) && now.timeIntervalSince(blob.modified) >= grace {
             try await beforeRemoving?(blob.hash)
             if try await removeIfUnreferenced(blob.hash, grace: grace) { removed += 1 }
         }
         // Blobs a stopped sweep left aside: back if referenced meanwhile, else gone.
+        let refs = BlobReferences(db: db)
         for (hash, aside) in store.setAsideFiles(olderThan: now.addingTimeInterval(-3600)) {
-            if try await BlobReferences(db: db).isReferenced(hash) { store.restore(aside, hash: hash) } else { store.discard(aside) }
+            if try await refs.isReferenced(hash) { store.restore(aside, hash: hash) } else { store.discard(aside) }
         }
         return removed
     }
@@ -38,6 +39,8 @@ struct BlobSweeper {
         let refs = BlobReferences(db: db)
         func fresh(_ url: URL) -> Bool { store.modified(url).map { Date().timeIntervalSince($0) < grace } ?? false }
         guard !fresh(store.path(hash)) else { return false }
+        // Checked before setting aside too, so that a referenced blob is never out of reach
+        // of its readers; the check after is the one that decides.
         guard try await !refs.isReferenced(hash), let aside = store.setAside(hash) else { return false }
         do {
             let referenced = try await refs.isReferenced(hash)

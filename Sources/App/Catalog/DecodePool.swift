@@ -1,4 +1,3 @@
-import Foundation
 import NIOConcurrencyHelpers
 import NIOPosix
 import Vapor
@@ -26,21 +25,11 @@ final class DecodePool: @unchecked Sendable {
         await acquire(account)
         defer { release(account) }
         return try await threads.runIfActive {
-            Self.lowerPriorityOnce()
+            // Decode threads run at nice 10, below the threads that answer requests: when
+            // the CPU is short, a large image waits rather than everybody else (one syscall).
+            ImageDecoder.lowerThreadPriority(10)
             return try body()
         }
-    }
-
-    /// Decode threads run at a lower priority (nice 10) than the threads that answer
-    /// requests: when the CPU is short, a large image waits rather than everybody else.
-    private static func lowerPriorityOnce() {
-        guard !isLowered else { return }
-        isLowered = true
-        ImageDecoder.lowerThreadPriority(10)
-    }
-    private static var isLowered: Bool {
-        get { Thread.current.threadDictionary["sightline.decode.lowered"] != nil }
-        set { Thread.current.threadDictionary["sightline.decode.lowered"] = newValue ? true : nil }
     }
 
     private func acquire(_ account: UUID) async {

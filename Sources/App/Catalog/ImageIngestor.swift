@@ -44,8 +44,9 @@ struct ImageIngestor {
         var height: Int
         var tagIDs: [UUID]
         var regions: [RegionBox]
-        /// The three blobs' bytes, put again right before the rows commit.
-        var blobs: [Data]
+        /// The three blobs' bytes, kept again right before the rows commit.
+        var bytes: [Data]
+        var blobHashes: [String] { [hash, resizedHash, thumbnailHash] }
     }
 
     func ingest(account: Account, project: Project, items: [IngestItem], batchTagIDs: [String],
@@ -82,7 +83,7 @@ struct ImageIngestor {
                     return .success(Prepared(index: i, hash: hash, resizedHash: try blobs.put(resized.jpeg),
                                              thumbnailHash: try blobs.put(thumb.jpeg), format: header.format.rawValue,
                                              width: header.width, height: header.height, tagIDs: tagIDs, regions: item.regions,
-                                             blobs: [data, resized.jpeg, thumb.jpeg]))
+                                             bytes: [data, resized.jpeg, thumb.jpeg]))
                 } catch let e as ImageDecodeError {
                     switch e {
                     case .unsupportedFormat, .corrupt: return .failure(.init(status: "ErrorImageFormat"))
@@ -107,11 +108,11 @@ struct ImageIngestor {
             }
         }
 
-        // A batch's decodes can take long. Its blobs are put again now, right before the rows
+        // A batch's decodes can take long. Its blobs are kept again now, right before the rows
         // commit: refreshed if there, written again if a sweep or a freed delete took them meanwhile.
         let store = self.blobs
-        let fresh = prepared.flatMap(\.blobs)
-        try await decoder.threads.runIfActive { for d in fresh { try store.put(d) } }
+        let kept = prepared.flatMap { zip($0.blobHashes, $0.bytes) }
+        try await decoder.threads.runIfActive { for (hash, data) in kept { try store.keep(hash, data) } }
         let stored = try await insert(prepared, account: account, project: project, metadata: metadata)
         for p in prepared {
             if let (status, image) = stored[p.index] {

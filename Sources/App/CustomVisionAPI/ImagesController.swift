@@ -1,5 +1,4 @@
 import Fluent
-import MultipartKit
 import Vapor
 
 /// Training API images: create (multipart, octet-stream, base64 files, URLs), list and
@@ -128,27 +127,6 @@ struct ImagesController: RouteCollection {
         guard items.allSatisfy({ $0.regions.allSatisfy(\.isValid) }) else {
             throw CVError.badRequest("BadRequestImageRegions", "Regions are normalised boxes inside the image (left, top ≥ 0; width, height > 0; left+width, top+height ≤ 1).")
         }
-    }
-
-    static func parts(_ body: ByteBuffer, boundary: String) throws -> [MultipartPart] {
-        let parser = MultipartParser(boundary: boundary)
-        var parts: [MultipartPart] = []
-        var headers = HTTPHeaders()
-        var current = ByteBuffer()
-        parser.onHeader = { name, value in headers.add(name: name, value: value) }
-        parser.onBody = { chunk in current.writeBuffer(&chunk) }
-        parser.onPartComplete = {
-            parts.append(MultipartPart(headers: headers, body: current))
-            headers = HTTPHeaders()
-            current = ByteBuffer()
-        }
-        do { try parser.execute(body) } catch {
-            throw CVError.badRequest("BadRequestImageStream", "The multipart body cannot be read.")
-        }
-        guard parts.count <= ImageIngestor.maxBatch else {
-            throw CVError.badRequest("BadRequestImageBatch", "A batch holds at most \(ImageIngestor.maxBatch) images; this one has \(parts.count).")
-        }
-        return parts
     }
 
     // MARK: query parameters

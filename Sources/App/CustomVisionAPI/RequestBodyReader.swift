@@ -69,6 +69,13 @@ enum RequestBodyReader {
         return collector.parts
     }
 
+    /// The parts of a multipart body already in memory, at most `maxParts`.
+    static func parts(_ body: ByteBuffer, boundary: String, maxParts: Int = ImageIngestor.maxBatch) throws -> [MultipartPart] {
+        let collector = PartCollector(boundary: boundary, maxParts: maxParts, limit: .max)
+        if let error = collector.feed(body) ?? collector.finish() { throw error }
+        return collector.parts
+    }
+
     /// Feeds MultipartKit's parser chunk by chunk and keeps the finished parts.
     private final class PartCollector: @unchecked Sendable {
         private let parser: MultipartParser

@@ -6,6 +6,7 @@ struct AccessLogMiddleware: AsyncMiddleware {
     func respond(to request: Request, chainingTo next: AsyncResponder) async throws -> Response {
         let start = DispatchTime.now().uptimeNanoseconds
         let response = try await next.respond(to: request)
+        guard request.logger.logLevel <= .info else { return response }
         let ms = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         var metadata: Logger.Metadata = [
             "method": .string(request.method.rawValue),

@@ -54,7 +54,7 @@ extension ImagePages {
         }
         var items: [IngestItem] = []
         var tagIDs: [String] = []
-        for part in try ImagesController.parts(req.body.data ?? ByteBuffer(), boundary: boundary) {
+        for part in try RequestBodyReader.parts(req.body.data ?? ByteBuffer(), boundary: boundary) {
             if part.name == "tagIds" { tagIDs += String(buffer: part.body).split(separator: ",").map(String.init) }
             else if part.name == "imageData" { items.append(IngestItem(data: Data(buffer: part.body))) }
         }

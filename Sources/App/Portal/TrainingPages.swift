@@ -240,7 +240,7 @@ struct TrainingPages: RouteCollection {
         guard let type = req.headers.contentType, type.type == "multipart", let boundary = type.parameters["boundary"] else {
             throw CVError.badRequest("BadRequestImageStream", "Choose an image or give a URL to test.")
         }
-        let parts = try ImagesController.parts(req.body.data ?? ByteBuffer(), boundary: boundary)
+        let parts = try RequestBodyReader.parts(req.body.data ?? ByteBuffer(), boundary: boundary)
         let file = parts.first { $0.name == "imageData" && $0.body.readableBytes > 0 }
         let link = parts.first { $0.name == "url" }.map { String(buffer: $0.body).trimmingCharacters(in: .whitespaces) } ?? ""
         let data: Data

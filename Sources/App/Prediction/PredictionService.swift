@@ -44,7 +44,8 @@ struct PredictionService {
                            tagType: withTagType ? (UUID(uuidString: r.tagID).flatMap { tags[$0]?.typeRaw } ?? "Regular") : nil)
         }
         let id = UUID(), created = Date()
-        if store, try await storedLimit(project: project) != 0 {
+        let limit = store ? try await storedLimit(project: project) : nil
+        if store, limit != 0 {
             try StorageSpace.refuseWritesIfLow(settings: app.settings)
             let blobs = app.blobStore
             let hash = try await app.threadPool.runIfActive { try blobs.put(data) }
@@ -52,16 +53,14 @@ struct PredictionService {
             row.id = id; row.projectID = project.id!; row.iterationID = it.id!; row.blobHash = hash; row.createdAt = created
             row.resultsJSON = String(decoding: try JSONEncoder().encode(predictions), as: UTF8.self)
             try await row.create(on: db)
-            try await keepNewestStored(project: project)
+            if let limit { try await keepNewest(limit, project: project) }
         }
         return WireImagePrediction(id: id.uuidString.lowercased(), project: project.id!.uuidString.lowercased(),
                                    iteration: it.id!.uuidString.lowercased(), created: created, predictions: predictions)
     }
 
-    /// Keeps the project's newest stored predictions up to its `storedPredictionsPerProject`
-    /// limit (of the account owning the project); older ones and their blobs go.
-    private func keepNewestStored(project: Project) async throws {
-        guard let cap = try await storedLimit(project: project) else { return }
+    /// Keeps the project's newest `cap` stored predictions; older ones and their blobs go.
+    private func keepNewest(_ cap: Int, project: Project) async throws {
         let surplus = try await StoredPrediction.query(on: db).filter(\.$projectID == project.id!)
             .sort(\.$createdAt, .descending).sort(\.$id, .descending).offset(cap).limit(256).all()
         guard !surplus.isEmpty else { return }
@@ -90,7 +89,7 @@ struct PredictionService {
         }
         let body = req.body.data ?? ByteBuffer()
         if let type = req.headers.contentType, type.type == "multipart", let boundary = type.parameters["boundary"] {
-            guard let part = try ImagesController.parts(body, boundary: boundary).first else {
+            guard let part = try RequestBodyReader.parts(body, boundary: boundary).first else {
                 throw CVError.badRequest("BadRequestImageStream", "The multipart body holds no image.")
             }
             return Data(buffer: part.body)

@@ -20,7 +20,7 @@ final class Predictor: @unchecked Sendable {
     func classify(_ data: Data, iteration it: Iteration, account: UUID, app: Application) async throws -> [(tagID: String, probability: Float)] {
         let head = try head(for: it, blobs: app.blobStore)
         let engine = app.engine
-        let size = try await engine.run { try engine.backbone().variant.inputSize }
+        let size = engine.variant.inputSize
         let input = try await app.decodePool.run(account: account) { try Preprocessor.input(encoded: data, size: size) }
         let probs: [Float] = try await engine.run {
             let model = try engine.backbone()

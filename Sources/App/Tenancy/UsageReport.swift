@@ -35,19 +35,14 @@ struct UsageReport: Content {
             switch q {
             case .projects, .predictionsPerMonth:
                 line.used = try await QuotaLedger.used(q, account: account, on: db)
-            case .tagsPerProject, .imagesPerProject, .iterationsPerProject:
+            case .tagsPerProject, .imagesPerProject, .iterationsPerProject, .storedPredictionsPerProject:
                 var per: [ProjectUsage] = []
                 for p in projects {
-                    per.append(.init(projectId: p.id!.uuidString.lowercased(), name: p.name,
-                                     used: try await QuotaLedger.used(q, account: account, project: p.id, on: db)))
-                }
-                line.perProject = per
-                line.used = per.map(\.used).max() ?? 0
-            case .storedPredictionsPerProject:
-                var per: [ProjectUsage] = []
-                for p in projects {
-                    per.append(.init(projectId: p.id!.uuidString.lowercased(), name: p.name,
-                                     used: try await StoredPrediction.query(on: db).filter(\.$projectID == p.id!).count()))
+                    // Stored predictions are counted as rows; the others have ledger counters.
+                    let used = q == .storedPredictionsPerProject
+                        ? try await StoredPrediction.query(on: db).filter(\.$projectID == p.id!).count()
+                        : try await QuotaLedger.used(q, account: account, project: p.id, on: db)
+                    per.append(.init(projectId: p.id!.uuidString.lowercased(), name: p.name, used: used))
                 }
                 line.perProject = per
                 line.used = per.map(\.used).max() ?? 0

@@ -6,6 +6,8 @@ import VisionEngine
 /// prediction; and the thread pool the engine's CPU work runs on (never the event loops).
 final class Engine: @unchecked Sendable {
     let weightsDir: String
+    /// The backbone every domain runs on today.
+    let variant = EfficientNetLite.Variant.lite0
     let threads: NIOThreadPool
     private let lock = NIOLock()
     private var model: EfficientNetLite?
@@ -20,7 +22,7 @@ final class Engine: @unchecked Sendable {
     func backbone() throws -> EfficientNetLite {
         try lock.withLock {
             if let model { return model }
-            let m = try BackboneWeights.load(.lite0, directory: weightsDir)
+            let m = try BackboneWeights.load(variant, directory: weightsDir)
             model = m
             return m
         }

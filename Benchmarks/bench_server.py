@@ -1,0 +1,46 @@
+"""A release `sightline serve` on 127.0.0.1 with a fresh SQLite DATA_DIR and an admin
+token, shared by the service benchmarks."""
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import requests
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+SERVER = os.path.join(ROOT, ".build", "release", "sightline")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class BenchServer:
+    def __init__(self, prefix):
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.data_dir = tempfile.mkdtemp(prefix=prefix)
+        env = dict(os.environ, DATA_DIR=self.data_dir, PUBLIC_URL=self.url, SIGHTLINE_CONFIG_DIR=os.path.join(ROOT, "config"),
+                   LOG_LEVEL="warning", DATABASE_URL="", SIGHTLINE_ADMIN_PASSWORD="bench-password", ENGINE_WORKERS="1")
+        self.token = subprocess.run([SERVER, "create-admin", "--email", "bench@example.com"], cwd=ROOT, env=env,
+                                    capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        self.proc = subprocess.Popen([SERVER, "serve", "--hostname", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(300):
+            try:
+                if requests.get(self.url + "/readyz", timeout=1).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        self.admin = {"Authorization": f"Bearer {self.token}"}
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
