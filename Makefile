@@ -4,7 +4,7 @@ SHELL := /bin/bash
 HOST ?= 127.0.0.1
 PORT ?= 8080
 CONFIGURATION ?= debug
-RUN_PACKAGES := libargon2-dev libvips-dev libopenblas-dev pkg-config
+RUN_PACKAGES := libargon2-dev libvips-dev libopenblas-dev libdnnl-dev pkg-config
 TEST_PACKAGES := postgresql chromium chromium-driver python3-venv
 
 .PHONY: run test build deps test-deps bench clean

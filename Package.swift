@@ -29,9 +29,11 @@ let package = Package(
                        providers: [.apt(["libvips-dev"])]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS",
                        providers: [.apt(["libopenblas-dev"])]),
-        // The engine's loops are numeric: optimise them even in debug builds, so the
-        // test suite runs real forward passes in seconds.
-        .target(name: "VisionEngine", dependencies: ["CVips", "COpenBLAS", .product(name: "Crypto", package: "swift-crypto")],
+        .systemLibrary(name: "COneDNN", path: "Sources/COneDNN",
+                       providers: [.apt(["libdnnl-dev"])]),
+        // The engine's own loops (preprocessing, heads) are numeric: optimise them even in
+        // debug builds, so the test suite runs real training in seconds.
+        .target(name: "VisionEngine", dependencies: ["CVips", "COpenBLAS", "COneDNN", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Migrations", dependencies: [
             .product(name: "Fluent", package: "fluent"),

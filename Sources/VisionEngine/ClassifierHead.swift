@@ -40,7 +40,7 @@ public struct ClassifierHead: Sendable, Codable, Equatable {
 
     /// Raw scores [n][tags] for standardised features: a dense layer.
     static func scores(_ x: [Float], n: Int, d: Int, weights: [Float], bias: [Float], tags c: Int) -> [Float] {
-        Kernels.dense(x, rows: n, k: d, weights: weights, cols: c, bias: bias)
+        Dense.apply(x, rows: n, k: d, weights: weights, cols: c, bias: bias)
     }
 
     /// Turns scores into probabilities in place.

@@ -9,12 +9,18 @@ public struct EfficientNetLite: Sendable {
         public var inputSize: Int { self == .lite0 ? 224 : 240 }
     }
 
+    /// A convolution with BatchNorm folded in. Weights are in the logical layout
+    /// `[cout][cin / groups][k][k]` (PyTorch's and ONNX's); oneDNN reorders them once.
     struct Conv: Sendable {
         var weights: [Float]
         var bias: [Float]
         var k: Int
         var cin: Int
         var cout: Int
+        var groups = 1
+        /// Position in the network, the key of its prepared weights.
+        var id = 0
+        var depthwise: Bool { groups > 1 }
     }
 
     struct Block: Sendable {
@@ -23,12 +29,17 @@ public struct EfficientNetLite: Sendable {
         var project: Conv
         var stride: Int
         var residual: Bool
+        var stage: Int
     }
 
     public let variant: Variant
-    let stem: Conv
-    let blocks: [Block]
-    let head: Conv
+    /// OpenMP threads per forward pass; a job runs on one thread of its own pool.
+    public var threads = 1
+    var stem: Conv
+    var blocks: [Block]
+    var head: Conv
+    /// Compiled forward passes per input shape, shared by copies of this value.
+    let plans: ForwardPlans
     let fcWeights: [Float]   // [1000][1280]
     let fcBias: [Float]
     public static let featureSize = 1280
@@ -45,7 +56,7 @@ public struct EfficientNetLite: Sendable {
         }
         func tensor(_ name: String, rank: Int) throws -> CheckpointTensor { try Self.tensor(t, name, rank: rank) }
 
-        stem = try folded("_conv_stem", "_bn0")
+        var stem = try folded("_conv_stem", "_bn0")
         guard stem.cin == 3, stem.k == 3 else { throw CheckpointError.wrongShape("_conv_stem.weight", expected: [32, 3, 3, 3], found: t["_conv_stem.weight"]?.shape ?? []) }
         var blocks: [Block] = []
         var stage = -1
@@ -67,13 +78,12 @@ public struct EfficientNetLite: Sendable {
                 stride = Self.stageStrides[stage]
             }
             blocks.append(Block(expand: expand, depthwise: dw, project: project, stride: stride,
-                                residual: stride == 1 && cin == project.cout))
+                                residual: stride == 1 && cin == project.cout, stage: stage))
             channels = project.cout
             i += 1
         }
         guard stage == Self.stageStrides.count - 1 else { throw CheckpointError.malformed("expected 7 stages, found \(stage + 1)") }
-        self.blocks = blocks
-        head = try folded("_conv_head", "_bn1")
+        var head = try folded("_conv_head", "_bn1")
         guard head.cin == channels, head.cout == Self.featureSize else {
             throw CheckpointError.wrongShape("_conv_head.weight", expected: [Self.featureSize, channels, 1, 1], found: t["_conv_head.weight"]?.shape ?? [])
         }
@@ -83,17 +93,30 @@ public struct EfficientNetLite: Sendable {
         }
         fcWeights = fc.values
         fcBias = fcb.values
+        // Number the convolutions: their prepared weights are cached by position.
+        var next = 0
+        func numbered(_ c: inout Conv) { c.id = next; next += 1 }
+        numbered(&stem)
+        for b in blocks.indices {
+            if blocks[b].expand != nil { numbered(&blocks[b].expand!) }
+            numbered(&blocks[b].depthwise)
+            numbered(&blocks[b].project)
+        }
+        numbered(&head)
+        self.stem = stem
+        self.blocks = blocks
+        self.head = head
+        plans = ForwardPlans()
     }
 
-static func tensor(_ t: [String: CheckpointTensor], _ name: String, rank: Int) throws -> CheckpointTensor {
+    static func tensor(_ t: [String: CheckpointTensor], _ name: String, rank: Int) throws -> CheckpointTensor {
         guard let x = t[name] else { throw CheckpointError.missingTensor(name) }
         guard x.shape.count == rank else { throw CheckpointError.wrongShape(name, expected: [Int](repeating: -1, count: rank), found: x.shape) }
         guard x.values.allSatisfy(\.isFinite) else { throw CheckpointError.malformed("tensor \(name) holds NaN or infinity") }
         return x
     }
-/// Folds BatchNorm `bn` into the conv `conv`, whose logical weight is (cout, cin/groups, k, k),
-/// and lays the weights out for the kernels.
-static func foldedConv(_ t: [String: CheckpointTensor], _ conv: String, _ bn: String, depthwise: Bool) throws -> Conv {
+    /// Folds BatchNorm `bn` into the conv `conv`, whose logical weight is (cout, cin/groups, k, k).
+    static func foldedConv(_ t: [String: CheckpointTensor], _ conv: String, _ bn: String, depthwise: Bool) throws -> Conv {
         let w = try tensor(t, conv + ".weight", rank: 4)
         let (cout, cinG, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
         guard kh == kw else { throw CheckpointError.wrongShape(conv, expected: [cout, cinG, kh, kh], found: w.shape) }
@@ -109,26 +132,16 @@ static func foldedConv(_ t: [String: CheckpointTensor], _ conv: String, _ bn: St
             scale[o] = gamma[o] / (variance[o] + Self.batchNormEpsilon).squareRoot()
             bias[o] = beta[o] - mean[o] * scale[o]
         }
-        let k = kh
-        if depthwise {
-            guard cinG == 1 else { throw CheckpointError.wrongShape(conv, expected: [cout, 1, k, k], found: w.shape) }
-            var out = [Float](repeating: 0, count: k * k * cout)   // [kh][kw][c]
-            for c in 0..<cout { for y in 0..<k { for x in 0..<k {
-                out[(y * k + x) * cout + c] = w.values[(c * k + y) * k + x] * scale[c]
-            } } }
-            return Conv(weights: out, bias: bias, k: k, cin: cout, cout: cout)
-        }
-        var out = [Float](repeating: 0, count: k * k * cinG * cout)   // [kh][kw][cin][cout]
-        for o in 0..<cout { for i in 0..<cinG { for y in 0..<k { for x in 0..<k {
-            out[((y * k + x) * cinG + i) * cout + o] = w.values[((o * cinG + i) * k + y) * k + x] * scale[o]
-        } } } }
-        return Conv(weights: out, bias: bias, k: k, cin: cinG, cout: cout)
+        guard !depthwise || cinG == 1 else { throw CheckpointError.wrongShape(conv, expected: [cout, 1, kh, kh], found: w.shape) }
+        let per = cinG * kh * kw
+        var out = w.values
+        for o in 0..<cout { for i in 0..<per { out[o * per + i] *= scale[o] } }
+        return Conv(weights: out, bias: bias, k: kh, cin: depthwise ? cout : cinG, cout: cout, groups: depthwise ? cout : 1)
     }
 
-    /// OpenBLAS threads for the pointwise GEMMs. One per job by default: on a shared
-    /// 2-core machine parallel jobs beat threaded GEMMs of these sizes.
-    public static func setBLASThreads(_ n: Int) { Kernels.setThreads(max(1, n)) }
-    private static let defaultThreads: Void = Kernels.setThreads(1)
+    /// OpenBLAS threads for the dense layers (logits, classifier heads).
+    public static func setBLASThreads(_ n: Int) { Dense.setThreads(max(1, n)) }
+    private static let defaultThreads: Void = Dense.setThreads(1)
 
     /// Loads a legacy `.pth` checkpoint.
     public static func load(variant: Variant, path: String) throws -> EfficientNetLite {
@@ -138,23 +151,74 @@ static func foldedConv(_ t: [String: CheckpointTensor], _ conv: String, _ bn: St
 
     public var blockCount: Int { blocks.count }
 
-    /// The pooled 1280-d features for a batch of preprocessed images ([N, S, S, 3]).
+    /// This network with another thread count per forward pass.
+    public func with(threads: Int) -> EfficientNetLite {
+        var m = self
+        m.threads = max(1, threads)
+        return m
+    }
+
+    /// The pooled 1280-d features for a batch of preprocessed images ([N, H, W, 3]).
     public func features(_ input: Tensor) -> [Float] {
+        forward(input).features
+    }
+
+    /// One forward pass on oneDNN: pooled features and, on request, the feature maps at
+    /// strides 8, 16 and 32 and the head convolution's output (NHWC), for detection heads.
+    public func forward(_ input: Tensor, featureMaps: Bool = false) -> BackboneOutput {
         precondition(input.c == 3, "input must have 3 channels")
-        var x = Kernels.conv(input, weights: stem.weights, bias: stem.bias, k: stem.k, stride: 2, cout: stem.cout, relu6: true)
-        for b in blocks {
-            let shortcut = b.residual ? x : nil
-            if let e = b.expand { x = Kernels.pointwise(x, weights: e.weights, bias: e.bias, cout: e.cout, relu6: true) }
-            x = Kernels.depthwise(x, weights: b.depthwise.weights, bias: b.depthwise.bias, k: b.depthwise.k, stride: b.stride)
-            x = Kernels.pointwise(x, weights: b.project.weights, bias: b.project.bias, cout: b.project.cout, relu6: false, residual: shortcut)
+        precondition(input.n > 0 && input.h >= 32 && input.w >= 32, "input must be at least 32×32")
+        let key = ForwardPlan.Key(n: input.n, h: input.h, w: input.w, threads: threads, featureMaps: featureMaps)
+        return plans.withPlan(key, build: { ForwardPlan(network: self, key: key) }) { $0.run(input) }
+    }
+
+    /// The last stage, the head convolution and the pooling as trainable layers with
+    /// this network's weights: fine-tuned on the `.lastStageInput` feature maps, they
+    /// start out computing exactly `features(_:)`.
+    public func trainableTail() -> LayerStack {
+        func layer(_ c: Conv, stride: Int, relu6: Bool) -> ConvolutionLayer {
+            ConvolutionLayer(cin: c.cin, cout: c.cout, k: c.k, stride: stride, groups: c.groups,
+                             relu6: relu6, weights: c.weights, bias: c.bias)
         }
-        x = Kernels.pointwise(x, weights: head.weights, bias: head.bias, cout: head.cout, relu6: true)
-        return Kernels.globalAveragePool(x)
+        let last = blocks.last!.stage
+        var layers: [any Layer] = []
+        for b in blocks where b.stage == last {
+            var body: [any Layer] = []
+            if let e = b.expand { body.append(layer(e, stride: 1, relu6: true)) }
+            body.append(layer(b.depthwise, stride: b.stride, relu6: true))
+            body.append(layer(b.project, stride: 1, relu6: false))
+            layers.append(b.residual ? ResidualLayer(LayerStack(body)) : LayerStack(body))
+        }
+        layers.append(layer(head, stride: 1, relu6: true))
+        layers.append(GlobalAveragePoolLayer())
+        return LayerStack(layers)
     }
 
     /// ImageNet logits for pooled features ([N, 1280] → [N, 1000]).
     public func logits(features: [Float]) -> [Float] {
         let rows = features.count / Self.featureSize
-        return Kernels.dense(features, rows: rows, k: Self.featureSize, weights: fcWeights, cols: classes, bias: fcBias)
+        return Dense.apply(features, rows: rows, k: Self.featureSize, weights: fcWeights, cols: classes, bias: fcBias)
     }
+}
+
+/// Where a feature map comes from: the last block of the stride-8, -16 and -32 stages,
+/// the 1280-channel head convolution (stride 32), and the input of the last stage (what
+/// `trainableTail()` starts from).
+public enum FeatureLevel: Int, Sendable, CaseIterable {
+    case stride8, stride16, stride32, head, lastStageInput
+    public var stride: Int { [8, 16, 32, 32, 32][rawValue] }
+}
+
+public struct FeatureMap: Sendable {
+    public var level: FeatureLevel
+    public var tensor: Tensor
+}
+
+public struct BackboneOutput: Sendable {
+    /// [N, 1280], pooled over the head's output.
+    public var features: [Float]
+    /// In network order when asked for; empty otherwise.
+    public var maps: [FeatureMap]
+
+    public func map(_ level: FeatureLevel) -> Tensor? { maps.first { $0.level == level }?.tensor }
 }

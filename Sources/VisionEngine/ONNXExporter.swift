@@ -59,28 +59,30 @@ public enum ONNXExporter {
 
         var spatial = size
         var layer = 0
-        func conv(_ c: EfficientNetLite.Conv, _ input: String, stride: Int, depthwise: Bool, relu6: Bool) -> String {
+        // The engine keeps weights in ONNX's own [cout][cin/group][kh][kw] layout.
+        func conv(_ c: EfficientNetLite.Conv, _ input: String, stride: Int, relu6: Bool) -> String {
+            let depthwise = c.depthwise
             layer += 1
             let pad = SamePadding(input: spatial, kernel: c.k, stride: stride)
             spatial = pad.output
-            let w = g.constant("conv\(layer)_w", dims: [c.cout, depthwise ? 1 : c.cin, c.k, c.k], onnxWeights(c, depthwise: depthwise))
+            let w = g.constant("conv\(layer)_w", dims: [c.cout, depthwise ? 1 : c.cin, c.k, c.k], c.weights)
             let b = g.constant("conv\(layer)_b", dims: [c.cout], c.bias)
             var attrs: [ONNXGraph.Attribute] = [.ints("kernel_shape", [c.k, c.k]), .ints("strides", [stride, stride]),
                                                 .ints("pads", [pad.before, pad.before, pad.after, pad.after])]
-            if depthwise { attrs.append(.int("group", c.cout)) }
+            if depthwise { attrs.append(.int("group", c.groups)) }
             let y = g.node("Conv", [input, w, b], attrs)
             return relu6 ? clip(&g, y) : y
         }
 
-        x = conv(net.stem, x, stride: 2, depthwise: false, relu6: true)
+        x = conv(net.stem, x, stride: 2, relu6: true)
         for block in net.blocks {
             let shortcut = x
-            if let e = block.expand { x = conv(e, x, stride: 1, depthwise: false, relu6: true) }
-            x = conv(block.depthwise, x, stride: block.stride, depthwise: true, relu6: true)
-            x = conv(block.project, x, stride: 1, depthwise: false, relu6: false)
+            if let e = block.expand { x = conv(e, x, stride: 1, relu6: true) }
+            x = conv(block.depthwise, x, stride: block.stride, relu6: true)
+            x = conv(block.project, x, stride: 1, relu6: false)
             if block.residual { x = g.node("Add", [x, shortcut]) }
         }
-        x = conv(net.head, x, stride: 1, depthwise: false, relu6: true)
+        x = conv(net.head, x, stride: 1, relu6: true)
         x = g.node("GlobalAveragePool", [x])
         x = g.node("Flatten", [x], [.int("axis", 1)], output: "features")
 
@@ -104,20 +106,5 @@ public enum ONNXExporter {
                        ("Image.NominalPixelRange", "NominalRange_0_255"), ("sightline.classificationType", head.kind == .multiclass ? "Multiclass" : "Multilabel"),
                        ("sightline.labels", labels.joined(separator: "\n"))])
         return Data(g.encoded(model))
-    }
-
-    /// The kernels' layouts back to ONNX's [cout][cin/group][kh][kw].
-    static func onnxWeights(_ c: EfficientNetLite.Conv, depthwise: Bool) -> [Float] {
-        let k = c.k
-        if depthwise {   // stored [kh][kw][c]
-            var out = [Float](repeating: 0, count: c.cout * k * k)
-            for ch in 0..<c.cout { for y in 0..<k { for x in 0..<k { out[(ch * k + y) * k + x] = c.weights[(y * k + x) * c.cout + ch] } } }
-            return out
-        }
-        var out = [Float](repeating: 0, count: c.cout * c.cin * k * k)   // stored [kh][kw][cin][cout]
-        for o in 0..<c.cout { for i in 0..<c.cin { for y in 0..<k { for x in 0..<k {
-            out[((o * c.cin + i) * k + y) * k + x] = c.weights[((y * k + x) * c.cin + i) * c.cout + o]
-        } } } }
-        return out
     }
 }

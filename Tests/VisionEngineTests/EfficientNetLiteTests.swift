@@ -97,3 +97,54 @@ final class Lite1AndWeightsTests: XCTestCase {
         }
     }
 }
+
+/// The oneDNN forward pass at other sizes and batches, with feature maps.
+final class ForwardPlanTests: XCTestCase {
+    func testAnySizeAnyBatchWithFeatureMaps() throws {
+        let model = try lite0()
+        let golden = try floats(sharedReference.appendingPathComponent("golden/efficientnet-lite0.golden_input.f32"))
+        for size in [240, 320, 416] {
+            // The golden image, nearest-neighbour scaled, and its mirror image.
+            var a = [Float](repeating: 0, count: size * size * 3), b = a
+            for y in 0..<size { for x in 0..<size { for c in 0..<3 {
+                let v = golden[((y * 224 / size) * 224 + x * 224 / size) * 3 + c]
+                a[(y * size + x) * 3 + c] = v
+                b[(y * size + (size - 1 - x)) * 3 + c] = v
+            } } }
+            let out = model.forward(Tensor(n: 2, h: size, w: size, c: 3, data: a + b), featureMaps: true)
+            XCTAssertEqual(out.features.count, 2 * 1280)
+            let s8 = (size + 7) / 8, s16 = (size + 15) / 16, s32 = (size + 31) / 32
+            let shapes = out.maps.map { [$0.tensor.n, $0.tensor.h, $0.tensor.w, $0.tensor.c] }
+            XCTAssertEqual(out.maps.map(\.level), [.stride8, .stride16, .lastStageInput, .stride32, .head])
+            XCTAssertEqual(shapes, [[2, s8, s8, 40], [2, s16, s16, 112], [2, s32, s32, 192], [2, s32, s32, 320], [2, s32, s32, 1280]])
+            // The pooled features are the head map's mean.
+            let head = try XCTUnwrap(out.map(.head))
+            let plane = s32 * s32
+            for ch in stride(from: 0, to: 1280, by: 97) {
+                let mean = (0..<plane).map { head.data[$0 * 1280 + ch] }.reduce(0, +) / Float(plane)
+                XCTAssertEqual(out.features[ch], mean, accuracy: 1e-4 * max(1, abs(mean)))
+            }
+            // Batch of two equals one at a time, with or without maps, with one or two threads.
+            let single = model.with(threads: 2).features(Tensor(n: 1, h: size, w: size, c: 3, data: b))
+            let err = zip(out.features[1280...], single).map { abs($0 - $1) }.max()!
+            XCTAssertLessThan(err, 1e-4, "size \(size)")
+            // Still sees the cat.
+            let logits = model.logits(features: Array(out.features[..<1280]))
+            XCTAssertTrue((281...287).contains(logits.indices.max { logits[$0] < logits[$1] }!), "size \(size)")
+        }
+    }
+
+    /// Plans run concurrently from several threads without sharing buffers.
+    func testConcurrentForwardPasses() throws {
+        let model = try lite0()
+        let input = try floats(sharedReference.appendingPathComponent("golden/efficientnet-lite0.golden_input.f32"))
+        let expected = model.features(Tensor(n: 1, h: 224, w: 224, c: 3, data: input))
+        let results = UnsafeMutableBufferPointer<Float>.allocate(capacity: 4)
+        defer { results.deallocate() }
+        DispatchQueue.concurrentPerform(iterations: 4) { i in
+            let f = model.features(Tensor(n: 1, h: 224, w: 224, c: 3, data: input))
+            results[i] = zip(f, expected).map { abs($0 - $1) }.max()!
+        }
+        XCTAssertLessThan(results.max()!, 1e-5)
+    }
+}

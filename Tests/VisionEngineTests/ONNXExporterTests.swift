@@ -27,21 +27,6 @@ final class ONNXExporterTests: XCTestCase {
         XCTAssertEqual(w.bytes, [0x4A, 0x08, 0x00, 0x00, 0x80, 0x3F, 0x00, 0x00, 0x00, 0xC0])
     }
 
-    func testConvolutionWeightsGoBackToONNXLayout() {
-        // 2 outputs, 3 inputs, 2x2 kernel: value = 1000o + 100i + 10y + x, stored [kh][kw][cin][cout].
-        var stored = [Float](repeating: 0, count: 24)
-        for o in 0..<2 { for i in 0..<3 { for y in 0..<2 { for x in 0..<2 {
-            stored[((y * 2 + x) * 3 + i) * 2 + o] = Float(1000 * o + 100 * i + 10 * y + x)
-        } } } }
-        let conv = EfficientNetLite.Conv(weights: stored, bias: [0, 0], k: 2, cin: 3, cout: 2)
-        let onnx = ONNXExporter.onnxWeights(conv, depthwise: false)
-        XCTAssertEqual(onnx[0], 0)
-        XCTAssertEqual(onnx[((1 * 3 + 2) * 2 + 1) * 2 + 0], 1210)   // [o=1][i=2][y=1][x=0]
-        // Depthwise: stored [kh][kw][c].
-        let dw = EfficientNetLite.Conv(weights: (0..<8).map { Float($0) }, bias: [0, 0], k: 2, cin: 2, cout: 2)
-        XCTAssertEqual(ONNXExporter.onnxWeights(dw, depthwise: true), [0, 2, 4, 6, 1, 3, 5, 7])
-    }
-
     /// Top-level fields of a protobuf message: number → values (varints as Int, bytes as [UInt8]).
     private func fields(_ b: [UInt8]) -> [Int: [Any]] {
         var out: [Int: [Any]] = [:], p = 0
