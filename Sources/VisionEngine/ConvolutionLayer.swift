@@ -43,54 +43,69 @@ public final class ConvolutionLayer: Layer {
         let plan = plans[Shape(n: x.n, h: x.h, w: x.w)] ?? makePlan(Shape(n: x.n, h: x.h, w: x.w))
         last = plan
         DNNL.useThreads(threads)
-        plan.src.load(x.data)
-        plan.weights.load(weights.value)
+        let st = plan.stream.handle
+        plan.src.user.load(x.data)
+        plan.weights.user.load(weights.value)
         plan.bias.load(bias.value)
-        plan.forward.execute(plan.stream.handle, [arg(SL_ARG_SRC, plan.src), arg(SL_ARG_WEIGHTS, plan.weights),
-                                                  arg(SL_ARG_BIAS, plan.bias), arg(SL_ARG_DST, plan.dst)])
+        plan.src.toInner(st); plan.weights.toInner(st)
+        plan.forward.execute(st, [arg(SL_ARG_SRC, plan.src.inner), arg(SL_ARG_WEIGHTS, plan.weights.inner),
+                                  arg(SL_ARG_BIAS, plan.bias), arg(SL_ARG_DST, plan.dst.inner)])
+        plan.dst.toUser(st)
         plan.stream.wait()
-        return Tensor(n: x.n, h: plan.oh, w: plan.ow, c: cout, data: plan.dst.values())
+        return Tensor(n: x.n, h: plan.oh, w: plan.ow, c: cout, data: plan.dst.user.values())
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard let plan = last else { preconditionFailure("backward before forward") }
         precondition(dy.n == plan.n && dy.h == plan.oh && dy.w == plan.ow && dy.c == cout, "gradient does not match the output")
         DNNL.useThreads(threads)
-        plan.diffDst.load(dy.data)
+        let st = plan.stream.handle
+        plan.diffOut.load(dy.data)
         if let clip = plan.clipBackward {
             // Through ReLU6: the gradient passes where the saved output is inside (0, 6).
-            clip.execute(plan.stream.handle, [arg(SL_ARG_DST, plan.dst), arg(SL_ARG_DIFF_DST, plan.diffDst),
-                                              arg(SL_ARG_DIFF_SRC, plan.diffPre)])
+            clip.execute(st, [arg(SL_ARG_DST, plan.dst.user), arg(SL_ARG_DIFF_DST, plan.diffOut),
+                              arg(SL_ARG_DIFF_SRC, plan.diffPre)])
         }
-        let g = relu6 ? plan.diffPre : plan.diffDst
-        plan.backwardWeights.execute(plan.stream.handle, [arg(SL_ARG_SRC, plan.src), arg(SL_ARG_DIFF_DST, g),
-                                                          arg(SL_ARG_DIFF_WEIGHTS, plan.diffWeights), arg(SL_ARG_DIFF_BIAS, plan.diffBias)])
-        plan.backwardData.execute(plan.stream.handle, [arg(SL_ARG_DIFF_DST, g), arg(SL_ARG_WEIGHTS, plan.weights),
-                                                       arg(SL_ARG_DIFF_SRC, plan.diffSrc)])
+        // Both backward passes read the gradient before the activation, each in its own layout.
+        plan.diffDstForWeights.toInner(st)
+        plan.diffDstForData.toInner(st)
+        plan.srcForWeights.toInner(st)
+        plan.weightsForData.toInner(st)
+        plan.backwardWeights.execute(st, [arg(SL_ARG_SRC, plan.srcForWeights.inner), arg(SL_ARG_DIFF_DST, plan.diffDstForWeights.inner),
+                                          arg(SL_ARG_DIFF_WEIGHTS, plan.diffWeights.inner), arg(SL_ARG_DIFF_BIAS, plan.diffBias)])
+        plan.backwardData.execute(st, [arg(SL_ARG_DIFF_DST, plan.diffDstForData.inner), arg(SL_ARG_WEIGHTS, plan.weightsForData.inner),
+                                       arg(SL_ARG_DIFF_SRC, plan.diffSrc.inner)])
+        plan.diffWeights.toUser(st)
+        plan.diffSrc.toUser(st)
         plan.stream.wait()
-        weights.gradient = plan.diffWeights.values()
+        weights.gradient = plan.diffWeights.user.values()
         bias.gradient = plan.diffBias.values()
-        return Tensor(n: plan.n, h: plan.h, w: plan.w, c: cin, data: plan.diffSrc.values())
+        return Tensor(n: plan.n, h: plan.h, w: plan.w, c: cin, data: plan.diffSrc.user.values())
     }
 
-    /// Primitives and buffers for one input shape.
+    /// Primitives and buffers for one input shape. Every primitive works in the layouts
+    /// oneDNN picks for it (plain layouts fall back to its slow reference code); the
+    /// layer's arrays stay plain, with reorders between.
     private final class Plan {
         let n: Int, h: Int, w: Int, oh: Int, ow: Int
         let stream = DNNLStream()
         let forward: DNNLPrimitive, backwardData: DNNLPrimitive, backwardWeights: DNNLPrimitive
         let clipBackward: DNNLPrimitive?
-        let src: DNNLMemory, weights: DNNLMemory, bias: DNNLMemory, dst: DNNLMemory
-        let diffDst: DNNLMemory, diffPre: DNNLMemory, diffSrc: DNNLMemory, diffWeights: DNNLMemory, diffBias: DNNLMemory
+        let src: StagedMemory, weights: StagedMemory, dst: StagedMemory, bias: DNNLMemory
+        let diffOut: DNNLMemory, diffPre: DNNLMemory
+        let srcForWeights: StagedMemory, diffDstForWeights: StagedMemory, diffWeights: StagedMemory, diffBias: DNNLMemory
+        let diffDstForData: StagedMemory, weightsForData: StagedMemory, diffSrc: StagedMemory
 
         init(_ l: ConvolutionLayer, n: Int, h: Int, w: Int) {
             self.n = n; self.h = h; self.w = w
             let ph = SamePadding(input: h, kernel: l.k, stride: l.stride), pw = SamePadding(input: w, kernel: l.k, stride: l.stride)
             oh = ph.output; ow = pw.output
-            var srcD = DNNL.desc([n, l.cin, h, w], dnnl_nhwc)
-            var wD = l.groups > 1 ? DNNL.desc([l.groups, l.cout / l.groups, l.cin / l.groups, l.k, l.k], dnnl_goihw)
-                                  : DNNL.desc([l.cout, l.cin, l.k, l.k], dnnl_oihw)
+            let wShape = l.groups > 1 ? [l.groups, l.cout / l.groups, l.cin / l.groups, l.k, l.k] : [l.cout, l.cin, l.k, l.k]
+            let plainSrc = DNNL.desc([n, l.cin, h, w], dnnl_nhwc), plainDst = DNNL.desc([n, l.cout, oh, ow], dnnl_nhwc)
+            let plainW = DNNL.desc(wShape, l.groups > 1 ? dnnl_goihw : dnnl_oihw)
+            var anySrc = DNNL.desc([n, l.cin, h, w], dnnl_format_tag_any), anyDst = DNNL.desc([n, l.cout, oh, ow], dnnl_format_tag_any)
+            var anyW = DNNL.desc(wShape, dnnl_format_tag_any)
             var bD = DNNL.desc([l.cout], dnnl_a)
-            var dstD = DNNL.desc([n, l.cout, oh, ow], dnnl_nhwc)
             let strides = DNNL.dims([l.stride, l.stride])
             let padL = DNNL.dims([ph.before, pw.before]), padR = DNNL.dims([ph.after, pw.after])
             let attr = DNNL.attributes(postOps: l.relu6 ? [.relu6] : [], userScratchpad: false)
@@ -99,18 +114,19 @@ public final class ConvolutionLayer: Layer {
 
             var op = dnnl_convolution_desc_t()
             DNNL.check(dnnl_convolution_forward_desc_init(&op, dnnl_forward_training, dnnl_convolution_direct,
-                                                          &srcD, &wD, &bD, &dstD, strides, padL, padR), "convolution_forward_desc_init")
+                                                          &anySrc, &anyW, &bD, &anyDst, strides, padL, padR), "convolution_forward_desc_init")
             forward = DNNLPrimitive(op: &op, attr: attr)!
             // The backward passes are hinted by a forward without post-ops (their own attributes have none).
             let hint = DNNLPrimitive(op: &op, attr: plain)!
             var bd = dnnl_convolution_desc_t()
-            DNNL.check(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &srcD, &wD, &dstD, strides, padL, padR),
+            DNNL.check(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &anySrc, &anyW, &anyDst, strides, padL, padR),
                        "convolution_backward_data_desc_init")
             backwardData = DNNLPrimitive(op: &bd, attr: plain, hint: hint)!
             var bw = dnnl_convolution_desc_t()
-            DNNL.check(dnnl_convolution_backward_weights_desc_init(&bw, dnnl_convolution_direct, &srcD, &wD, &bD, &dstD, strides, padL, padR),
+            DNNL.check(dnnl_convolution_backward_weights_desc_init(&bw, dnnl_convolution_direct, &anySrc, &anyW, &bD, &anyDst, strides, padL, padR),
                        "convolution_backward_weights_desc_init")
             backwardWeights = DNNLPrimitive(op: &bw, attr: plain, hint: hint)!
+            var dstD = plainDst
             if l.relu6 {
                 var ef = dnnl_eltwise_desc_t()
                 DNNL.check(dnnl_eltwise_forward_desc_init(&ef, dnnl_forward_training, dnnl_eltwise_clip_v2_use_dst_for_bwd, &dstD, 0, 6),
@@ -123,9 +139,19 @@ public final class ConvolutionLayer: Layer {
             } else {
                 clipBackward = nil
             }
-            src = DNNLMemory(srcD); weights = DNNLMemory(wD); bias = DNNLMemory(bD); dst = DNNLMemory(dstD)
-            diffDst = DNNLMemory(dstD); diffPre = DNNLMemory(dstD); diffSrc = DNNLMemory(srcD)
-            diffWeights = DNNLMemory(wD); diffBias = DNNLMemory(bD)
+            src = StagedMemory(user: DNNLMemory(plainSrc), inner: forward.desc(dnnl_query_src_md))
+            weights = StagedMemory(user: DNNLMemory(plainW), inner: forward.desc(dnnl_query_weights_md))
+            dst = StagedMemory(user: DNNLMemory(plainDst), inner: forward.desc(dnnl_query_dst_md))
+            bias = DNNLMemory(bD)
+            diffOut = DNNLMemory(plainDst)
+            diffPre = l.relu6 ? DNNLMemory(plainDst) : diffOut
+            srcForWeights = StagedMemory(user: src.user, inner: backwardWeights.desc(dnnl_query_src_md))
+            diffDstForWeights = StagedMemory(user: diffPre, inner: backwardWeights.desc(dnnl_query_diff_dst_md))
+            diffWeights = StagedMemory(user: DNNLMemory(plainW), inner: backwardWeights.desc(dnnl_query_diff_weights_md))
+            diffBias = DNNLMemory(bD)
+            diffDstForData = StagedMemory(user: diffPre, inner: backwardData.desc(dnnl_query_diff_dst_md))
+            weightsForData = StagedMemory(user: weights.user, inner: backwardData.desc(dnnl_query_weights_md))
+            diffSrc = StagedMemory(user: DNNLMemory(plainSrc), inner: backwardData.desc(dnnl_query_diff_src_md))
         }
     }
 

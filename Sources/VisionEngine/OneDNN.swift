@@ -141,10 +141,10 @@ final class DNNLPrimitive: @unchecked Sendable {
     }
 
     /// A reorder between two layouts of the same tensor.
-    init(reorder from: dnnl_memory_desc_t, to: dnnl_memory_desc_t) {
+    init(reorder from: dnnl_memory_desc_t, to: dnnl_memory_desc_t, userScratchpad: Bool = true) {
         var pd: dnnl_primitive_desc_t?
         var a = from, b = to
-        let attr = DNNL.attributes()
+        let attr = DNNL.attributes(userScratchpad: userScratchpad)
         defer { dnnl_primitive_attr_destroy(attr) }
         DNNL.check(dnnl_reorder_primitive_desc_create(&pd, &a, DNNL.engine, &b, DNNL.engine, attr), "reorder_primitive_desc_create")
         var p: dnnl_primitive_t?
@@ -174,6 +174,28 @@ final class DNNLPrimitive: @unchecked Sendable {
         dnnl_primitive_destroy(handle)
         dnnl_primitive_desc_destroy(descriptor)
     }
+}
+
+/// A tensor in a plain layout the caller reads and writes, and in the layout a
+/// primitive wants; the same memory when the two agree.
+final class StagedMemory: @unchecked Sendable {
+    let user: DNNLMemory
+    let inner: DNNLMemory
+    private let into: DNNLPrimitive?, back: DNNLPrimitive?
+
+    init(user: DNNLMemory, inner desc: dnnl_memory_desc_t) {
+        self.user = user
+        if DNNL.equal(user.desc, desc) {
+            inner = user; into = nil; back = nil
+        } else {
+            inner = DNNLMemory(desc)
+            into = DNNLPrimitive(reorder: user.desc, to: desc, userScratchpad: false)
+            back = DNNLPrimitive(reorder: desc, to: user.desc, userScratchpad: false)
+        }
+    }
+
+    func toInner(_ stream: dnnl_stream_t) { into?.execute(stream, [arg(SL_ARG_FROM, user), arg(SL_ARG_TO, inner)]) }
+    func toUser(_ stream: dnnl_stream_t) { back?.execute(stream, [arg(SL_ARG_FROM, inner), arg(SL_ARG_TO, user)]) }
 }
 
 /// A stream for one thread of execution at a time.
