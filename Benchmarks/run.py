@@ -1,8 +1,8 @@
 """`make bench`: the engine's benchmarks next to their references, in one session.
 
-Forward passes are interleaved round by round (Sightline, onnxruntime, NumPy reference)
-so that machine load affects all of them alike; medians over every iteration and the
-ratio to onnxruntime are reported.
+Forward passes are interleaved round by round (Sightline, onnxruntime, OpenVINO, all on
+the same classifier) so that machine load affects all of them alike; medians over every
+iteration and the ratios are reported.
 """
 import json
 import os
@@ -10,13 +10,14 @@ import statistics
 import subprocess
 import sys
 
+import numpy as np
+from PIL import Image
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "reference", "efficientnet-lite")
 BENCH = os.path.join(ROOT, ".build", "release", "sightline-bench")
 PY = os.path.join(ROOT, ".venv", "bin", "python")
 WEIGHTS = os.path.join(ROOT, ".cache", "weights", "efficientnet-lite0.pth")
-ONNX = os.path.join(ROOT, ".cache", "bench", "efficientnet-lite0.onnx")
-EXPORTED = os.path.join(ROOT, ".cache", "bench", "sightline-exported-lite0.onnx")
 GOLDEN = os.path.join(SHARED, "golden", "efficientnet-lite0.golden_input.f32")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
@@ -26,65 +27,77 @@ def run(cmd, env=None):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def reference(engine, batch, threads, iterations, model=ONNX):
+def reference(engine, batch, threads, iterations, model, size=224):
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
     return run([PY, os.path.join(ROOT, "Benchmarks", "reference_timing.py"), engine, "--model", model, "--golden", GOLDEN,
-                "--weights", WEIGHTS, "--batch", str(batch), "--threads", str(threads), "--iterations", str(iterations)], env)
+                "--weights", WEIGHTS, "--batch", str(batch), "--threads", str(threads), "--iterations", str(iterations),
+                "--size", str(size)], env)
+
+
+def exported(size):
+    path = os.path.join(ROOT, ".cache", "bench", f"sightline-exported-lite0-{size}.onnx")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    run([BENCH, "export-onnx", "--out", path, "--opset", "12", "--size", str(size)])
+    return path
+
+
+def median(v):
+    return statistics.median(v)
 
 
 def main():
-    if os.environ.get("BENCH_ONLY") == "exported":
-        return exported_section()
-    if not os.path.exists(ONNX):
-        os.makedirs(os.path.dirname(ONNX), exist_ok=True)
-        subprocess.run([PY, os.path.join(SHARED, "tools", "build_lite0_onnx.py"), "--weights", WEIGHTS, "--out", ONNX], check=True)
+    # Every contender runs the same work: the whole classifier Sightline exports (backbone
+    # and a 5-tag head), Sightline natively, onnxruntime and OpenVINO on the ONNX file.
+    model224, model416 = exported(224), exported(416)
     configs = [(1, 1), (8, 1), (1, 2), (8, 2)]
+    engines = ["sightline", "exported", "openvino"]
     times = {}
     for r in range(ROUNDS):
         for batch, threads in configs:
             it = 20 if batch == 1 else 4
-            s = run([BENCH, "forward", "--batch", str(batch), "--threads", str(threads), "--iterations", str(it)])
-            o = reference("onnxruntime", batch, threads, it)
-            times.setdefault(("sightline", batch, threads), []).extend(s["ms_per_image"])
-            times.setdefault(("onnxruntime", batch, threads), []).extend(o["ms_per_image"])
-        n = reference("numpy", 1, 1, 3)
-        times.setdefault(("numpy", 1, 1), []).extend(n["ms_per_image"])
+            times.setdefault(("sightline", batch, threads), []).extend(
+                run([BENCH, "forward", "--head", "1", "--batch", str(batch), "--threads", str(threads), "--iterations", str(it)])["ms_per_image"])
+            for e in engines[1:]:
+                times.setdefault((e, batch, threads), []).extend(reference(e, batch, threads, it, model=model224)["ms_per_image"])
+        times.setdefault(("sightline", 416), []).extend(
+            run([BENCH, "forward", "--head", "1", "--size", "416", "--iterations", "10"])["ms_per_image"])
+        times.setdefault(("exported", 416), []).extend(reference("exported", 1, 1, 10, model=model416, size=416)["ms_per_image"])
         print(f"round {r + 1}/{ROUNDS} done", file=sys.stderr)
 
-    print("## Forward pass, EfficientNet-Lite0, 224×224 (median ms per image; ratio = Sightline / onnxruntime)")
-    print("| batch | threads | Sightline | onnxruntime | ratio | NumPy reference |")
-    print("|---|---|---|---|---|---|")
+    print("## Forward pass, EfficientNet-Lite0 + a 5-tag head (Sightline's exported model), 224×224")
+    print("median ms per image; ratios are Sightline / the other")
+    print("| batch | threads | Sightline | onnxruntime | OpenVINO | vs onnxruntime | vs OpenVINO |")
+    print("|---|---|---|---|---|---|---|")
     for batch, threads in configs:
-        s = statistics.median(times[("sightline", batch, threads)])
-        o = statistics.median(times[("onnxruntime", batch, threads)])
-        ref = f"{statistics.median(times[('numpy', 1, 1)]):.1f}" if (batch, threads) == (1, 1) else ""
-        print(f"| {batch} | {threads} | {s:.2f} | {o:.2f} | {s / o:.2f} | {ref} |")
+        s, o, v = (median(times[(e, batch, threads)]) for e in engines)
+        print(f"| {batch} | {threads} | {s:.2f} | {o:.2f} | {v:.2f} | {s / o:.2f} | {s / v:.2f} |")
+    s416, o416 = median(times[("sightline", 416)]), median(times[("exported", 416)])
+    s224 = median(times[("sightline", 1, 1)])
+    print(f"\n416×416 (detection size), batch 1, 1 thread: Sightline {s416:.2f} ms, onnxruntime {o416:.2f} ms "
+          f"(ratio {s416 / o416:.2f}); Sightline 416 / 224 = {s416 / s224:.2f}")
 
-    exported_section()
+    # A 1024×768 camera-sized JPEG: the golden photo scaled up.
+    photo = os.path.join(ROOT, ".cache", "bench", "photo-1024x768.jpg")
+    pixels = np.clip(np.fromfile(GOLDEN, dtype="<f4").reshape(224, 224, 3) * 128 + 127, 0, 255).astype("uint8")
+    Image.fromarray(pixels).resize((1024, 768), Image.BICUBIC).save(photo, "JPEG", quality=90)
+    p = run([BENCH, "pipeline", "--images", "40", "--image", photo])
+    print(f"\nPer-image pipeline (JPEG {p['bytes'] // 1024} KB decode, crop and resize, forward, head; 1 thread): "
+          f"{p['images_per_second']:.1f} images/s")
+    print("\n## Two engine jobs × 1 thread against one job × 2 threads")
+    print("| jobs × threads | training images/s (batch 8) | predictions/s (batch 1) | median prediction ms |")
+    print("|---|---|---|---|")
+    for jobs, threads in [(2, 1), (1, 2), (1, 1)]:
+        j = run([BENCH, "jobs", "--jobs", str(jobs), "--threads", str(threads), "--images", "48"])
+        print(f"| {jobs} × {threads} | {j['training_images_per_second']:.1f} | {j['predictions_per_second']:.1f} | {median(j['prediction_ms']):.2f} |")
 
     f = run([BENCH, "features", "--images", "64"])
     print(f"\nFeature extraction (preprocess + forward, 1 thread): {f['images_per_second']:.1f} images/s")
     h = run([BENCH, "heads", "--iterations", "3"])
-    print(f"Heads, 10 tags × 50 images, 2 views, cached features: fit {statistics.median(h['fit_ms']):.0f} ms, "
-          f"fit + {''}cross-validation {statistics.median(h['fit_and_cv_ms']):.0f} ms (cold features {h['cold_features_ms'] / 1000:.1f} s)")
+    print(f"Heads, 10 tags × 50 images, 2 views, cached features: fit {median(h['fit_ms']):.0f} ms, "
+          f"fit + cross-validation {median(h['fit_and_cv_ms']):.0f} ms (cold features {h['cold_features_ms'] / 1000:.1f} s)")
     r = run([BENCH, "retrain"])
     print(f"Retrain after adding 5 images to 500: {r['computed_features']} features computed, "
           f"{r['retrain_with_cv_ms'][0]:.0f} ms including cross-validation")
-
-
-def exported_section():
-    """onnxruntime (1 thread) on a model Sightline exported (backbone + a 5-tag head, opset
-    12) against Sightline's own forward pass (1 thread), same input, interleaved rounds."""
-    made = run([BENCH, "export-onnx", "--out", EXPORTED, "--opset", "12"])
-    times = {"sightline": [], "exported": []}
-    for _ in range(ROUNDS):
-        times["sightline"] += run([BENCH, "forward", "--batch", "1", "--threads", "1", "--iterations", "20"])["ms_per_image"]
-        times["exported"] += reference("exported", 1, 1, 20, model=EXPORTED)["ms_per_image"]
-    s, o = statistics.median(times["sightline"]), statistics.median(times["exported"])
-    print(f"\n## Exported model ({made['bytes'] / 1e6:.1f} MB ONNX, opset 12), batch 1, 1 thread (median ms per image)")
-    print("| Sightline forward pass | onnxruntime on the exported model | ratio (Sightline / onnxruntime) |")
-    print("|---|---|---|")
-    print(f"| {s:.2f} | {o:.2f} | {s / o:.2f} |")
 
 
 if __name__ == "__main__":

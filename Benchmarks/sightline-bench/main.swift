@@ -5,9 +5,10 @@ import VisionEngine
 // per-iteration timings; Benchmarks/run.py runs the modes next to onnxruntime and the
 // NumPy reference in the same session and reports medians and ratios.
 //
-//   sightline-bench forward --batch 8 --threads 1 --iterations 20
-//   sightline-bench features | heads | retrain
-//   sightline-bench export-onnx --out model.onnx --opset 12 [--multilabel 1]
+//   sightline-bench forward --batch 8 --threads 1 --iterations 20 [--size 416] [--head 1]
+//   sightline-bench features | heads | retrain | pipeline [--image photo.jpg] [--jobs 2]
+//   sightline-bench jobs --jobs 2 --threads 1        (training and prediction throughput)
+//   sightline-bench export-onnx --out model.onnx --opset 12 [--multilabel 1] [--size 416]
 
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 let weights = root.appendingPathComponent(".cache/weights/efficientnet-lite0.pth").path
@@ -54,19 +55,76 @@ func source(_ gray: [UInt8], _ id: String) -> FeatureSource {
     FeatureSource(hash: id) { (gray.flatMap { [$0, $0, $0] }, 28, 28) }
 }
 
+/// The golden input scaled (nearest neighbour) to `size`.
+func goldenInput(size: Int) throws -> [Float] {
+    let g = try goldenInput()
+    guard size != 224 else { return g }
+    var out = [Float](repeating: 0, count: size * size * 3)
+    for y in 0..<size { for x in 0..<size { for c in 0..<3 { out[(y * size + x) * 3 + c] = g[((y * 224 / size) * 224 + x * 224 / size) * 3 + c] } } }
+    return out
+}
+
+/// A seeded synthetic head (5 tags): the same one `export-onnx` writes into the model.
+func syntheticHead(size: Int) -> ClassifierHead {
+    let tags = 5, d = EfficientNetLite.featureSize
+    var rng = SplitMix64(seed: 7)
+    func unit() -> Float { Float(rng.next() >> 40) / Float(1 << 24) - 0.5 }
+    return ClassifierHead(kind: option("multilabel", 0) == 1 ? .multilabel : .multiclass, backbone: model.variant.rawValue,
+                          inputSize: size, tagIDs: (0..<tags).map { "t\($0)" },
+                          featureMean: (0..<d).map { _ in 0.3 + unit() * 0.2 }, featureScale: (0..<d).map { _ in 1 + unit() },
+                          weights: (0..<tags * d).map { _ in unit() * 0.1 }, bias: (0..<tags).map { _ in unit() }, l2: 0.3)
+}
+
 let mode = CommandLine.arguments.dropFirst().first ?? "forward"
-let model = try EfficientNetLite.load(variant: .lite0, path: weights)
+let model = try EfficientNetLite.load(variant: .lite0, path: weights).with(threads: option("threads", 1))
 EfficientNetLite.setBLASThreads(option("threads", 1))
 
 switch mode {
 case "forward":
-    let batch = option("batch", 1), iterations = option("iterations", 20)
-    let one = try goldenInput()
-    let input = Tensor(n: batch, h: 224, w: 224, c: 3, data: Array((0..<batch).map { _ in one }.joined()))
-    for _ in 0..<2 { _ = model.features(input) }
+    // The backbone alone, or with --head 1 the whole exported classifier's work.
+    let batch = option("batch", 1), iterations = option("iterations", 20), size = option("size", 224)
+    let one = try goldenInput(size: size)
+    let input = Tensor(n: batch, h: size, w: size, c: 3, data: Array((0..<batch).map { _ in one }.joined()))
+    let head = option("head", 0) == 1 ? syntheticHead(size: size) : nil
+    func pass() { let f = model.features(input); if let head { _ = head.probabilities(f) } }
+    for _ in 0..<2 { pass() }
     var times: [Double] = []
-    for _ in 0..<iterations { times.append(milliseconds { _ = model.features(input) } / Double(batch)) }
-    emit(mode, ["batch": batch, "threads": option("threads", 1), "ms_per_image": times])
+    for _ in 0..<iterations { times.append(milliseconds { pass() } / Double(batch)) }
+    emit(mode, ["batch": batch, "threads": option("threads", 1), "size": size, "ms_per_image": times])
+
+case "pipeline":
+    // What a prediction costs per image: JPEG decode, crop and resize, the forward pass.
+    let args = CommandLine.arguments
+    let path = args.firstIndex(of: "--image").flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil }
+        ?? root.appendingPathComponent("Tests/Fixtures/images/landscape.jpg").path
+    let jpeg = try Data(contentsOf: URL(fileURLWithPath: path))
+    // --jobs J runs J such loops at once (the server's engine threads serving predictions).
+    let n = option("images", 40), jobs = option("jobs", 1), head = syntheticHead(size: 224)
+    func one() throws { _ = head.probabilities(model.features(Tensor(n: 1, h: 224, w: 224, c: 3, data: try Preprocessor.input(encoded: jpeg, size: 224)))) }
+    for _ in 0..<2 { try one() }
+    let ms = milliseconds { DispatchQueue.concurrentPerform(iterations: jobs) { _ in for _ in 0..<n { try? one() } } }
+    emit(mode, ["images": n * jobs, "jobs": jobs, "threads": option("threads", 1), "bytes": jpeg.count,
+                "images_per_second": Double(n * jobs) / (ms / 1000)])
+
+case "jobs":
+    // --jobs J concurrent jobs of --threads T each: training's batched feature extraction
+    // (images per second over all jobs) and predictions' batch-1 latency.
+    let jobs = option("jobs", 1), perJob = option("images", 48)
+    let one = try goldenInput()
+    let batch8 = Tensor(n: 8, h: 224, w: 224, c: 3, data: Array((0..<8).map { _ in one }.joined()))
+    let single = Tensor(n: 1, h: 224, w: 224, c: 3, data: one)
+    _ = model.features(batch8); _ = model.features(single)
+    let trainMs = milliseconds {
+        DispatchQueue.concurrentPerform(iterations: jobs) { _ in for _ in 0..<(perJob / 8) { _ = model.features(batch8) } }
+    }
+    let latencies = UnsafeMutableBufferPointer<Double>.allocate(capacity: jobs * 20)
+    defer { latencies.deallocate() }
+    let predictMs = milliseconds {
+        DispatchQueue.concurrentPerform(iterations: jobs) { j in for i in 0..<20 { latencies[j * 20 + i] = milliseconds { _ = model.features(single) } } }
+    }
+    emit(mode, ["jobs": jobs, "threads": option("threads", 1),
+                "training_images_per_second": Double(jobs * (perJob / 8) * 8) / (trainMs / 1000),
+                "prediction_ms": Array(latencies), "predictions_per_second": Double(jobs * 20) / (predictMs / 1000)])
 
 case "features":
     // Preprocessing (crop, bicubic resize) and the forward pass, through the cache.
@@ -113,22 +171,17 @@ case "heads", "retrain":
     }
 
 case "export-onnx":
-    // A seeded synthetic head (5 tags) exported with the backbone; prints the engine's own
+    // The synthetic head exported with the backbone; prints the engine's own
     // probabilities for the golden input, so a benchmark or a check can compare.
-    let tags = 5, d = EfficientNetLite.featureSize
-    var rng = SplitMix64(seed: 7)
-    func unit() -> Float { Float(rng.next() >> 40) / Float(1 << 24) - 0.5 }
-    let head = ClassifierHead(kind: option("multilabel", 0) == 1 ? .multilabel : .multiclass, backbone: model.variant.rawValue,
-                              inputSize: 224, tagIDs: (0..<tags).map { "t\($0)" },
-                              featureMean: (0..<d).map { _ in 0.3 + unit() * 0.2 }, featureScale: (0..<d).map { _ in 1 + unit() },
-                              weights: (0..<tags * d).map { _ in unit() * 0.1 }, bias: (0..<tags).map { _ in unit() }, l2: 0.3)
+    let size = option("size", 224)
+    let head = syntheticHead(size: size)
     let args = CommandLine.arguments
     guard let o = args.firstIndex(of: "--out"), o + 1 < args.count, let opset = ONNXOpset(rawValue: option("opset", 12)) else {
         FileHandle.standardError.write(Data("export-onnx needs --out PATH and --opset 10|12\n".utf8)); exit(2)
     }
     let onnx = try ONNXExporter.export(backbone: model, head: head, labels: head.tagIDs, opset: opset, producerVersion: "bench")
     try onnx.write(to: URL(fileURLWithPath: args[o + 1]))
-    let probabilities = head.probabilities(model.features(Tensor(n: 1, h: 224, w: 224, c: 3, data: try goldenInput())))
+    let probabilities = head.probabilities(model.features(Tensor(n: 1, h: size, w: size, c: 3, data: try goldenInput(size: size))))
     emit(mode, ["bytes": onnx.count, "probabilities": probabilities.map(Double.init)])
 
 default:

@@ -9,6 +9,8 @@ public struct Settings: Sendable {
     public var configDir: String
     public var blobSigningKey: String
     public var engineWorkers: Int
+    /// OpenMP threads of one engine job's forward pass (`ENGINE_THREADS`).
+    public var engineThreads: Int = 1
     /// How often a running job proves its process is alive; 6 missed beats re-queue it.
     public var engineHeartbeatSeconds: Double
     /// Where scripts/weights-ensure.sh puts the pretrained backbones.
@@ -51,6 +53,9 @@ public struct Settings: Sendable {
             imageURLFetch: (env["IMAGE_URL_FETCH"] ?? "on").lowercased() != "off",
             imageURLAllowLoopback: env["SIGHTLINE_TEST_ALLOW_LOOPBACK_URLS"] == "1",
             databasePoolSize: max(1, Int(env["DATABASE_POOL_SIZE"] ?? "") ?? 4))
+        // Default: the cores shared out among the engine pool's threads (the workers and
+        // the prediction thread), so jobs running at once never oversubscribe the CPU.
+        s.engineThreads = min(64, max(1, Int(env["ENGINE_THREADS"] ?? "") ?? System.coreCount / (max(1, s.engineWorkers) + 1)))
         s.blobFreeGraceSeconds = min(86_400, max(10, Double(env["BLOB_FREE_GRACE_SECONDS"] ?? "") ?? 60))
         s.decodeThreads = min(64, max(1, Int(env["DECODE_THREADS"] ?? "") ?? max(2, System.coreCount)))
         s.decodesPerAccount = min(64, max(1, Int(env["DECODES_PER_ACCOUNT"] ?? "") ?? 1))

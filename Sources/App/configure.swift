@@ -82,7 +82,7 @@ public func configure(_ app: Application) async throws {
     app.lifecycle.use(app.blobReclaimer)
     app.decodePool = DecodePool(threads: settings.decodeThreads, perAccount: settings.decodesPerAccount)
     app.lifecycle.use(DecodePoolLifecycle())
-    app.engine = Engine(weightsDir: settings.weightsDir, workers: settings.engineWorkers)
+    app.engine = Engine(weightsDir: settings.weightsDir, workers: settings.engineWorkers, threadsPerJob: settings.engineThreads)
     app.predictor = Predictor()
     app.lifecycle.use(EngineLifecycle())
     app.lifecycle.use(EnginePool(workers: settings.engineWorkers, heartbeatSeconds: settings.engineHeartbeatSeconds))

@@ -168,6 +168,29 @@ public struct EfficientNetLite: Sendable {
     public func forward(_ input: Tensor, featureMaps: Bool = false) -> BackboneOutput {
         precondition(input.c == 3, "input must have 3 channels")
         precondition(input.n > 0 && input.h >= 32 && input.w >= 32, "input must be at least 32×32")
+        guard input.n > Self.microBatch else { return pass(input, featureMaps: featureMaps) }
+        // Larger batches run as micro-batches through one plan, whose activations stay in cache.
+        let per = input.h * input.w * 3
+        var out = BackboneOutput(features: [], maps: [])
+        out.features.reserveCapacity(input.n * Self.featureSize)
+        for start in stride(from: 0, to: input.n, by: Self.microBatch) {
+            let n = min(Self.microBatch, input.n - start)
+            let part = pass(Tensor(n: n, h: input.h, w: input.w, c: 3, data: Array(input.data[start * per..<(start + n) * per])), featureMaps: featureMaps)
+            out.features += part.features
+            if out.maps.isEmpty { out.maps = part.maps } else {
+                for i in out.maps.indices { out.maps[i].tensor.n += n; out.maps[i].tensor.data += part.maps[i].tensor.data }
+            }
+        }
+        return out
+    }
+
+    /// Images per oneDNN execution. Measured on the 2-core AVX-512 machine (release, Lite0
+    /// 224): batch 8 as one execution cost 6.2 ms per image against 5.3 ms for batch 1 with
+    /// one thread, and 3.3 against 2.5 ms with two: bigger batches' activations leave the
+    /// cache while the work per image stays the same.
+    static let microBatch = 1
+
+    private func pass(_ input: Tensor, featureMaps: Bool) -> BackboneOutput {
         let key = ForwardPlan.Key(n: input.n, h: input.h, w: input.w, threads: threads, featureMaps: featureMaps)
         return plans.withPlan(key, build: { ForwardPlan(network: self, key: key) }) { $0.run(input) }
     }

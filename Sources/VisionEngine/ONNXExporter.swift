@@ -27,8 +27,9 @@ public enum ONNXExporter {
 
     public static func export(backbone net: EfficientNetLite, head: ClassifierHead, labels: [String],
                               opset: ONNXOpset, producerVersion: String) throws -> Data {
-        let size = net.variant.inputSize
-        guard head.backbone == net.variant.rawValue, head.inputSize == size else {
+        // The head's own input size: heads trained at other sizes (detection's 416) export too.
+        let size = head.inputSize
+        guard head.backbone == net.variant.rawValue, (32...1024).contains(size) else {
             throw ExportError.incompatibleHead("the head was trained on \(head.backbone) at \(head.inputSize) px, not \(net.variant.rawValue)")
         }
         guard head.dimension == EfficientNetLite.featureSize, labels.count == head.tagIDs.count, !labels.isEmpty,

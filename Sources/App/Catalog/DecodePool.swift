@@ -4,18 +4,23 @@ import Vapor
 import VisionEngine
 
 /// Image decoding and resizing run here, on threads of their own, never on the pool that
-/// serves database access, password hashing and blob reads; and each account may run at
-/// most `perAccount` decodes at once, so one tenant's large images queue behind each other
-/// rather than in front of everybody else's.
+/// serves database access, password hashing and blob reads. Each account may run
+/// `perAccount` decodes at once; beyond that it may borrow threads that are idle while no
+/// other account waits, so a lone tenant uses the whole pool but one tenant's large images
+/// never queue in front of everybody else's for more than the decodes already running.
 final class DecodePool: @unchecked Sendable {
     let threads: NIOThreadPool
+    let threadCount: Int
     let perAccount: Int
     private let lock = NIOLock()
     private var running: [UUID: Int] = [:]
-    private var waiting: [UUID: [CheckedContinuation<Void, Never>]] = [:]
+    private var total = 0
+    /// Accounts over their share, oldest first.
+    private var waiting: [(account: UUID, continuation: CheckedContinuation<Void, Never>)] = []
 
     init(threads count: Int, perAccount: Int) {
-        threads = NIOThreadPool(numberOfThreads: max(1, count))
+        threadCount = max(1, count)
+        threads = NIOThreadPool(numberOfThreads: threadCount)
         threads.start()
         self.perAccount = max(1, perAccount)
     }
@@ -32,11 +37,21 @@ final class DecodePool: @unchecked Sendable {
         }
     }
 
+    /// Decodes running now (for tests and metrics).
+    var inFlight: Int { lock.withLock { total } }
+
+    private func admit(_ account: UUID) {
+        running[account, default: 0] += 1
+        total += 1
+    }
+
     private func acquire(_ account: UUID) async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let now: Bool = lock.withLock {
-                if running[account, default: 0] < perAccount { running[account, default: 0] += 1; return true }
-                waiting[account, default: []].append(c)
+                let share = running[account, default: 0] < perAccount
+                let borrow = total < threadCount && waiting.isEmpty
+                if share || borrow { admit(account); return true }
+                waiting.append((account, c))
                 return false
             }
             if now { c.resume() }
@@ -44,17 +59,21 @@ final class DecodePool: @unchecked Sendable {
     }
 
     private func release(_ account: UUID) {
-        let next: CheckedContinuation<Void, Never>? = lock.withLock {
-            if var queue = waiting[account], !queue.isEmpty {
-                let c = queue.removeFirst()
-                waiting[account] = queue.isEmpty ? nil : queue
-                return c   // the slot passes to the next waiter
-            }
+        let next: [CheckedContinuation<Void, Never>] = lock.withLock {
             running[account, default: 1] -= 1
             if running[account] == 0 { running[account] = nil }
-            return nil
+            total -= 1
+            var resumed: [CheckedContinuation<Void, Never>] = []
+            // Waiters back within their share first, then borrowers while threads are idle.
+            while let i = waiting.firstIndex(where: { running[$0.account, default: 0] < perAccount })
+                    ?? (total < threadCount && !waiting.isEmpty ? 0 : nil) {
+                let w = waiting.remove(at: i)
+                admit(w.account)
+                resumed.append(w.continuation)
+            }
+            return resumed
         }
-        next?.resume()
+        for c in next { c.resume() }
     }
 
     func shutdown() { try? threads.syncShutdownGracefully() }

@@ -9,11 +9,15 @@ final class Engine: @unchecked Sendable {
     /// The backbone every domain runs on today.
     let variant = EfficientNetLite.Variant.lite0
     let threads: NIOThreadPool
+    /// OpenMP threads each job's forward pass uses; set on the job's own thread, so two
+    /// jobs at once use 2 × this many cores.
+    let threadsPerJob: Int
     private let lock = NIOLock()
     private var model: EfficientNetLite?
 
-    init(weightsDir: String, workers: Int) {
+    init(weightsDir: String, workers: Int, threadsPerJob: Int = 1) {
         self.weightsDir = weightsDir
+        self.threadsPerJob = max(1, threadsPerJob)
         // One thread per engine worker plus one for predictions.
         threads = NIOThreadPool(numberOfThreads: max(1, workers) + 1)
         threads.start()
@@ -22,7 +26,7 @@ final class Engine: @unchecked Sendable {
     func backbone() throws -> EfficientNetLite {
         try lock.withLock {
             if let model { return model }
-            let m = try BackboneWeights.load(variant, directory: weightsDir)
+            let m = try BackboneWeights.load(variant, directory: weightsDir).with(threads: threadsPerJob)
             model = m
             return m
         }

@@ -51,7 +51,7 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
         while !Task.isCancelled {
             do {
                 guard let job = try await queue.claim(worker: worker) else {
-                    try? await Task.sleep(nanoseconds: 300_000_000)
+                    await JobWakeup.shared.wait(nanoseconds: 300_000_000)
                     continue
                 }
                 await run(job, app: app, queue: queue)

@@ -18,7 +18,7 @@ struct ExportService {
                                             allowed: ExportTarget.allowed(domain: domains.domain(it.domainID), project: project))
         let iterationID = it.id!, projectID = project.id!
         do {
-            return try await db.writeTransaction { tx in
+            let export = try await db.writeTransaction { tx in
                 if let existing = try await Self.find(iterationID, target, on: tx) {
                     guard existing.status == "Failed" else { return existing }
                     existing.status = "Exporting"; existing.error = nil; existing.blobHash = nil
@@ -33,6 +33,8 @@ struct ExportService {
                 try await JobQueue(db: tx).enqueue(kind: "export", iteration: iterationID, export: e.id!, on: tx)
                 return e
             }
+            JobWakeup.shared.signal()
+            return export
         } catch {
             // A concurrent request inserted the same export first (unique index): answer with it.
             if let existing = try await Self.find(iterationID, target, on: db) { return existing }

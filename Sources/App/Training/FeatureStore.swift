@@ -1,5 +1,6 @@
 import Fluent
 import Foundation
+import SQLKit
 import VisionEngine
 
 /// Persists features in the `features` table. A training job preloads what exists into
@@ -44,14 +45,16 @@ struct FeatureStore {
         return Session(entries: entries)
     }
 
+    /// The session's new vectors in one statement; a vector another job stored first is kept.
     func save(_ session: Session) async throws {
-        for (key, vector) in session.takeFresh() {
-            let row = StoredFeature()
-            row.blobHash = key.blobHash; row.backbone = key.backbone; row.view = key.view
-            row.vector = vector.withUnsafeBufferPointer { Data(buffer: $0) }
-            do { try await row.create(on: db) } catch let e where (e as? DatabaseError)?.isConstraintFailure == true {
-                continue  // another job stored the same vector first
-            }
+        let fresh = session.takeFresh()
+        guard !fresh.isEmpty else { return }
+        let sql = db as! SQLDatabase
+        var insert = sql.insert(into: StoredFeature.schema).columns("id", "blob_hash", "backbone", "view", "vector")
+        for (key, vector) in fresh {
+            insert = insert.values([SQLBind(UUID()), SQLBind(key.blobHash), SQLBind(key.backbone), SQLBind(key.view),
+                                    SQLBind(vector.withUnsafeBufferPointer { Data(buffer: $0) })])
         }
+        try await insert.ignoringConflicts().run()
     }
 }

@@ -37,8 +37,12 @@ struct TrainingJob {
         let blobs = app.blobStore
         var features: [[[Float]]] = []
         let chunk = 16
+        // Cancellation and progress are checked at most twice a second: a retrain whose
+        // features are all cached would otherwise spend its time on these queries.
+        var lastReport = Date.distantPast
         for startIndex in stride(from: 0, to: images.count, by: chunk) {
-            if try await queue.isCancelled(job) { throw Cancelled() }
+            let report = Date().timeIntervalSince(lastReport) >= 0.5
+            if report, try await queue.isCancelled(job) { throw Cancelled() }
             let part = Array(images[startIndex..<min(startIndex + chunk, images.count)])
             let sources = part.map { img in FeatureSource(hash: img.originalHash) {
                 let decoded = try ImageDecoder.rgb8(try blobs.read(img.originalHash))
@@ -46,8 +50,11 @@ struct TrainingJob {
             } }
             features += try await app.engine.run { try extractor.features(sources, views: views).features }
             try await store.save(session)
-            let progress = 5 + 80 * min(images.count, startIndex + chunk) / max(images.count, 1)
-            try await Iteration.query(on: db).filter(\.$id == iteration.id!).set(\.$progress, to: progress).update()
+            if report {
+                lastReport = Date()
+                let progress = 5 + 80 * min(images.count, startIndex + chunk) / max(images.count, 1)
+                try await Iteration.query(on: db).filter(\.$id == iteration.id!).set(\.$progress, to: progress).update()
+            }
         }
         if try await queue.isCancelled(job) { throw Cancelled() }
 

@@ -75,7 +75,7 @@ struct TrainingService {
             .sort(\.$number, .descending).first(), last.fingerprint == print {
             throw CVError.badRequest("BadRequestTrainingNotNeeded", "Nothing changed since \(last.name); use forceTrain to train again.")
         }
-        return try await db.writeTransaction { tx in
+        let iteration = try await db.writeTransaction { tx in
             try await QuotaLedger.consume(.iterationsPerProject, account: account, project: project.id, on: tx)
             let number = (try await Iteration.query(on: tx).filter(\.$projectID == project.id!).max(\.$number) ?? 0) + 1
             let it = Iteration()
@@ -87,6 +87,8 @@ struct TrainingService {
             try await JobQueue(db: tx).enqueue(kind: "train", iteration: it.id!, on: tx)
             return it
         }
+        JobWakeup.shared.signal()
+        return iteration
     }
 
     func rename(_ it: Iteration, to name: String) async throws -> Iteration {
