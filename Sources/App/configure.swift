@@ -2,6 +2,7 @@ import Fluent
 import FluentPostgresDriver
 import FluentSQLiteDriver
 import Migrations
+import SQLKit
 import Vapor
 
 /// Wires the application: database, migrations, middleware, routes.
@@ -18,6 +19,10 @@ public func configure(_ app: Application) async throws {
     } else {
         try FileManager.default.createDirectory(atPath: settings.dataDir, withIntermediateDirectories: true)
         app.databases.use(.sqlite(.file(settings.dataDir + "/sightline.sqlite")), as: .sqlite)
+        // Write-ahead logging: one sync per commit instead of the rollback journal's several,
+        // and readers no longer wait for a writer (every prediction commits its quota use).
+        // The mode is stored in the database file, so setting it once covers every connection.
+        _ = try await (app.db as! SQLDatabase).raw("PRAGMA journal_mode=WAL").all()
     }
     let migrations = sightlineMigrations(tiers: tiers)
     app.migrations.add(migrations)
