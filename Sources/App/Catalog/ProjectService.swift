@@ -54,6 +54,7 @@ struct ProjectService {
     }
 
     func update(account: Account, id: String, changes: ProjectChanges) async throws -> Project {
+        defer { PublishedModels.shared.invalidateAll() }
         let p = try await find(account: account, id: id)
         try await apply(changes, to: p, account: account, isNew: false)
         try await p.save(on: db)
@@ -61,6 +62,7 @@ struct ProjectService {
     }
 
     func delete(account: Account, id: String) async throws {
+        defer { PublishedModels.shared.invalidateAll() }
         let p = try await find(account: account, id: id)
         if try await Iteration.query(on: db).filter(\.$projectID == p.id!).filter(\.$publishName != nil).count() > 0 {
             throw CVError.badRequest("BadRequestIterationIsPublished", "You cannot delete a project with published iterations; unpublish them first.")

@@ -36,6 +36,7 @@ struct TagService {
     }
 
     func update(project: Project, id: String, name: String?, description: String?, type: String?) async throws -> Tag {
+        defer { PublishedModels.shared.invalidateAll() }   // predictions name their tags
         let tag = try await find(project: project, id: id)
         try validate(tag, name: name, description: description, type: type)
         do {
@@ -49,6 +50,7 @@ struct TagService {
     }
 
     func delete(account: Account, project: Project, id: String) async throws {
+        defer { PublishedModels.shared.invalidateAll() }
         let tag = try await find(project: project, id: id)
         try await db.transaction { tx in
             try await QuotaLedger.release(.tagsPerProject, account: account, project: project.id, on: tx)

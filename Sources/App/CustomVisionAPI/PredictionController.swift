@@ -21,8 +21,8 @@ struct PredictionController: RouteCollection {
         let account = req.account
         let name = req.parameters.get("publishedName") ?? ""
         guard let projectID = UUID(uuidString: req.parameters.get("projectId") ?? ""),
-              let it = try await Iteration.query(on: req.db).filter(\.$projectID == projectID).filter(\.$publishName == name).first(),
-              it.predictionAccountID == account.id else {
+              let published = try await PublishedModels.shared.model(project: projectID, name: name, on: req.db),
+              published.iteration.predictionAccountID == account.id else {
             throw CVError.notFound("NotFoundIteration", "No iteration is published as '\(name.prefix(64))' for this project and key.")
         }
         guard !detect else {
@@ -30,11 +30,10 @@ struct PredictionController: RouteCollection {
         }
         let data = try await PredictionService.imageBytes(req, url: url)
         try PredictionService.validate(data)
-        guard let project = try await Project.find(projectID, on: req.db) else { throw CVError.projectNotFound }
         // The prediction account pays.
         return try await PredictionService(app: req.application, db: req.db).counted(account: account) { service in
-            try await service.predict(project: project, iteration: it, data: data, store: store,
-                                      withTagType: req.parameters.get("version")?.lowercased() != "v3.0")
+            try await service.predict(project: published.project, iteration: published.iteration, data: data, store: store,
+                                      withTagType: req.parameters.get("version")?.lowercased() != "v3.0", tags: published.tags)
         }
     }
 }

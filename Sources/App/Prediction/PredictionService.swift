@@ -22,7 +22,7 @@ struct PredictionService {
     /// Runs `body` as one prediction of `account`'s monthly quota, given back if it fails.
     func counted<T>(account: Account, _ body: (PredictionService) async throws -> T) async throws -> T {
         do {
-            try await db.writeTransaction { tx in try await QuotaLedger.consume(.predictionsPerMonth, account: account, on: tx) }
+            try await QuotaLedger.consumeOne(.predictionsPerMonth, account: account, on: db)
         } catch let e as QuotaLedger.Exceeded { throw CVError.quotaExceeded(e) }
         do {
             return try await body(self)
@@ -32,12 +32,15 @@ struct PredictionService {
         }
     }
 
-    func predict(project: Project, iteration it: Iteration, data: Data, store: Bool, withTagType: Bool) async throws -> WireImagePrediction {
+    /// `tags`: the project's tags when the caller has them already.
+    func predict(project: Project, iteration it: Iteration, data: Data, store: Bool, withTagType: Bool,
+                 tags known: [UUID: Tag]? = nil) async throws -> WireImagePrediction {
         let results: [(tagID: String, probability: Float)]
         do { results = try await app.predictor.classify(data, iteration: it, account: project.accountID, app: app) } catch is ImageDecodeError {
             throw CVError.badRequest("BadRequestImageFormat", "The image cannot be decoded.")
         }
-        let tags = try await ImageService(db: db).projectTags(project)
+        var tags = known ?? [:]
+        if known == nil { tags = try await ImageService(db: db).projectTags(project) }
         let predictions = results.map { r in
             WirePrediction(probability: r.probability, tagId: r.tagID,
                            tagName: UUID(uuidString: r.tagID).flatMap { tags[$0]?.name } ?? "",

@@ -2,8 +2,8 @@ import Fluent
 import NIOConcurrencyHelpers
 import Vapor
 
-/// What every API call asks before it does anything: which account a key belongs to, and
-/// that account's TPS limit. Kept in memory for a couple of seconds so that calls refused
+/// What every API call asks before it does anything: which account a key belongs to,
+/// that account's TPS limit, and (for predictions) its monthly prediction limit. Kept in memory for a couple of seconds so that calls refused
 /// for their rate cost no database round trip. Unknown keys are not remembered (a key made
 /// by another process works at once); each costs one lookup. Changes made in this process (admin edits,
 /// tier changes, key regeneration, account deletion) clear it at once; another process
@@ -18,6 +18,7 @@ final class AccessCache: @unchecked Sendable {
     private let lock = NIOLock()
     private var accounts: [String: Entry<Account>] = [:]
     private var limits: [UUID: Entry<Int?>] = [:]
+    private var quotaLimits: [String: Entry<Int?>] = [:]
     private var generation = 0
 
     func account(keyHash: String, kind: KeyKind, load: () async throws -> Account?) async throws -> Account? {
@@ -44,9 +45,23 @@ final class AccessCache: @unchecked Sendable {
         return fresh
     }
 
+    /// An account's effective limit for a quota (see `LimitResolver`).
+    func quotaLimit(account: UUID, quota: String, load: () async throws -> Int?) async throws -> Int? {
+        let slot = account.uuidString + ":" + quota, now = Date()
+        let (hit, gen) = lock.withLock { (quotaLimits[slot].flatMap { $0.expires > now ? $0 : nil }, generation) }
+        if let hit { return hit.value }
+        let fresh = try await load()
+        store(ifStill: gen) {
+            if $0.quotaLimits.count >= Self.maxEntries { $0.quotaLimits.removeAll() }
+            $0.quotaLimits[slot] = Entry(value: fresh, expires: now.addingTimeInterval(Self.lifetime))
+        }
+        return fresh
+    }
+
     /// After any change to keys, accounts, tiers or overrides.
     func invalidateAll() {
-        lock.withLock { accounts.removeAll(); limits.removeAll(); generation += 1 }
+        lock.withLock { accounts.removeAll(); limits.removeAll(); quotaLimits.removeAll(); generation += 1 }
+        PublishedModels.shared.invalidateAll()   // a published model's account may have changed
     }
 
     /// Stores a loaded value unless an invalidation happened while it was being loaded.

@@ -60,6 +60,27 @@ enum QuotaLedger {
         }
     }
 
+    /// One unit in one statement, outside any transaction: every prediction pays one, so
+    /// it must cost a single round trip. The upsert grants the unit only while the counter
+    /// is below the limit (read through `AccessCache`, so an edit made by another process
+    /// applies within its lifetime) and returns the new count when it did.
+    static func consumeOne(_ quota: Quota, account: Account, project: UUID? = nil, on db: Database) async throws {
+        let accountID = account.id!
+        let limit = try await AccessCache.shared.quotaLimit(account: accountID, quota: quota.rawValue) {
+            try await LimitResolver.limit(quota, for: account, on: db)
+        }
+        if let limit, limit <= 0 { throw Exceeded(quota: quota, limit: limit) }
+        let sql = db as! SQLDatabase
+        let scope = quota.scope(project: project)
+        let below: SQLQueryString = limit.map { "WHERE quota_usage.used < \(bind: $0)" } ?? ""
+        let granted = try await sql.raw("""
+            INSERT INTO quota_usage (id, account_id, scope, used) VALUES (\(bind: UUID()), \(bind: accountID), \(bind: scope), 1)
+            ON CONFLICT (account_id, scope) DO UPDATE SET used = quota_usage.used + 1 \(below)
+            RETURNING used
+            """).all()
+        if granted.isEmpty { throw Exceeded(quota: quota, limit: limit) }
+    }
+
     /// Gives units back when rows are deleted.
     static func release(_ quota: Quota, account: Account, project: UUID? = nil, amount: Int = 1,
                         on db: Database) async throws {

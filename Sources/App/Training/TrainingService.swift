@@ -102,6 +102,7 @@ struct TrainingService {
 
     /// Deletes an iteration; a running training job is cancelled.
     func delete(account: Account, project: Project, _ it: Iteration) async throws {
+        defer { PublishedModels.shared.invalidateAll() }
         guard it.publishName == nil else {
             throw CVError.badRequest("BadRequestIterationIsPublished", "Unpublish the iteration before deleting it.")
         }
@@ -114,6 +115,7 @@ struct TrainingService {
     }
 
     func publish(project: Project, _ it: Iteration, name: String, predictionID: String, overwrite: Bool) async throws {
+        defer { PublishedModels.shared.invalidateAll() }
         guard it.status == "Completed" else {
             throw CVError.badRequest("BadRequestIterationIsNotTrained", "Only a completed iteration can be published.")
         }
@@ -143,6 +145,7 @@ struct TrainingService {
     }
 
     func unpublish(_ it: Iteration) async throws {
+        defer { PublishedModels.shared.invalidateAll() }
         guard it.publishName != nil else {
             throw CVError.badRequest("BadRequestIterationNotPublished", "The iteration is not published.")
         }
