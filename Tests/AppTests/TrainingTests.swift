@@ -101,6 +101,10 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual((grey.object["predictions"] as! [[String: Any]])[0]["tagName"] as? String, "grey")
         let _v7 = try await StoredPrediction.query(on: app.db).count()
         XCTAssertEqual(_v7, 1, "nostore stores nothing")
+        // A renamed tag is named so in the very next prediction (the published-model cache is cleared).
+        _ = try await app.training(.PATCH, "projects/\(f.project)/tags/\(f.tags[1])", key: f.key, body: #"{"name":"gray"}"#)
+        let gray = try await predict(try greyImages(1)[0], key: f.predictionKey, nostore: true)
+        XCTAssertEqual((gray.object["predictions"] as! [[String: Any]])[0]["tagName"] as? String, "gray")
         // Wrong account, wrong name, bad images, month quota: right codes, nothing stored.
         let _v8 = try await predict(try greyImages(1)[0], key: predictionKey(other)).code
         XCTAssertEqual(_v8, "NotFoundIteration")
