@@ -114,17 +114,11 @@ done:
 
 /// Network input from 8-bit RGB pixels: crop (left, top, cw, ch), bicubic resize to
 /// size x size, optional horizontal flip, then (x - 127) / 128 into out (HWC floats).
-static inline int sl_vips_preprocess(const unsigned char *rgb, int w, int h, int left, int top, int cw, int ch,
-                                     int size, int flip, float *out) {
-    VipsImage *in = NULL, *crop = NULL, *resized = NULL, *flipped = NULL, *exact = NULL;
+/// Writes `image` (size×size RGB after an exact-size fix) to `out` as (x−127)/128 floats.
+static inline int sl_vips_write_input(VipsImage *image, int size, float *out) {
+    VipsImage *exact = NULL;
+    VipsImage *last = image;
     int rc = -1;
-    in = vips_image_new_from_memory(rgb, (size_t)w * h * 3, w, h, 3, VIPS_FORMAT_UCHAR);
-    if (!in) goto done;
-    if (vips_extract_area(in, &crop, left, top, cw, ch, NULL)) goto done;
-    if (vips_resize(crop, &resized, (double)size / cw, "vscale", (double)size / ch,
-                    "kernel", VIPS_KERNEL_CUBIC, NULL)) goto done;
-    VipsImage *last = resized;
-    if (flip) { if (vips_flip(resized, &flipped, VIPS_DIRECTION_HORIZONTAL, NULL)) goto done; last = flipped; }
     // Rounding in the scale can leave one pixel more or less: fix the size exactly.
     if (vips_image_get_width(last) != size || vips_image_get_height(last) != size) {
         if (vips_gravity(last, &exact, VIPS_COMPASS_DIRECTION_CENTRE, size, size, "extend", VIPS_EXTEND_COPY, NULL)) goto done;
@@ -138,6 +132,33 @@ static inline int sl_vips_preprocess(const unsigned char *rgb, int w, int h, int
     rc = 0;
 done:
     if (exact) g_object_unref(exact);
+    return rc;
+}
+
+/// Crops, resizes (bicubic) to size×size, optionally mirrors, and normalises. When
+/// `mirrored` is given it also receives the other orientation from the same resize (the
+/// expensive step), as the identity view and its mirror need.
+static inline int sl_vips_preprocess(const unsigned char *rgb, int w, int h, int left, int top, int cw, int ch,
+                                     int size, int flip, float *out, float *mirrored) {
+    VipsImage *in = NULL, *crop = NULL, *resized = NULL, *flipped = NULL;
+    int rc = -1;
+    in = vips_image_new_from_memory(rgb, (size_t)w * h * 3, w, h, 3, VIPS_FORMAT_UCHAR);
+    if (!in) goto done;
+    if (vips_extract_area(in, &crop, left, top, cw, ch, NULL)) goto done;
+    if (vips_resize(crop, &resized, (double)size / cw, "vscale", (double)size / ch,
+                    "kernel", VIPS_KERNEL_CUBIC, NULL)) goto done;
+    // Materialise the resize once when both orientations read it.
+    if (mirrored) {
+        VipsImage *copy = vips_image_copy_memory(resized);
+        if (!copy) goto done;
+        g_object_unref(resized);
+        resized = copy;
+    }
+    if (flip || mirrored) { if (vips_flip(resized, &flipped, VIPS_DIRECTION_HORIZONTAL, NULL)) goto done; }
+    if (sl_vips_write_input(flip ? flipped : resized, size, out)) goto done;
+    if (mirrored && sl_vips_write_input(flip ? resized : flipped, size, mirrored)) goto done;
+    rc = 0;
+done:
     if (flipped) g_object_unref(flipped);
     if (resized) g_object_unref(resized);
     if (crop) g_object_unref(crop);

@@ -87,17 +87,29 @@ public struct FeatureExtractor: Sendable {
             computed += pending.count
             pending.removeAll(keepingCapacity: true)
         }
+        func cached(_ source: FeatureSource, _ view: AugmentationView) -> Bool {
+            cache.features(for: FeatureKey(blobHash: source.hash, backbone: backbone, view: view.index)) != nil
+        }
         for (i, source) in sources.enumerated() {
             var image: (rgb: [UInt8], width: Int, height: Int)?
+            var mirrors: [Int: [Float]] = [:]
             for (v, view) in views.enumerated() {
                 if let cached = cache.features(for: FeatureKey(blobHash: source.hash, backbone: backbone, view: view.index)) {
                     out[i][v] = cached
                     continue
                 }
+                if let mirror = mirrors.removeValue(forKey: v) {
+                    pending.append((i, v, mirror))
+                    if pending.count == batchSize { flush() }
+                    continue
+                }
                 if image == nil { image = try source.pixels() }
-                let input = try Preprocessor.input(rgb: image!.rgb, width: image!.width, height: image!.height,
-                                                   size: model.variant.inputSize, view: view)
-                pending.append((i, v, input))
+                // A later view that is this one mirrored comes from the same resize.
+                let twin = views.indices.first { $0 > v && views[$0].isMirror(of: view) && !cached(source, views[$0]) }
+                let input = try Preprocessor.inputs(rgb: image!.rgb, width: image!.width, height: image!.height,
+                                                    size: model.variant.inputSize, view: view, mirrored: twin != nil)
+                if let twin { mirrors[twin] = input.mirror }
+                pending.append((i, v, input.view))
                 if pending.count == batchSize { flush() }
             }
         }

@@ -15,6 +15,11 @@ public struct AugmentationView: Hashable, Sendable, Codable {
 
     public static let identity = AugmentationView(index: 0, flip: false, scale: 224.0 / 256.0, dx: 0, dy: 0)
 
+    /// The same crop flipped the other way.
+    public func isMirror(of other: AugmentationView) -> Bool {
+        flip != other.flip && scale == other.scale && dx == other.dx && dy == other.dy
+    }
+
     /// `count` views: identity, its mirror, then seeded scale/position jitters.
     public static func views(count: Int, seed: UInt64 = 0x5EED) -> [AugmentationView] {
         var out: [AugmentationView] = []
@@ -50,6 +55,13 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 /// 224/256 of the shorter side, bicubic resize (libvips) to the input size, (x−127)/128.
 public enum Preprocessor {
     public static func input(rgb: [UInt8], width: Int, height: Int, size: Int, view: AugmentationView = .identity) throws -> [Float] {
+        try inputs(rgb: rgb, width: width, height: height, size: size, view: view, mirrored: false).view
+    }
+
+    /// The view's input and, with `mirrored`, also its mirror image (the same crop flipped
+    /// the other way) from one resize.
+    public static func inputs(rgb: [UInt8], width: Int, height: Int, size: Int, view: AugmentationView,
+                              mirrored: Bool) throws -> (view: [Float], mirror: [Float]?) {
         precondition(ImageDecoder.initialised, "libvips failed to initialise")
         precondition(rgb.count == width * height * 3)
         let side = max(1, min(Int(view.scale * Double(min(width, height))), min(width, height)))
@@ -58,11 +70,14 @@ public enum Preprocessor {
         let left = view.dx == 0 ? (roomX + 1) / 2 : Int((Double(roomX) * (1 + view.dx) / 2).rounded())
         let top = view.dy == 0 ? (roomY + 1) / 2 : Int((Double(roomY) * (1 + view.dy) / 2).rounded())
         var out = [Float](repeating: 0, count: size * size * 3)
+        var mirror = mirrored ? [Float](repeating: 0, count: size * size * 3) : []
         let rc = rgb.withUnsafeBufferPointer { px in
             out.withUnsafeMutableBufferPointer { o in
-                sl_vips_preprocess(px.baseAddress, Int32(width), Int32(height), Int32(min(max(left, 0), roomX)),
-                                   Int32(min(max(top, 0), roomY)), Int32(side), Int32(side), Int32(size),
-                                   view.flip ? 1 : 0, o.baseAddress)
+                mirror.withUnsafeMutableBufferPointer { m in
+                    sl_vips_preprocess(px.baseAddress, Int32(width), Int32(height), Int32(min(max(left, 0), roomX)),
+                                       Int32(min(max(top, 0), roomY)), Int32(side), Int32(side), Int32(size),
+                                       view.flip ? 1 : 0, o.baseAddress, mirrored ? m.baseAddress : nil)
+                }
             }
         }
         guard rc == 0 else {
@@ -70,7 +85,7 @@ public enum Preprocessor {
             sl_vips_error_clear()
             throw ImageDecodeError.corrupt(message)
         }
-        return out
+        return (out, mirrored ? mirror : nil)
     }
 
     /// From encoded image bytes (any accepted format; orientation applied).

@@ -97,3 +97,19 @@ final class ImageDecoderTests: XCTestCase {
         return pages * 4096
     }
 }
+
+/// A view and its mirror from one resize are exactly the two views made separately, and
+/// feature extraction gives the same vectors either way.
+final class MirroredViewTests: XCTestCase {
+    func testMirrorPairEqualsSeparateViews() throws {
+        var rng = SplitMix64(seed: 3)
+        for (w, h) in [(224, 224), (301, 187), (97, 140)] {
+            let rgb = (0..<(w * h * 3)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let views = AugmentationView.views(count: 2)
+            XCTAssertTrue(views[1].isMirror(of: views[0]))
+            let pair = try Preprocessor.inputs(rgb: rgb, width: w, height: h, size: 224, view: views[0], mirrored: true)
+            XCTAssertEqual(pair.view, try Preprocessor.input(rgb: rgb, width: w, height: h, size: 224, view: views[0]))
+            XCTAssertEqual(pair.mirror, try Preprocessor.input(rgb: rgb, width: w, height: h, size: 224, view: views[1]))
+        }
+    }
+}
