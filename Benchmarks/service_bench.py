@@ -93,7 +93,7 @@ def main():
         predict_url = f"{url}/customvision/v3.1/prediction/{project}/classify/iterations/m/image/nostore"
         key = acct["predictionKeys"][0]
         requests.post(predict_url, data=test_image, headers={"Prediction-Key": key, "Content-Type": "application/octet-stream"}).raise_for_status()
-        total = int(os.environ.get("CLASSIFY_REQUESTS", "240"))
+        total = int(os.environ.get("CLASSIFY_REQUESTS", "480"))
 
         # The load generator shares the server's two cores: plain keep-alive connections
         # (http.client) cost it a fraction of what requests' sessions do.
@@ -117,7 +117,7 @@ def main():
             f.write(test_image)
         threads = str(max(1, (os.cpu_count() or 2) // 2))
         service_rates, engine_rates = [], []
-        for _ in range(int(os.environ.get("BENCH_ROUNDS", "3"))):
+        for _ in range(int(os.environ.get("BENCH_ROUNDS", "5"))):
             start = time.perf_counter()
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
                 list(pool.map(client, [total // 8] * 8))

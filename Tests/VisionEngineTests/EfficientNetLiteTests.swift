@@ -134,6 +134,16 @@ final class ForwardPlanTests: XCTestCase {
         }
     }
 
+    /// Every step of the plan runs on one of oneDNN's optimised implementations, never on
+    /// its reference loops (which plain layouts can fall back to, 20× slower).
+    func testPlanUsesOptimisedImplementations() throws {
+        let model = try lite0()
+        let key = ForwardPlan.Key(n: 1, h: 224, w: 224, threads: 1, featureMaps: true)
+        let names = model.plans.implementations(key) { ForwardPlan(network: model, key: key) }
+        XCTAssertGreaterThan(names.count, 50)
+        XCTAssertEqual(names.filter { $0.hasPrefix("ref") }, [], "\(Set(names))")
+    }
+
     /// Plans run concurrently from several threads without sharing buffers.
     func testConcurrentForwardPasses() throws {
         let model = try lite0()
