@@ -3,12 +3,16 @@ import Foundation
 /// Limited-memory BFGS with a backtracking (Armijo) line search, for the heads' smooth
 /// convex objectives. Deterministic: same start, same steps.
 enum LBFGS {
+    /// Stops when the gradient norm falls below `gradientTolerance` times
+    /// `referenceGradientNorm` (default: the norm at `x0`; a warm start passes the norm at
+    /// the cold start, so that starting closer does not demand a tighter solution).
     static func minimise(_ x0: [Float], memory m: Int = 10, maxIterations: Int = 300, gradientTolerance: Double = 1e-5,
+                         referenceGradientNorm: Double? = nil,
                          objective: ([Float]) -> (value: Double, gradient: [Float])) -> (x: [Float], value: Double, iterations: Int) {
         var x = x0
         var (f, g) = objective(x)
         var s: [[Float]] = [], y: [[Float]] = [], rho: [Double] = []
-        let g0 = max(norm(g), 1e-12)
+        let g0 = max(referenceGradientNorm ?? norm(g), 1e-12)
         var iteration = 0
         while iteration < maxIterations {
             if norm(g) <= gradientTolerance * g0 { break }

@@ -40,8 +40,12 @@ public enum Trainer {
     }
 
     /// Fits one head on all views of `samples`.
+    /// `warmStart`: a head on the same features whose tag `rows[t]` is this fit's tag t;
+    /// re-expressed in this fit's standardisation it is where L-BFGS starts. The objective
+    /// is strictly convex, so the optimum is the same; only the way there is shorter.
     public static func fit(_ samples: [TrainingSample], tagIDs: [String], kind: ClassifierHead.Kind, backbone: String,
-                           inputSize: Int, options: TrainingOptions = TrainingOptions()) throws -> ClassifierHead {
+                           inputSize: Int, options: TrainingOptions = TrainingOptions(),
+                           warmStart: (head: ClassifierHead, rows: [Int])? = nil) throws -> ClassifierHead {
         try validate(samples, tags: tagIDs.count, kind: kind, tagNames: tagIDs)
         let d = EfficientNetLite.featureSize, c = tagIDs.count
         var rows: [Float] = []
@@ -127,7 +131,22 @@ public enum Trainer {
             for k in 0..<(c * d) { penalty += Double(weights[k] * weights[k]); grad[k] += l2 * weights[k] }
             return (loss + 0.5 * Double(l2) * penalty, grad)
         }
-        let result = LBFGS.minimise([Float](repeating: 0, count: c * d + c), maxIterations: options.maxIterations,
+        let zero = [Float](repeating: 0, count: c * d + c)
+        var start = zero, reference: Double?
+        if let (warm, rows) = warmStart, warm.dimension == d, rows.count == c {
+            // s = W·((t − μ)σ) + b = (W ⊙ σ/σ_f)·((t − μ_f)σ_f) + b + W·((μ_f − μ)σ)
+            for (t, r) in rows.enumerated() {
+                var b = warm.bias[r]
+                for j in 0..<d {
+                    let wj = warm.weights[r * d + j]
+                    start[t * d + j] = wj * warm.featureScale[j] / scale[j]
+                    b += wj * (mean[j] - warm.featureMean[j]) * warm.featureScale[j]
+                }
+                start[c * d + t] = b
+            }
+            reference = LBFGS.norm(objective(zero).1)
+        }
+        let result = LBFGS.minimise(start, maxIterations: options.maxIterations, referenceGradientNorm: reference,
                                     objective: objective)
         return ClassifierHead(kind: kind, backbone: backbone, inputSize: inputSize, tagIDs: tagIDs,
                               featureMean: mean, featureScale: scale, weights: Array(result.x[0..<(c * d)]),
@@ -172,7 +191,7 @@ public enum Trainer {
             foldOptions.maxIterations = options.maxIterations
             guard kind == .multilabel || kept.count >= 2 else { continue }
             let foldHead = try fit(remapped, tagIDs: kept.map { tagIDs[$0] }, kind: kind, backbone: backbone,
-                                   inputSize: inputSize, options: foldOptions)
+                                   inputSize: inputSize, options: foldOptions, warmStart: (head, kept))
             let probs = foldHead.probabilities(heldOut.flatMap { samples[$0].views[0] })
             for (r, i) in heldOut.enumerated() {
                 for t in 0..<tagIDs.count {

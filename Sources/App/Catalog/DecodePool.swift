@@ -13,7 +13,7 @@ final class DecodePool: @unchecked Sendable {
     let threadCount: Int
     let perAccount: Int
     /// The nice value of the pool's threads.
-    let nice: Int32
+    let nice: Int
     private let lock = NIOLock()
     private var running: [UUID: Int] = [:]
     private var total = 0
@@ -23,7 +23,7 @@ final class DecodePool: @unchecked Sendable {
     /// `nice`: 10 for uploads, so that when the CPU is short a large batch waits rather than
     /// everybody else; predictions keep 0 (a thread can lower its priority but not raise
     /// it again without privileges, hence a pool per priority).
-    init(threads count: Int, perAccount: Int, nice: Int32 = 10) {
+    init(threads count: Int, perAccount: Int, nice: Int = 10) {
         self.nice = nice
         threadCount = max(1, count)
         threads = NIOThreadPool(numberOfThreads: threadCount)
