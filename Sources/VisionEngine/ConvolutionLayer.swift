@@ -32,7 +32,8 @@ public final class ConvolutionLayer: Layer {
     private var plans: [Shape: Plan] = [:]
     private var last: Plan?
 
-    private struct Shape: Hashable { var n: Int, h: Int, w: Int }
+    /// Primitives are built for a thread count, so it is part of the key.
+    private struct Shape: Hashable { var n: Int, h: Int, w: Int, threads: Int }
 
     public func outputShape(h: Int, w: Int) -> (h: Int, w: Int) {
         (SamePadding(input: h, kernel: k, stride: stride).output, SamePadding(input: w, kernel: k, stride: stride).output)
@@ -40,7 +41,8 @@ public final class ConvolutionLayer: Layer {
 
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.c == cin, "expected \(cin) channels, got \(x.c)")
-        let plan = plans[Shape(n: x.n, h: x.h, w: x.w)] ?? makePlan(Shape(n: x.n, h: x.h, w: x.w))
+        let shape = Shape(n: x.n, h: x.h, w: x.w, threads: threads)
+        let plan = plans[shape] ?? makePlan(shape)
         last = plan
         DNNL.useThreads(threads)
         let st = plan.stream.handle

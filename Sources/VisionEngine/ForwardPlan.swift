@@ -189,7 +189,7 @@ final class PreparedWeights: @unchecked Sendable {
         let user = DNNLMemory(plain, buffer: AlignedBuffer(copying: c.weights))
         let weights = DNNLMemory(desc)
         let stream = DNNLStream()
-        DNNLPrimitive(reorder: plain, to: desc).execute(stream.handle, [arg(SL_ARG_FROM, user), arg(SL_ARG_TO, weights)])
+        DNNLPrimitive(reorder: plain, to: desc, userScratchpad: false).execute(stream.handle, [arg(SL_ARG_FROM, user), arg(SL_ARG_TO, weights)])
         stream.wait()
         let bias = DNNLMemory(DNNL.desc([c.cout], dnnl_a), buffer: AlignedBuffer(copying: c.bias))
         entries[c.id, default: []].append((desc, weights, bias))

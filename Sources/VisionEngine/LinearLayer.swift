@@ -21,13 +21,13 @@ public final class LinearLayer: Layer {
 
     public var parameters: [Parameter] { [weights, bias] }
 
-    private var plans: [Int: Plan] = [:]
+    private var plans: [[Int]: Plan] = [:]   // (rows, threads)
     private var last: Plan?
 
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.count == x.n * inputs, "expected \(inputs) inputs per row")
         DNNL.useThreads(threads)
-        let plan = plans[x.n] ?? { let p = Plan(self, n: x.n); plans[x.n] = p; return p }()
+        let plan = plans[[x.n, threads]] ?? { let p = Plan(self, n: x.n); plans[[x.n, threads]] = p; return p }()
         last = plan
         plan.src.load(x.data); plan.weights.load(weights.value); plan.bias.load(bias.value)
         plan.forward.execute(plan.stream.handle, [arg(SL_ARG_SRC, plan.src), arg(SL_ARG_WEIGHTS, plan.weights),

@@ -7,12 +7,12 @@ public final class GlobalAveragePoolLayer: Layer {
     public init() {}
     public var parameters: [Parameter] { [] }
 
-    private struct Shape: Hashable { var n: Int, h: Int, w: Int, c: Int }
+    private struct Shape: Hashable { var n: Int, h: Int, w: Int, c: Int, threads: Int }
     private var plans: [Shape: Plan] = [:]
     private var last: Plan?
 
     public func forward(_ x: Tensor) -> Tensor {
-        let s = Shape(n: x.n, h: x.h, w: x.w, c: x.c)
+        let s = Shape(n: x.n, h: x.h, w: x.w, c: x.c, threads: threads)
         DNNL.useThreads(threads)
         let plan = plans[s] ?? { let p = Plan(s.n, s.h, s.w, s.c); plans[s] = p; return p }()
         last = plan
