@@ -17,7 +17,6 @@ final class AccessCache: @unchecked Sendable {
     private struct Entry<T> { var value: T; var expires: Date }
     private let lock = NIOLock()
     private var accounts: [String: Entry<Account>] = [:]
-    private var limits: [UUID: Entry<Int?>] = [:]
     private var quotaLimits: [String: Entry<Int?>] = [:]
     private var generation = 0
 
@@ -33,19 +32,8 @@ final class AccessCache: @unchecked Sendable {
         return fresh
     }
 
-    func limit(account: UUID, load: () async throws -> Int?) async throws -> Int? {
-        let now = Date()
-        let (hit, gen) = lock.withLock { (limits[account].flatMap { $0.expires > now ? $0 : nil }, generation) }
-        if let hit { return hit.value }
-        let fresh = try await load()
-        store(ifStill: gen) {
-            if $0.limits.count >= Self.maxEntries { $0.limits.removeAll() }
-            $0.limits[account] = Entry(value: fresh, expires: now.addingTimeInterval(Self.lifetime))
-        }
-        return fresh
-    }
-
-    /// An account's effective limit for a quota (see `LimitResolver`).
+    /// An account's effective limit for a quota (see `LimitResolver`): its TPS limit on
+    /// every call, its monthly predictions on predictions.
     func quotaLimit(account: UUID, quota: String, load: () async throws -> Int?) async throws -> Int? {
         let slot = account.uuidString + ":" + quota, now = Date()
         let (hit, gen) = lock.withLock { (quotaLimits[slot].flatMap { $0.expires > now ? $0 : nil }, generation) }
@@ -60,7 +48,7 @@ final class AccessCache: @unchecked Sendable {
 
     /// After any change to keys, accounts, tiers or overrides.
     func invalidateAll() {
-        lock.withLock { accounts.removeAll(); limits.removeAll(); quotaLimits.removeAll(); generation += 1 }
+        lock.withLock { accounts.removeAll(); quotaLimits.removeAll(); generation += 1 }
         PublishedModels.shared.invalidateAll()   // a published model's account may have changed
     }
 

@@ -37,7 +37,7 @@ struct RateLimitMiddleware: AsyncMiddleware {
     /// has seen too many calls this second, else counted in the database.
     static func check(account: Account, kind: String, on db: Database) async throws {
         let id = account.id!
-        guard let limit = try await AccessCache.shared.limit(account: id, load: {
+        guard let limit = try await AccessCache.shared.quotaLimit(account: id, quota: Quota.transactionsPerSecond.rawValue, load: {
             try await LimitResolver.limit(.transactionsPerSecond, for: account, on: db)
         }) else { return }
         let admitted = LocalRateWindow.shared.admit(account: id, kind: kind, limit: limit)
