@@ -37,6 +37,7 @@ bench: deps
 	swift build -c release --product sightline
 	.venv/bin/python Benchmarks/run.py
 	.venv/bin/python Benchmarks/service_bench.py
+	.venv/bin/python Benchmarks/detection_bench.py
 	.venv/bin/python Benchmarks/flood_bench.py
 	VICTIM_RATE=20 .venv/bin/python Benchmarks/flood_bench.py
 

@@ -12,6 +12,9 @@ public final class ConvolutionLayer: Layer {
     public let bias: Parameter
     /// OpenMP threads for this layer's primitives.
     public var threads = 1
+    /// False for a first layer on fixed features: backward then skips the input gradient
+    /// (as costly as the forward pass) and returns an empty tensor.
+    public var computesInputGradient = true
 
     public init(cin: Int, cout: Int, k: Int, stride: Int = 1, groups: Int = 1, relu6: Bool,
                 weights: [Float]? = nil, bias: [Float]? = nil, seed: UInt64 = 1) {
@@ -70,18 +73,21 @@ public final class ConvolutionLayer: Layer {
         }
         // Both backward passes read the gradient before the activation, each in its own layout.
         plan.diffDstForWeights.toInner(st)
-        plan.diffDstForData.toInner(st)
         plan.srcForWeights.toInner(st)
-        plan.weightsForData.toInner(st)
         plan.backwardWeights.execute(st, [arg(SL_ARG_SRC, plan.srcForWeights.inner), arg(SL_ARG_DIFF_DST, plan.diffDstForWeights.inner),
                                           arg(SL_ARG_DIFF_WEIGHTS, plan.diffWeights.inner), arg(SL_ARG_DIFF_BIAS, plan.diffBias)])
-        plan.backwardData.execute(st, [arg(SL_ARG_DIFF_DST, plan.diffDstForData.inner), arg(SL_ARG_WEIGHTS, plan.weightsForData.inner),
-                                       arg(SL_ARG_DIFF_SRC, plan.diffSrc.inner)])
         plan.diffWeights.toUser(st)
-        plan.diffSrc.toUser(st)
+        if computesInputGradient {
+            plan.diffDstForData.toInner(st)
+            plan.weightsForData.toInner(st)
+            plan.backwardData.execute(st, [arg(SL_ARG_DIFF_DST, plan.diffDstForData.inner), arg(SL_ARG_WEIGHTS, plan.weightsForData.inner),
+                                           arg(SL_ARG_DIFF_SRC, plan.diffSrc.inner)])
+            plan.diffSrc.toUser(st)
+        }
         plan.stream.wait()
         weights.gradient = plan.diffWeights.user.values()
         bias.gradient = plan.diffBias.values()
+        guard computesInputGradient else { return Tensor(n: plan.n, h: plan.h, w: plan.w, c: 0, data: []) }
         return Tensor(n: plan.n, h: plan.h, w: plan.w, c: cin, data: plan.diffSrc.user.values())
     }
 

@@ -43,6 +43,87 @@ public enum ONNXExporter {
         g.outputs = [.init(name: outputName, dims: [.symbol("N"), .size(labels.count)],
                            doc: head.kind == .multiclass ? "softmax over tags, in labels.txt order" : "one sigmoid per tag, in labels.txt order")]
 
+        var x = addBackbone(&g, net, size: size, opset: opset).head
+        x = g.node("GlobalAveragePool", [x])
+        x = g.node("Flatten", [x], [.int("axis", 1)], output: "features")
+
+        // The head: sqrt power normalisation, standardisation, a dense layer, the activation.
+        x = g.node("Relu", [x])
+        x = g.node("Sqrt", [x])
+        x = g.node("Sub", [x, g.constant("feature_mean", dims: [head.dimension], head.featureMean)])
+        x = g.node("Mul", [x, g.constant("feature_scale", dims: [head.dimension], head.featureScale)])
+        x = g.node("Gemm", [x, g.constant("head_w", dims: [labels.count, head.dimension], head.weights),
+                            g.constant("head_b", dims: [labels.count], head.bias)], [.int("transB", 1)], output: "scores")
+        switch head.kind {
+        case .multiclass: g.node("Softmax", [x], [.int("axis", 1)], output: outputName)
+        case .multilabel: g.node("Sigmoid", [x], output: outputName)
+        }
+
+        let model = ONNXGraph.Model(
+            irVersion: opset.irVersion, opset: opset.rawValue, producerName: "Sightline", producerVersion: producerVersion,
+            doc: "Sightline \(head.kind.rawValue) classifier on \(net.variant.rawValue). Input 'data': float32 [N,3,\(size),\(size)] RGB 0-255 "
+                + "after a centre crop of 224/256 of the shorter side and a bicubic resize; output 'probabilities' in labels.txt order.",
+            metadata: [("Image.BitmapPixelFormat", "Rgb8"), ("Image.ColorSpaceGamma", "SRGB"),
+                       ("Image.NominalPixelRange", "NominalRange_0_255"), ("sightline.classificationType", head.kind == .multiclass ? "Multiclass" : "Multilabel"),
+                       ("sightline.labels", labels.joined(separator: "\n"))])
+        return Data(g.encoded(model))
+    }
+
+    public static let detectorOutputName = "model_outputs0"
+
+    /// Writes a detector in Custom Vision's compact grid format: input `data` float32
+    /// [1, 3, 416, 416] RGB 0–255 (the whole image resized, aspect not kept); output
+    /// [1, 5·(5+C), 13, 13] holding, per anchor a and channel a·(5+C)+k, σ(tx), σ(ty), tw,
+    /// th, the objectness logit and the class logits. Decoding and NMS are the client's.
+    public static func exportDetector(backbone net: EfficientNetLite, head: DetectorHead, labels: [String],
+                                      opset: ONNXOpset, producerVersion: String) throws -> Data {
+        let size = head.inputSize
+        guard head.backbone == net.variant.rawValue, size == DetectionGrid.inputSize else {
+            throw ExportError.incompatibleHead("the detector was trained on \(head.backbone) at \(size) px")
+        }
+        guard labels.count == head.classes, !labels.isEmpty, head.inputChannels == DetectionFeatures.channels() else {
+            throw ExportError.incompatibleHead("the detector's shapes do not match its \(labels.count) labels")
+        }
+        let outputs = head.outputs, cells = DetectionGrid.cells
+        var g = ONNXGraph(name: "sightline_detector_\(net.variant.rawValue.replacingOccurrences(of: "-", with: "_"))")
+        g.inputs = [.init(name: inputName, dims: [.size(1), .size(3), .size(size), .size(size)],
+                          doc: "RGB 0-255, the whole image resized (bicubic, aspect not kept) to \(size)x\(size)")]
+        g.outputs = [.init(name: detectorOutputName, dims: [.size(1), .size(outputs), .size(cells), .size(cells)],
+                           doc: "per anchor a: channels a*(5+C)+k = sigmoid(tx), sigmoid(ty), tw, th, objectness logit, class logits")]
+        let taps = addBackbone(&g, net, size: size, opset: opset)
+        let fine = g.node("SpaceToDepth", [taps.stride16], [.int("blocksize", 2)])
+        var x = g.node("Concat", [taps.head, fine], [.int("axis", 1)], output: "head_input")
+        x = g.node("Conv", [x, g.constant("det1_w", dims: [head.width, head.inputChannels, 1, 1], head.w1),
+                            g.constant("det1_b", dims: [head.width], head.b1)], [.ints("kernel_shape", [1, 1])])
+        x = g.node("Relu", [x])
+        x = g.node("Conv", [x, g.constant("det2_w", dims: [head.width, head.width, 3, 3], head.w2),
+                            g.constant("det2_b", dims: [head.width], head.b2)],
+                   [.ints("kernel_shape", [3, 3]), .ints("pads", [1, 1, 1, 1])])
+        x = g.node("Relu", [x])
+        let raw = g.node("Conv", [x, g.constant("det3_w", dims: [outputs, head.width, 1, 1], head.w3),
+                                  g.constant("det3_b", dims: [outputs], head.b3)], [.ints("kernel_shape", [1, 1])], output: "raw_outputs")
+        // σ on the centre offsets only: raw + m·(σ(raw) − raw), m = 1 on tx and ty.
+        var mask = [Float](repeating: 0, count: outputs)
+        for a in 0..<DetectionGrid.anchors.count { mask[a * (5 + head.classes)] = 1; mask[a * (5 + head.classes) + 1] = 1 }
+        let squashed = g.node("Sigmoid", [raw])
+        let delta = g.node("Sub", [squashed, raw])
+        let maskName = g.constant("offset_mask", dims: [1, outputs, 1, 1], mask)
+        let masked = g.node("Mul", [delta, maskName])
+        g.node("Add", [raw, masked], output: detectorOutputName)
+
+        let anchors = DetectionGrid.anchors.map { "\($0.w),\($0.h)" }.joined(separator: ";")
+        let model = ONNXGraph.Model(
+            irVersion: opset.irVersion, opset: opset.rawValue, producerName: "Sightline", producerVersion: producerVersion,
+            doc: "Sightline object detector on \(net.variant.rawValue), Custom Vision compact grid format (13x13, 5 anchors).",
+            metadata: [("Image.BitmapPixelFormat", "Rgb8"), ("Image.ColorSpaceGamma", "SRGB"),
+                       ("Image.NominalPixelRange", "NominalRange_0_255"), ("sightline.domainType", "ObjectDetection"),
+                       ("sightline.anchors", anchors), ("sightline.labels", labels.joined(separator: "\n"))])
+        return Data(g.encoded(model))
+    }
+
+    /// The normalisation and the backbone up to the head convolution; returns the names
+    /// of the stride-16 stage's output and the head convolution's (ReLU6) output.
+    static func addBackbone(_ g: inout ONNXGraph, _ net: EfficientNetLite, size: Int, opset: ONNXOpset) -> (stride16: String, head: String) {
         // (x − 127) / 128, exactly as the service's preprocessing (1/128 is exact in binary).
         var x = g.node("Sub", [inputName, g.constant("input_mean", dims: [], [127])])
         x = g.node("Mul", [x, g.constant("input_scale", dims: [], [1.0 / 128.0])])
@@ -75,6 +156,7 @@ public enum ONNXExporter {
             return relu6 ? clip(&g, y) : y
         }
 
+        var stride16 = ""
         x = conv(net.stem, x, stride: 2, relu6: true)
         for block in net.blocks {
             let shortcut = x
@@ -82,30 +164,9 @@ public enum ONNXExporter {
             x = conv(block.depthwise, x, stride: block.stride, relu6: true)
             x = conv(block.project, x, stride: 1, relu6: false)
             if block.residual { x = g.node("Add", [x, shortcut]) }
+            if block.stage == 4 { stride16 = x }
         }
         x = conv(net.head, x, stride: 1, relu6: true)
-        x = g.node("GlobalAveragePool", [x])
-        x = g.node("Flatten", [x], [.int("axis", 1)], output: "features")
-
-        // The head: sqrt power normalisation, standardisation, a dense layer, the activation.
-        x = g.node("Relu", [x])
-        x = g.node("Sqrt", [x])
-        x = g.node("Sub", [x, g.constant("feature_mean", dims: [head.dimension], head.featureMean)])
-        x = g.node("Mul", [x, g.constant("feature_scale", dims: [head.dimension], head.featureScale)])
-        x = g.node("Gemm", [x, g.constant("head_w", dims: [labels.count, head.dimension], head.weights),
-                            g.constant("head_b", dims: [labels.count], head.bias)], [.int("transB", 1)], output: "scores")
-        switch head.kind {
-        case .multiclass: g.node("Softmax", [x], [.int("axis", 1)], output: outputName)
-        case .multilabel: g.node("Sigmoid", [x], output: outputName)
-        }
-
-        let model = ONNXGraph.Model(
-            irVersion: opset.irVersion, opset: opset.rawValue, producerName: "Sightline", producerVersion: producerVersion,
-            doc: "Sightline \(head.kind.rawValue) classifier on \(net.variant.rawValue). Input 'data': float32 [N,3,\(size),\(size)] RGB 0-255 "
-                + "after a centre crop of 224/256 of the shorter side and a bicubic resize; output 'probabilities' in labels.txt order.",
-            metadata: [("Image.BitmapPixelFormat", "Rgb8"), ("Image.ColorSpaceGamma", "SRGB"),
-                       ("Image.NominalPixelRange", "NominalRange_0_255"), ("sightline.classificationType", head.kind == .multiclass ? "Multiclass" : "Multilabel"),
-                       ("sightline.labels", labels.joined(separator: "\n"))])
-        return Data(g.encoded(model))
+        return (stride16, x)
     }
 }

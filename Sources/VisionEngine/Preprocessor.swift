@@ -88,6 +88,28 @@ public enum Preprocessor {
         return (out, mirrored ? mirror : nil)
     }
 
+    /// A crop of the image (pixels) resized to size×size without keeping its aspect,
+    /// bicubic, maybe mirrored, (x−127)/128: detection's input.
+    public static func resized(rgb: [UInt8], width: Int, height: Int, left: Int, top: Int, cropWidth: Int, cropHeight: Int,
+                               size: Int, flip: Bool) throws -> [Float] {
+        precondition(ImageDecoder.initialised, "libvips failed to initialise")
+        precondition(rgb.count == width * height * 3 && left >= 0 && top >= 0 && cropWidth > 0 && cropHeight > 0
+                     && left + cropWidth <= width && top + cropHeight <= height, "crop outside the image")
+        var out = [Float](repeating: 0, count: size * size * 3)
+        let rc = rgb.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { o in
+                sl_vips_preprocess(px.baseAddress, Int32(width), Int32(height), Int32(left), Int32(top), Int32(cropWidth),
+                                   Int32(cropHeight), Int32(size), flip ? 1 : 0, o.baseAddress, nil)
+            }
+        }
+        guard rc == 0 else {
+            let message = String(cString: sl_vips_error())
+            sl_vips_error_clear()
+            throw ImageDecodeError.corrupt(message)
+        }
+        return out
+    }
+
     /// From encoded image bytes (any accepted format; orientation applied).
     public static func input(encoded: Data, size: Int, view: AugmentationView = .identity) throws -> [Float] {
         let img = try ImageDecoder.rgb8(encoded)

@@ -1,5 +1,6 @@
 import Foundation
 import Vapor
+import VisionEngine
 
 struct WireIteration: Content {
     var id: String
@@ -53,7 +54,23 @@ struct WirePrediction: Content {
     var probability: Float
     var tagId: String
     var tagName: String
+    /// Detection only: normalised left, top, width, height.
+    var boundingBox: WireBoundingBox?
     var tagType: String?
+
+    init(probability: Float, tagId: String, tagName: String, boundingBox: WireBoundingBox? = nil, tagType: String?) {
+        self.probability = probability; self.tagId = tagId; self.tagName = tagName; self.boundingBox = boundingBox; self.tagType = tagType
+    }
+}
+
+struct WireBoundingBox: Content, Equatable {
+    var left: Double, top: Double, width: Double, height: Double
+
+    /// Clipped to the image, as Custom Vision reports boxes.
+    init(_ b: NormalisedBox) {
+        let c = b.clipped ?? NormalisedBox(left: min(max(b.left, 0), 1), top: min(max(b.top, 0), 1), width: 0, height: 0)
+        left = Double(c.left); top = Double(c.top); width = Double(c.width); height = Double(c.height)
+    }
 }
 
 struct WireImagePrediction: Content {

@@ -1,5 +1,6 @@
 import Fluent
 import Vapor
+import VisionEngine
 
 /// Training API: train_project, iterations, performance, publish/unpublish.
 struct IterationsController: RouteCollection {
@@ -76,8 +77,24 @@ struct IterationsController: RouteCollection {
             guard let t = Float(raw), t >= 0, t <= 1 else { throw CVError.badRequest("BadRequest", "threshold is between 0 and 1.") }
             threshold = t
         }
-        let (_, s) = try service(req).performance(it, threshold: threshold)
         let names = try await ImageService(db: req.db).projectTags(p)
+        if let report = try service(req).detectionReport(it) {
+            var overlap: Float = 0.3
+            if let raw = req.query[String.self, at: "overlapThreshold"] {
+                guard let o = Float(raw), o >= 0, o <= 1 else { throw CVError.badRequest("BadRequest", "overlapThreshold is between 0 and 1.") }
+                overlap = o
+            }
+            let s = report.summary(threshold: threshold, overlap: overlap)
+            return WireIterationPerformance(
+                perTagPerformance: s.perTag.map { t in
+                    WireTagPerformance(id: t.tagID, name: UUID(uuidString: t.tagID).flatMap { names[$0]?.name } ?? "",
+                                       precision: t.precision, precisionStdDeviation: 0, recall: t.recall,
+                                       recallStdDeviation: 0, averagePrecision: t.averagePrecision)
+                },
+                precision: s.precision, precisionStdDeviation: 0, recall: s.recall, recallStdDeviation: 0,
+                averagePrecision: s.meanAveragePrecision)
+        }
+        let (_, s) = try service(req).performance(it, threshold: threshold)
         return WireIterationPerformance(
             perTagPerformance: s.perTag.map { t in
                 WireTagPerformance(id: t.tagID, name: UUID(uuidString: t.tagID).flatMap { names[$0]?.name } ?? "",
@@ -95,33 +112,47 @@ struct IterationsController: RouteCollection {
         var tags: [WireImageTag]?, regions: [WireImageRegion]?
     }
 
-    /// Training images with the probabilities a head that never saw them gave them
-    /// (cross-validation), filtered by tag, ordered by image date.
-    private func heldOutImages(_ req: Request) async throws -> (Project, [(ImageRecord, [(tag: Int, probability: Float)])], [String]) {
+    typealias HeldOutPrediction = (tagID: String, probability: Float, box: NormalisedBox?)
+
+    /// Training images with what a model that never saw them predicted for them
+    /// (classification: cross-validation; detection: the held-out images), filtered by
+    /// tag, ordered by image date.
+    private func heldOutImages(_ req: Request) async throws -> (Project, [(ImageRecord, [HeldOutPrediction])]) {
         let p = try await req.project()
         let it = try await iteration(req, p)
-        let (report, _) = try service(req).performance(it, threshold: 0.5)
         let filter = Set(try ImagesController.uuids(req, "tagIds", max: 20).map { $0.uuidString.lowercased() })
-        let ids = report.sampleIDs ?? []
-        let heldOut = report.heldOut()
+        var ids: [String] = []
+        var predicted: [Int: [HeldOutPrediction]] = [:]
+        if let report = try service(req).detectionReport(it) {
+            ids = report.sampleIDs ?? []
+            for image in report.images {
+                predicted[image.sample] = image.detections.filter { $0.tag < report.tagIDs.count }
+                    .map { (report.tagIDs[$0.tag], $0.probability, $0.box) }
+            }
+        } else {
+            let (report, _) = try service(req).performance(it, threshold: 0.5)
+            ids = report.sampleIDs ?? []
+            for (i, preds) in report.heldOut() { predicted[i] = preds.map { (report.tagIDs[$0.tag], $0.probability, nil) } }
+        }
         let uuids = ids.compactMap(UUID.init(uuidString:))
         var rows: [UUID: ImageRecord] = [:]
         for r in try await ImageRecord.query(on: req.db).filter(\.$id ~~ uuids).all() { rows[r.id!] = r }
         var linked: [UUID: Set<String>] = [:]
         for l in try await ImageTagLink.query(on: req.db).filter(\.$imageID ~~ uuids).all() { linked[l.imageID, default: []].insert(l.tagID.uuidString.lowercased()) }
-        var out: [(ImageRecord, [(tag: Int, probability: Float)])] = []
+        for r in try await ImageRegion.query(on: req.db).filter(\.$imageID ~~ uuids).all() { linked[r.imageID, default: []].insert(r.tagID.uuidString.lowercased()) }
+        var out: [(ImageRecord, [HeldOutPrediction])] = []
         for (i, raw) in ids.enumerated() {
-            guard let id = UUID(uuidString: raw), let row = rows[id], let preds = heldOut[i] else { continue }
+            guard let id = UUID(uuidString: raw), let row = rows[id], let preds = predicted[i] else { continue }
             if !filter.isEmpty && (linked[id] ?? []).isDisjoint(with: filter) { continue }
             out.append((row, preds))
         }
         let newest = req.query[String.self, at: "orderBy"]?.lowercased() != "oldest"
         out.sort { newest ? $0.0.createdAt > $1.0.createdAt : $0.0.createdAt < $1.0.createdAt }
-        return (p, out, report.tagIDs)
+        return (p, out)
     }
 
     func imagePerformances(req: Request) async throws -> [WireImagePerformance] {
-        let (p, all, tagIDs) = try await heldOutImages(req)
+        let (p, all) = try await heldOutImages(req)
         let take = try req.boundedInt("take", 0...256, default: 50)
         let skip = try req.boundedInt("skip", 0...ImagesController.maxSkip, default: 0)
         let page = Array(all.dropFirst(skip).prefix(take))
@@ -130,9 +161,9 @@ struct IterationsController: RouteCollection {
         return zip(page, wire).map { entry, w in
             WireImagePerformance(
                 predictions: entry.1.sorted { $0.probability > $1.probability }.map { t in
-                    let id = tagIDs[t.tag]
-                    return WirePrediction(probability: t.probability, tagId: id, tagName: UUID(uuidString: id).flatMap { tags[$0]?.name } ?? "",
-                                          tagType: UUID(uuidString: id).flatMap { tags[$0]?.typeRaw } ?? "Regular")
+                    WirePrediction(probability: t.probability, tagId: t.tagID, tagName: UUID(uuidString: t.tagID).flatMap { tags[$0]?.name } ?? "",
+                                   boundingBox: t.box.map(WireBoundingBox.init),
+                                   tagType: UUID(uuidString: t.tagID).flatMap { tags[$0]?.typeRaw } ?? "Regular")
                 },
                 id: w.id, created: w.created, width: w.width, height: w.height, imageUri: w.resizedImageUri,
                 thumbnailUri: w.thumbnailUri, tags: w.tags, regions: w.regions)

@@ -25,8 +25,10 @@ struct PredictionController: RouteCollection {
               published.iteration.predictionAccountID == account.id else {
             throw CVError.notFound("NotFoundIteration", "No iteration is published as '\(name.prefix(64))' for this project and key.")
         }
-        guard !detect else {
-            throw CVError.badRequest("BadRequestNotSupported", "This iteration is a classifier; use the classify route.")
+        let detector = published.project.projectType == "ObjectDetection"
+        guard detect == detector else {
+            throw CVError.badRequest("BadRequestNotSupported", detector ? "This iteration is an object detector; use the detect route."
+                                        : "This iteration is a classifier; use the classify route.")
         }
         let data = try await PredictionService.imageBytes(req, url: url)
         try PredictionService.validate(data)

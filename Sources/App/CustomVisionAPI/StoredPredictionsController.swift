@@ -118,6 +118,9 @@ struct StoredPredictionsController: RouteCollection {
         return .noContent
     }
 
+    /// Predicted boxes at least this probable become regions of images made from predictions.
+    static let regionThreshold: Float = 0.5
+
     struct IdEntry: Content { var id: String?; var tagIds: [String]?; var regions: [RegionBox]? }
     struct IdBatch: Content { var images: [IdEntry]?; var tagIds: [String]?; var metadata: [String: String]? }
 
@@ -127,12 +130,23 @@ struct StoredPredictionsController: RouteCollection {
         let batch = try req.content.decode(IdBatch.self)
         let blobs = req.application.blobStore
         var items: [IngestItem] = []
+        let known = p.projectType == "ObjectDetection" ? Set(try await ImageService(db: req.db).projectTags(p).keys.map { $0.uuidString.lowercased() }) : []
         for e in batch.images ?? [] {
             var item = IngestItem(tagIDs: e.tagIds ?? [], regions: e.regions ?? [])
             if let raw = e.id, let id = UUID(uuidString: raw), let row = try await StoredPrediction.find(id, on: req.db),
                row.projectID == p.id,
                let data = try? await req.application.threadPool.runIfActive({ try blobs.read(row.blobHash) }) {
                 item.data = data
+                // A detection prediction given neither tags nor regions keeps its confident
+                // boxes (probability ≥ 0.5, tags still in the project) as regions.
+                if p.projectType == "ObjectDetection", (e.tagIds ?? []).isEmpty, (e.regions ?? []).isEmpty {
+                    let predicted = (try? JSONDecoder().decode([WirePrediction].self, from: Data(row.resultsJSON.utf8))) ?? []
+                    item.regions = predicted.compactMap { pr in
+                        guard pr.probability >= Self.regionThreshold, known.contains(pr.tagId.lowercased()), let b = pr.boundingBox else { return nil }
+                        let box = RegionBox(tagId: pr.tagId, left: b.left, top: b.top, width: b.width, height: b.height)
+                        return box.isValid ? box : nil
+                    }.prefix(ImageIngestor.maxRegionsPerImage).map { $0 }
+                }
             } else {
                 item.failure = "ErrorSource"
             }

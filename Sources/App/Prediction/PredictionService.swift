@@ -35,8 +35,15 @@ struct PredictionService {
     /// `tags`: the project's tags when the caller has them already.
     func predict(project: Project, iteration it: Iteration, data: Data, store: Bool, withTagType: Bool,
                  tags known: [UUID: Tag]? = nil) async throws -> WireImagePrediction {
-        let results: [(tagID: String, probability: Float)]
-        do { results = try await app.predictor.classify(data, iteration: it, account: project.accountID, app: app) } catch is ImageDecodeError {
+        var results: [(tagID: String, probability: Float, box: NormalisedBox?)]
+        do {
+            if project.projectType == "ObjectDetection" {
+                results = try await app.predictor.detect(data, iteration: it, account: project.accountID, app: app)
+                    .map { ($0.tagID, $0.detection.probability, $0.detection.box) }
+            } else {
+                results = try await app.predictor.classify(data, iteration: it, account: project.accountID, app: app).map { ($0.tagID, $0.probability, nil) }
+            }
+        } catch is ImageDecodeError {
             throw CVError.badRequest("BadRequestImageFormat", "The image cannot be decoded.")
         }
         var tags = known ?? [:]
@@ -44,6 +51,7 @@ struct PredictionService {
         let predictions = results.map { r in
             WirePrediction(probability: r.probability, tagId: r.tagID,
                            tagName: UUID(uuidString: r.tagID).flatMap { tags[$0]?.name } ?? "",
+                           boundingBox: r.box.map(WireBoundingBox.init),
                            tagType: withTagType ? (UUID(uuidString: r.tagID).flatMap { tags[$0]?.typeRaw } ?? "Regular") : nil)
         }
         let id = UUID(), created = Date()

@@ -6,6 +6,33 @@ import VisionEngine
 /// Published iterations' heads, loaded once and kept warm, run on the shared backbone.
 final class Predictor: @unchecked Sendable {
     private let heads = NIOLockedValueBox<[UUID: ClassifierHead]>([:])
+    private let detectors = NIOLockedValueBox<[UUID: DetectorHead]>([:])
+
+    func detector(for it: Iteration, blobs: BlobStore) throws -> DetectorHead {
+        if let h = detectors.withLockedValue({ $0[it.id!] }) { return h }
+        guard let hash = it.modelHash else { throw CVError(.internalServerError, "ErrorPredictionModelNotFound", "The iteration has no model.") }
+        let h = try DetectorHead.deserialise(try blobs.read(hash))
+        detectors.withLockedValue { $0[it.id!] = h }
+        return h
+    }
+
+    /// Detections (tag id, probability, box), most probable first: the whole image resized
+    /// to 416×416, the backbone's head and stride-16 maps, the detector, decoding and NMS.
+    func detect(_ data: Data, iteration it: Iteration, account: UUID, app: Application) async throws -> [(tagID: String, detection: Detection)] {
+        let head = try detector(for: it, blobs: app.blobStore)
+        let engine = app.engine
+        let size = DetectionGrid.inputSize
+        let input = try await app.predictionDecodePool.run(account: account) { () throws -> [Float] in
+            let img = try ImageDecoder.rgb8(data)
+            return try DetectionView.whole.input(rgb: img.pixels, width: img.width, height: img.height, size: size)
+        }
+        let found: [Detection] = try await engine.run {
+            let model = try engine.backbone()
+            let maps = model.forward(Tensor(n: 1, h: size, w: size, c: 3, data: input), featureMaps: true)
+            return head.detect(DetectionFeatures.headInputs(maps)[0])
+        }
+        return found.map { (head.tagIDs[$0.tag], $0) }
+    }
 
     func head(for it: Iteration, blobs: BlobStore) throws -> ClassifierHead {
         if let h = heads.withLockedValue({ $0[it.id!] }) { return h }

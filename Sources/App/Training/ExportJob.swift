@@ -19,19 +19,34 @@ struct ExportJob {
               let project = try await Project.find(it.projectID, on: db) else { throw Cancelled() }
         let target = ExportTarget(platform: export.platform, flavor: export.flavor)
         let blobs = app.blobStore
-        let head = try await app.engine.run { try ClassifierHead.deserialise(try blobs.read(hash)) }
+        let model = try await app.engine.run { try blobs.read(hash) }
         let byID = try await ImageService(db: db).projectTags(project)
         // A tag deleted since training keeps its place in the output under its id.
-        let tags = head.tagIDs.map { id in
-            let tag = UUID(uuidString: id).flatMap { byID[$0] }
-            return ExportPackager.TagInfo(id: id, name: tag?.name ?? id, type: tag?.typeRaw ?? "Regular")
+        func tags(_ ids: [String]) -> [ExportPackager.TagInfo] {
+            ids.map { id in
+                let tag = UUID(uuidString: id).flatMap { byID[$0] }
+                return ExportPackager.TagInfo(id: id, name: tag?.name ?? id, type: tag?.typeRaw ?? "Regular")
+            }
         }
         let engine = app.engine
         let projectID = project.id!, iterationID = it.id!
-        let zipHash = try await engine.run {
-            let packager = ExportPackager(backbone: try engine.backbone(), head: head, tags: tags, projectID: projectID,
-                                          iterationID: iterationID, version: Self.producerVersion)
-            return try blobs.put(try packager.package(target))
+        let zipHash: String
+        if DetectorHead.isDetector(model) {
+            let head = try DetectorHead.deserialise(model)
+            let labels = tags(head.tagIDs)
+            zipHash = try await engine.run {
+                let packager = DetectorExportPackager(backbone: try engine.backbone(), head: head, tags: labels, projectID: projectID,
+                                                      iterationID: iterationID, version: Self.producerVersion)
+                return try blobs.put(try packager.package(target))
+            }
+        } else {
+            let head = try ClassifierHead.deserialise(model)
+            let labels = tags(head.tagIDs)
+            zipHash = try await engine.run {
+                let packager = ExportPackager(backbone: try engine.backbone(), head: head, tags: labels, projectID: projectID,
+                                              iterationID: iterationID, version: Self.producerVersion)
+                return try blobs.put(try packager.package(target))
+            }
         }
         try await Export.query(on: db).filter(\.$id == id).filter(\.$status == "Exporting")
             .set(\.$status, to: "Done").set(\.$blobHash, to: zipHash).set(\.$error, to: nil).update()

@@ -56,7 +56,9 @@ struct ExportTarget: Equatable, Sendable {
 
     /// The platforms an iteration on `domain` in `project` exports to.
     static func allowed(domain: Domain?, project: Project?) -> [String] {
-        let platforms = domain?.exportablePlatforms ?? []
+        var platforms = domain?.exportablePlatforms ?? []
+        // Detectors' Docker bundle is not built yet.
+        if domain?.isObjectDetection == true { platforms.removeAll { $0 == "DockerFile" } }
         guard let targets = project?.targetExportPlatforms, !targets.isEmpty else { return platforms }
         return platforms.filter(targets.contains)
     }

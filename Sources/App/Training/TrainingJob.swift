@@ -17,6 +17,9 @@ struct TrainingJob {
     func run() async throws {
         guard let iteration = try await Iteration.find(job.iterationID, on: db),
               let project = try await Project.find(iteration.projectID, on: db) else { throw Cancelled() }
+        if project.projectType == "ObjectDetection" {
+            return try await DetectionTrainingJob(app: app, job: job, queue: queue).run(iteration: iteration, project: project)
+        }
         let started = Date()
         let tags = try await Tag.query(on: db).filter(\.$projectID == project.id!).sort(\.$createdAt).all()
         let links = try await ImageTagLink.query(on: db).filter(\.$projectID == project.id!).all()

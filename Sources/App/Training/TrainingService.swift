@@ -21,10 +21,11 @@ struct TrainingService {
     }
 
     /// What training would learn from; equal fingerprints mean nothing changed.
-    private func fingerprint(_ project: Project, images: [ImageRecord], tagsByImage: [UUID: Set<UUID>]) -> String {
+    private func fingerprint(_ project: Project, images: [ImageRecord], tagsByImage: [UUID: Set<UUID>], regions: [UUID: [String]]) -> String {
         var text = "\(project.domainID)|\(project.classificationType ?? "")\n"  // tags outside a selection are already filtered out
         for img in images.sorted(by: { $0.originalHash < $1.originalHash }) {
-            text += img.originalHash + ":" + (tagsByImage[img.id!] ?? []).map { $0.uuidString }.sorted().joined(separator: ",") + "\n"
+            text += img.originalHash + ":" + (tagsByImage[img.id!] ?? []).map { $0.uuidString }.sorted().joined(separator: ",")
+                + (regions[img.id!]?.sorted().joined(separator: ";") ?? "") + "\n"
         }
         return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }
@@ -36,8 +37,9 @@ struct TrainingService {
         guard budgetHours >= 0, budgetHours <= 24 * 7 else {
             throw CVError.badRequest("BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining", "reservedBudgetInHours must be 0 to 168.")
         }
-        guard project.projectType != "ObjectDetection" else {
-            throw CVError.badRequest("BadRequestNotSupported", "Training object detection projects is not available yet on this server.")
+        let detection = project.projectType == "ObjectDetection"
+        if detection, !(try await LimitResolver.objectDetectionEnabled(for: account, on: db)) {
+            throw CVError.badRequest("BadRequestNotSupported", "Object detection is not enabled on this account's tier.")
         }
         if try await Iteration.query(on: db).filter(\.$projectID == project.id!).filter(\.$status == "Training").count() > 0 {
             throw CVError.badRequest("BadRequestTrainingAlreadyInProgress", "This project is already training.")
@@ -51,26 +53,25 @@ struct TrainingService {
             }
             selected = Set(ids)
         }
-        let links = try await ImageTagLink.query(on: db).filter(\.$projectID == project.id!).all()
-            .filter { selected?.contains($0.tagID) ?? true }
         var tagsByImage: [UUID: Set<UUID>] = [:]
-        for l in links { tagsByImage[l.imageID, default: []].insert(l.tagID) }
-        var perTag: [UUID: Int] = [:]
-        for (_, ts) in tagsByImage { for t in ts { perTag[t, default: 0] += 1 } }
-        let multiclass = project.classificationType == "Multiclass"
-        let code = multiclass ? "BadRequestMultiClassClassificationTrainingValidationFailed" : "BadRequestMultiLabelClassificationTrainingValidationFailed"
-        let usedTags = tags.filter { (perTag[$0.id!] ?? 0) > 0 }
-        guard usedTags.count >= 2 else {
-            throw CVError.badRequest(code, "Training needs at least 2 tags with images; this project has \(usedTags.count).")
-        }
-        if let thin = usedTags.first(where: { perTag[$0.id!]! < Self.minImagesPerTag }) {
-            throw CVError.badRequest(code, "Tag '\(thin.name)' has \(perTag[thin.id!]!) images; every tag needs at least \(Self.minImagesPerTag).")
-        }
-        if multiclass, let mixed = tagsByImage.first(where: { $0.value.count > 1 }) {
-            throw CVError.badRequest(code, "Image \(mixed.key.uuidString.lowercased()) has several tags, but the project is multiclass.")
+        var regionPrint: [UUID: [String]] = [:]
+        if detection {
+            // Detection learns from regions; an image's tags are its regions' tags.
+            let regions = try await ImageRegion.query(on: db).filter(\.$projectID == project.id!).all()
+                .filter { selected?.contains($0.tagID) ?? true }
+            for r in regions {
+                tagsByImage[r.imageID, default: []].insert(r.tagID)
+                regionPrint[r.imageID, default: []].append("\(r.tagID.uuidString)@\(r.left),\(r.top),\(r.width),\(r.height)")
+            }
+            try Self.validateDetection(tags: tags, tagsByImage: tagsByImage)
+        } else {
+            let links = try await ImageTagLink.query(on: db).filter(\.$projectID == project.id!).all()
+                .filter { selected?.contains($0.tagID) ?? true }
+            for l in links { tagsByImage[l.imageID, default: []].insert(l.tagID) }
+            try Self.validateClassification(project: project, tags: tags, tagsByImage: tagsByImage)
         }
         let images = try await ImageRecord.query(on: db).filter(\.$projectID == project.id!).all().filter { tagsByImage[$0.id!] != nil }
-        let print = fingerprint(project, images: images, tagsByImage: tagsByImage)
+        let print = fingerprint(project, images: images, tagsByImage: tagsByImage, regions: regionPrint)
         if !force, let last = try await Iteration.query(on: db).filter(\.$projectID == project.id!).filter(\.$status == "Completed")
             .sort(\.$number, .descending).first(), last.fingerprint == print {
             throw CVError.badRequest("BadRequestTrainingNotNeeded", "Nothing changed since \(last.name); use forceTrain to train again.")
@@ -89,6 +90,43 @@ struct TrainingService {
         }
         JobWakeup.shared.signal()
         return iteration
+    }
+
+    static func validateClassification(project: Project, tags: [Tag], tagsByImage: [UUID: Set<UUID>]) throws {
+        var perTag: [UUID: Int] = [:]
+        for (_, ts) in tagsByImage { for t in ts { perTag[t, default: 0] += 1 } }
+        let multiclass = project.classificationType == "Multiclass"
+        let code = multiclass ? "BadRequestMultiClassClassificationTrainingValidationFailed" : "BadRequestMultiLabelClassificationTrainingValidationFailed"
+        let usedTags = tags.filter { (perTag[$0.id!] ?? 0) > 0 }
+        guard usedTags.count >= 2 else {
+            throw CVError.badRequest(code, "Training needs at least 2 tags with images; this project has \(usedTags.count).")
+        }
+        if let thin = usedTags.first(where: { perTag[$0.id!]! < Self.minImagesPerTag }) {
+            throw CVError.badRequest(code, "Tag '\(thin.name)' has \(perTag[thin.id!]!) images; every tag needs at least \(Self.minImagesPerTag).")
+        }
+        if multiclass, let mixed = tagsByImage.first(where: { $0.value.count > 1 }) {
+            throw CVError.badRequest(code, "Image \(mixed.key.uuidString.lowercased()) has several tags, but the project is multiclass.")
+        }
+    }
+
+    static let minImagesPerDetectionTag = 15
+
+    /// As Custom Vision: every tag used in regions has regions on at least 15 images;
+    /// images without regions are not used; Negative tags have no place in regions.
+    static func validateDetection(tags: [Tag], tagsByImage: [UUID: Set<UUID>]) throws {
+        let code = "BadRequestDetectionTrainingValidationFailed"
+        var perTag: [UUID: Int] = [:]
+        for (_, ts) in tagsByImage { for t in ts { perTag[t, default: 0] += 1 } }
+        let used = tags.filter { (perTag[$0.id!] ?? 0) > 0 }
+        if used.contains(where: { $0.type == .negative }) {
+            throw CVError.badRequest("BadRequestDetectionTrainingNotAllowNegativeTag", "Object detection cannot train on regions of a Negative tag.")
+        }
+        guard !used.isEmpty else {
+            throw CVError.badRequest(code, "Training needs images with regions; this project has none.")
+        }
+        if let thin = used.sorted(by: { $0.name < $1.name }).first(where: { perTag[$0.id!]! < minImagesPerDetectionTag }) {
+            throw CVError.badRequest(code, "Tag '\(thin.name)' has regions on \(perTag[thin.id!]!) images; every tag needs at least \(minImagesPerDetectionTag).")
+        }
     }
 
     func rename(_ it: Iteration, to name: String) async throws -> Iteration {
@@ -151,6 +189,14 @@ struct TrainingService {
         }
         it.publishName = nil; it.predictionAccountID = nil; it.predictionResourceID = nil
         try await it.save(on: db)
+    }
+
+    /// A detection iteration's held-out report; nil for a classifier.
+    func detectionReport(_ it: Iteration) throws -> DetectionReport? {
+        guard it.status == "Completed", let json = it.metricsJSON else {
+            throw CVError.badRequest("BadRequestIterationIsNotTrained", "The iteration has not finished training.")
+        }
+        return try? JSONDecoder().decode(DetectionReport.self, from: Data(json.utf8))
     }
 
     func performance(_ it: Iteration, threshold: Float) throws -> (PerformanceReport, PerformanceReport.Summary) {

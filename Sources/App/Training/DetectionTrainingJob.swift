@@ -1,0 +1,119 @@
+import Fluent
+import Foundation
+import NIOConcurrencyHelpers
+import Vapor
+import VisionEngine
+
+/// Trains one object-detection iteration: every image with regions is run through the
+/// backbone once per view (cached on disk under DATA_DIR/features/detection, so a retrain
+/// computes only new images), then the head is fitted, measured on held-out images and
+/// fitted again on all of them. Progress and cancellation cross from the engine thread
+/// through a small shared box that a poller mirrors to and from the database.
+struct DetectionTrainingJob {
+    let app: Application
+    let job: Job
+    let queue: JobQueue
+
+    var db: Database { app.db }
+
+    final class Control: @unchecked Sendable {
+        private let box = NIOLockedValueBox<(progress: Int, cancelled: Bool)>((0, false))
+        var progress: Int {
+            get { box.withLockedValue { $0.progress } }
+            set { box.withLockedValue { $0.progress = newValue } }
+        }
+        var cancelled: Bool {
+            get { box.withLockedValue { $0.cancelled } }
+            set { box.withLockedValue { $0.cancelled = newValue } }
+        }
+    }
+
+    static func cacheDirectory(_ app: Application) -> URL {
+        URL(fileURLWithPath: app.settings.dataDir).appendingPathComponent("features").appendingPathComponent("detection")
+    }
+
+    func run(iteration: Iteration, project: Project) async throws {
+        let started = Date()
+        let tags = try await Tag.query(on: db).filter(\.$projectID == project.id!).sort(\.$createdAt).all()
+        let selected = iteration.selectedTags.map { Set($0.split(separator: ",").compactMap { UUID(uuidString: String($0)) }) }
+        let regions = try await ImageRegion.query(on: db).filter(\.$projectID == project.id!).sort(\.$createdAt).all()
+            .filter { selected?.contains($0.tagID) ?? true }
+        var regionsByImage: [UUID: [ImageRegion]] = [:]
+        for r in regions { regionsByImage[r.imageID, default: []].append(r) }
+        let images = try await ImageRecord.query(on: db).filter(\.$projectID == project.id!).sort(\.$createdAt).all()
+            .filter { regionsByImage[$0.id!] != nil }
+        let used = tags.filter { t in regions.contains { $0.tagID == t.id! } }
+        let index = Dictionary(uniqueKeysWithValues: used.enumerated().map { ($1.id!, $0) })
+        let samples = images.map { img in
+            DetectionSample(hash: img.originalHash, boxes: regionsByImage[img.id!]!.compactMap { r in
+                guard let t = index[r.tagID] else { return nil }
+                return NormalisedBox(left: Float(r.left), top: Float(r.top), width: Float(r.width), height: Float(r.height))
+                    .clipped.map { LabeledBox(tag: t, box: $0) }
+            })
+        }
+        let tagIDs = used.map { $0.id!.uuidString.lowercased() }
+        let options: DetectionTrainingOptions = {
+            var o = iteration.trainingType == "Advanced" ? DetectionTrainingOptions.advanced : DetectionTrainingOptions()
+            o.threads = app.engine.threadsPerJob
+            return o
+        }()
+        let views = DetectionView.views(count: options.views)
+        let model = try await app.engine.run { [app] in try app.engine.backbone() }
+        let extractor = DetectionExtractor(model: model, cache: try DiskDetectionFeatureCache(directory: Self.cacheDirectory(app)))
+        let blobs = app.blobStore
+        let control = Control()
+
+        // Mirrors progress to the iteration and cancellation from the job, twice a second.
+        let iterationID = iteration.id!
+        let poller = Task { [db, queue, job] in
+            var reported = -1
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 500_000_000)
+                if (try? await queue.isCancelled(job)) == true { control.cancelled = true }
+                let p = control.progress
+                if p != reported {
+                    reported = p
+                    try? await Iteration.query(on: db).filter(\.$id == iterationID).filter(\.$status == "Training")
+                        .set(\.$progress, to: p).update()
+                }
+            }
+        }
+        defer { poller.cancel() }
+
+        // Backbone passes: 5–40 %.
+        let chunk = 4
+        for start in stride(from: 0, to: images.count, by: chunk) {
+            if control.cancelled { throw TrainingJob.Cancelled() }
+            let part = Array(images[start..<min(start + chunk, images.count)])
+            let sources = part.map { img in FeatureSource(hash: img.originalHash) {
+                let decoded = try ImageDecoder.rgb8(try blobs.read(img.originalHash))
+                return (decoded.pixels, decoded.width, decoded.height)
+            } }
+            _ = try await app.engine.run { try extractor.extract(sources, views: views) { control.cancelled } }
+            control.progress = 5 + 35 * min(images.count, start + chunk) / max(images.count, 1)
+        }
+        if control.cancelled { throw TrainingJob.Cancelled() }
+
+        // The head: 40–99 %.
+        let trained: (head: DetectorHead, report: DetectionReport)
+        do {
+            trained = try await app.engine.run {
+                try DetectionTrainer.train(samples, tagIDs: tagIDs, extractor: extractor, options: options) { fraction in
+                    control.progress = 40 + Int(59 * fraction)
+                    return !control.cancelled
+                }
+            }
+        } catch DetectionTrainingError.cancelled {
+            throw TrainingJob.Cancelled()
+        }
+        var report = trained.report
+        report.sampleIDs = images.map { $0.id!.uuidString.lowercased() }
+        let modelHash = try blobs.put(try trained.head.serialised())
+        let metrics = String(decoding: try JSONEncoder().encode(report), as: UTF8.self)
+        poller.cancel()
+        try await Iteration.query(on: db).filter(\.$id == iterationID).filter(\.$status == "Training")
+            .set(\.$status, to: "Completed").set(\.$progress, to: 100).set(\.$modelHash, to: modelHash)
+            .set(\.$metricsJSON, to: metrics).set(\.$trainedAt, to: Date())
+            .set(\.$trainingSeconds, to: Date().timeIntervalSince(started)).update()
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import VisionEngine
+
+/// Lays out a detection export's zip: `model.onnx` in Custom Vision's compact grid
+/// format, `labels.txt` (class-logit order) and a README with the decoding. Only ONNX is
+/// built for detectors so far.
+struct DetectorExportPackager {
+    let backbone: EfficientNetLite
+    let head: DetectorHead
+    /// In the head's output order.
+    let tags: [ExportPackager.TagInfo]
+    let projectID: UUID
+    let iterationID: UUID
+    let version: String
+
+    func package(_ target: ExportTarget) throws -> Data {
+        guard target.platform == "ONNX" else {
+            throw ExportError.incompatibleHead("object detectors export to ONNX only on this server")
+        }
+        let onnx = try ONNXExporter.exportDetector(backbone: backbone, head: head, labels: tags.map(\.name),
+                                                   opset: target.opset, producerVersion: version)
+        let labels = Data(tags.map { $0.name + "\n" }.joined().utf8)
+        return try ExportPackager.zip([("model.onnx", onnx), ("labels.txt", labels), ("README.md", Data(readme(target).utf8))])
+    }
+
+    private func readme(_ target: ExportTarget) -> String {
+        let anchors = DetectionGrid.anchors.map { "[\($0.w), \($0.h)]" }.joined(separator: ", ")
+        let c = tags.count
+        return """
+        # Sightline export: \(target.flavor) object detector
+
+        `model.onnx` is the whole detector (the \(head.backbone) backbone and the trained head) in
+        Custom Vision's compact object-detection format, ONNX opset \(target.opset.rawValue).
+
+        - Input `data`: float32 `[1, 3, 416, 416]`, RGB values 0–255: the whole image resized to
+          416×416 (bicubic; the aspect ratio is not kept). The model subtracts 127 and divides by 128.
+        - Output `\(ONNXExporter.detectorOutputName)`: float32 `[1, \(DetectionGrid.channels(classes: c)), 13, 13]`. For anchor a
+          (0–4) the channels a·\(5 + c)+k hold, for k = 0…\(4 + c): σ(tx), σ(ty), tw, th, the objectness
+          logit, then one logit per tag in `labels.txt` order.
+
+        Decoding, for grid cell (row, col) and anchor a with size (aw, ah) from
+        \(anchors) (cell units):
+
+            x = (σ(tx) + col) / 13,  y = (σ(ty) + row) / 13        # box centre, 0–1
+            w = exp(tw) · aw / 13,   h = exp(th) · ah / 13
+            score(tag) = σ(objectness) · softmax(class logits)[tag]
+
+        Keep scores above 0.01, suppress per tag at IoU 0.45 (highest score first), keep the
+        best 64: that is what the server returns, with left = x − w/2, top = y − h/2, clipped
+        to the image.
+
+        Project \(projectID.uuidString.lowercased()), iteration \(iterationID.uuidString.lowercased()).
+
+        """
+    }
+}

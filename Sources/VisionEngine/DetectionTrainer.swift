@@ -1,0 +1,192 @@
+import Foundation
+
+/// One detection training image: its cache hash and its boxes (normalised, tag indices).
+public struct DetectionSample: Sendable {
+    public var hash: String
+    public var boxes: [LabeledBox]
+    public init(hash: String, boxes: [LabeledBox]) { self.hash = hash; self.boxes = boxes }
+}
+
+public struct DetectionTrainingOptions: Sendable {
+    public var views = 16
+    /// Samples (view passes) the schedule aims for, and the fewest epochs over all views.
+    public var targetSamples = 8_600
+    public var minimumEpochs = 6
+    public var maximumSamples = 24_000
+    public var batchSize = 16
+    public var learningRate: Float = 1e-3
+    public var weightDecay: Float = 1e-4
+    public var dropout: Float = 0.3
+    public var width = 256
+    public var seed: UInt64 = 11
+    /// OpenMP threads for the head's convolutions.
+    public var threads = 1
+    /// Share of images held out to measure the iteration.
+    public var heldOutShare = 0.2
+    public init() {}
+
+    /// Advanced training: more views and a longer schedule.
+    public static var advanced: DetectionTrainingOptions {
+        var o = DetectionTrainingOptions()
+        o.views = 24; o.targetSamples = 14_000; o.maximumSamples = 40_000
+        return o
+    }
+}
+
+public enum DetectionTrainingError: Error, Equatable, CustomStringConvertible {
+    case noImages
+    case missingFeatures(String)
+    case cancelled
+    public var description: String {
+        switch self {
+        case .noImages: "there are no images with regions"
+        case .missingFeatures(let h): "features of image \(h) are not cached"
+        case .cancelled: "cancelled"
+        }
+    }
+}
+
+/// Trains the detection head (Dropout2d → 1×1 conv, BN, ReLU → 3×3 conv, BN, ReLU →
+/// 1×1 conv) with AdamW, warm-up then cosine, on cached views, and measures it on a
+/// seeded held-out share of the images.
+public enum DetectionTrainer {
+    final class Network {
+        let conv1: ConvolutionLayer, bn1: BatchNormLayer, conv2: ConvolutionLayer, bn2: BatchNormLayer, conv3: ConvolutionLayer
+        var layers: [any Layer] { [conv1, bn1, conv2, bn2, conv3] }
+
+        init(inputs: Int, width: Int, outputs: Int, classes: Int, seed: UInt64, threads: Int) {
+            conv1 = ConvolutionLayer(cin: inputs, cout: width, k: 1, relu6: false, seed: seed)
+            conv1.computesInputGradient = false
+            bn1 = BatchNormLayer(channels: width, relu: true)
+            conv2 = ConvolutionLayer(cin: width, cout: width, k: 3, relu6: false, seed: seed &+ 1)
+            bn2 = BatchNormLayer(channels: width, relu: true)
+            // A small last layer and objectness starting near σ(−4): few boxes at first.
+            let last = ConvolutionLayer(cin: width, cout: outputs, k: 1, relu6: false, seed: seed &+ 2)
+            for i in last.weights.value.indices { last.weights.value[i] *= 0.1 }
+            for a in 0..<DetectionGrid.anchors.count { last.bias.value[a * (5 + classes) + 4] = -4 }
+            conv3 = last
+            for c in [conv1, conv2, conv3] { c.threads = threads }
+        }
+
+        var parameters: [Parameter] { layers.flatMap(\.parameters) }
+
+        func forward(_ x: Tensor) -> Tensor { layers.reduce(x) { $1.forward($0) } }
+        func backward(_ dy: Tensor) { _ = layers.reversed().reduce(dy) { $1.backward($0) } }
+
+        func head(backbone: String, tagIDs: [String]) -> DetectorHead {
+            func fold(_ conv: ConvolutionLayer, _ bn: BatchNormLayer) -> ([Float], [Float]) {
+                let (scale, shift) = bn.folded
+                let per = conv.weights.value.count / conv.cout
+                var w = conv.weights.value, b = conv.bias.value
+                for o in 0..<conv.cout {
+                    for i in 0..<per { w[o * per + i] *= scale[o] }
+                    b[o] = b[o] * scale[o] + shift[o]
+                }
+                return (w, b)
+            }
+            let (w1, b1) = fold(conv1, bn1), (w2, b2) = fold(conv2, bn2)
+            return DetectorHead(backbone: backbone, inputSize: DetectionGrid.inputSize, tagIDs: tagIDs, width: conv1.cout,
+                                w1: w1, b1: b1, w2: w2, b2: b2, w3: conv3.weights.value, b3: conv3.bias.value)
+        }
+    }
+
+    /// Steps of one fit: about `targetSamples` view passes, at least `minimumEpochs`
+    /// epochs, at most `maximumSamples`.
+    public static func steps(images: Int, options o: DetectionTrainingOptions) -> Int {
+        let perEpoch = images * o.views
+        let samples = min(max(o.targetSamples, o.minimumEpochs * perEpoch), max(o.maximumSamples, perEpoch))
+        return max(1, (samples + o.batchSize - 1) / o.batchSize)
+    }
+
+    /// Fits a head on all views of `samples`. `progress(fraction)` returning false cancels.
+    public static func fit(_ samples: [DetectionSample], tagIDs: [String], extractor: DetectionExtractor,
+                           options o: DetectionTrainingOptions = DetectionTrainingOptions(),
+                           progress: (Double) -> Bool = { _ in true }) throws -> DetectorHead {
+        guard !samples.isEmpty else { throw DetectionTrainingError.noImages }
+        let views = DetectionView.views(count: o.views)
+        let classes = tagIDs.count, cells = DetectionGrid.cells
+        let inputs = DetectionFeatures.channels()
+        let net = Network(inputs: inputs, width: o.width, outputs: DetectionGrid.channels(classes: classes), classes: classes,
+                          seed: o.seed, threads: o.threads)
+        let optimiser = AdamOptimizer(learningRate: o.learningRate, weightDecay: o.weightDecay)
+        var rng = SplitMix64(seed: o.seed)
+        let pairs = samples.indices.flatMap { s in views.indices.map { (s, $0) } }
+        var order: [(Int, Int)] = []
+        let total = steps(images: samples.count, options: o)
+        let warmup = max(1, total / 20)
+        let parameters = net.parameters
+        for step in 0..<total {
+            if step % 20 == 0, !progress(Double(step) / Double(total)) { throw DetectionTrainingError.cancelled }
+            optimiser.learningRate = step < warmup ? o.learningRate * Float(step + 1) / Float(warmup)
+                : o.learningRate * Float(0.5 * (1 + cos(Double.pi * Double(step - warmup) / Double(max(total - warmup, 1)))))
+            optimiser.learningRate = max(optimiser.learningRate, o.learningRate * 1e-3)
+            var batch: [(Int, Int)] = []
+            while batch.count < min(o.batchSize, pairs.count) {
+                if order.isEmpty { order = pairs; order.shuffle(using: &rng) }
+                batch.append(order.removeLast())
+            }
+            var x = [Float](); x.reserveCapacity(batch.count * cells * cells * inputs)
+            var targets: [[LabeledBox]] = []
+            for (s, v) in batch {
+                guard var f = try extractor.cache.load(extractor.key(samples[s].hash, views[v])), f.count == cells * cells * inputs else {
+                    throw DetectionTrainingError.missingFeatures(samples[s].hash)
+                }
+                // Dropout2d: whole channels, kept ones scaled up.
+                if o.dropout > 0 {
+                    let keep = 1 / (1 - o.dropout)
+                    let mask = (0..<inputs).map { _ in rng.nextUnit() < Double(o.dropout) ? Float(0) : keep }
+                    for p in 0..<(cells * cells) { for j in 0..<inputs { f[p * inputs + j] *= mask[j] } }
+                }
+                x += f
+                targets.append(views[v].boxes(samples[s].boxes))
+            }
+            let out = net.forward(Tensor(n: batch.count, h: cells, w: cells, c: inputs, data: x))
+            let (_, g) = DetectionLoss.evaluate(out.data, targets: targets, classes: classes)
+            net.backward(Tensor(n: out.n, h: out.h, w: out.w, c: out.c, data: g))
+            optimiser.update(parameters)
+        }
+        net.bn1.training = false; net.bn2.training = false
+        _ = progress(1)
+        return net.head(backbone: extractor.model.variant.rawValue, tagIDs: tagIDs)
+    }
+
+    /// The images held out for measuring: a seeded share, at least one, never all, and
+    /// never so many that a tag is left without training images.
+    public static func heldOut(_ samples: [DetectionSample], classes: Int, options o: DetectionTrainingOptions) -> Set<Int> {
+        guard samples.count >= 2 else { return [] }
+        var rng = SplitMix64(seed: o.seed &+ 99)
+        var order = Array(samples.indices)
+        order.shuffle(using: &rng)
+        let want = min(max(1, Int((Double(samples.count) * o.heldOutShare).rounded())), samples.count - 1)
+        var remaining = [Int](repeating: 0, count: classes)
+        for s in samples { for t in Set(s.boxes.map(\.tag)) { remaining[t] += 1 } }
+        var out = Set<Int>()
+        for i in order where out.count < want {
+            let tags = Set(samples[i].boxes.map(\.tag))
+            guard tags.allSatisfy({ remaining[$0] > 1 }) else { continue }
+            for t in tags { remaining[t] -= 1 }
+            out.insert(i)
+        }
+        return out
+    }
+
+    /// Measures a head fitted without the held-out images on them (whole-image view), then
+    /// fits the final head on every image.
+    public static func train(_ samples: [DetectionSample], tagIDs: [String], extractor: DetectionExtractor,
+                             options o: DetectionTrainingOptions = DetectionTrainingOptions(),
+                             progress: (Double) -> Bool = { _ in true }) throws -> (head: DetectorHead, report: DetectionReport) {
+        let held = heldOut(samples, classes: tagIDs.count, options: o)
+        let trainPart = samples.indices.filter { !held.contains($0) }.map { samples[$0] }
+        let a = Double(trainPart.count), b = Double(samples.count)
+        let measuring = try fit(trainPart, tagIDs: tagIDs, extractor: extractor, options: o) { progress($0 * a / (a + b)) }
+        var images: [DetectionReport.HeldOutImage] = []
+        for i in held.sorted() {
+            guard let f = try extractor.cache.load(extractor.key(samples[i].hash, .whole)) else {
+                throw DetectionTrainingError.missingFeatures(samples[i].hash)
+            }
+            images.append(DetectionReport.HeldOutImage(sample: i, truth: samples[i].boxes, detections: measuring.detect(f)))
+        }
+        let head = try fit(samples, tagIDs: tagIDs, extractor: extractor, options: o) { progress((a + $0 * b) / (a + b)) }
+        return (head, DetectionReport(tagIDs: tagIDs, images: images))
+    }
+}

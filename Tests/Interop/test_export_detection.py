@@ -1,0 +1,203 @@
+"""The compact detection export checked by outside tools: a "General (compact)"
+ObjectDetection iteration is trained on the od-composites (aerial photos with Fashion-MNIST
+objects pasted on) and published with Microsoft's SDK, exported as ONNX, and then
+- onnx.checker passes and onnxruntime loads it with Custom Vision's compact detection
+  contract: input [1, 3, 416, 416] RGB 0-255, output [1, 5·(5+C), 13, 13];
+- decoding that output the way Custom Vision's exported-model samples do (5 anchors,
+  σ(obj)·softmax(classes), per-class NMS), written here in NumPy, gives the same boxes and
+  scores as detect_image_with_no_store on the running server for 20 held-out composites
+  (10 with both objects, 10 with one): same tag, IoU ≥ 0.99, scores within 1e-4.
+"""
+import io
+import os
+import tempfile
+import time
+import uuid
+import zipfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import requests
+from azure.cognitiveservices.vision.customvision.prediction import CustomVisionPredictionClient
+from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
+from azure.cognitiveservices.vision.customvision.training.models import ImageFileCreateBatch, ImageFileCreateEntry, Region
+from msrest.authentication import ApiKeyCredentials
+from PIL import Image
+
+from conftest import admin_api, make_account
+from test_quickstart_detection import COMPOSITES, composites, iou
+
+COMPACT_DETECTION = "a27d5ca5-bb19-49d8-a70a-fec086c47f5b"  # "General (compact)", ObjectDetection
+SIZE, GRID = 416, 13
+ANCHORS = np.array([[0.573, 0.677], [1.87, 2.06], [3.34, 5.47], [7.88, 3.53], [9.77, 9.17]])  # cell units
+MIN_SCORE, NMS_IOU, MAX_DETECTIONS = 0.01, 0.45, 64
+COMPARED, TOLERANCE, SAME_BOX = 0.05, 1e-4, 0.99
+
+
+def sigmoid(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def overlaps(box, others):
+    """IoU of one [left, top, width, height] box with each row of others."""
+    iw = np.minimum(box[0] + box[2], others[:, 0] + others[:, 2]) - np.maximum(box[0], others[:, 0])
+    ih = np.minimum(box[1] + box[3], others[:, 1] + others[:, 3]) - np.maximum(box[1], others[:, 1])
+    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    return inter / (box[2] * box[3] + others[:, 2] * others[:, 3] - inter)
+
+
+def decode(output, labels):
+    """[(tag, score, [left, top, width, height])] from one raw output [1, 5·(5+C), 13, 13]:
+    channel a·(5+C)+k holds tx, ty, tw, th, the objectness logit, then C class logits for
+    anchor a. Scores above MIN_SCORE, greedy per-class NMS, then the best MAX_DETECTIONS."""
+    c = len(labels)
+    out = np.asarray(output, np.float64)[0].reshape(len(ANCHORS), 5 + c, GRID, GRID)
+    rows, cols = np.meshgrid(np.arange(GRID), np.arange(GRID), indexing="ij")
+    x = (sigmoid(out[:, 0]) + cols) / GRID
+    y = (sigmoid(out[:, 1]) + rows) / GRID
+    w = np.exp(out[:, 2]) * ANCHORS[:, 0, None, None] / GRID
+    h = np.exp(out[:, 3]) * ANCHORS[:, 1, None, None] / GRID
+    logits = out[:, 5:]
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    scores = sigmoid(out[:, 4])[:, None] * e / e.sum(axis=1, keepdims=True)  # [anchor, class, row, col]
+    boxes = np.stack([x - w / 2, y - h / 2, w, h], axis=-1).reshape(-1, 4)  # [anchor·row·col, 4]
+    detections = []
+    for k, tag in enumerate(labels):
+        s = scores[:, k].reshape(-1)
+        kept = []
+        for i in np.argsort(-s, kind="stable"):
+            if s[i] <= MIN_SCORE:
+                break
+            if not kept or overlaps(boxes[i], boxes[kept]).max() <= NMS_IOU:
+                kept.append(i)
+        detections += [(tag, float(s[i]), boxes[i].tolist()) for i in kept]
+    detections.sort(key=lambda d: -d[1])
+    return detections[:MAX_DETECTIONS]
+
+
+def clipped(box):
+    """A box cut to the image, since whether the server clips is not part of the contract."""
+    left, top = max(box[0], 0.0), max(box[1], 0.0)
+    right, bottom = min(box[0] + box[2], 1.0), min(box[1] + box[3], 1.0)
+    return [left, top, max(right - left, 0.0), max(bottom - top, 0.0)]
+
+
+def matches(a, b):
+    """a, b: (tag, score, box). Same tag, the same clipped box, the same score."""
+    return a[0] == b[0] and abs(a[1] - b[1]) <= TOLERANCE and iou(clipped(a[2]), clipped(b[2])) >= SAME_BOX
+
+
+def compare(server, exported, where):
+    """Every detection of at least COMPARED on either side has its twin on the other.
+    Returns the largest score difference among the twins."""
+    worst = 0.0
+    for side, mine, theirs in [("server", server, exported), ("onnx", exported, server)]:
+        for d in mine:
+            if d[1] < COMPARED:
+                continue
+            twins = [o for o in theirs if matches(d, o)]
+            assert twins, (where, f"{side} detection without a twin", d,
+                           sorted(theirs, key=lambda o: -iou(clipped(d[2]), clipped(o[2])))[:3])
+            worst = max(worst, min(abs(d[1] - o[1]) for o in twins))
+    return worst
+
+
+def network_input(rgb):
+    """The contract's input: the image (already 416×416) as float32 RGB 0-255, NCHW."""
+    assert rgb.size == (SIZE, SIZE)
+    return np.asarray(rgb, np.float32).transpose(2, 0, 1)[None]
+
+
+def train_and_publish(trainer, resource_id):
+    project = trainer.create_project(f"export-detection-{uuid.uuid4().hex[:6]}", domain_id=COMPACT_DETECTION)
+    tags = {name: trainer.create_tag(project.id, name) for name in ["fork", "scissors"]}
+    entries = []
+    for e in composites("train"):
+        with open(os.path.join(COMPOSITES, e["file"]), "rb") as f:
+            regions = [Region(tag_id=tags[t].id, left=b[0], top=b[1], width=b[2], height=b[3]) for t, b in zip(e["tags"], e["boxes"])]
+            entries.append(ImageFileCreateEntry(name=os.path.basename(e["file"]), contents=f.read(), regions=regions))
+    assert len(entries) == 40
+    assert trainer.create_images_from_files(project.id, ImageFileCreateBatch(images=entries)).is_batch_successful
+    iteration = trainer.train_project(project.id)
+    deadline = time.time() + 600
+    while iteration.status == "Training":
+        assert time.time() < deadline, "training took longer than 600 s"
+        time.sleep(1)
+        iteration = trainer.get_iteration(project.id, iteration.id)
+    assert iteration.status == "Completed", iteration.training_error_details
+    assert iteration.exportable and "ONNX" in iteration.exportable_to, iteration.exportable_to
+    assert trainer.publish_iteration(project.id, iteration.id, "exported", resource_id)
+    return project, iteration
+
+
+def export_onnx(trainer, project, iteration, server):
+    first = trainer.export_iteration(project.id, iteration.id, "ONNX")
+    assert first.platform == "ONNX" and first.status == "Exporting", (first.platform, first.status)
+    deadline = time.time() + 300
+    while True:
+        exports = [e for e in trainer.get_exports(project.id, iteration.id) if e.platform == "ONNX"]
+        assert len(exports) == 1, [(e.platform, e.flavor, e.status) for e in exports]
+        if exports[0].status != "Exporting":
+            break
+        assert time.time() < deadline, "export took longer than 300 s"
+        time.sleep(0.5)
+    (export,) = exports
+    assert export.status == "Done" and export.download_uri.startswith(server.url + "/blobs/"), (export.status, export.download_uri)
+    r = requests.get(export.download_uri, timeout=60)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/zip"
+    return zipfile.ZipFile(io.BytesIO(r.content))
+
+
+def test_detection_export_predicts_what_the_server_predicts(server):
+    token = server.create_admin()
+    acct = make_account(server, token, "export-detection@example.com", tier="S0")
+    # 20 detections in a row: lift S0's 10 per second for this account.
+    assert admin_api(server, token, "PUT", f"accounts/{acct['id']}/overrides", json={"transactionsPerSecond": "unlimited"}).ok
+    trainer = CustomVisionTrainingClient(acct["endpoint"], ApiKeyCredentials(in_headers={"Training-key": acct["trainingKeys"][0]}))
+    predictor = CustomVisionPredictionClient(acct["endpoint"],
+                                             ApiKeyCredentials(in_headers={"Prediction-key": acct["predictionKeys"][0]}))
+    project, iteration = train_and_publish(trainer, acct["resourceId"])
+    archive = export_onnx(trainer, project, iteration, server)
+
+    assert {"model.onnx", "labels.txt"} <= set(archive.namelist()), archive.namelist()
+    labels = archive.read("labels.txt").decode().splitlines()
+    assert sorted(labels) == ["fork", "scissors"], labels
+    folder = tempfile.mkdtemp(prefix="sightline-export-detection-")
+    archive.extractall(folder)
+    model = onnx.load(os.path.join(folder, "model.onnx"))
+    onnx.checker.check_model(model, full_check=True)
+    session = ort.InferenceSession(os.path.join(folder, "model.onnx"), providers=["CPUExecutionProvider"])
+    (inp,) = session.get_inputs()
+    (out,) = session.get_outputs()
+    batch = inp.shape[0]  # 1, or a symbolic batch dimension
+    assert inp.type == "tensor(float)" and inp.shape[1:] == [3, SIZE, SIZE] and (batch in (1, None) or isinstance(batch, str)), inp.shape
+    assert out.shape[1:] == [len(ANCHORS) * (5 + len(labels)), GRID, GRID], out.shape
+
+    # Both objects in one image, then single objects of each tag; all unseen in training.
+    pairs, singles = composites("pairs"), composites("test")
+    chosen = pairs + [e for e in singles if e["tags"] == ["fork"]][:5] + [e for e in singles if e["tags"] == ["scissors"]][:5]
+    assert len(chosen) == 20
+    worst, compared, found = 0.0, 0, 0
+    for e in chosen:
+        # The JPEG is decoded once, here; the server gets those exact pixels losslessly as PNG,
+        # so the comparison does not hinge on two JPEG decoders agreeing.
+        rgb = Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB")
+        png = io.BytesIO()
+        rgb.save(png, "PNG")
+        result = predictor.detect_image_with_no_store(project.id, "exported", png.getvalue())
+        assert all(0 <= p.probability <= 1 for p in result.predictions)
+        served = [(p.tag_name, p.probability, [p.bounding_box.left, p.bounding_box.top, p.bounding_box.width,
+                                               p.bounding_box.height]) for p in result.predictions]
+        raw = session.run([out.name], {inp.name: network_input(rgb)})[0]
+        assert raw.shape == (1, len(ANCHORS) * (5 + len(labels)), GRID, GRID) and raw.dtype == np.float32, raw.shape
+        exported = decode(raw, labels)
+        worst = max(worst, compare(served, exported, e["file"]))
+        compared += sum(1 for d in served if d[1] >= COMPARED)
+        # Not asserted (the export check is about equality): how many objects the model finds.
+        for tag, truth in zip(e["tags"], e["boxes"]):
+            best = max((d for d in exported if d[0] == tag), key=lambda d: d[1], default=None)
+            found += bool(best and iou(clipped(best[2]), truth) >= 0.5)
+    assert compared >= 20, f"only {compared} server detections reached {COMPARED}: nothing much was compared"
+    print(f"{compared} detections compared, largest |exported - server| score difference {worst:.1e}; "
+          f"best box per tag right for {found} of {sum(len(e['boxes']) for e in chosen)} objects")
