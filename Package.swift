@@ -31,9 +31,10 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "COneDNN", path: "Sources/COneDNN",
                        providers: [.apt(["libdnnl-dev"])]),
+        .target(name: "CHalfFloat", path: "Sources/CHalfFloat"),
         // The engine's own loops (preprocessing, heads) are numeric: optimise them even in
         // debug builds, so the test suite runs real training in seconds.
-        .target(name: "VisionEngine", dependencies: ["CVips", "COpenBLAS", "COneDNN", .product(name: "Crypto", package: "swift-crypto")],
+        .target(name: "VisionEngine", dependencies: ["CVips", "COpenBLAS", "COneDNN", "CHalfFloat", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: [.unsafeFlags(["-O"], .when(configuration: .debug))]),
         .target(name: "Migrations", dependencies: [
             .product(name: "Fluent", package: "fluent"),

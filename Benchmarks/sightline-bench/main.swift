@@ -9,6 +9,8 @@ import VisionEngine
 //   sightline-bench features | heads | retrain | pipeline [--image photo.jpg] [--jobs 2]
 //   sightline-bench jobs --jobs 2 --threads 1        (training and prediction throughput)
 //   sightline-bench export-onnx --out model.onnx --opset 12 [--multilabel 1] [--size 416]
+//   sightline-bench detect [--forest 1] [--per-tag 30] [--views 16] [--samples 8600]
+//                                            (detection: backbone passes, head training, held-out mAP@0.5)
 
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 let weights = root.appendingPathComponent(".cache/weights/efficientnet-lite0.pth").path
@@ -183,6 +185,84 @@ case "export-onnx":
     try onnx.write(to: URL(fileURLWithPath: args[o + 1]))
     let probabilities = head.probabilities(model.features(Tensor(n: 1, h: size, w: size, c: 3, data: try goldenInput(size: size))))
     emit(mode, ["bytes": onnx.count, "probabilities": probabilities.map(Double.init)])
+
+case "detect":
+    // Trains a detector on the detection fixtures (composites of real photos, or
+    // DeepForest tiles with --forest 1) and measures it on images it never saw.
+    let forest = option("forest", 0) == 1
+    let dir = root.appendingPathComponent(".cache/datasets/\(forest ? "deepforest-tiles" : "od-composites")")
+    struct Entry: Decodable { var file: String; var split: String?; var boxes: [[Float]]; var tags: [String] }
+    let entries = try JSONDecoder().decode([Entry].self, from: Data(contentsOf: dir.appendingPathComponent("manifest.json")))
+    let tagNames = Array(Set(entries.flatMap(\.tags))).sorted()
+    func labeled(_ e: Entry) -> [LabeledBox] {
+        zip(e.boxes, e.tags).map { b, t in LabeledBox(tag: tagNames.firstIndex(of: t)!, box: NormalisedBox(left: b[0], top: b[1], width: b[2], height: b[3])) }
+    }
+    var train: [Entry] = [], test: [Entry] = []
+    if forest {
+        for (i, e) in entries.enumerated() where !e.boxes.isEmpty { if i % 4 == 3 { test.append(e) } else { train.append(e) } }
+    } else {
+        let perTag = option("per-tag", 30)
+        for t in tagNames { train += entries.filter { $0.split == "bench" && $0.tags == [t] }.prefix(perTag) }
+        test = entries.filter { $0.split == "benchtest" }
+    }
+    var options = DetectionTrainingOptions()
+    options.views = option("views", options.views)
+    options.targetSamples = option("samples", options.targetSamples)
+    options.threads = option("threads", 1)
+    options.width = option("width", options.width)
+    options.batchSize = option("batch", options.batchSize)
+    let cache = InMemoryDetectionFeatureCache()
+    let extractor = DetectionExtractor(model: model, cache: cache)
+    func src(_ e: Entry) -> FeatureSource { .encoded(try! Data(contentsOf: dir.appendingPathComponent(e.file)), hash: e.file) }
+    let views = DetectionView.views(count: options.views)
+    if option("phases", 0) == 1 {
+        // Where a view's time goes, on the first training image.
+        let img = try ImageDecoder.rgb8(try Data(contentsOf: dir.appendingPathComponent(train[0].file)))
+        var phase: [String: [Double]] = [:]
+        for v in views {
+            var x: [Float] = [], out: BackboneOutput!, inputs: [[Float]] = []
+            phase["input", default: []].append(try milliseconds { x = try v.input(rgb: img.pixels, width: img.width, height: img.height) })
+            phase["forward_maps", default: []].append(milliseconds { out = model.forward(Tensor(n: 1, h: 416, w: 416, c: 3, data: x), maps: Set(DetectionFeatures.levels)) })
+            phase["head_inputs", default: []].append(milliseconds { inputs = DetectionFeatures.headInputs(out) })
+            phase["encode", default: []].append(milliseconds { _ = HalfFloats.encode(inputs[0]) })
+        }
+        let x = try views[0].input(rgb: img.pixels, width: img.width, height: img.height)
+        for (name, maps) in [("no_maps", Set<FeatureLevel>()), ("head_map", [.head]), ("stride16_map", [.stride16]), ("both_maps", Set(DetectionFeatures.levels))] {
+            for _ in 0..<2 { _ = model.forward(Tensor(n: 1, h: 416, w: 416, c: 3, data: x), maps: maps) }
+            for _ in 0..<10 { phase[name, default: []].append(milliseconds { _ = model.forward(Tensor(n: 1, h: 416, w: 416, c: 3, data: x), maps: maps) }) }
+        }
+        emit("detect-phases", phase.mapValues { $0.sorted()[$0.count / 2] })
+    }
+    let extractMs = try milliseconds { _ = try extractor.extract(train.map(src), views: views) }
+    let samples = train.map { DetectionSample(hash: $0.file, boxes: labeled($0)) }
+    var head: DetectorHead!
+    var heldOutMap = -1.0
+    let fitMs = try milliseconds {
+        if option("full", 0) == 1 {
+            // What a training job does: measure on held-out images, then fine-tune on all.
+            let r = try DetectionTrainer.train(samples, tagIDs: tagNames, extractor: extractor, options: options)
+            head = r.head
+            heldOutMap = r.report.summary(threshold: 0.5, overlap: 0.5).meanAveragePrecision
+        } else {
+            head = try DetectionTrainer.fit(samples, tagIDs: tagNames, extractor: extractor, options: options)
+        }
+    }
+    var images: [DetectionReport.HeldOutImage] = []
+    var detectMs: [Double] = []
+    for (i, e) in test.enumerated() {
+        let data = try Data(contentsOf: dir.appendingPathComponent(e.file))
+        var found: [Detection] = []
+        detectMs.append(try milliseconds {
+            let img = try ImageDecoder.rgb8(data)
+            found = head.detect(try extractor.headInput(rgb: img.pixels, width: img.width, height: img.height, view: .whole))
+        })
+        images.append(.init(sample: i, truth: labeled(e), detections: found))
+    }
+    let summary = DetectionReport(tagIDs: tagNames, images: images).summary(threshold: 0.5, overlap: 0.5)
+    emit(mode, ["train_images": train.count, "test_images": test.count, "views": options.views,
+                "steps": DetectionTrainer.steps(images: train.count, options: options),
+                "extract_ms": extractMs, "fit_ms": fitMs, "held_out_map50": heldOutMap, "width": options.width, "detect_ms": detectMs, "map50": summary.meanAveragePrecision,
+                "per_tag_ap": summary.perTag.map(\.averagePrecision), "recall_at_0_5": summary.recall, "precision_at_0_5": summary.precision])
 
 default:
     FileHandle.standardError.write(Data("unknown mode \(mode)\n".utf8))

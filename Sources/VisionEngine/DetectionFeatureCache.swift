@@ -1,3 +1,4 @@
+import CHalfFloat
 import Foundation
 
 /// Detection head inputs (13×13×1728 per view, ~0.6 MB in float16) cached per (image
@@ -5,20 +6,54 @@ import Foundation
 /// They are too large to keep all in memory for big projects: the app streams them from
 /// disk (`DiskDetectionFeatureCache`); tests keep them in memory.
 public protocol DetectionFeatureCache: Sendable {
-    func load(_ key: FeatureKey) throws -> [Float]?
+    /// IEEE float16 bit patterns.
+    func loadHalves(_ key: FeatureKey) throws -> [UInt16]?
     func contains(_ key: FeatureKey) -> Bool
-    func store(_ features: [Float], for key: FeatureKey) throws
+    func storeHalves(_ halves: [UInt16], for key: FeatureKey) throws
+}
+
+extension DetectionFeatureCache {
+    public func load(_ key: FeatureKey) throws -> [Float]? { try loadHalves(key).map { HalfFloats.decode($0) } }
+    public func store(_ features: [Float], for key: FeatureKey) throws { try storeHalves(HalfFloats.encode(features), for: key) }
+}
+
+/// Float16 arrays converted with the CPU's F16C instructions.
+public enum HalfFloats {
+    public static func encode(_ x: [Float]) -> [UInt16] {
+        var out = [UInt16](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { d in sl_float_to_half(s.baseAddress, d.baseAddress, x.count) } }
+        return out
+    }
+
+    public static func decode(_ h: [UInt16]) -> [Float] {
+        var out = [Float](repeating: 0, count: h.count)
+        h.withUnsafeBufferPointer { s in out.withUnsafeMutableBufferPointer { d in sl_half_to_float(s.baseAddress, d.baseAddress, h.count) } }
+        return out
+    }
+
+    /// Decodes onto the end of `out`, each value times `scale[i % scale.count]`.
+    static func append(_ h: [UInt16], scaledBy scale: [Float], to out: inout [Float]) {
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: h.count))
+        h.withUnsafeBufferPointer { s in
+            scale.withUnsafeBufferPointer { m in
+                out.withUnsafeMutableBufferPointer { d in
+                    sl_half_to_float_scaled(s.baseAddress, d.baseAddress! + start, h.count, m.baseAddress, scale.count)
+                }
+            }
+        }
+    }
 }
 
 /// Float16 in memory.
 public final class InMemoryDetectionFeatureCache: DetectionFeatureCache, @unchecked Sendable {
     private let lock = NSLock()
-    private var entries: [FeatureKey: [Float16]] = [:]
+    private var entries: [FeatureKey: [UInt16]] = [:]
     public init() {}
 
-    public func load(_ key: FeatureKey) -> [Float]? {
+    public func loadHalves(_ key: FeatureKey) -> [UInt16]? {
         lock.lock(); defer { lock.unlock() }
-        return entries[key].map { $0.map(Float.init) }
+        return entries[key]
     }
 
     public func contains(_ key: FeatureKey) -> Bool {
@@ -26,10 +61,9 @@ public final class InMemoryDetectionFeatureCache: DetectionFeatureCache, @unchec
         return entries[key] != nil
     }
 
-    public func store(_ features: [Float], for key: FeatureKey) {
-        let half = features.map { Float16($0) }
+    public func storeHalves(_ halves: [UInt16], for key: FeatureKey) {
         lock.lock(); defer { lock.unlock() }
-        entries[key] = half
+        entries[key] = halves
     }
 
     public var count: Int {
@@ -55,15 +89,15 @@ public final class DiskDetectionFeatureCache: DetectionFeatureCache, @unchecked 
 
     public func contains(_ key: FeatureKey) -> Bool { FileManager.default.fileExists(atPath: url(key).path) }
 
-    public func load(_ key: FeatureKey) throws -> [Float]? {
-        guard let data = try? Data(contentsOf: url(key)) else { return nil }
-        guard data.count % 2 == 0 else { return nil }
-        return data.withUnsafeBytes { raw in (0..<data.count / 2).map { Float(raw.loadUnaligned(fromByteOffset: $0 * 2, as: Float16.self)) } }
+    public func loadHalves(_ key: FeatureKey) throws -> [UInt16]? {
+        guard let data = try? Data(contentsOf: url(key)), data.count % 2 == 0 else { return nil }
+        var out = [UInt16](repeating: 0, count: data.count / 2)
+        out.withUnsafeMutableBytes { dst in data.withUnsafeBytes { src in dst.copyMemory(from: src) } }
+        return out
     }
 
-    public func store(_ features: [Float], for key: FeatureKey) throws {
-        let half = features.map { Float16($0) }
-        try half.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: url(key), options: .atomic)
+    public func storeHalves(_ halves: [UInt16], for key: FeatureKey) throws {
+        try halves.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: url(key), options: .atomic)
     }
 }
 
@@ -85,22 +119,41 @@ public struct DetectionExtractor: Sendable {
     public func headInput(rgb: [UInt8], width: Int, height: Int, view: DetectionView) throws -> [Float] {
         let size = DetectionGrid.inputSize
         let x = try view.input(rgb: rgb, width: width, height: height, size: size)
-        let out = model.forward(Tensor(n: 1, h: size, w: size, c: 3, data: x), featureMaps: true)
+        let out = model.forward(Tensor(n: 1, h: size, w: size, c: 3, data: x), maps: Set(DetectionFeatures.levels))
         return DetectionFeatures.headInputs(out)[0]
     }
 
     /// Makes sure every (source, view) is cached; returns how many were computed.
-    /// `shouldStop` is asked between images (cancellation).
+    /// `shouldStop` is asked between images (cancellation). Each view's preprocessing
+    /// (crop, resize, jitter: single-threaded libvips and Swift) runs on a helper thread one
+    /// view ahead of the backbone, so the two overlap.
     public func extract(_ sources: [FeatureSource], views: [DetectionView], shouldStop: () -> Bool = { false }) throws -> Int {
         var computed = 0
+        let size = DetectionGrid.inputSize
+        let prep = DispatchQueue(label: "sightline.detection-preprocessing")
+        final class Slot: @unchecked Sendable { var result: Result<[Float], Error>?; let done = DispatchGroup() }
         for source in sources {
             if shouldStop() { break }
             let missing = views.filter { !cache.contains(key(source.hash, $0)) }
             guard !missing.isEmpty else { continue }
             let image = try source.pixels()
-            for view in missing {
-                try cache.store(try headInput(rgb: image.rgb, width: image.width, height: image.height, view: view),
-                                for: key(source.hash, view))
+            func launch(_ view: DetectionView) -> Slot {
+                let slot = Slot()
+                slot.done.enter()
+                prep.async {
+                    slot.result = Result { try view.input(rgb: image.rgb, width: image.width, height: image.height, size: size) }
+                    slot.done.leave()
+                }
+                return slot
+            }
+            var next = launch(missing[0])
+            for (i, view) in missing.enumerated() {
+                let current = next
+                if i + 1 < missing.count { next = launch(missing[i + 1]) }
+                current.done.wait()
+                let x = try current.result!.get()
+                let out = model.forward(Tensor(n: 1, h: size, w: size, c: 3, data: x), maps: Set(DetectionFeatures.levels))
+                try cache.store(DetectionFeatures.headInputs(out)[0], for: key(source.hash, view))
                 computed += 1
             }
         }

@@ -7,17 +7,22 @@ public struct DetectionSample: Sendable {
     public init(hash: String, boxes: [LabeledBox]) { self.hash = hash; self.boxes = boxes }
 }
 
+/// Measured with `sightline-bench detect` (release, 2 cores): on the composites (60
+/// training images, 40 unseen test images) width 128 and 256 both reach mAP@0.5 0.97 and
+/// 16 views give nothing over 12; on DeepForest tiles (27 train, 9 test, dense ~40 px
+/// trees) width 256 reaches 0.37 against 0.34 at 2–4× the training time. Quick training
+/// takes the narrow head to stay within its time budget; Advanced the wide one.
 public struct DetectionTrainingOptions: Sendable {
-    public var views = 16
+    public var views = 12
     /// Samples (view passes) the schedule aims for, and the fewest epochs over all views.
-    public var targetSamples = 8_600
+    public var targetSamples = 6_400
     public var minimumEpochs = 6
     public var maximumSamples = 24_000
     public var batchSize = 16
     public var learningRate: Float = 1e-3
     public var weightDecay: Float = 1e-4
     public var dropout: Float = 0.3
-    public var width = 256
+    public var width = 128
     public var seed: UInt64 = 11
     /// OpenMP threads for the head's convolutions.
     public var threads = 1
@@ -25,10 +30,10 @@ public struct DetectionTrainingOptions: Sendable {
     public var heldOutShare = 0.2
     public init() {}
 
-    /// Advanced training: more views and a longer schedule.
+    /// Advanced training: more views, a longer schedule, the wider head.
     public static var advanced: DetectionTrainingOptions {
         var o = DetectionTrainingOptions()
-        o.views = 24; o.targetSamples = 14_000; o.maximumSamples = 40_000
+        o.views = 20; o.targetSamples = 12_000; o.maximumSamples = 40_000; o.width = 256
         return o
     }
 }
@@ -102,24 +107,34 @@ public enum DetectionTrainer {
     public static func fit(_ samples: [DetectionSample], tagIDs: [String], extractor: DetectionExtractor,
                            options o: DetectionTrainingOptions = DetectionTrainingOptions(),
                            progress: (Double) -> Bool = { _ in true }) throws -> DetectorHead {
+        let net = try fitNetwork(samples, classes: tagIDs.count, extractor: extractor, options: o,
+                                 steps: steps(images: samples.count, options: o), peak: o.learningRate, progress: progress)
+        return net.head(backbone: extractor.model.variant.rawValue, tagIDs: tagIDs)
+    }
+
+    /// The optimisation: AdamW, `steps` batches, linear warm-up over the first 5 % to
+    /// `peak`, then cosine decay; from `start` when given (fine-tuning), else from scratch.
+    static func fitNetwork(_ samples: [DetectionSample], classes: Int, extractor: DetectionExtractor, options o: DetectionTrainingOptions,
+                           steps total: Int, peak: Float, start: Network? = nil, progress: (Double) -> Bool) throws -> Network {
         guard !samples.isEmpty else { throw DetectionTrainingError.noImages }
         let views = DetectionView.views(count: o.views)
-        let classes = tagIDs.count, cells = DetectionGrid.cells
+        let cells = DetectionGrid.cells
         let inputs = DetectionFeatures.channels()
-        let net = Network(inputs: inputs, width: o.width, outputs: DetectionGrid.channels(classes: classes), classes: classes,
-                          seed: o.seed, threads: o.threads)
-        let optimiser = AdamOptimizer(learningRate: o.learningRate, weightDecay: o.weightDecay)
-        var rng = SplitMix64(seed: o.seed)
+        let net = start ?? Network(inputs: inputs, width: o.width, outputs: DetectionGrid.channels(classes: classes), classes: classes,
+                                   seed: o.seed, threads: o.threads)
+        net.bn1.training = true; net.bn2.training = true
+        let optimiser = AdamOptimizer(learningRate: peak, weightDecay: o.weightDecay)
+        var rng = SplitMix64(seed: o.seed &+ UInt64(total))
         let pairs = samples.indices.flatMap { s in views.indices.map { (s, $0) } }
         var order: [(Int, Int)] = []
-        let total = steps(images: samples.count, options: o)
         let warmup = max(1, total / 20)
         let parameters = net.parameters
+        let keep = 1 / (1 - o.dropout)
         for step in 0..<total {
             if step % 20 == 0, !progress(Double(step) / Double(total)) { throw DetectionTrainingError.cancelled }
-            optimiser.learningRate = step < warmup ? o.learningRate * Float(step + 1) / Float(warmup)
-                : o.learningRate * Float(0.5 * (1 + cos(Double.pi * Double(step - warmup) / Double(max(total - warmup, 1)))))
-            optimiser.learningRate = max(optimiser.learningRate, o.learningRate * 1e-3)
+            let rate = step < warmup ? peak * Float(step + 1) / Float(warmup)
+                : peak * Float(0.5 * (1 + cos(Double.pi * Double(step - warmup) / Double(max(total - warmup, 1)))))
+            optimiser.learningRate = max(rate, peak * 1e-3)
             var batch: [(Int, Int)] = []
             while batch.count < min(o.batchSize, pairs.count) {
                 if order.isEmpty { order = pairs; order.shuffle(using: &rng) }
@@ -128,16 +143,13 @@ public enum DetectionTrainer {
             var x = [Float](); x.reserveCapacity(batch.count * cells * cells * inputs)
             var targets: [[LabeledBox]] = []
             for (s, v) in batch {
-                guard var f = try extractor.cache.load(extractor.key(samples[s].hash, views[v])), f.count == cells * cells * inputs else {
+                guard let f = try extractor.cache.loadHalves(extractor.key(samples[s].hash, views[v])), f.count == cells * cells * inputs else {
                     throw DetectionTrainingError.missingFeatures(samples[s].hash)
                 }
                 // Dropout2d: whole channels, kept ones scaled up.
-                if o.dropout > 0 {
-                    let keep = 1 / (1 - o.dropout)
-                    let mask = (0..<inputs).map { _ in rng.nextUnit() < Double(o.dropout) ? Float(0) : keep }
-                    for p in 0..<(cells * cells) { for j in 0..<inputs { f[p * inputs + j] *= mask[j] } }
-                }
-                x += f
+                let mask = o.dropout > 0 ? (0..<inputs).map { _ in rng.nextUnit() < Double(o.dropout) ? Float(0) : keep }
+                    : [Float](repeating: 1, count: inputs)
+                HalfFloats.append(f, scaledBy: mask, to: &x)
                 targets.append(views[v].boxes(samples[s].boxes))
             }
             let out = net.forward(Tensor(n: batch.count, h: cells, w: cells, c: inputs, data: x))
@@ -147,8 +159,13 @@ public enum DetectionTrainer {
         }
         net.bn1.training = false; net.bn2.training = false
         _ = progress(1)
-        return net.head(backbone: extractor.model.variant.rawValue, tagIDs: tagIDs)
+        return net
     }
+
+    /// The final fit continues from the measured network on every image for this share
+    /// of a full schedule, at this share of the learning rate.
+    static let fineTuneSteps = 0.4
+    static let fineTuneRate: Float = 0.3
 
     /// The images held out for measuring: a seeded share, at least one, never all, and
     /// never so many that a tag is left without training images.
@@ -170,15 +187,21 @@ public enum DetectionTrainer {
         return out
     }
 
-    /// Measures a head fitted without the held-out images on them (whole-image view), then
-    /// fits the final head on every image.
+    /// Measures a network fitted without the held-out images on them (whole-image view),
+    /// then fine-tunes that network on every image for the final head: the shipped model
+    /// has seen all images, and training costs 1.4 schedules instead of 2.
     public static func train(_ samples: [DetectionSample], tagIDs: [String], extractor: DetectionExtractor,
                              options o: DetectionTrainingOptions = DetectionTrainingOptions(),
                              progress: (Double) -> Bool = { _ in true }) throws -> (head: DetectorHead, report: DetectionReport) {
         let held = heldOut(samples, classes: tagIDs.count, options: o)
         let trainPart = samples.indices.filter { !held.contains($0) }.map { samples[$0] }
-        let a = Double(trainPart.count), b = Double(samples.count)
-        let measuring = try fit(trainPart, tagIDs: tagIDs, extractor: extractor, options: o) { progress($0 * a / (a + b)) }
+        let first = steps(images: trainPart.count, options: o)
+        let second = held.isEmpty ? 0 : max(1, Int(Double(steps(images: samples.count, options: o)) * fineTuneSteps))
+        let share = Double(first) / Double(first + second)
+        let backbone = extractor.model.variant.rawValue
+        let net = try fitNetwork(trainPart, classes: tagIDs.count, extractor: extractor, options: o, steps: first,
+                                 peak: o.learningRate) { progress($0 * share) }
+        let measuring = net.head(backbone: backbone, tagIDs: tagIDs)
         var images: [DetectionReport.HeldOutImage] = []
         for i in held.sorted() {
             guard let f = try extractor.cache.load(extractor.key(samples[i].hash, .whole)) else {
@@ -186,7 +209,10 @@ public enum DetectionTrainer {
             }
             images.append(DetectionReport.HeldOutImage(sample: i, truth: samples[i].boxes, detections: measuring.detect(f)))
         }
-        let head = try fit(samples, tagIDs: tagIDs, extractor: extractor, options: o) { progress((a + $0 * b) / (a + b)) }
-        return (head, DetectionReport(tagIDs: tagIDs, images: images))
+        let report = DetectionReport(tagIDs: tagIDs, images: images)
+        guard second > 0 else { return (measuring, report) }
+        _ = try fitNetwork(samples, classes: tagIDs.count, extractor: extractor, options: o, steps: second,
+                           peak: o.learningRate * fineTuneRate, start: net) { progress(share + $0 * (1 - share)) }
+        return (net.head(backbone: backbone, tagIDs: tagIDs), report)
     }
 }

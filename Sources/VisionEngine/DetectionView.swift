@@ -68,17 +68,22 @@ public struct DetectionView: Sendable, Hashable, Codable {
     /// ColorJitter does them.
     func jitter(_ x: inout [Float]) {
         let pixels = x.count / 3
-        var meanGrey: Float = 0
-        for p in 0..<pixels {
-            let r = x[3 * p] * 128 + 127, g = x[3 * p + 1] * 128 + 127, b = x[3 * p + 2] * 128 + 127
-            meanGrey += 0.299 * r + 0.587 * g + 0.114 * b
-        }
-        meanGrey = meanGrey / Float(max(pixels, 1)) * brightness
-        for p in 0..<pixels {
-            var v = (0..<3).map { min(max((x[3 * p + $0] * 128 + 127) * brightness, 0), 255) }
-            for k in 0..<3 { v[k] = min(max((v[k] - meanGrey) * contrast + meanGrey, 0), 255) }
-            let grey = 0.299 * v[0] + 0.587 * v[1] + 0.114 * v[2]
-            for k in 0..<3 { x[3 * p + k] = (min(max((v[k] - grey) * saturation + grey, 0), 255) - 127) / 128 }
+        let b = brightness, c = contrast, s = saturation
+        x.withUnsafeMutableBufferPointer { p in
+            var sum: Float = 0
+            for i in 0..<pixels {
+                sum += 0.299 * (p[3 * i] * 128 + 127) + 0.587 * (p[3 * i + 1] * 128 + 127) + 0.114 * (p[3 * i + 2] * 128 + 127)
+            }
+            let meanGrey = sum / Float(max(pixels, 1)) * b
+            @inline(__always) func clamp(_ v: Float) -> Float { min(max(v, 0), 255) }
+            for i in 0..<pixels {
+                var r = clamp((p[3 * i] * 128 + 127) * b), g = clamp((p[3 * i + 1] * 128 + 127) * b), bl = clamp((p[3 * i + 2] * 128 + 127) * b)
+                r = clamp((r - meanGrey) * c + meanGrey); g = clamp((g - meanGrey) * c + meanGrey); bl = clamp((bl - meanGrey) * c + meanGrey)
+                let grey = 0.299 * r + 0.587 * g + 0.114 * bl
+                p[3 * i] = (clamp((r - grey) * s + grey) - 127) / 128
+                p[3 * i + 1] = (clamp((g - grey) * s + grey) - 127) / 128
+                p[3 * i + 2] = (clamp((bl - grey) * s + grey) - 127) / 128
+            }
         }
     }
 }

@@ -166,6 +166,12 @@ public struct EfficientNetLite: Sendable {
     /// One forward pass on oneDNN: pooled features and, on request, the feature maps at
     /// strides 8, 16 and 32 and the head convolution's output (NHWC), for detection heads.
     public func forward(_ input: Tensor, featureMaps: Bool = false) -> BackboneOutput {
+        forward(input, maps: featureMaps ? Set(FeatureLevel.allCases) : [])
+    }
+
+    /// The pooled features and only the feature maps in `maps` (each one costs a reorder).
+    public func forward(_ input: Tensor, maps: Set<FeatureLevel>) -> BackboneOutput {
+        let featureMaps = Array(maps)
         precondition(input.c == 3, "input must have 3 channels")
         precondition(input.n > 0 && input.h >= 32 && input.w >= 32, "input must be at least 32×32")
         guard input.n > Self.microBatch else { return pass(input, featureMaps: featureMaps) }
@@ -190,8 +196,8 @@ public struct EfficientNetLite: Sendable {
     /// cache while the work per image stays the same.
     static let microBatch = 1
 
-    private func pass(_ input: Tensor, featureMaps: Bool) -> BackboneOutput {
-        let key = ForwardPlan.Key(n: input.n, h: input.h, w: input.w, threads: threads, featureMaps: featureMaps)
+    private func pass(_ input: Tensor, featureMaps: [FeatureLevel]) -> BackboneOutput {
+        let key = ForwardPlan.Key(n: input.n, h: input.h, w: input.w, threads: threads, maps: featureMaps)
         return plans.withPlan(key, build: { ForwardPlan(network: self, key: key) }) { $0.run(input) }
     }
 

@@ -7,7 +7,18 @@ import Foundation
 /// ends. A plan owns its buffers and stream, so one caller runs it at a time.
 final class ForwardPlan: @unchecked Sendable {
     struct Key: Hashable, Sendable {
-        var n: Int, h: Int, w: Int, threads: Int, featureMaps: Bool
+        var n: Int, h: Int, w: Int, threads: Int
+        /// The feature maps to copy out, in `FeatureLevel` order; each costs a reorder.
+        var maps: [FeatureLevel]
+
+        init(n: Int, h: Int, w: Int, threads: Int, maps: [FeatureLevel]) {
+            self.n = n; self.h = h; self.w = w; self.threads = threads
+            self.maps = Array(Set(maps)).sorted { $0.rawValue < $1.rawValue }
+        }
+
+        init(n: Int, h: Int, w: Int, threads: Int, featureMaps: Bool) {
+            self.init(n: n, h: h, w: w, threads: threads, maps: featureMaps ? FeatureLevel.allCases : [])
+        }
     }
 
     let key: Key
@@ -96,7 +107,8 @@ final class ForwardPlan: @unchecked Sendable {
             }
             let lastOfStage = i + 1 == net.blocks.count || net.blocks[i + 1].stage != b.stage
             let last = net.blocks.last!.stage
-            if key.featureMaps, lastOfStage, let level = [2: FeatureLevel.stride8, 4: .stride16, last - 1: .lastStageInput, last: .stride32][b.stage] {
+            if lastOfStage, let level = [2: FeatureLevel.stride8, 4: .stride16, last - 1: .lastStageInput, last: .stride32][b.stage],
+               key.maps.contains(level) {
                 let c = b.project.cout
                 let tap = DNNLMemory(DNNL.desc([n, c, x.h, x.w], dnnl_nhwc))
                 pending.append((DNNLPrimitive(reorder: slots[x.slot].desc, to: tap.desc), [(SL_ARG_FROM, x.slot), (SL_ARG_TO, fixedSlot(tap))]))
@@ -104,7 +116,7 @@ final class ForwardPlan: @unchecked Sendable {
             }
         }
         let head = conv(net.head, src: x.slot, h: x.h, w: x.w, stride: 1, into: .expanded, relu6: true)
-        if key.featureMaps {
+        if key.maps.contains(.head) {
             let tap = DNNLMemory(DNNL.desc([n, net.head.cout, head.h, head.w], dnnl_nhwc))
             pending.append((DNNLPrimitive(reorder: slots[head.slot].desc, to: tap.desc), [(SL_ARG_FROM, head.slot), (SL_ARG_TO, fixedSlot(tap))]))
             taps.append((.head, tap, head.h, head.w, net.head.cout))

@@ -49,13 +49,13 @@ def overlaps(box, others):
 
 def decode(output, labels):
     """[(tag, score, [left, top, width, height])] from one raw output [1, 5·(5+C), 13, 13]:
-    channel a·(5+C)+k holds tx, ty, tw, th, the objectness logit, then C class logits for
-    anchor a. Scores above MIN_SCORE, greedy per-class NMS, then the best MAX_DETECTIONS."""
+    channel a·(5+C)+k holds σ(tx), σ(ty) (the model applies the sigmoid), tw, th, the
+    objectness logit, then C class logits for anchor a. Scores above MIN_SCORE, greedy per-class NMS, then the best MAX_DETECTIONS."""
     c = len(labels)
     out = np.asarray(output, np.float64)[0].reshape(len(ANCHORS), 5 + c, GRID, GRID)
     rows, cols = np.meshgrid(np.arange(GRID), np.arange(GRID), indexing="ij")
-    x = (sigmoid(out[:, 0]) + cols) / GRID
-    y = (sigmoid(out[:, 1]) + rows) / GRID
+    x = (out[:, 0] + cols) / GRID
+    y = (out[:, 1] + rows) / GRID
     w = np.exp(out[:, 2]) * ANCHORS[:, 0, None, None] / GRID
     h = np.exp(out[:, 3]) * ANCHORS[:, 1, None, None] / GRID
     logits = out[:, 5:]

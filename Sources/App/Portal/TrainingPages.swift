@@ -82,7 +82,8 @@ struct TrainingPages: RouteCollection {
     }
 
     private func iterationPage(_ req: Request, _ c: ImagePages.Context, _ it: Iteration, flash: String? = nil,
-                               quickTest: [(String, Float)]? = nil) async throws -> Response {
+                               quickTest: [(String, Float)]? = nil, quickTestImage: String? = nil,
+                               quickTestDetections: [WirePrediction]? = nil) async throws -> Response {
         let csrf = req.csrfToken
         let base = "\(c.base)/iterations/\(it.id!.uuidString.lowercased())"
         var body: [HNode] = [
@@ -90,15 +91,64 @@ struct TrainingPages: RouteCollection {
             H.el("p", [], [H.text("Status: "), H.el("strong", [("id", "iteration-status")], [H.text(it.status)])]
                  + (it.errorDetails.map { [H.el("span", [("class", "error"), ("id", "failure")], [H.text(" " + $0)])] } ?? [])),
         ]
+        let detection = c.project.projectType == "ObjectDetection"
         if it.status == "Completed", let json = it.metricsJSON,
-           let report = try? JSONDecoder().decode(PerformanceReport.self, from: Data(json.utf8)) {
-            let tags = try await ImageService(db: req.db).projectTags(c.project)
+           let performance = try await performanceSection(req, c, json: json) {
+            body += performance
+            body.append(H.el("h2", [], [H.text("Publish")]))
+            if let name = it.publishName {
+                body.append(H.el("p", [("id", "published")], [H.text("Published as \(name) to \(it.predictionResourceID ?? "")")]))
+                body.append(H.form(action: "\(base)/unpublish", csrf: csrf, id: "unpublish-form", [H.button("Unpublish", id: "unpublish")]))
+            } else {
+                let accounts = try await AccountService(db: req.db).list(owner: req.portalUser!)
+                body.append(H.form(action: "\(base)/publish", csrf: csrf, id: "publish-form", [
+                    H.field("Publish name", name: "publishName", value: detection ? "detectModel" : "classifyModel", id: "publish-name"),
+                    H.el("label", [], [H.text("Prediction resource"), H.el("select", [("name", "predictionId"), ("id", "prediction-account")], accounts.map {
+                        H.el("option", [("value", $0.resourceID)], [H.text("\($0.name) (\($0.tierCode))")])
+                    })]),
+                    H.button("Publish", id: "publish"),
+                ]))
+            }
+            body += try await exportSection(req, c, it, base: base, csrf: csrf)
+            body.append(H.el("h2", [], [H.text("Quick test")]))
+            body.append(H.el("form", [("method", "post"), ("action", "\(base)/quicktest"), ("enctype", "multipart/form-data"), ("id", "quicktest-form")], [
+                H.void("input", [("type", "hidden"), ("name", "_csrf"), ("value", csrf)]),
+                H.void("input", [("type", "file"), ("name", "imageData"), ("accept", "image/*"), ("id", "quicktest-file")]),
+                H.field("or image URL", name: "url", type: "url", id: "quicktest-url"),
+                H.button("Test", id: "quicktest-button"),
+            ]))
+            if let quickTestImage, let quickTestDetections {
+                body.append(DetectionOverlay.node(imageURL: quickTestImage, predictions: quickTestDetections, id: "quicktest-results"))
+                body.append(H.el("script", [("src", "/js/detections.js")]))
+            } else if let quickTest {
+                body.append(H.el("div", [("id", "quicktest-results")], quickTest.map { name, p in
+                    H.el("div", [("class", "usage prediction"), ("data-tag", name)], [
+                        H.el("span", [], [H.text("\(name): \(String(format: "%.1f", p * 100))%")]),
+                        H.fill(Double(p)),
+                    ])
+                }))
+            }
+        } else if it.status == "Training" {
+            body.append(H.el("progress", [("max", "100"), ("value", String(it.progress)), ("id", "iteration-progress")]))
+        }
+        return .html(PortalLayout.page(title: it.name, user: req.portalUser, csrf: csrf, flash: flash, body))
+    }
+
+    /// The performance section: precision and recall at a threshold slider (exact, from the
+    /// held-out scores), AP per tag and the PR curves; for detectors also an overlap slider.
+    private func performanceSection(_ req: Request, _ c: ImagePages.Context, json: String) async throws -> [HNode]? {
+        let tags = try await ImageService(db: req.db).projectTags(c.project)
+        if let report = try? JSONDecoder().decode(DetectionReport.self, from: Data(json.utf8)) {
+            return detectionSection(report, tags: tags)
+        }
+        guard let report = try? JSONDecoder().decode(PerformanceReport.self, from: Data(json.utf8)) else { return nil }
+        do {
             let names = report.tagIDs.map { UUID(uuidString: $0).flatMap { tags[$0]?.name } ?? "?" }
             let s = report.summary(threshold: 0.5)
             // The held-out scores, so the slider recomputes precision and recall exactly.
             let scores = report.scored.map { $0.map { [$0.score, $0.positive ? 1 : 0] } }
             let scoreJSON = String(decoding: try JSONEncoder().encode(scores), as: UTF8.self)
-            body += [
+            return [
                 H.el("h2", [], [H.text("Performance")]),
                 H.el("div", [("id", "performance"), ("data-scores", scoreJSON)], [
                     H.el("label", [], [H.text("Probability threshold: "), H.el("span", [("id", "threshold-value")], [H.text("50%")]),
@@ -116,41 +166,36 @@ struct TrainingPages: RouteCollection {
                 ]),
                 H.el("div", [("class", "curves")], report.tagIDs.indices.map { prCurve(report, tag: $0, name: names[$0]) }),
                 H.el("script", [("src", "/js/threshold.js")]),
-                H.el("h2", [], [H.text("Publish")]),
             ]
-            if let name = it.publishName {
-                body.append(H.el("p", [("id", "published")], [H.text("Published as \(name) to \(it.predictionResourceID ?? "")")]))
-                body.append(H.form(action: "\(base)/unpublish", csrf: csrf, id: "unpublish-form", [H.button("Unpublish", id: "unpublish")]))
-            } else {
-                let accounts = try await AccountService(db: req.db).list(owner: req.portalUser!)
-                body.append(H.form(action: "\(base)/publish", csrf: csrf, id: "publish-form", [
-                    H.field("Publish name", name: "publishName", value: "classifyModel", id: "publish-name"),
-                    H.el("label", [], [H.text("Prediction resource"), H.el("select", [("name", "predictionId"), ("id", "prediction-account")], accounts.map {
-                        H.el("option", [("value", $0.resourceID)], [H.text("\($0.name) (\($0.tierCode))")])
-                    })]),
-                    H.button("Publish", id: "publish"),
-                ]))
-            }
-            body += try await exportSection(req, c, it, base: base, csrf: csrf)
-            body.append(H.el("h2", [], [H.text("Quick test")]))
-            body.append(H.el("form", [("method", "post"), ("action", "\(base)/quicktest"), ("enctype", "multipart/form-data"), ("id", "quicktest-form")], [
-                H.void("input", [("type", "hidden"), ("name", "_csrf"), ("value", csrf)]),
-                H.void("input", [("type", "file"), ("name", "imageData"), ("accept", "image/*"), ("id", "quicktest-file")]),
-                H.field("or image URL", name: "url", type: "url", id: "quicktest-url"),
-                H.button("Test", id: "quicktest-button"),
-            ]))
-            if let quickTest {
-                body.append(H.el("div", [("id", "quicktest-results")], quickTest.map { name, p in
-                    H.el("div", [("class", "usage prediction"), ("data-tag", name)], [
-                        H.el("span", [], [H.text("\(name): \(String(format: "%.1f", p * 100))%")]),
-                        H.fill(Double(p)),
-                    ])
-                }))
-            }
-        } else if it.status == "Training" {
-            body.append(H.el("progress", [("max", "100"), ("value", String(it.progress)), ("id", "iteration-progress")]))
         }
-        return .html(PortalLayout.page(title: it.name, user: req.portalUser, csrf: csrf, flash: flash, body))
+    }
+
+    private func detectionSection(_ report: DetectionReport, tags: [UUID: Tag]) -> [HNode] {
+        let names = report.tagIDs.map { UUID(uuidString: $0).flatMap { tags[$0]?.name } ?? "?" }
+        let s = report.summary(threshold: 0.5, overlap: 0.3)
+        func slider(_ label: String, id: String, value: Int) -> HNode {
+            H.el("label", [], [H.text(label), H.el("span", [("id", "\(id)-value")], [H.text("\(value)%")]),
+                               H.void("input", [("type", "range"), ("min", "0"), ("max", "100"), ("value", String(value)), ("id", id)])])
+        }
+        return [
+            H.el("h2", [], [H.text("Performance")]),
+            H.el("p", [], [H.text("Measured on \(report.images.count) held-out image(s) that the model measured was not trained on.")]),
+            H.el("div", [("id", "detection-performance"), ("data-heldout", DetectionOverlay.heldOutJSON(report))], [
+                slider("Probability threshold: ", id: "threshold", value: 50),
+                slider("Overlap threshold: ", id: "overlap", value: 30),
+                H.el("p", [("class", "overall")], [
+                    H.text("Precision "), H.el("strong", [("id", "precision")], [H.text(percent(s.precision))]),
+                    H.text(" · Recall "), H.el("strong", [("id", "recall")], [H.text(percent(s.recall))]),
+                    H.text(" · mAP "), H.el("strong", [("id", "map")], [H.text(percent(s.meanAveragePrecision))]),
+                ]),
+                H.table(head: ["Tag", "Precision", "Recall", "AP"], rows: s.perTag.enumerated().map { i, t in
+                    [H.text(names[i]), H.el("span", [("class", "tag-precision"), ("data-tag", String(i))], [H.text(percent(t.precision))]),
+                     H.el("span", [("class", "tag-recall"), ("data-tag", String(i))], [H.text(percent(t.recall))]),
+                     H.el("span", [("class", "tag-ap"), ("data-tag", String(i))], [H.text(percent(t.averagePrecision))])]
+                }, id: "per-tag"),
+            ]),
+            H.el("script", [("src", "/js/detection-performance.js")]),
+        ]
     }
 
     private func percent(_ v: Double) -> String { String(format: "%.1f%%", v * 100) }
@@ -261,6 +306,14 @@ struct TrainingPages: RouteCollection {
         // Stored with the project's predictions, as Custom Vision's quick test does.
         let result = try await PredictionService(app: req.application, db: req.db).counted(account: c.account) {
             try await $0.predict(project: c.project, iteration: iteration, data: data, store: true, withTagType: true)
+        }
+        if c.project.projectType == "ObjectDetection" {
+            // The stored copy of the image when there is one; the bytes themselves otherwise.
+            var image = "data:image;base64," + data.base64EncodedString()
+            if let id = UUID(uuidString: result.id), let row = try await StoredPrediction.find(id, on: req.db) {
+                image = req.application.blobSigner.url(hash: row.blobHash, base: req.application.settings.publicURL)
+            }
+            return try await iterationPage(req, c, iteration, quickTestImage: image, quickTestDetections: result.predictions)
         }
         return try await iterationPage(req, c, iteration, quickTest: result.predictions.map { ($0.tagName, $0.probability) })
     }

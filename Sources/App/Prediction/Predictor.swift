@@ -28,7 +28,7 @@ final class Predictor: @unchecked Sendable {
         }
         let found: [Detection] = try await engine.run {
             let model = try engine.backbone()
-            let maps = model.forward(Tensor(n: 1, h: size, w: size, c: 3, data: input), featureMaps: true)
+            let maps = model.forward(Tensor(n: 1, h: size, w: size, c: 3, data: input), maps: Set(DetectionFeatures.levels))
             return head.detect(DetectionFeatures.headInputs(maps)[0])
         }
         return found.map { (head.tagIDs[$0.tag], $0) }
