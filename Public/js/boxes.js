@@ -121,6 +121,37 @@
   }
 
   document.getElementById("delete-box").addEventListener("click", removeSelected);
+
+  // Suggestions from the latest trained iteration: confident boxes not already drawn
+  // are added (and saved) for the user to keep, fix or delete.
+  var suggest = document.getElementById("suggest-boxes");
+  if (suggest) suggest.addEventListener("click", function () {
+    status.textContent = "finding boxes…";
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", suggest.getAttribute("data-url"));
+    xhr.setRequestHeader("X-CSRF-Token", csrf);
+    xhr.onload = function () {
+      if (xhr.status !== 200) { status.textContent = "no suggestions: HTTP " + xhr.status; return; }
+      var added = 0;
+      JSON.parse(xhr.responseText).forEach(function (p) {
+        if (p.confidence < 0.5 || !tagNames[p.tagId]) return;
+        var overlapping = boxes.some(function (b) {
+          var iw = Math.min(b.left + b.width, p.left + p.width) - Math.max(b.left, p.left);
+          var ih = Math.min(b.top + b.height, p.top + p.height) - Math.max(b.top, p.top);
+          return iw > 0 && ih > 0 && iw * ih > 0.5 * Math.min(b.width * b.height, p.width * p.height);
+        });
+        if (overlapping || p.width < MIN || p.height < MIN) return;
+        boxes.push({ tagId: p.tagId, left: p.left, top: p.top, width: p.width, height: p.height });
+        added++;
+      });
+      root.setAttribute("data-suggested", String(added));
+      if (added === 0) { status.textContent = "no new suggestions"; return; }
+      render();
+      save();
+    };
+    xhr.onerror = function () { status.textContent = "no suggestions: network error"; };
+    xhr.send();
+  });
   document.addEventListener("keydown", function (e) {
     if ((e.key === "Delete" || e.key === "Backspace") && selected >= 0 && e.target === document.body) removeSelected();
   });

@@ -22,6 +22,7 @@ struct ImagesController: RouteCollection {
         t.post("images", "tags", use: addTags)
         t.delete("images", "tags", use: removeTags)
         t.post("images", "regions", use: addRegions)
+        t.post("images", ":imageId", "regionproposals", use: regionProposals)
         t.delete("images", "regions", use: removeRegions)
         t.post("images", "metadata", use: updateMetadata)
     }
@@ -276,5 +277,16 @@ struct ImagesController: RouteCollection {
         return try await .batch(WireImageMetadataUpdateSummary(
             isBatchSuccessful: ok, images: r.map { WireImageMetadataUpdateEntry(imageId: $0.0, status: $0.1, metadata: $0.2) }),
             allOK: ok, for: req)
+    }
+
+    struct WireRegionProposal: Content { var confidence: Float; var boundingBox: WireBoundingBox }
+    struct WireImageRegionProposal: Content { var projectId: String; var imageId: String; var proposals: [WireRegionProposal] }
+
+    func regionProposals(req: Request) async throws -> WireImageRegionProposal {
+        let p = try await req.project()
+        guard let id = UUID(uuidString: req.parameters.get("imageId") ?? "") else { throw CVError.notFound("NotFoundImage", "Image not found.") }
+        let found = try await RegionProposalService(app: req.application, db: req.db).proposals(project: p, imageID: id)
+        return WireImageRegionProposal(projectId: p.id!.uuidString.lowercased(), imageId: id.uuidString.lowercased(),
+                                       proposals: found.map { WireRegionProposal(confidence: $0.confidence, boundingBox: WireBoundingBox($0.box)) })
     }
 }

@@ -11,6 +11,7 @@ struct ImagePages: RouteCollection {
         p.post(":imageId", "tags", use: addTag)
         p.post(":imageId", "tags", ":tagId", "delete", use: removeTag)
         p.post(":imageId", "regions", use: saveRegions)
+        p.post(":imageId", "proposals", use: proposals)
         p.post(":imageId", "delete", use: delete)
     }
 
@@ -139,9 +140,12 @@ extension ImagePages {
                     H.el("option", [("value", $0.id!.uuidString.lowercased())], [H.text($0.name)])
                 })]),
                 H.el("button", [("type", "button"), ("id", "delete-box")], [H.text("Delete selected box")]),
+                H.el("button", [("type", "button"), ("id", "suggest-boxes"), ("data-url", "\(imageBase)/proposals")],
+                     [H.text("Suggest boxes")]),
                 H.el("span", [("id", "box-status"), ("class", "status")], [H.text("\(regions.count) box(es)")]),
             ]))
-            body.append(H.el("p", [("class", "hint")], [H.text("Drag on the image to draw a box; drag a box to move it, its corner to resize it. Changes are saved at once.")]))
+            body.append(H.el("p", [("class", "hint")], [H.text("Drag on the image to draw a box; drag a box to move it, its corner to resize it. Changes are saved at once. "
+                                                                   + "Suggest boxes adds what the latest trained iteration finds (50 % or more) for you to keep, fix or delete.")]))
         } else {
             body.append(H.void("img", [("src", signer.url(hash: img.resizedHash, base: base)), ("class", "full"), ("alt", "image"), ("id", "full-image")]))
         }
@@ -160,5 +164,20 @@ extension ImagePages {
         body.append(H.form(action: "\(imageBase)/delete", csrf: csrf, id: "delete-image", [H.button("Delete image", cls: "danger")]))
         if detection { body.append(H.el("script", [("src", "/js/boxes.js")])) }
         return .html(PortalLayout.page(title: "Image in \(c.project.name)", user: req.portalUser, csrf: csrf, error: error, body), status: status)
+    }
+
+    /// The box editor's suggestions: region proposals as boxes with their tags.
+    func proposals(req: Request) async throws -> Response {
+        let c = try await Context.load(req)
+        guard let id = req.parameters.get("imageId", as: UUID.self) else { throw Abort(.notFound) }
+        let found = try await RegionProposalService(app: req.application, db: req.db).proposals(project: c.project, imageID: id)
+        struct Suggestion: Encodable { var tagId: String; var confidence: Float; var left: Double; var top: Double; var width: Double; var height: Double }
+        let out = found.map { p -> Suggestion in
+            let b = WireBoundingBox(p.box)
+            return Suggestion(tagId: p.tagID, confidence: p.confidence, left: b.left, top: b.top, width: b.width, height: b.height)
+        }
+        var headers = HTTPHeaders()
+        headers.contentType = .json
+        return Response(status: .ok, headers: headers, body: .init(data: try JSONEncoder().encode(out)))
     }
 }
