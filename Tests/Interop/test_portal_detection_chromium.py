@@ -1,0 +1,124 @@
+"""Chromium and object detection: a box is labelled in the editor (the rest of the
+composites arrive with regions through the API, as a migration would bring them), the
+project trains from the portal, the iteration page's probability and overlap sliders
+change mAP, a quick test draws boxes over the image, and "Suggest boxes" proposes the
+trained iteration's boxes on a new image."""
+import base64
+import json
+import os
+
+import requests
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+from test_portal_chromium import browser, create_account, submit_credentials, wait_url  # noqa: F401  (fixture)
+from test_portal_images_chromium import add_tag, create_project
+from test_quickstart_detection import COMPOSITES
+
+WAITS = (StaleElementReferenceException, NoSuchElementException)
+
+
+def manifest():
+    with open(os.path.join(COMPOSITES, "manifest.json")) as f:
+        return json.load(f)
+
+
+def test_label_train_and_see_detections(server, browser):  # noqa: F811
+    b = browser
+    b.get(server.url + "/signup")
+    submit_credentials(b, "boxes@example.com", "boxes-password")
+    create_account(b, "boxes")
+    key = [line.split()[-1] for line in b.find_element(By.ID, "new-keys").text.splitlines() if line.startswith("Training key 1")][0]
+    project_url = create_project(b, "Forks and scissors", "General (compact) — Object detection (preview)")
+    project_id = project_url.rstrip("/").split("/projects/")[1].split("/")[0].split("#")[0]
+    add_tag(b, "fork")
+    add_tag(b, "scissors")
+
+    api = f"{server.url}/customvision/v3.3/training/projects/{project_id}"
+    tags = {t["name"]: t["id"] for t in requests.get(api + "/tags", headers={"Training-Key": key}, timeout=30).json()}
+    entries = [e for e in manifest() if e["split"] == "train"]
+    unlabelled = entries.pop(0)   # labelled in the browser below
+    batch = [{"name": e["file"], "contents": base64.b64encode(open(os.path.join(COMPOSITES, e["file"]), "rb").read()).decode(),
+              "regions": [{"tagId": tags[t], "left": x[0], "top": x[1], "width": x[2], "height": x[3]}
+                          for t, x in zip(e["tags"], e["boxes"])]} for e in entries]
+    r = requests.post(api + "/images/files", headers={"Training-Key": key}, json={"images": batch}, timeout=120)
+    assert r.status_code == 200 and r.json()["isBatchSuccessful"], r.text
+
+    # The first fork arrives untagged through the uploader and gets its box in the editor.
+    b.get(project_url)
+    for box in b.find_elements(By.CSS_SELECTOR, "input.batch-tag"):
+        if box.is_selected():
+            box.click()
+    file_input = b.find_element(By.ID, "file-input")
+    b.execute_script("arguments[0].style.display = 'block'", file_input)
+    file_input.send_keys(os.path.join(COMPOSITES, unlabelled["file"]))
+    WebDriverWait(b, 30).until(lambda d: d.find_element(By.ID, "uploader").get_attribute("data-finished") == "1")
+    b.get(project_url + "?tag=untagged")
+    b.find_element(By.CSS_SELECTOR, "#gallery a.thumb").click()
+    wait_url(b, "/images/")
+    img = b.find_element(By.ID, "editor-image")
+    WebDriverWait(b, 10).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img))
+    w, h = img.size["width"], img.size["height"]
+    left, top, bw, bh = unlabelled["boxes"][0]
+    # From the box's top-left corner to its bottom-right (offsets are from the image centre).
+    ActionChains(b).move_to_element_with_offset(img, int((left - 0.5) * w), int((top - 0.5) * h)).click_and_hold() \
+        .move_by_offset(int(bw * w), int(bh * h)).release().perform()
+    WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") == "1")
+
+    b.get(project_url)
+    b.find_element(By.ID, "train-button").click()
+    wait_url(b, "#training")
+    WebDriverWait(b, 600, poll_frequency=2, ignored_exceptions=WAITS).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#iterations .it-status").text in ("Completed", "Failed"))
+    assert b.find_element(By.CSS_SELECTOR, "#iterations .it-status").text == "Completed"
+
+    b.find_element(By.LINK_TEXT, "Iteration 1").click()
+    wait_url(b, "/iterations/")
+    assert b.find_element(By.ID, "detection-performance")
+    first_map = b.find_element(By.ID, "map").text
+    overlap = b.find_element(By.ID, "overlap")
+    overlap.click()
+    overlap.send_keys(Keys.END)   # boxes must match exactly: nothing counts
+    assert b.find_element(By.ID, "overlap-value").text == "100%"
+    assert b.find_element(By.ID, "map").text == "0.0%"
+    overlap.send_keys(Keys.HOME)
+    assert float(b.find_element(By.ID, "map").text.rstrip("%")) >= float(first_map.rstrip("%"))
+    assert len(b.find_elements(By.CSS_SELECTOR, "#per-tag .tag-ap")) == 2
+
+    test = [e for e in manifest() if e["split"] == "test" and e["tags"] == ["scissors"]][0]
+    b.find_element(By.ID, "quicktest-file").send_keys(os.path.join(COMPOSITES, test["file"]))
+    b.find_element(By.ID, "quicktest-button").click()
+    WebDriverWait(b, 120, ignored_exceptions=WAITS).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#quicktest-results .detections"))
+    view = b.find_element(By.CSS_SELECTOR, "#quicktest-results .detections")
+    WebDriverWait(b, 10).until(lambda d: d.execute_script(
+        "var i = arguments[0].querySelector('img'); return i.complete && i.naturalWidth > 0", view))
+    # The threshold slider decides what is drawn: at 0 % every detection (the most
+    # probable first), at 100 % none.
+    slider = b.find_element(By.CSS_SELECTOR, "#quicktest-results .detection-threshold")
+    slider.click()
+    slider.send_keys(Keys.HOME)
+    drawn = view.find_elements(By.CSS_SELECTOR, ".box")
+    assert drawn and drawn[0].text.startswith("scissors"), view.get_attribute("data-detections")[:600]
+    assert view.get_attribute("data-shown") == str(len(json.loads(view.get_attribute("data-detections"))))
+    slider.send_keys(Keys.END)
+    assert view.get_attribute("data-shown") == "0" and not view.find_elements(By.CSS_SELECTOR, ".box")
+
+    # A new, unlabelled image: the editor suggests the trained iteration's box.
+    b.get(project_url)
+    file_input = b.find_element(By.ID, "file-input")
+    b.execute_script("arguments[0].style.display = 'block'", file_input)
+    other = [e for e in manifest() if e["split"] == "test" and e["tags"] == ["fork"]][0]
+    file_input.send_keys(os.path.join(COMPOSITES, other["file"]))
+    WebDriverWait(b, 30).until(lambda d: d.find_element(By.ID, "uploader").get_attribute("data-finished") == "1")
+    b.get(project_url + "?tag=untagged")
+    b.find_element(By.CSS_SELECTOR, "#gallery a.thumb").click()
+    wait_url(b, "/images/")
+    b.find_element(By.ID, "suggest-boxes").click()
+    WebDriverWait(b, 60).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-suggested") is not None)
+    assert b.find_element(By.ID, "box-editor").get_attribute("data-suggested") != "0"
+    WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") is not None)
+    labels = [e.text for e in b.find_elements(By.CSS_SELECTOR, "#box-editor .box .label")]
+    assert "fork" in labels, labels
