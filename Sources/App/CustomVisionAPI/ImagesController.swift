@@ -22,7 +22,8 @@ struct ImagesController: RouteCollection {
         t.post("images", "tags", use: addTags)
         t.delete("images", "tags", use: removeTags)
         t.post("images", "regions", use: addRegions)
-        t.post("images", ":imageId", "regionproposals", use: regionProposals)
+        // Proposals run the network: the same TPS limit as quick tests and predictions.
+        t.grouped(RateLimitMiddleware(kind: "prediction")).post("images", ":imageId", "regionproposals", use: regionProposals)
         t.delete("images", "regions", use: removeRegions)
         t.post("images", "metadata", use: updateMetadata)
     }

@@ -170,6 +170,7 @@ extension ImagePages {
     func proposals(req: Request) async throws -> Response {
         let c = try await Context.load(req)
         guard let id = req.parameters.get("imageId", as: UUID.self) else { throw Abort(.notFound) }
+        try await RateLimitMiddleware.check(account: c.account, kind: "prediction", on: req.db)
         let found = try await RegionProposalService(app: req.application, db: req.db).proposals(project: c.project, imageID: id)
         struct Suggestion: Encodable { var tagId: String; var confidence: Float; var left: Double; var top: Double; var width: Double; var height: Double }
         let out = found.map { p -> Suggestion in
