@@ -80,34 +80,14 @@ public struct ClassifierHead: Sendable, Codable, Equatable {
     static let magic = Data("SLHEAD1\n".utf8)
 
     public func serialised() throws -> Data {
-        var out = Self.magic
-        let header = try JSONEncoder().encode(Header(kind: kind, backbone: backbone, inputSize: inputSize, tagIDs: tagIDs,
-                                                     l2: l2, preprocessing: preprocessing, dimension: dimension))
-        var length = UInt32(header.count).littleEndian
-        out.append(Data(bytes: &length, count: 4))
-        out.append(header)
-        for array in [featureMean, featureScale, weights, bias] {
-            array.withUnsafeBufferPointer { out.append(Data(buffer: $0)) }
-        }
-        return out
+        try HeadFile.encode(magic: Self.magic, header: Header(kind: kind, backbone: backbone, inputSize: inputSize, tagIDs: tagIDs,
+                                                              l2: l2, preprocessing: preprocessing, dimension: dimension),
+                            arrays: [featureMean, featureScale, weights, bias])
     }
 
     public static func deserialise(_ data: Data) throws -> ClassifierHead {
-        let bytes = [UInt8](data)
-        guard bytes.count > magic.count + 4, Data(bytes.prefix(magic.count)) == magic else { throw HeadError.corruptModel("not a Sightline head") }
-        var p = magic.count
-        let length = Int(UInt32(bytes[p]) | UInt32(bytes[p + 1]) << 8 | UInt32(bytes[p + 2]) << 16 | UInt32(bytes[p + 3]) << 24)
-        p += 4
-        guard p + length <= bytes.count else { throw HeadError.corruptModel("truncated header") }
-        let h = try JSONDecoder().decode(Header.self, from: Data(bytes[p..<p + length]))
-        p += length
-        let c = h.tagIDs.count, d = h.dimension
-        let counts = [d, d, c * d, c]
-        guard bytes.count - p == counts.reduce(0, +) * 4 else { throw HeadError.corruptModel("payload size does not match the header") }
-        var arrays: [[Float]] = []
-        for n in counts {
-            arrays.append(bytes[p..<p + 4 * n].withUnsafeBytes { raw in (0..<n).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } })
-            p += 4 * n
+        let (h, arrays) = try HeadFile.decode(data, magic: magic, what: "head") { (h: Header) in
+            [h.dimension, h.dimension, h.tagIDs.count * h.dimension, h.tagIDs.count]
         }
         return ClassifierHead(kind: h.kind, backbone: h.backbone, inputSize: h.inputSize, tagIDs: h.tagIDs,
                               featureMean: arrays[0], featureScale: arrays[1], weights: arrays[2], bias: arrays[3],

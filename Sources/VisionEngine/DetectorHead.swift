@@ -79,35 +79,18 @@ public struct DetectorHead: Sendable, Equatable {
     public static func isDetector(_ data: Data) -> Bool { data.count >= magic.count && data.prefix(magic.count) == magic }
 
     public func serialised() throws -> Data {
-        var out = Self.magic
-        let header = try JSONEncoder().encode(Header(backbone: backbone, inputSize: inputSize, tagIDs: tagIDs, width: width,
-                                                     inputChannels: inputChannels))
-        var length = UInt32(header.count).littleEndian
-        out.append(Data(bytes: &length, count: 4))
-        out.append(header)
-        for array in [w1, b1, w2, b2, w3, b3] { array.withUnsafeBufferPointer { out.append(Data(buffer: $0)) } }
-        return out
+        try HeadFile.encode(magic: Self.magic, header: Header(backbone: backbone, inputSize: inputSize, tagIDs: tagIDs, width: width,
+                                                              inputChannels: inputChannels),
+                            arrays: [w1, b1, w2, b2, w3, b3])
     }
 
     public static func deserialise(_ data: Data) throws -> DetectorHead {
-        let bytes = [UInt8](data)
-        guard isDetector(data), bytes.count > magic.count + 4 else { throw HeadError.corruptModel("not a Sightline detector") }
-        var p = magic.count
-        let length = Int(UInt32(bytes[p]) | UInt32(bytes[p + 1]) << 8 | UInt32(bytes[p + 2]) << 16 | UInt32(bytes[p + 3]) << 24)
-        p += 4
-        guard p + length <= bytes.count else { throw HeadError.corruptModel("truncated header") }
-        let h = try JSONDecoder().decode(Header.self, from: Data(bytes[p..<p + length]))
-        p += length
-        let outputs = DetectionGrid.channels(classes: h.tagIDs.count)
-        guard h.width > 0, h.width <= 4096, h.inputChannels > 0, h.inputChannels <= 1 << 16, !h.tagIDs.isEmpty else {
-            throw HeadError.corruptModel("implausible detector shape")
-        }
-        let counts = [h.width * h.inputChannels, h.width, h.width * h.width * 9, h.width, outputs * h.width, outputs]
-        guard bytes.count - p == counts.reduce(0, +) * 4 else { throw HeadError.corruptModel("payload size does not match the header") }
-        var arrays: [[Float]] = []
-        for n in counts {
-            arrays.append(bytes[p..<p + 4 * n].withUnsafeBytes { raw in (0..<n).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } })
-            p += 4 * n
+        let (h, arrays) = try HeadFile.decode(data, magic: magic, what: "detector") { (h: Header) -> [Int] in
+            guard h.width > 0, h.width <= 4096, h.inputChannels > 0, h.inputChannels <= 1 << 16, !h.tagIDs.isEmpty else {
+                throw HeadError.corruptModel("implausible detector shape")
+            }
+            let outputs = DetectionGrid.channels(classes: h.tagIDs.count)
+            return [h.width * h.inputChannels, h.width, h.width * h.width * 9, h.width, outputs * h.width, outputs]
         }
         return DetectorHead(backbone: h.backbone, inputSize: h.inputSize, tagIDs: h.tagIDs, width: h.width,
                             w1: arrays[0], b1: arrays[1], w2: arrays[2], b2: arrays[3], w3: arrays[4], b3: arrays[5])

@@ -5,16 +5,19 @@ import VisionEngine
 
 /// Published iterations' heads, loaded once and kept warm, run on the shared backbone.
 final class Predictor: @unchecked Sendable {
-    private let heads = NIOLockedValueBox<[UUID: ClassifierHead]>([:])
-    private let detectors = NIOLockedValueBox<[UUID: DetectorHead]>([:])
+    /// ClassifierHead or DetectorHead per iteration.
+    private let models = NIOLockedValueBox<[UUID: any Sendable]>([:])
 
-    func detector(for it: Iteration, blobs: BlobStore) throws -> DetectorHead {
-        if let h = detectors.withLockedValue({ $0[it.id!] }) { return h }
+    private func model<T: Sendable>(for it: Iteration, blobs: BlobStore, _ decode: (Data) throws -> T) throws -> T {
+        if let h = models.withLockedValue({ $0[it.id!] }) as? T { return h }
         guard let hash = it.modelHash else { throw CVError(.internalServerError, "ErrorPredictionModelNotFound", "The iteration has no model.") }
-        let h = try DetectorHead.deserialise(try blobs.read(hash))
-        detectors.withLockedValue { $0[it.id!] = h }
+        let h = try decode(try blobs.read(hash))
+        models.withLockedValue { $0[it.id!] = h }
         return h
     }
+
+    func head(for it: Iteration, blobs: BlobStore) throws -> ClassifierHead { try model(for: it, blobs: blobs, ClassifierHead.deserialise) }
+    func detector(for it: Iteration, blobs: BlobStore) throws -> DetectorHead { try model(for: it, blobs: blobs, DetectorHead.deserialise) }
 
     /// Detections (tag id, probability, box), most probable first: the whole image resized
     /// to 416×416, the backbone's head and stride-16 maps, the detector, decoding and NMS.
@@ -32,14 +35,6 @@ final class Predictor: @unchecked Sendable {
             return head.detect(DetectionFeatures.headInputs(maps)[0])
         }
         return found.map { (head.tagIDs[$0.tag], $0) }
-    }
-
-    func head(for it: Iteration, blobs: BlobStore) throws -> ClassifierHead {
-        if let h = heads.withLockedValue({ $0[it.id!] }) { return h }
-        guard let hash = it.modelHash else { throw CVError(.internalServerError, "ErrorPredictionModelNotFound", "The iteration has no model.") }
-        let h = try ClassifierHead.deserialise(try blobs.read(hash))
-        heads.withLockedValue { $0[it.id!] = h }
-        return h
     }
 
     /// Tag probabilities for encoded image bytes, highest first. The decode runs on the

@@ -30,24 +30,20 @@ struct ExportJob {
         }
         let engine = app.engine
         let projectID = project.id!, iterationID = it.id!
-        let zipHash: String
+        // The packager for the kind of model the iteration holds.
+        let package: @Sendable (EfficientNetLite) throws -> Data
         if DetectorHead.isDetector(model) {
             let head = try DetectorHead.deserialise(model)
             let labels = tags(head.tagIDs)
-            zipHash = try await engine.run {
-                let packager = DetectorExportPackager(backbone: try engine.backbone(), head: head, tags: labels, projectID: projectID,
-                                                      iterationID: iterationID, version: Self.producerVersion)
-                return try blobs.put(try packager.package(target))
-            }
+            package = { try DetectorExportPackager(backbone: $0, head: head, tags: labels, projectID: projectID,
+                                                   iterationID: iterationID, version: Self.producerVersion).package(target) }
         } else {
             let head = try ClassifierHead.deserialise(model)
             let labels = tags(head.tagIDs)
-            zipHash = try await engine.run {
-                let packager = ExportPackager(backbone: try engine.backbone(), head: head, tags: labels, projectID: projectID,
-                                              iterationID: iterationID, version: Self.producerVersion)
-                return try blobs.put(try packager.package(target))
-            }
+            package = { try ExportPackager(backbone: $0, head: head, tags: labels, projectID: projectID,
+                                           iterationID: iterationID, version: Self.producerVersion).package(target) }
         }
+        let zipHash = try await engine.run { try blobs.put(try package(try engine.backbone())) }
         try await Export.query(on: db).filter(\.$id == id).filter(\.$status == "Exporting")
             .set(\.$status, to: "Done").set(\.$blobHash, to: zipHash).set(\.$error, to: nil).update()
     }
