@@ -21,6 +21,13 @@ training never saw).
   ("General (compact)" classification domain), training time and classify_image latency
   on the same 40 benchtest images; ratios detection / classification.
 
+* The engine alone (`sightline-bench detect --full 1`, release): the same bench and
+  benchtest images, a training job's work (held-out measurement, then fine-tuning on all)
+  on 15, 30 and 60 training images (ENGINE_IMAGES): 15 is below what the API accepts for
+  2 tags (15 images with regions per tag), so its mAP is measured here. And the input-size
+  choice of the non-compact "General" domain: DeepForest tiles (dense ~40 px trees) at
+  416 (13×13 grid) against 608 (19×19), the Quick head, fit and mAP@0.5 on unseen tiles.
+
 Every timed training runs on a fresh server (empty DATA_DIR): the feature caches are keyed
 by image bytes across projects, so a second project of the same images would train warm.
 The largest size and its reference train TRAIN_RUNS times (default 3; median reported),
@@ -30,7 +37,8 @@ latency loop is not throttled.
 
 Usage: swift build -c release --product sightline; .venv/bin/python Benchmarks/detection_bench.py
 Environment: DETECTION_PER_TAG (comma-separated, default "15,30"), TRAIN_RUNS (3),
-REPEAT_UNDER_S (120), LATENCY_ROUNDS (3), TRAIN_TIMEOUT_S (1800).
+REPEAT_UNDER_S (120), LATENCY_ROUNDS (3), TRAIN_TIMEOUT_S (1800), ENGINE_IMAGES ("15,30,60";
+empty skips the engine section), FOREST_INPUTS ("416,608"; empty skips).
 """
 import base64
 import http.client
@@ -404,6 +412,45 @@ def main():
     d = detection[largest]
     print(f"| Ratio detection / classification, {2 * largest} images | | {d['seconds'] / r['seconds']:.2f}× | | "
           f"{d['median_ms'] / r['median_ms']:.2f}× | {d['p90_ms'] / r['p90_ms']:.2f}× | | |")
+
+    engine_section()
+
+
+def engine_run(*args):
+    """One `sightline-bench detect` run (release build), its JSON line."""
+    bench = os.path.join(ROOT, ".build", "release", "sightline-bench")
+    if not os.path.exists(bench):
+        sys.exit("build it first: swift build -c release --product sightline-bench")
+    out = subprocess.run([bench, "detect", "--full", "1", *map(str, args)], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+
+
+def engine_section():
+    counts = [int(s) for s in os.environ.get("ENGINE_IMAGES", "15,30,60").split(",") if s.strip()]
+    inputs = [int(s) for s in os.environ.get("FOREST_INPUTS", "416,608").split(",") if s.strip()]
+    if counts:
+        print()
+        print("Engine alone (sightline-bench detect --full 1 --images N, release, 1 run each): held-out "
+              "measurement then fine-tuning on all, as a training job; benchtest mAP@0.5.")
+        print()
+        print("| Training images | Backbone passes (s) | Head training (s) | Benchtest mAP@0.5 | Held-out mAP@0.5 | Detect median (ms) |")
+        print("|---|---|---|---|---|---|")
+        for n in counts:
+            r = engine_run("--images", n)
+            print(f"| {r['train_images']} | {r['extract_ms'] / 1000:.1f} | {r['fit_ms'] / 1000:.1f} | {r['map50']:.3f} | "
+                  f"{number(r['held_out_map50'])} | {statistics.median(r['detect_ms']):.1f} |", flush=True)
+    if inputs:
+        print()
+        print("Input size on DeepForest tiles (sightline-bench detect --forest 1 --full 1 --input N; "
+              "27 training tiles, 9 unseen; 1 run each):")
+        print()
+        print("| Input | Grid | Backbone passes (s) | Head training (s) | mAP@0.5 on unseen tiles | Detect median (ms) |")
+        print("|---|---|---|---|---|---|")
+        for size in inputs:
+            r = engine_run("--forest", 1, "--input", size)
+            print(f"| {size} | {size // 32}×{size // 32} | {r['extract_ms'] / 1000:.1f} | {r['fit_ms'] / 1000:.1f} | "
+                  f"{r['map50']:.3f} | {statistics.median(r['detect_ms']):.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import VisionEngine
 //   sightline-bench features | heads | retrain | pipeline [--image photo.jpg] [--jobs 2]
 //   sightline-bench jobs --jobs 2 --threads 1        (training and prediction throughput)
 //   sightline-bench export-onnx --out model.onnx --opset 12 [--multilabel 1] [--size 416]
-//   sightline-bench detect [--forest 1] [--per-tag 30] [--views 16] [--samples 8600]
+//   sightline-bench detect [--forest 1] [--per-tag 30] [--images N] [--views 16] [--samples 8600] [--input 416]
 //                                            (detection: backbone passes, head training, held-out mAP@0.5)
 
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -202,7 +202,10 @@ case "detect":
         for (i, e) in entries.enumerated() where !e.boxes.isEmpty { if i % 4 == 3 { test.append(e) } else { train.append(e) } }
     } else {
         let perTag = option("per-tag", 30)
-        for t in tagNames { train += entries.filter { $0.split == "bench" && $0.tags == [t] }.prefix(perTag) }
+        let byTag = tagNames.map { t in Array(entries.filter { $0.split == "bench" && $0.tags == [t] }.prefix(perTag)) }
+        // --images N: the first N taking the tags in turn (15 = 8 + 7, a size the API refuses).
+        for i in 0..<(byTag.map(\.count).max() ?? 0) { for list in byTag where i < list.count { train.append(list[i]) } }
+        train = Array(train.prefix(option("images", train.count)))
         test = entries.filter { $0.split == "benchtest" }
     }
     var options = DetectionTrainingOptions()
@@ -212,7 +215,8 @@ case "detect":
     options.width = option("width", options.width)
     options.batchSize = option("batch", options.batchSize)
     let cache = InMemoryDetectionFeatureCache()
-    let extractor = DetectionExtractor(model: model, cache: cache)
+    // --input 608 etc.: a larger input and a finer grid (one cell per 32 px).
+    let extractor = DetectionExtractor(model: model, cache: cache, inputSize: option("input", DetectionGrid.inputSize))
     func src(_ e: Entry) -> FeatureSource { .encoded(try! Data(contentsOf: dir.appendingPathComponent(e.file)), hash: e.file) }
     let views = DetectionView.views(count: options.views)
     if option("phases", 0) == 1 {
@@ -261,7 +265,7 @@ case "detect":
     let summary = DetectionReport(tagIDs: tagNames, images: images).summary(threshold: 0.5, overlap: 0.5)
     emit(mode, ["train_images": train.count, "test_images": test.count, "views": options.views,
                 "steps": DetectionTrainer.steps(images: train.count, options: options),
-                "extract_ms": extractMs, "fit_ms": fitMs, "held_out_map50": heldOutMap, "width": options.width, "detect_ms": detectMs, "map50": summary.meanAveragePrecision,
+                "input": extractor.inputSize, "extract_ms": extractMs, "fit_ms": fitMs, "held_out_map50": heldOutMap, "width": options.width, "detect_ms": detectMs, "map50": summary.meanAveragePrecision,
                 "per_tag_ap": summary.perTag.map(\.averagePrecision), "recall_at_0_5": summary.recall, "precision_at_0_5": summary.precision])
 
 default:

@@ -95,21 +95,45 @@ done:
 }
 
 /// Decodes to interleaved 8-bit sRGB (3 bands), orientation applied. Caller frees with g_free.
-static inline int sl_vips_rgb8(const void *buf, size_t len, unsigned char **pixels, int *w, int *h) {
-    VipsImage *loaded = NULL, *u8 = NULL;
+/// Interleaved RGB pixels, upright sRGB. With min_side > 0 an image whose shorter side is
+/// longer is scaled down until it is min_side (a JPEG shrinks while it decodes), for callers
+/// that only ever read it at a smaller size; 0 keeps every pixel.
+static inline int sl_vips_rgb8_scaled(const void *buf, size_t len, int min_side, unsigned char **pixels, int *w, int *h) {
+    VipsImage *loaded = NULL, *u8 = NULL, *fitted = NULL;
     int rc = -1;
-    loaded = vips_image_new_from_buffer(buf, len, "", "fail", TRUE, NULL);
+    int shrink = 1;
+    const char *loader = min_side > 0 ? sl_vips_loader(buf, len) : NULL;
+    if (loader && strcmp(loader, "jpegload_buffer") == 0) {
+        int hw = 0, hh = 0, hb = 0, ho = 0, hi = 0, hf = 0;
+        if (sl_vips_header(buf, len, &hw, &hh, &hb, &ho, &hi, &hf) == 0) {
+            int side = hw < hh ? hw : hh;
+            while (shrink < 8 && side / (shrink * 2) >= min_side) shrink *= 2;
+        }
+    }
+    vips_error_clear();
+    loaded = shrink > 1 ? vips_image_new_from_buffer(buf, len, "", "fail", TRUE, "shrink", shrink, NULL)
+                        : vips_image_new_from_buffer(buf, len, "", "fail", TRUE, NULL);
     if (!loaded || sl_vips_upright_srgb8(loaded, &u8)) goto done;
+    int uw = vips_image_get_width(u8), uh = vips_image_get_height(u8);
+    int shorter = uw < uh ? uw : uh;
+    if (min_side > 0 && shorter > min_side) {
+        if (vips_resize(u8, &fitted, (double)min_side / (double)shorter, NULL)) goto done;
+    } else { fitted = u8; g_object_ref(fitted); }
     size_t size = 0;
-    *pixels = (unsigned char *)vips_image_write_to_memory(u8, &size);
+    *pixels = (unsigned char *)vips_image_write_to_memory(fitted, &size);
     if (!*pixels) goto done;
-    *w = vips_image_get_width(u8);
-    *h = vips_image_get_height(u8);
+    *w = vips_image_get_width(fitted);
+    *h = vips_image_get_height(fitted);
     rc = 0;
 done:
+    if (fitted) g_object_unref(fitted);
     if (u8) g_object_unref(u8);
     if (loaded) g_object_unref(loaded);
     return rc;
+}
+
+static inline int sl_vips_rgb8(const void *buf, size_t len, unsigned char **pixels, int *w, int *h) {
+    return sl_vips_rgb8_scaled(buf, len, 0, pixels, w, h);
 }
 
 /// Network input from 8-bit RGB pixels: crop (left, top, cw, ch), bicubic resize to

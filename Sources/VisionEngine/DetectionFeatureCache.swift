@@ -72,7 +72,9 @@ public final class InMemoryDetectionFeatureCache: DetectionFeatureCache, @unchec
     }
 }
 
-/// Float16 files under a directory, one per key, written atomically.
+/// Float16 files, one per key, written atomically, under one folder per image
+/// (`<directory>/<blob hash>/<backbone>-<view>.f16`), so an image's views go with it in one
+/// removal when its bytes are deleted.
 public final class DiskDetectionFeatureCache: DetectionFeatureCache, @unchecked Sendable {
     public let directory: URL
 
@@ -81,10 +83,15 @@ public final class DiskDetectionFeatureCache: DetectionFeatureCache, @unchecked 
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
+    /// Names made of letters, digits, `-` and `.` only; nothing can climb out of the directory.
+    static func safe(_ s: String) -> String {
+        String(s.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" })
+    }
+
+    func folder(_ hash: String) -> URL { directory.appendingPathComponent(Self.safe(hash)) }
+
     func url(_ key: FeatureKey) -> URL {
-        // Hashes are hex; the backbone key is ours; neither can climb out of the directory.
-        let safe = (key.backbone + "-" + key.blobHash).map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "_" }
-        return directory.appendingPathComponent(String(safe) + "-\(key.view).f16")
+        folder(key.blobHash).appendingPathComponent(Self.safe(key.backbone) + "-\(key.view).f16")
     }
 
     public func contains(_ key: FeatureKey) -> Bool { FileManager.default.fileExists(atPath: url(key).path) }
@@ -96,7 +103,31 @@ public final class DiskDetectionFeatureCache: DetectionFeatureCache, @unchecked 
         return out
     }
 
+    /// The blob hashes that have cached views.
+    public func hashes() -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: [.isDirectoryKey])) ?? []
+        return entries.filter { (try? $0.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true }.map(\.lastPathComponent)
+    }
+
+    /// Drops every cached view of one image.
+    public func remove(hash: String) {
+        try? FileManager.default.removeItem(at: folder(hash))
+    }
+
+    /// Drops files of the earlier flat layout (one directory for all images), which this
+    /// layout never reads.
+    @discardableResult
+    public func removeLooseFiles() -> Int {
+        let entries = (try? FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: [.isRegularFileKey])) ?? []
+        var removed = 0
+        for url in entries where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
+            if (try? FileManager.default.removeItem(at: url)) != nil { removed += 1 }
+        }
+        return removed
+    }
+
     public func storeHalves(_ halves: [UInt16], for key: FeatureKey) throws {
+        try FileManager.default.createDirectory(at: folder(key.blobHash), withIntermediateDirectories: true)
         try halves.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: url(key), options: .atomic)
     }
 }
@@ -105,11 +136,16 @@ public final class DiskDetectionFeatureCache: DetectionFeatureCache, @unchecked 
 public struct DetectionExtractor: Sendable {
     public let model: EfficientNetLite
     public let cache: DetectionFeatureCache
+    /// The network input's side: 416 (the compact format) or a larger multiple of 32.
+    public let inputSize: Int
 
-    public init(model: EfficientNetLite, cache: DetectionFeatureCache) { self.model = model; self.cache = cache }
+    public init(model: EfficientNetLite, cache: DetectionFeatureCache, inputSize: Int = DetectionGrid.inputSize) {
+        precondition(inputSize % DetectionGrid.stride == 0, "the input must be a multiple of 32")
+        self.model = model; self.cache = cache; self.inputSize = inputSize
+    }
 
     /// The backbone part of cache keys: network, input size and view scheme.
-    public var backboneKey: String { "\(model.variant.rawValue)@\(DetectionGrid.inputSize)-\(DetectionView.scheme)" }
+    public var backboneKey: String { "\(model.variant.rawValue)@\(inputSize)-\(DetectionView.scheme)" }
 
     public func key(_ hash: String, _ view: DetectionView) -> FeatureKey {
         FeatureKey(blobHash: hash, backbone: backboneKey, view: view.index)
@@ -117,7 +153,7 @@ public struct DetectionExtractor: Sendable {
 
     /// The head input for one view of decoded pixels.
     public func headInput(rgb: [UInt8], width: Int, height: Int, view: DetectionView) throws -> [Float] {
-        let size = DetectionGrid.inputSize
+        let size = inputSize
         let x = try view.input(rgb: rgb, width: width, height: height, size: size)
         let out = model.forward(Tensor(n: 1, h: size, w: size, c: 3, data: x), maps: Set(DetectionFeatures.levels))
         return DetectionFeatures.headInputs(out)[0]
@@ -129,7 +165,7 @@ public struct DetectionExtractor: Sendable {
     /// view ahead of the backbone, so the two overlap.
     public func extract(_ sources: [FeatureSource], views: [DetectionView], shouldStop: () -> Bool = { false }) throws -> Int {
         var computed = 0
-        let size = DetectionGrid.inputSize
+        let size = inputSize
         let prep = DispatchQueue(label: "sightline.detection-preprocessing")
         final class Slot: @unchecked Sendable { var result: Result<[Float], Error>?; let done = DispatchGroup() }
         for source in sources {

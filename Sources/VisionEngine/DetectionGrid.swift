@@ -45,10 +45,21 @@ public struct Detection: Codable, Sendable, Equatable {
 
 /// Custom Vision's compact detection format: the whole image resized to 416×416, a
 /// 13×13 grid, 5 anchors (in cell units), and per cell and anchor the channels
-/// `a·(5+C) + k` with k = tx, ty, tw, th, objectness, then C class logits.
+/// `a·(5+C) + k` with k = tx, ty, tw, th, objectness, then C class logits. A larger input
+/// keeps the format with one cell per 32 pixels (608 → 19×19); the anchors stay in cells.
 public enum DetectionGrid {
     public static let inputSize = 416
     public static let cells = 13
+    public static let stride = 32
+
+    public static func cells(inputSize: Int) -> Int { inputSize / stride }
+
+    /// Cells per side of a square grid of `count` values with `channels` per position.
+    static func side(count: Int, channels: Int) -> Int {
+        let n = Int(Double(count / max(channels, 1)).squareRoot().rounded())
+        precondition(n * n * channels == count, "head output has the wrong size")
+        return n
+    }
     public static let anchors: [(w: Float, h: Float)] = [(0.573, 0.677), (1.87, 2.06), (3.34, 5.47), (7.88, 3.53), (9.77, 9.17)]
     /// Decoding and NMS, as Custom Vision's exported-model samples do it.
     public static let minimumProbability: Float = 0.01
@@ -63,18 +74,18 @@ public enum DetectionGrid {
     @inline(__always) static func expClamped(_ x: Float) -> Float { exp(min(max(x, -10), 6)) }
 
     /// The box that raw outputs (tx, ty, tw, th) at cell (row, col) on anchor `a` decode to.
-    @inline(__always) static func box(tx: Float, ty: Float, tw: Float, th: Float, row: Int, col: Int, anchor a: Int) -> NormalisedBox {
+    @inline(__always) static func box(tx: Float, ty: Float, tw: Float, th: Float, row: Int, col: Int, anchor a: Int, cells: Int) -> NormalisedBox {
         let n = Float(cells)
         let cx = (sigmoid(tx) + Float(col)) / n, cy = (sigmoid(ty) + Float(row)) / n
         let w = expClamped(tw) * anchors[a].w / n, h = expClamped(th) * anchors[a].h / n
         return NormalisedBox(left: cx - w / 2, top: cy - h / 2, width: w, height: h)
     }
 
-    /// Detections from one image's raw head output ([13][13][channels], NHWC): scores
-    /// σ(obj)·softmax(classes) above the minimum, per-class NMS, the best 64.
+    /// Detections from one image's raw head output ([n][n][channels], NHWC; 13×13 at 416):
+    /// scores σ(obj)·softmax(classes) above the minimum, per-class NMS, the best 64.
     public static func decode(_ raw: [Float], classes c: Int) -> [Detection] {
         let ch = channels(classes: c)
-        precondition(raw.count == cells * cells * ch, "head output has the wrong size")
+        let cells = side(count: raw.count, channels: ch)
         var candidates: [Detection] = []
         var probs = [Float](repeating: 0, count: c)
         for row in 0..<cells {
@@ -88,7 +99,7 @@ public enum DetectionGrid {
                     for k in 0..<c { m = max(m, raw[o + 5 + k]) }
                     var sum: Float = 0
                     for k in 0..<c { probs[k] = exp(raw[o + 5 + k] - m); sum += probs[k] }
-                    let b = box(tx: raw[o], ty: raw[o + 1], tw: raw[o + 2], th: raw[o + 3], row: row, col: col, anchor: a)
+                    let b = box(tx: raw[o], ty: raw[o + 1], tw: raw[o + 2], th: raw[o + 3], row: row, col: col, anchor: a, cells: cells)
                     for k in 0..<c {
                         let p = objectness * probs[k] / sum
                         if p > minimumProbability { candidates.append(Detection(tag: k, probability: p, box: b)) }

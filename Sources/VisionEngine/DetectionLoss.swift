@@ -13,8 +13,8 @@ public enum DetectionLoss {
     static let ignoreOverlap: Float = 0.5
 
     /// Slots (cell·anchors + anchor) and the truth index each one learns.
-    static func assign(_ boxes: [LabeledBox]) -> [Int: Int] {
-        let n = DetectionGrid.cells, anchors = DetectionGrid.anchors
+    static func assign(_ boxes: [LabeledBox], cells n: Int = DetectionGrid.cells) -> [Int: Int] {
+        let anchors = DetectionGrid.anchors
         var taken: [Int: Int] = [:]
         let order = boxes.indices.sorted { boxes[$0].box.area > boxes[$1].box.area }
         for i in order {
@@ -65,23 +65,24 @@ public enum DetectionLoss {
         return (value, iou, dx1 + dx2, dy1 + dy2, (dx2 - dx1) / 2 + dA * h, (dy2 - dy1) / 2 + dA * w)
     }
 
-    /// Loss and gradient for raw outputs [batch][13][13][channels] against each sample's boxes.
+    /// Loss and gradient for raw outputs [batch][n][n][channels] against each sample's boxes.
     public static func evaluate(_ raw: [Float], targets: [[LabeledBox]], classes c: Int) -> (loss: Float, gradient: [Float]) {
-        let n = DetectionGrid.cells, anchors = DetectionGrid.anchors.count, ch = DetectionGrid.channels(classes: c)
-        precondition(raw.count == targets.count * n * n * ch, "outputs do not match the batch")
+        let anchors = DetectionGrid.anchors.count, ch = DetectionGrid.channels(classes: c)
+        precondition(!targets.isEmpty && raw.count % targets.count == 0, "outputs do not match the batch")
+        let n = DetectionGrid.side(count: raw.count / targets.count, channels: ch)
         var grad = [Float](repeating: 0, count: raw.count)
         var loss: Double = 0
         var positives = 0
         var probs = [Float](repeating: 0, count: c)
         for (s, truths) in targets.enumerated() {
-            let assigned = assign(truths)
+            let assigned = assign(truths, cells: n)
             positives += assigned.count
             for row in 0..<n {
                 for col in 0..<n {
                     for a in 0..<anchors {
                         let o = s * n * n * ch + (row * n + col) * ch + a * (5 + c)
                         let tx = raw[o], ty = raw[o + 1], tw = raw[o + 2], th = raw[o + 3], obj = raw[o + 4]
-                        let b = DetectionGrid.box(tx: tx, ty: ty, tw: tw, th: th, row: row, col: col, anchor: a)
+                        let b = DetectionGrid.box(tx: tx, ty: ty, tw: tw, th: th, row: row, col: col, anchor: a, cells: n)
                         let pObj = DetectionGrid.sigmoid(obj)
                         if let t = assigned[(row * n + col) * anchors + a] {
                             let g = truths[t]

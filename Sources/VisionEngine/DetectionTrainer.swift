@@ -78,7 +78,7 @@ public enum DetectionTrainer {
         func forward(_ x: Tensor) -> Tensor { layers.reduce(x) { $1.forward($0) } }
         func backward(_ dy: Tensor) { _ = layers.reversed().reduce(dy) { $1.backward($0) } }
 
-        func head(backbone: String, tagIDs: [String]) -> DetectorHead {
+        func head(backbone: String, inputSize: Int, tagIDs: [String]) -> DetectorHead {
             func fold(_ conv: ConvolutionLayer, _ bn: BatchNormLayer) -> ([Float], [Float]) {
                 let (scale, shift) = bn.folded
                 let per = conv.weights.value.count / conv.cout
@@ -90,7 +90,7 @@ public enum DetectionTrainer {
                 return (w, b)
             }
             let (w1, b1) = fold(conv1, bn1), (w2, b2) = fold(conv2, bn2)
-            return DetectorHead(backbone: backbone, inputSize: DetectionGrid.inputSize, tagIDs: tagIDs, width: conv1.cout,
+            return DetectorHead(backbone: backbone, inputSize: inputSize, tagIDs: tagIDs, width: conv1.cout,
                                 w1: w1, b1: b1, w2: w2, b2: b2, w3: conv3.weights.value, b3: conv3.bias.value)
         }
     }
@@ -109,7 +109,7 @@ public enum DetectionTrainer {
                            progress: (Double) -> Bool = { _ in true }) throws -> DetectorHead {
         let net = try fitNetwork(samples, classes: tagIDs.count, extractor: extractor, options: o,
                                  steps: steps(images: samples.count, options: o), peak: o.learningRate, progress: progress)
-        return net.head(backbone: extractor.model.variant.rawValue, tagIDs: tagIDs)
+        return net.head(backbone: extractor.model.variant.rawValue, inputSize: extractor.inputSize, tagIDs: tagIDs)
     }
 
     /// The optimisation: AdamW, `steps` batches, linear warm-up over the first 5 % to
@@ -118,7 +118,7 @@ public enum DetectionTrainer {
                            steps total: Int, peak: Float, start: Network? = nil, progress: (Double) -> Bool) throws -> Network {
         guard !samples.isEmpty else { throw DetectionTrainingError.noImages }
         let views = DetectionView.views(count: o.views)
-        let cells = DetectionGrid.cells
+        let cells = DetectionGrid.cells(inputSize: extractor.inputSize)
         let inputs = DetectionFeatures.channels()
         let net = start ?? Network(inputs: inputs, width: o.width, outputs: DetectionGrid.channels(classes: classes), classes: classes,
                                    seed: o.seed, threads: o.threads)
@@ -201,7 +201,7 @@ public enum DetectionTrainer {
         let backbone = extractor.model.variant.rawValue
         let net = try fitNetwork(trainPart, classes: tagIDs.count, extractor: extractor, options: o, steps: first,
                                  peak: o.learningRate) { progress($0 * share) }
-        let measuring = net.head(backbone: backbone, tagIDs: tagIDs)
+        let measuring = net.head(backbone: backbone, inputSize: extractor.inputSize, tagIDs: tagIDs)
         var images: [DetectionReport.HeldOutImage] = []
         for i in held.sorted() {
             guard let f = try extractor.cache.load(extractor.key(samples[i].hash, .whole)) else {
@@ -213,6 +213,6 @@ public enum DetectionTrainer {
         guard second > 0 else { return (measuring, report) }
         _ = try fitNetwork(samples, classes: tagIDs.count, extractor: extractor, options: o, steps: second,
                            peak: o.learningRate * fineTuneRate, start: net) { progress(share + $0 * (1 - share)) }
-        return (net.head(backbone: backbone, tagIDs: tagIDs), report)
+        return (net.head(backbone: backbone, inputSize: extractor.inputSize, tagIDs: tagIDs), report)
     }
 }

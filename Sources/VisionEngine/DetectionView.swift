@@ -16,6 +16,13 @@ public struct DetectionView: Sendable, Hashable, Codable {
     /// What the views' definition is called in feature-cache keys: change it when views change.
     public static let scheme = "det416v1"
 
+    /// The smallest crop's side as a share of the image's: area 45 % at aspect 3/4.
+    static let smallestCropSide = (0.45 * 0.75).squareRoot()
+
+    /// The shorter side a source image needs so that no view of it is enlarged at
+    /// `inputSize`; training scales larger images down to it before cutting views.
+    public static func sourceSide(inputSize: Int) -> Int { Int((Double(inputSize) / smallestCropSide).rounded(.up)) }
+
     public static func views(count: Int, seed: UInt64 = 0xD37EC7) -> [DetectionView] {
         var out: [DetectionView] = []
         var rng = SplitMix64(seed: seed)

@@ -26,9 +26,9 @@ public struct DetectorHead: Sendable, Equatable {
     }
 
     /// Raw outputs [cells][cells][outputs] (NHWC) for one head input [cells][cells][inputChannels].
-    public func rawOutput(_ input: [Float], cells: Int = DetectionGrid.cells) -> [Float] {
+    public func rawOutput(_ input: [Float]) -> [Float] {
+        let cells = DetectionGrid.side(count: input.count, channels: inputChannels)
         let positions = cells * cells
-        precondition(input.count == positions * inputChannels, "head input has the wrong size")
         var a1 = Dense.apply(input, rows: positions, k: inputChannels, weights: w1, cols: width, bias: b1)
         for i in a1.indices { a1[i] = max(a1[i], 0) }
         let cols = Self.im2col3x3(a1, cells: cells, channels: width)
@@ -71,7 +71,12 @@ public struct DetectorHead: Sendable, Equatable {
 
     private struct Header: Codable {
         var kind = "detector", backbone: String, inputSize: Int, tagIDs: [String], width: Int, inputChannels: Int
-        var format = "compact grid 13x13, 5 anchors; input: concat(head conv, space-to-depth(stride-16 map))"
+        var format: String
+
+        static func format(inputSize: Int) -> String {
+            let n = DetectionGrid.cells(inputSize: inputSize)
+            return "grid \(n)x\(n), 5 anchors; input: concat(head conv, space-to-depth(stride-16 map))"
+        }
     }
 
     static let magic = Data("SLDET1\n\0".utf8)
@@ -80,13 +85,14 @@ public struct DetectorHead: Sendable, Equatable {
 
     public func serialised() throws -> Data {
         try HeadFile.encode(magic: Self.magic, header: Header(backbone: backbone, inputSize: inputSize, tagIDs: tagIDs, width: width,
-                                                              inputChannels: inputChannels),
+                                                              inputChannels: inputChannels, format: Header.format(inputSize: inputSize)),
                             arrays: [w1, b1, w2, b2, w3, b3])
     }
 
     public static func deserialise(_ data: Data) throws -> DetectorHead {
         let (h, arrays) = try HeadFile.decode(data, magic: magic, what: "detector") { (h: Header) -> [Int] in
-            guard h.width > 0, h.width <= 4096, h.inputChannels > 0, h.inputChannels <= 1 << 16, !h.tagIDs.isEmpty else {
+            guard h.width > 0, h.width <= 4096, h.inputChannels > 0, h.inputChannels <= 1 << 16, !h.tagIDs.isEmpty,
+                  h.inputSize % DetectionGrid.stride == 0, (320...1024).contains(h.inputSize) else {
                 throw HeadError.corruptModel("implausible detector shape")
             }
             let outputs = DetectionGrid.channels(classes: h.tagIDs.count)

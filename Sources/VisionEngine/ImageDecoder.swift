@@ -109,12 +109,15 @@ public enum ImageDecoder {
         return ImageVariant(jpeg: Data(bytes: out, count: len), width: Int(w), height: Int(h))
     }
 
-    /// Interleaved 8-bit RGB pixels, orientation applied.
-    public static func rgb8(_ data: Data) throws -> (pixels: [UInt8], width: Int, height: Int) {
+    /// Interleaved 8-bit RGB pixels, orientation applied. With `shorterSideAtMost`, a larger
+    /// image comes scaled down (aspect kept) until its shorter side is that long; a JPEG
+    /// shrinks while it decodes, so a 12-megapixel photo costs a fraction of a full decode.
+    public static func rgb8(_ data: Data, shorterSideAtMost limit: Int = 0) throws -> (pixels: [UInt8], width: Int, height: Int) {
         precondition(initialised, "libvips failed to initialise")
         var px: UnsafeMutablePointer<UInt8>?
         var w: Int32 = 0, h: Int32 = 0
-        let rc = data.withUnsafeBytes { raw in sl_vips_rgb8(raw.baseAddress, raw.count, &px, &w, &h) }
+        let side = Int32(clamping: max(limit, 0))
+        let rc = data.withUnsafeBytes { raw in sl_vips_rgb8_scaled(raw.baseAddress, raw.count, side, &px, &w, &h) }
         guard rc == 0, let px else { throw ImageDecodeError.corrupt(takeError()) }
         defer { sl_g_free(px) }
         return (Array(UnsafeBufferPointer(start: px, count: Int(w) * Int(h) * 3)), Int(w), Int(h))

@@ -1,5 +1,6 @@
 @testable import App
 import Fluent
+import VisionEngine
 import XCTVapor
 
 /// Inputs that once took the whole process down, and stored text that once ran as script.
@@ -228,6 +229,46 @@ final class BlobRaceTests: XCTestCase {
         }
         await app.blobReclaimer.drain()
         XCTAssertEqual(app.blobStore.all().count, 0)
+        try await app.asyncShutdown()
+    }
+
+    /// Cached features (the table and the detection views on disk) go with their image's
+    /// bytes, and a sweep drops any whose bytes are already gone; live images keep theirs.
+    func testFeaturesGoWithTheirBlobs() async throws {
+        let app = try await makeApp { $0.blobFreeGraceSeconds = 0 }
+        let token = try await app.makeAdmin()
+        let key = trainingKey(try await app.makeAccount(token: token, email: "features@example.com", tier: "S0"))
+        let project = try await app.training(.POST, "projects?name=features", key: key).object["id"] as! String
+        let up = try await app.upload(project, key: key, try distinctImages(2, from: 5))
+        let ids = (up.object["images"] as! [[String: Any]]).map { ($0["image"] as! [String: Any])["id"] as! String }
+        let records = try await ImageRecord.query(on: app.db).all()
+        let hash = { (id: String) in records.first { $0.id!.uuidString.lowercased() == id.lowercased() }!.originalHash }
+        let deleted = hash(ids[0]), kept = hash(ids[1])
+        let orphan = String(repeating: "ab", count: 32)   // features of bytes deleted long ago
+        let disk = try DiskDetectionFeatureCache(directory: DetectionTrainingJob.cacheDirectory(app))
+        for h in [deleted, kept, orphan] {
+            let row = StoredFeature()
+            row.blobHash = h; row.backbone = "lite0@224"; row.view = 0; row.vector = Data(count: 16)
+            try await row.create(on: app.db)
+            try disk.store([1, 2, 3], for: FeatureKey(blobHash: h, backbone: "lite0@416-det416v1", view: 0))
+        }
+        // A file of the earlier flat layout.
+        try Data(count: 8).write(to: disk.directory.appendingPathComponent("lite0_416-det416v1-\(orphan)-0.f16"))
+        func rows(_ h: String) async throws -> Int { try await StoredFeature.query(on: app.db).filter(\.$blobHash == h).count() }
+
+        _ = try await app.training(.DELETE, "projects/\(project)/images?imageIds=\(ids[0])", key: key)
+        await app.blobReclaimer.drain()
+        let deletedRows = try await rows(deleted)
+        XCTAssertEqual(deletedRows, 0)
+        XCTAssertEqual(Set(disk.hashes()), [kept, orphan])
+
+        _ = try await BlobSweeper(db: app.db, store: app.blobStore).sweep(grace: 0)
+        let orphanRows = try await rows(orphan), keptRows = try await rows(kept)
+        XCTAssertEqual(orphanRows, 0)
+        XCTAssertEqual(keptRows, 1)
+        XCTAssertEqual(disk.hashes(), [kept])
+        XCTAssertEqual(try disk.load(FeatureKey(blobHash: kept, backbone: "lite0@416-det416v1", view: 0)), [1, 2, 3])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: disk.directory.path), [kept], "loose files are gone")
         try await app.asyncShutdown()
     }
 }

@@ -32,13 +32,23 @@ final class DetectionTests: XCTestCase {
     }
 
     func testLossGradientMatchesFiniteDifferences() {
-        let classes = 2, ch = DetectionGrid.channels(classes: classes), cells = DetectionGrid.cells
+        lossGradientCheck(cells: DetectionGrid.cells)
+    }
+
+    /// The finer grid of a 608 input (19×19): same loss, the grid read from the output's size.
+    func testLossGradientOnTheFinerGrid() {
+        XCTAssertEqual(DetectionGrid.cells(inputSize: 608), 19)
+        lossGradientCheck(cells: 19)
+    }
+
+    func lossGradientCheck(cells: Int) {
+        let classes = 2, ch = DetectionGrid.channels(classes: classes)
         var raw = random(2 * cells * cells * ch, -0.5...0.5)
         let targets = [[LabeledBox(tag: 0, box: box(0.1, 0.2, 0.3, 0.25)), LabeledBox(tag: 1, box: box(0.55, 0.5, 0.2, 0.4))],
                        [LabeledBox(tag: 1, box: box(0.3, 0.3, 0.5, 0.5))]]
         // The slots that carry a target, and some negatives.
         let positives = targets.enumerated().flatMap { s, t in
-            DetectionLoss.assign(t).keys.map { slot in s * cells * cells * ch + (slot / 5) * ch + (slot % 5) * (5 + classes) }
+            DetectionLoss.assign(t, cells: cells).keys.map { slot in s * cells * cells * ch + (slot / 5) * ch + (slot % 5) * (5 + classes) }
         }
         // The objectness target is the detached IoU: with the positives' objectness logits
         // at 0 the loss does not depend on that target, so differences see only what the
@@ -109,6 +119,19 @@ final class DetectionTests: XCTestCase {
         XCTAssertEqual(DetectionGrid.decode([Float](repeating: -8, count: n * n * ch), classes: classes), [])
     }
 
+    /// A 19×19 output (608 input) decodes on its own grid.
+    func testDecodeReadsTheGridFromTheOutputSize() {
+        let classes = 1, ch = DetectionGrid.channels(classes: classes), n = 19
+        var raw = [Float](repeating: -8, count: n * n * ch)
+        let o = (10 * n + 3) * ch + 1 * (5 + classes)
+        raw[o] = 0; raw[o + 1] = 0; raw[o + 2] = 0; raw[o + 3] = 0; raw[o + 4] = 3; raw[o + 5] = 0
+        let d = DetectionGrid.decode(raw, classes: classes)
+        XCTAssertEqual(d.count, 1)
+        XCTAssertEqual(d[0].box.left + d[0].box.width / 2, 3.5 / 19, accuracy: 1e-5)
+        XCTAssertEqual(d[0].box.top + d[0].box.height / 2, 10.5 / 19, accuracy: 1e-5)
+        XCTAssertEqual(d[0].box.height, 2.06 / 19, accuracy: 1e-5)
+    }
+
     func testFoldedHeadMatchesTheTrainingNetworkAndRoundTrips() throws {
         let inputs = 40, classes = 3
         let net = DetectionTrainer.Network(inputs: inputs, width: 16, outputs: DetectionGrid.channels(classes: classes),
@@ -119,7 +142,7 @@ final class DetectionTests: XCTestCase {
         net.bn1.training = false; net.bn2.training = false
         let x = random(n * n * inputs, 0...2)
         let expected = net.forward(Tensor(n: 1, h: n, w: n, c: inputs, data: x)).data
-        let head = net.head(backbone: "test", tagIDs: ["a", "b", "c"])
+        let head = net.head(backbone: "test", inputSize: 416, tagIDs: ["a", "b", "c"])
         let got = head.rawOutput(x)
         let worst = zip(got, expected).map { abs($0 - $1) }.max()!
         XCTAssertLessThan(worst, 1e-4)

@@ -43,6 +43,20 @@ final class ImageDecoderTests: XCTestCase {
         XCTAssertEqual(Double(pixel(g, x: 1, y: 1).0), 155.6, accuracy: 2)
     }
 
+    /// Scaled decoding (detection training's large photos): the shorter side comes down to
+    /// the limit, aspect and orientation kept, through JPEG shrink-on-load or a resize.
+    func testScaledDecodeKeepsAspectAndOrientation() throws {
+        for name in ["landscape.jpg", "exif-rotated.jpg", "landscape.png"] {
+            let rgb = try ImageDecoder.rgb8(try fixture(name), shorterSideAtMost: 16)
+            XCTAssertEqual([rgb.width, rgb.height], [32, 16], name)
+            let left = pixel(rgb, x: 2, y: 8), right = pixel(rgb, x: 30, y: 8)
+            XCTAssertGreaterThan(left.0, 180, "\(name) left \(left)")
+            XCTAssertGreaterThan(right.2, 180, "\(name) right \(right)")
+            let small = try ImageDecoder.rgb8(try fixture(name), shorterSideAtMost: 100)
+            XCTAssertEqual([small.width, small.height], [64, 32], "\(name): never enlarged")
+        }
+    }
+
     func testBadFilesAreRefusedWithTheRightReason() throws {
         for name in ["empty.jpg", "drawing.svg", "page.html", "notes.txt"] {
             XCTAssertThrowsError(try ImageDecoder.probe(try fixture(name)), name) {

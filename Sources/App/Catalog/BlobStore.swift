@@ -18,6 +18,9 @@ struct BlobStore: Sendable {
         root = URL(fileURLWithPath: dataDir).appendingPathComponent("blobs")
     }
 
+    /// DATA_DIR itself.
+    var dataDir: URL { root.deletingLastPathComponent() }
+
     static func hash(_ data: Data) -> String {
         SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }

@@ -7,7 +7,8 @@ import Vapor
 /// and stored predictions older than 30 days. A grace period protects blobs of an upload
 /// whose rows are not committed yet: `BlobStore.put` refreshes a reused blob's time before
 /// its row commits, and each candidate is set aside and checked again (time and references)
-/// before it is deleted, so an upload racing the sweep never loses its bytes.
+/// before it is deleted, so an upload racing the sweep never loses its bytes. A deleted
+/// blob's cached features go with it (`FeaturePruner`).
 struct BlobSweeper {
     let db: Database
     let store: BlobStore
@@ -29,6 +30,9 @@ struct BlobSweeper {
         for (hash, aside) in store.setAsideFiles(olderThan: now.addingTimeInterval(-3600)) {
             if try await refs.isReferenced(hash) { store.restore(aside, hash: hash) } else { store.discard(aside) }
         }
+        // Features whose bytes are gone; a blob set aside by a concurrent check may come back.
+        let aside = Set(store.setAsideFiles(olderThan: .distantFuture).map(\.hash))
+        _ = try await features.sweep { store.exists($0) || aside.contains($0) }
         return removed
     }
 
@@ -53,8 +57,11 @@ struct BlobSweeper {
             throw error
         }
         store.discard(aside)
+        try await features.drop(hash)
         return true
     }
+
+    var features: FeaturePruner { FeaturePruner(db: db, dataDir: store.dataDir) }
 
     /// Frees the blobs of deleted rows once `BLOB_FREE_GRACE_SECONDS` has passed, so that an
     /// upload of the same bytes still between its `put` and its commit keeps them. Runs in

@@ -29,7 +29,12 @@ struct DomainCatalog: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError(message: "cannot read domain catalogue \(path)")
         }
-        return DomainCatalog(domains: try JSONDecoder().decode([Domain].self, from: data))
+        let domains = try JSONDecoder().decode([Domain].self, from: data)
+        // The detection grid has one cell per 32 input pixels.
+        for d in domains where d.isObjectDetection && (d.inputSize % 32 != 0 || !(320...1024).contains(d.inputSize)) {
+            throw ConfigError(message: "domain \(d.name) (\(d.id)): a detection input must be a multiple of 32 from 320 to 1024, not \(d.inputSize)")
+        }
+        return DomainCatalog(domains: domains)
     }
 
     func domain(_ id: UUID) -> Domain? { domains.first { $0.id == id } }

@@ -20,11 +20,12 @@ final class Predictor: @unchecked Sendable {
     func detector(for it: Iteration, blobs: BlobStore) throws -> DetectorHead { try model(for: it, blobs: blobs, DetectorHead.deserialise) }
 
     /// Detections (tag id, probability, box), most probable first: the whole image resized
-    /// to 416×416, the backbone's head and stride-16 maps, the detector, decoding and NMS.
+    /// to the detector's input (416×416 for the compact format), the backbone's head and
+    /// stride-16 maps, the detector, decoding and NMS.
     func detect(_ data: Data, iteration it: Iteration, account: UUID, app: Application) async throws -> [(tagID: String, detection: Detection)] {
         let head = try detector(for: it, blobs: app.blobStore)
         let engine = app.engine
-        let size = DetectionGrid.inputSize
+        let size = head.inputSize
         let input = try await app.predictionDecodePool.run(account: account) { () throws -> [Float] in
             let img = try ImageDecoder.rgb8(data)
             return try DetectionView.whole.input(rgb: img.pixels, width: img.width, height: img.height, size: size)

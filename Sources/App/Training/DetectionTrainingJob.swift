@@ -29,7 +29,11 @@ struct DetectionTrainingJob {
     }
 
     static func cacheDirectory(_ app: Application) -> URL {
-        URL(fileURLWithPath: app.settings.dataDir).appendingPathComponent("features").appendingPathComponent("detection")
+        cacheDirectory(dataDir: URL(fileURLWithPath: app.settings.dataDir))
+    }
+
+    static func cacheDirectory(dataDir: URL) -> URL {
+        dataDir.appendingPathComponent("features").appendingPathComponent("detection")
     }
 
     func run(iteration: Iteration, project: Project) async throws {
@@ -59,7 +63,10 @@ struct DetectionTrainingJob {
         }()
         let views = DetectionView.views(count: options.views)
         let model = try await app.engine.run { [app] in try app.engine.backbone() }
-        let extractor = DetectionExtractor(model: model, cache: try DiskDetectionFeatureCache(directory: Self.cacheDirectory(app)))
+        // The iteration's domain says the input: 416 for the compact format.
+        let inputSize = app.domainCatalog.domain(iteration.domainID)?.inputSize ?? DetectionGrid.inputSize
+        let extractor = DetectionExtractor(model: model, cache: try DiskDetectionFeatureCache(directory: Self.cacheDirectory(app)),
+                                           inputSize: inputSize)
         let blobs = app.blobStore
         let control = Control()
 
@@ -86,7 +93,9 @@ struct DetectionTrainingJob {
             if control.cancelled { throw TrainingJob.Cancelled() }
             let part = Array(images[start..<min(start + chunk, images.count)])
             let sources = part.map { img in FeatureSource(hash: img.originalHash) {
-                let decoded = try ImageDecoder.rgb8(try blobs.read(img.originalHash))
+                // Large photos are scaled down first: views only need so many pixels.
+                let decoded = try ImageDecoder.rgb8(try blobs.read(img.originalHash),
+                                                    shorterSideAtMost: DetectionView.sourceSide(inputSize: inputSize))
                 return (decoded.pixels, decoded.width, decoded.height)
             } }
             _ = try await app.engine.run { try extractor.extract(sources, views: views) { control.cancelled } }

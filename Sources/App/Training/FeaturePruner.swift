@@ -1,0 +1,44 @@
+import Fluent
+import Foundation
+import SQLKit
+import VisionEngine
+
+/// Cached backbone features are keyed by image bytes; once the bytes are deleted their
+/// features are dead weight (a detection image's views take ~7 MB on disk). The blob sweeper
+/// drops them with the blob, and each sweep drops any whose blob is gone (a job that was
+/// still extracting while its image was deleted, or files of an older cache layout).
+struct FeaturePruner {
+    let db: Database
+    let detectionCache: URL
+
+    init(db: Database, dataDir: URL) {
+        self.db = db
+        detectionCache = DetectionTrainingJob.cacheDirectory(dataDir: dataDir)
+    }
+
+    /// Drops the features of one deleted blob.
+    func drop(_ hash: String) async throws {
+        try await StoredFeature.query(on: db).filter(\.$blobHash == hash).delete()
+        try DiskDetectionFeatureCache(directory: detectionCache).remove(hash: hash)
+    }
+
+    /// Drops features whose blob no longer exists; returns how many images' worth went.
+    func sweep(exists: (String) -> Bool) async throws -> Int {
+        var dropped = 0
+        let rows = try await (db as! SQLDatabase).select().distinct().column("blob_hash").from(StoredFeature.schema).all()
+        for row in rows {
+            let hash = try row.decode(column: "blob_hash", as: String.self)
+            if !exists(hash) {
+                try await StoredFeature.query(on: db).filter(\.$blobHash == hash).delete()
+                dropped += 1
+            }
+        }
+        let disk = try DiskDetectionFeatureCache(directory: detectionCache)
+        disk.removeLooseFiles()
+        for hash in disk.hashes() where !exists(hash) {
+            disk.remove(hash: hash)
+            dropped += 1
+        }
+        return dropped
+    }
+}
