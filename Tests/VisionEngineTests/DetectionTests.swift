@@ -55,7 +55,7 @@ final class DetectionTests: XCTestCase {
         // gradient covers.
         for o in positives { raw[o + 4] = 0 }
         let (_, g) = DetectionLoss.evaluate(raw, targets: targets, classes: classes)
-        var checked = 0
+        var checked = 0, kinks = 0
         for o in positives + [7, 100, 1000] {
             for k in 0..<(5 + classes) where o + k < raw.count {
                 let i = o + k, e: Float = 1e-2
@@ -65,11 +65,16 @@ final class DetectionTests: XCTestCase {
                 raw[i] = saved - e
                 let down = DetectionLoss.evaluate(raw, targets: targets, classes: classes).loss
                 raw[i] = saved
+                // GIoU has kinks where an edge crosses a truth edge: skip points whose one-sided
+                // slopes disagree (a kink within ±e), check the rest.
+                let base = DetectionLoss.evaluate(raw, targets: targets, classes: classes).loss
+                if abs((up - base) / e - (base - down) / e) > 2e-2 { kinks += 1; continue }
                 XCTAssertEqual(g[i], (up - down) / (2 * e), accuracy: 3e-3, "channel \(k) at \(o)")
                 checked += 1
             }
         }
         XCTAssertGreaterThan(checked, 20)
+        XCTAssertLessThan(kinks, checked / 5)
     }
 
     func testBatchNormGradientMatchesFiniteDifferences() {
