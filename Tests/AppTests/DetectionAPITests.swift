@@ -7,6 +7,24 @@ import XCTVapor
 final class DetectionAPITests: XCTestCase {
     let general = "da2e3a8a-40a5-4171-82f4-58522f70fbc1"
 
+    /// The shipped detection domains both use 416 (13×13; the README says why General does
+    /// not take 608); a catalogue with an input the grid cannot divide is refused at start-up.
+    func testDetectionDomainInputs() async throws {
+        let app = try await makeApp()
+        let detection = app.domainCatalog.domains.filter(\.isObjectDetection)
+        XCTAssertEqual(Dictionary(uniqueKeysWithValues: detection.map { ($0.name, $0.inputSize) }), ["General": 416, "General (compact)": 416])
+        try await app.asyncShutdown()
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("domains-\(UUID()).json")
+        try Data("""
+        [{"id": "da2e3a8a-40a5-4171-82f4-58522f70fbc1", "name": "General", "type": "ObjectDetection",
+          "backbone": "efficientnet-lite0", "inputSize": 500, "exportablePlatforms": [], "modelInformation": null}]
+        """.utf8).write(to: bad)
+        defer { try? FileManager.default.removeItem(at: bad) }
+        XCTAssertThrowsError(try DomainCatalog.load(from: bad.path)) {
+            XCTAssertTrue("\($0)".contains("multiple of 32"), "\($0)")
+        }
+    }
+
     func testValidationTierFlagAndMismatchedRoutes() async throws {
         let app = try await makeApp()
         let token = try await app.makeAdmin()
