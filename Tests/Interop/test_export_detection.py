@@ -6,7 +6,10 @@ objects pasted on) and published with Microsoft's SDK, exported as ONNX, and the
 - decoding that output the way Custom Vision's exported-model samples do (5 anchors,
   σ(obj)·softmax(classes), per-class NMS), written here in NumPy, gives the same boxes and
   scores as detect_image_with_no_store on the running server for 20 held-out composites
-  (10 with both objects, 10 with one): same tag, IoU ≥ 0.99, scores within 1e-4.
+  (10 with both objects, 10 with one): same tag, IoU ≥ 0.99, scores within 1e-4;
+- the DockerFile export's service, started with its Dockerfile's own command on loopback,
+  answers POST /image on those 20 images with the server's detections (boundingBox, tag
+  ids, probabilities sorted), and refuses a non-image with BadRequestImageFormat.
 """
 import io
 import os
@@ -26,6 +29,7 @@ from msrest.authentication import ApiKeyCredentials
 from PIL import Image
 
 from conftest import admin_api, make_account
+from test_export import BundleService, check_dockerfile, unpack
 from test_quickstart_detection import COMPOSITES, composites, iou
 
 COMPACT_DETECTION = "a27d5ca5-bb19-49d8-a70a-fec086c47f5b"  # "General (compact)", ObjectDetection
@@ -126,17 +130,17 @@ def train_and_publish(trainer, resource_id):
         time.sleep(1)
         iteration = trainer.get_iteration(project.id, iteration.id)
     assert iteration.status == "Completed", iteration.training_error_details
-    assert iteration.exportable and "ONNX" in iteration.exportable_to, iteration.exportable_to
+    assert iteration.exportable and {"ONNX", "DockerFile"} <= set(iteration.exportable_to), iteration.exportable_to
     assert trainer.publish_iteration(project.id, iteration.id, "exported", resource_id)
     return project, iteration
 
 
-def export_onnx(trainer, project, iteration, server):
-    first = trainer.export_iteration(project.id, iteration.id, "ONNX")
-    assert first.platform == "ONNX" and first.status == "Exporting", (first.platform, first.status)
+def export_onnx(trainer, project, iteration, server, platform="ONNX"):
+    first = trainer.export_iteration(project.id, iteration.id, platform)
+    assert first.platform == platform and first.status == "Exporting", (first.platform, first.status)
     deadline = time.time() + 300
     while True:
-        exports = [e for e in trainer.get_exports(project.id, iteration.id) if e.platform == "ONNX"]
+        exports = [e for e in trainer.get_exports(project.id, iteration.id) if e.platform == platform]
         assert len(exports) == 1, [(e.platform, e.flavor, e.status) for e in exports]
         if exports[0].status != "Exporting":
             break
@@ -179,6 +183,7 @@ def test_detection_export_predicts_what_the_server_predicts(server):
     chosen = pairs + [e for e in singles if e["tags"] == ["fork"]][:5] + [e for e in singles if e["tags"] == ["scissors"]][:5]
     assert len(chosen) == 20
     worst, compared, found = 0.0, 0, 0
+    served_by_file, pngs = {}, {}
     for e in chosen:
         # The JPEG is decoded once, here; the server gets those exact pixels losslessly as PNG,
         # so the comparison does not hinge on two JPEG decoders agreeing.
@@ -189,6 +194,7 @@ def test_detection_export_predicts_what_the_server_predicts(server):
         assert all(0 <= p.probability <= 1 for p in result.predictions)
         served = [(p.tag_name, p.probability, [p.bounding_box.left, p.bounding_box.top, p.bounding_box.width,
                                                p.bounding_box.height]) for p in result.predictions]
+        served_by_file[e["file"]], pngs[e["file"]] = served, png.getvalue()
         raw = session.run([out.name], {inp.name: network_input(rgb)})[0]
         assert raw.shape == (1, len(ANCHORS) * (5 + len(labels)), GRID, GRID) and raw.dtype == np.float32, raw.shape
         exported = decode(raw, labels)
@@ -201,3 +207,30 @@ def test_detection_export_predicts_what_the_server_predicts(server):
     assert compared >= 20, f"only {compared} server detections reached {COMPARED}: nothing much was compared"
     print(f"{compared} detections compared, largest |exported - server| score difference {worst:.1e}; "
           f"best box per tag right for {found} of {sum(len(e['boxes']) for e in chosen)} objects")
+
+    # The Docker bundle's own service on the same pixels.
+    bundle = unpack(export_onnx(trainer, project, iteration, server, platform="DockerFile"))
+    command = check_dockerfile(bundle)
+    for name in ["model.onnx", "labels.txt", "manifest.json", "app.py", "preprocess.py", "README.md", "DECODING.md"]:
+        assert os.path.exists(os.path.join(bundle, name)), name
+    tag_ids = {t.name: t.id for t in trainer.get_tags(project.id)}
+    service = BundleService(bundle, command)
+    try:
+        bundle_worst = 0.0
+        for e in chosen:
+            r = requests.post(service.url + "/image", data=pngs[e["file"]], headers={"Content-Type": "application/octet-stream"},
+                              timeout=60)
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert (body["project"], body["iteration"]) == (project.id, iteration.id)
+            probabilities = [p["probability"] for p in body["predictions"]]
+            assert probabilities == sorted(probabilities, reverse=True)
+            assert all(tag_ids[p["tagName"]] == p["tagId"] and p["tagType"] == "Regular" for p in body["predictions"])
+            got = [(p["tagName"], p["probability"], [p["boundingBox"][k] for k in ("left", "top", "width", "height")])
+                   for p in body["predictions"]]
+            bundle_worst = max(bundle_worst, compare(served_by_file[e["file"]], got, "bundle " + e["file"]))
+        bad = requests.post(service.url + "/image", data=b"not an image", timeout=60)
+        assert bad.status_code == 400 and bad.json()["code"] == "BadRequestImageFormat", bad.text
+    finally:
+        service.stop()
+    print(f"bundle service: largest |bundle - server| score difference {bundle_worst:.1e}")

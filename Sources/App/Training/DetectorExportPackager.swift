@@ -2,8 +2,8 @@ import Foundation
 import VisionEngine
 
 /// Lays out a detection export's zip: `model.onnx` in Custom Vision's compact grid
-/// format, `labels.txt` (class-logit order) and a README with the decoding. Only ONNX is
-/// built for detectors so far.
+/// format, `labels.txt` (class-logit order) and a README with the decoding; or the Docker
+/// bundle around them, whose service decodes and suppresses as the server does.
 struct DetectorExportPackager {
     let backbone: EfficientNetLite
     let head: DetectorHead
@@ -14,13 +14,39 @@ struct DetectorExportPackager {
     let version: String
 
     func package(_ target: ExportTarget) throws -> Data {
-        guard target.platform == "ONNX" else {
-            throw ExportError.incompatibleHead("object detectors export to ONNX only on this server")
+        guard target.platform == "ONNX" || target.platform == "DockerFile" else {
+            throw ExportError.incompatibleHead("object detectors export to ONNX and DockerFile on this server")
         }
         let onnx = try ONNXExporter.exportDetector(backbone: backbone, head: head, labels: tags.map(\.name),
                                                    opset: target.opset, producerVersion: version)
         let labels = Data(tags.map { $0.name + "\n" }.joined().utf8)
-        return try ExportPackager.zip([("model.onnx", onnx), ("labels.txt", labels), ("README.md", Data(readme(target).utf8))])
+        var files: [(String, Data)] = [("model.onnx", onnx), ("labels.txt", labels)]
+        if target.platform == "DockerFile" {
+            let manifest = Manifest(projectId: projectID.uuidString.lowercased(), iterationId: iterationID.uuidString.lowercased(),
+                                    backbone: head.backbone, inputSize: head.inputSize, opset: target.opset.rawValue, tags: tags,
+                                    detection: .init())
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            files.append(("manifest.json", try encoder.encode(manifest)))
+            files += try ExportPackager.bundleFiles()
+            files.append(("DECODING.md", Data(readme(target).utf8)))
+        } else {
+            files.append(("README.md", Data(readme(target).utf8)))
+        }
+        return try ExportPackager.zip(files)
+    }
+
+    /// The bundle service's description of the model; `detection` tells it to decode boxes.
+    struct Manifest: Codable {
+        struct Decoding: Codable {
+            var output = ONNXExporter.detectorOutputName
+            var anchors = DetectionGrid.anchors.map { [$0.w, $0.h] }
+            var minimumProbability = DetectionGrid.minimumProbability
+            var overlap = DetectionGrid.nmsOverlap
+            var maxDetections = DetectionGrid.maxDetections
+        }
+        var projectId: String, iterationId: String, projectType = "ObjectDetection", backbone: String
+        var inputSize: Int, opset: Int, tags: [ExportPackager.TagInfo], detection: Decoding
     }
 
     private func readme(_ target: ExportTarget) -> String {

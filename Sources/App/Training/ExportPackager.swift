@@ -20,6 +20,13 @@ struct ExportPackager {
         Bundle.module.resourceURL!.appendingPathComponent("DockerBundle")
     }
 
+    /// The Docker bundle's service files (the same for classifiers and detectors).
+    static func bundleFiles() throws -> [(String, Data)] {
+        try ["Dockerfile", "requirements.txt", "app.py", "preprocess.py", "README.md"].map {
+            ($0, try Data(contentsOf: bundleDirectory.appendingPathComponent($0)))
+        }
+    }
+
     func package(_ target: ExportTarget) throws -> Data {
         let onnx = try ONNXExporter.export(backbone: backbone, head: head, labels: tags.map(\.name),
                                            opset: target.opset, producerVersion: version)
@@ -35,9 +42,7 @@ struct ExportPackager {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             files.append(("manifest.json", try encoder.encode(manifest)))
-            for name in ["Dockerfile", "requirements.txt", "app.py", "preprocess.py", "README.md"] {
-                files.append((name, try resource(name)))
-            }
+            files += try Self.bundleFiles()
         default:
             files.append(("preprocess.py", try resource("preprocess.py")))
             files.append(("README.md", Data(onnxReadme(target).utf8)))

@@ -56,9 +56,7 @@ struct ExportTarget: Equatable, Sendable {
 
     /// The platforms an iteration on `domain` in `project` exports to.
     static func allowed(domain: Domain?, project: Project?) -> [String] {
-        var platforms = domain?.exportablePlatforms ?? []
-        // Detectors' Docker bundle is not built yet.
-        if domain?.isObjectDetection == true { platforms.removeAll { $0 == "DockerFile" } }
+        let platforms = domain?.exportablePlatforms ?? []
         guard let targets = project?.targetExportPlatforms, !targets.isEmpty else { return platforms }
         return platforms.filter(targets.contains)
     }

@@ -6,7 +6,8 @@ GET  /       health check
 
 Both answer with the Custom Vision Prediction API's ImagePrediction JSON. The image is
 prepared exactly as the Sightline server prepares it (preprocess.py), so the probabilities
-are the server's.
+are the server's. An object detector's predictions carry boundingBox too: its grid output
+is decoded and suppressed here as the server does it (see manifest.json's "detection").
 """
 import datetime
 import email.parser
@@ -36,22 +37,83 @@ _options = ort.SessionOptions()
 _options.intra_op_num_threads = int(os.environ.get("THREADS", "1"))
 SESSION = ort.InferenceSession(os.path.join(HERE, "model.onnx"), _options, providers=["CPUExecutionProvider"])
 SIZE = MANIFEST["inputSize"]
+DETECTION = MANIFEST.get("detection")  # present for object detectors
+
+
+def sigmoid(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def detections(output):
+    """[(tag index, score, [left, top, width, height])] from the detector's raw grid
+    output [1, A·(5+C), n, n]: for anchor a, channels a·(5+C)+k hold σ(tx), σ(ty), tw, th,
+    the objectness logit and C class logits. Scores σ(obj)·softmax(classes) above the
+    minimum, greedy per-tag suppression (highest first), then the best few."""
+    anchors = np.asarray(DETECTION["anchors"], np.float32)
+    c = len(TAGS)
+    n = output.shape[-1]
+    out = output[0].reshape(len(anchors), 5 + c, n, n).astype(np.float32)
+    rows, cols = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    x, y = (out[:, 0] + cols) / n, (out[:, 1] + rows) / n
+    # tw, th are clamped before exp, as the server does.
+    w = np.exp(np.clip(out[:, 2], -10, 6)) * anchors[:, 0, None, None] / n
+    h = np.exp(np.clip(out[:, 3], -10, 6)) * anchors[:, 1, None, None] / n
+    objectness = sigmoid(out[:, 4])
+    logits = out[:, 5:]
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    scores = objectness[:, None] * e / e.sum(axis=1, keepdims=True)  # [A, C, n, n]
+    boxes = np.stack([x - w / 2, y - h / 2, w, h], axis=-1)  # [A, n, n, 4]
+    minimum = DETECTION["minimumProbability"]
+    candidates = [(int(k), float(scores[a, k, r, q]), boxes[a, r, q])
+                  for a, k, r, q in zip(*np.nonzero((scores > minimum) & (objectness[:, None] > minimum)))]
+    candidates.sort(key=lambda d: -d[1])
+    kept, by_tag = [], {}
+    for d in candidates:
+        if any(overlap(d[2], b) > DETECTION["overlap"] for b in by_tag.get(d[0], [])):
+            continue
+        by_tag.setdefault(d[0], []).append(d[2])
+        kept.append(d)
+        if len(kept) == DETECTION["maxDetections"]:
+            break
+    return kept
+
+
+def overlap(a, b):
+    iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+    ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+    if iw <= 0 or ih <= 0:
+        return 0.0
+    inter = iw * ih
+    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-12)
+
+
+def clipped(box):
+    """Cut to the image, as Custom Vision reports boxes."""
+    left, top = min(max(float(box[0]), 0.0), 1.0), min(max(float(box[1]), 0.0), 1.0)
+    right, bottom = min(max(float(box[0] + box[2]), 0.0), 1.0), min(max(float(box[1] + box[3]), 0.0), 1.0)
+    return {"left": left, "top": top, "width": max(right - left, 0.0), "height": max(bottom - top, 0.0)}
+
+
+def predictions(data):
+    if DETECTION:
+        raw = SESSION.run([DETECTION["output"]], {"data": preprocess.whole_input(data, SIZE)})[0]
+        return [{"probability": p, "tagId": TAGS[k]["id"], "tagName": TAGS[k]["name"], "boundingBox": clipped(box),
+                 "tagType": TAGS[k]["type"]} for k, p, box in detections(raw)]
+    probabilities = SESSION.run(["probabilities"], {"data": preprocess.network_input(data, SIZE)})[0][0]
+    order = np.argsort(-probabilities, kind="stable")
+    return [{"probability": float(probabilities[i]), "tagId": TAGS[i]["id"], "tagName": TAGS[i]["name"], "tagType": TAGS[i]["type"]}
+            for i in order]
 
 
 def predict(data):
-    x = preprocess.network_input(data, SIZE)
-    probabilities = SESSION.run(["probabilities"], {"data": x})[0][0]
-    order = np.argsort(-probabilities, kind="stable")
+    found = predictions(data)
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return {
         "id": str(uuid.uuid4()),
         "project": MANIFEST["projectId"],
         "iteration": MANIFEST["iterationId"],
         "created": now,
-        "predictions": [
-            {"probability": float(probabilities[i]), "tagId": TAGS[i]["id"], "tagName": TAGS[i]["name"], "tagType": TAGS[i]["type"]}
-            for i in order
-        ],
+        "predictions": found,
     }
 
 

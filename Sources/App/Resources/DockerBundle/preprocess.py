@@ -2,9 +2,11 @@
 
 1. decode (first frame), apply the EXIF orientation, convert to 8-bit sRGB,
    flatten any alpha channel onto white;
-2. crop the centre square whose side is 224/256 of the shorter side
-   (side = floor(0.875 * min(w, h)), left = (w - side + 1) // 2, top likewise);
-3. resize that square to the model's input size with libvips' bicubic kernel;
+2. classifiers (`network_input`): crop the centre square whose side is 224/256 of the
+   shorter side (side = floor(0.875 * min(w, h)), left = (w - side + 1) // 2, top likewise);
+   object detectors (`whole_input`): take the whole image;
+3. resize that to the model's input size with libvips' bicubic kernel (a detector's input
+   is square whatever the image's aspect: width and height scale apart);
 4. hand the model RGB values 0-255 as float32 NCHW; the model normalises them itself.
 
 With the same libvips the input is the server's to the bit.
@@ -28,6 +30,20 @@ def upright_rgb8(data):
         raise ImageError("The image cannot be decoded: %s" % str(e).strip().splitlines()[0]) from None
 
 
+def _nchw(resized, size):
+    if resized.width != size or resized.height != size:
+        resized = resized.gravity("centre", size, size, extend="copy")
+    pixels = np.frombuffer(resized.write_to_memory(), dtype=np.uint8).reshape(size, size, 3)
+    return pixels.astype(np.float32).transpose(2, 0, 1)[np.newaxis].copy()
+
+
+def whole_input(data, size):
+    """Encoded image bytes -> float32 array [1, 3, size, size] of RGB values 0-255: the whole
+    image resized to size x size without keeping its aspect (object detectors)."""
+    image = upright_rgb8(data)
+    return _nchw(image.resize(size / image.width, vscale=size / image.height, kernel="cubic"), size)
+
+
 def network_input(data, size):
     """Encoded image bytes -> float32 array [1, 3, size, size] of RGB values 0-255."""
     image = upright_rgb8(data)
@@ -36,8 +52,4 @@ def network_input(data, size):
     side = max(1, min(int(224.0 / 256.0 * short), short))
     left, top = (w - side + 1) // 2, (h - side + 1) // 2
     square = image.extract_area(left, top, side, side)
-    resized = square.resize(size / side, vscale=size / side, kernel="cubic")
-    if resized.width != size or resized.height != size:
-        resized = resized.gravity("centre", size, size, extend="copy")
-    pixels = np.frombuffer(resized.write_to_memory(), dtype=np.uint8).reshape(size, size, 3)
-    return pixels.astype(np.float32).transpose(2, 0, 1)[np.newaxis].copy()
+    return _nchw(square.resize(size / side, vscale=size / side, kernel="cubic"), size)
