@@ -140,7 +140,7 @@ final class ExportTests: XCTestCase {
                               ("platform=CoreML", "BadRequestExportValidationFailed"),
                               ("platform=ONNX&flavor=ONNX99", "BadRequestExportValidationFailed"),
                               ("platform=ONNX&flavor=Linux", "BadRequestExportValidationFailed"),
-                              ("platform=DockerFile&flavor=ARM", "BadRequestExportValidationFailed")] {
+                              ("platform=DockerFile&flavor=Windows", "BadRequestExportValidationFailed")] {
             let r = try await export(t, query)
             XCTAssertEqual(r.status, .badRequest, query)
             XCTAssertEqual(r.code, code, "\(query): \(r.body)")

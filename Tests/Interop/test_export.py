@@ -77,7 +77,7 @@ def train_and_publish(trainer, classification_type, resource_id):
 
 def export_all(trainer, project, iteration, server):
     """Requests the three exports; the second request for one returns the same export."""
-    targets = [("ONNX", "ONNX10"), ("ONNX", "ONNX12"), ("DockerFile", "Linux")]
+    targets = [("ONNX", "ONNX10"), ("ONNX", "ONNX12"), ("DockerFile", "Linux"), ("DockerFile", "ARM")]
     for platform, flavor in targets:
         first = trainer.export_iteration(project.id, iteration.id, platform, flavor=flavor)
         assert first.status == "Exporting" and first.download_uri is None
@@ -86,7 +86,7 @@ def export_all(trainer, project, iteration, server):
     deadline = time.time() + 300
     while True:
         exports = trainer.get_exports(project.id, iteration.id)
-        assert len(exports) == 3, [(e.platform, e.flavor) for e in exports]
+        assert len(exports) == len(targets), [(e.platform, e.flavor) for e in exports]
         if all(e.status != "Exporting" for e in exports):
             break
         assert time.time() < deadline
@@ -145,7 +145,7 @@ def check_onnx(archive, flavor, tag_names, images, server_probabilities):
 def check_dockerfile(folder):
     """Every package the Dockerfile names comes from Debian or from PyPI."""
     lines = open(os.path.join(folder, "Dockerfile")).read().replace("\\\n", " ").splitlines()
-    froms = [l.split()[1] for l in lines if l.startswith("FROM ")]
+    froms = [[w for w in l.split()[1:] if not w.startswith("--platform=")][0] for l in lines if l.startswith("FROM ")]
     assert froms and all(f.startswith("debian:") for f in froms), froms
     apt = []
     for l in lines:
@@ -243,6 +243,20 @@ def check_bundle(archive, project, iteration, images, server_probabilities, trai
         service.stop()
 
 
+def check_arm_bundle(arm, linux):
+    """The ARM flavor: the Linux bundle with its image built for arm64 (the service, model and
+    packages are the same; Debian and PyPI build every one of them for arm64)."""
+    assert sorted(arm.namelist()) == sorted(linux.namelist())
+    for name in arm.namelist():
+        if name not in ("Dockerfile", "model.onnx"):
+            assert arm.read(name) == linux.read(name), name
+    assert onnx.load_from_string(arm.read("model.onnx")).graph == onnx.load_from_string(linux.read("model.onnx")).graph
+    froms = [l for l in arm.read("Dockerfile").decode().splitlines() if l.startswith("FROM ")]
+    assert froms == ["FROM --platform=linux/arm64 debian:bookworm-slim"], froms
+    assert arm.read("Dockerfile").decode().replace("--platform=linux/arm64 ", "") == linux.read("Dockerfile").decode()
+    check_dockerfile(unpack(arm))
+
+
 def test_exports_predict_what_the_server_predicts(server):
     token = server.create_admin()
     acct = make_account(server, token, "export@example.com", tier="S0")
@@ -269,4 +283,5 @@ def test_exports_predict_what_the_server_predicts(server):
             report[(classification_type, flavor)] = check_onnx(zips[flavor], flavor, names, images, server_probabilities)
         report[(classification_type, "DockerFile")] = check_bundle(zips["Linux"], project, iteration, images,
                                                                    server_probabilities, trainer)
+        check_arm_bundle(zips["ARM"], zips["Linux"])
     print("largest |exported - server| probability difference:", {f"{k[0]}/{k[1]}": f"{v:.1e}" for k, v in report.items()})

@@ -28,7 +28,7 @@ struct DetectorExportPackager {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             files.append(("manifest.json", try encoder.encode(manifest)))
-            files += try ExportPackager.bundleFiles()
+            files += try ExportPackager.bundleFiles(flavor: target.flavor)
             files.append(("DECODING.md", Data(readme(target).utf8)))
         } else {
             files.append(("README.md", Data(readme(target).utf8)))

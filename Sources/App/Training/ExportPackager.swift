@@ -20,10 +20,18 @@ struct ExportPackager {
         Bundle.module.resourceURL!.appendingPathComponent("DockerBundle")
     }
 
-    /// The Docker bundle's service files (the same for classifiers and detectors).
-    static func bundleFiles() throws -> [(String, Data)] {
-        try ["Dockerfile", "requirements.txt", "app.py", "preprocess.py", "README.md"].map {
-            ($0, try Data(contentsOf: bundleDirectory.appendingPathComponent($0)))
+    /// The Docker bundle's service files (the same for classifiers and detectors). The ARM
+    /// flavor's image is the same Debian base for arm64 (every package it installs is built
+    /// for arm64 by Debian and on PyPI).
+    static func bundleFiles(flavor: String) throws -> [(String, Data)] {
+        try ["Dockerfile", "requirements.txt", "app.py", "preprocess.py", "README.md"].map { name in
+            var data = try Data(contentsOf: bundleDirectory.appendingPathComponent(name))
+            if name == "Dockerfile", flavor == "ARM" {
+                let text = String(decoding: data, as: UTF8.self)
+                    .replacingOccurrences(of: "\nFROM debian:", with: "\nFROM --platform=linux/arm64 debian:")
+                data = Data(text.utf8)
+            }
+            return (name, data)
         }
     }
 
@@ -42,7 +50,7 @@ struct ExportPackager {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             files.append(("manifest.json", try encoder.encode(manifest)))
-            files += try Self.bundleFiles()
+            files += try Self.bundleFiles(flavor: target.flavor)
         default:
             files.append(("preprocess.py", try resource("preprocess.py")))
             files.append(("README.md", Data(onnxReadme(target).utf8)))

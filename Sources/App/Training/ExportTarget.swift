@@ -5,7 +5,7 @@ struct ExportTarget: Equatable, Sendable {
     /// Custom Vision's ExportPlatform values.
     static let platforms = ["CoreML", "TensorFlow", "DockerFile", "ONNX", "VAIDK", "OpenVino"]
     /// What this installation builds, per platform: the flavors, the first being the default.
-    static let built: KeyValuePairs<String, [String]> = ["ONNX": ["ONNX12", "ONNX10"], "DockerFile": ["Linux"]]
+    static let built: KeyValuePairs<String, [String]> = ["ONNX": ["ONNX12", "ONNX10"], "DockerFile": ["Linux", "ARM"]]
     /// Custom Vision's ExportFlavor values.
     static let flavors = ["Linux", "Windows", "ONNX10", "ONNX12", "ARM", "TensorFlowNormal", "TensorFlowLite"]
 
