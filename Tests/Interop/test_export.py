@@ -5,7 +5,10 @@ then
   test images, re-encoded at assorted sizes and aspect ratios) the exported model's
   probabilities equal classify_image's from the running server within 1e-4;
 - the Docker bundle's service, started with its Dockerfile's own command on loopback,
-  answers POST /image (raw and multipart) and POST /url with the same predictions.
+  answers POST /image (raw and multipart) and POST /url with the same predictions;
+- the ARM bundle is the Linux one built for linux/arm64;
+- OpenVINO's runtime reads and compiles the OpenVino export (IR: model.xml, model.bin) and,
+  fed the same prepared images as 0-1 RGB, gives the server's probabilities within 1e-4.
 """
 import http.server
 import importlib.util
@@ -26,6 +29,7 @@ from importlib.metadata import version
 import numpy as np
 import onnx
 import onnxruntime as ort
+import openvino
 import requests
 from azure.cognitiveservices.vision.customvision.prediction import CustomVisionPredictionClient
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
@@ -70,14 +74,14 @@ def train_and_publish(trainer, classification_type, resource_id):
         time.sleep(0.5)
         iteration = trainer.get_iteration(project.id, iteration.id)
     assert iteration.status == "Completed", iteration.training_error_details
-    assert iteration.exportable and set(iteration.exportable_to) == {"ONNX", "DockerFile"}
+    assert iteration.exportable and set(iteration.exportable_to) == {"ONNX", "DockerFile", "OpenVino"}
     assert trainer.publish_iteration(project.id, iteration.id, "exported", resource_id)
     return project, iteration
 
 
 def export_all(trainer, project, iteration, server):
     """Requests the three exports; the second request for one returns the same export."""
-    targets = [("ONNX", "ONNX10"), ("ONNX", "ONNX12"), ("DockerFile", "Linux"), ("DockerFile", "ARM")]
+    targets = [("ONNX", "ONNX10"), ("ONNX", "ONNX12"), ("DockerFile", "Linux"), ("DockerFile", "ARM"), ("OpenVino", None)]
     for platform, flavor in targets:
         first = trainer.export_iteration(project.id, iteration.id, platform, flavor=flavor)
         assert first.status == "Exporting" and first.download_uri is None
@@ -96,7 +100,7 @@ def export_all(trainer, project, iteration, server):
         assert e.status == "Done" and e.download_uri.startswith(server.url + "/blobs/"), (e.status, e.download_uri)
         r = requests.get(e.download_uri, timeout=60)
         assert r.status_code == 200 and r.headers["Content-Type"] == "application/zip"
-        zips[e.flavor] = zipfile.ZipFile(io.BytesIO(r.content))
+        zips[e.flavor or e.platform] = zipfile.ZipFile(io.BytesIO(r.content))
     return zips
 
 
@@ -139,6 +143,29 @@ def check_onnx(archive, flavor, tag_names, images, server_probabilities):
         x = preprocess.network_input(data, 224)
         p = session.run(["probabilities"], {"data": x})[0][0]
         worst = max(worst, compare(server_probabilities[n], dict(zip(labels, map(float, p))), f"{flavor} image {n}"))
+    return worst
+
+
+def check_openvino(archive, tag_names, images, server_probabilities):
+    """The IR through OpenVINO's own reader and CPU plugin, fed the ONNX export's prepared
+    images divided by 255 (the contract: NCHW RGB 0-1)."""
+    assert {"model.xml", "model.bin", "labels.txt", "preprocess.py", "README.md"} <= set(archive.namelist())
+    labels = archive.read("labels.txt").decode().splitlines()
+    assert sorted(labels) == sorted(tag_names)
+    folder = unpack(archive)
+    core = openvino.Core()
+    model = core.read_model(os.path.join(folder, "model.xml"))
+    (inp,) = model.inputs
+    assert inp.get_any_name() == "data" and list(inp.get_shape()) == [1, 3, 224, 224], (inp.get_any_name(), inp.get_shape())
+    (out,) = model.outputs
+    assert "probabilities" in out.get_names() and list(out.get_shape()) == [1, len(labels)]
+    compiled = core.compile_model(model, "CPU")
+    preprocess = load_preprocess(folder)
+    worst = 0.0
+    for n, data in enumerate(images):
+        x = preprocess.network_input(data, 224) / np.float32(255)
+        p = compiled(x)[compiled.output(0)][0]
+        worst = max(worst, compare(server_probabilities[n], dict(zip(labels, map(float, p))), f"OpenVino image {n}"))
     return worst
 
 
@@ -284,4 +311,5 @@ def test_exports_predict_what_the_server_predicts(server):
         report[(classification_type, "DockerFile")] = check_bundle(zips["Linux"], project, iteration, images,
                                                                    server_probabilities, trainer)
         check_arm_bundle(zips["ARM"], zips["Linux"])
+        report[(classification_type, "OpenVino")] = check_openvino(zips["OpenVino"], names, images, server_probabilities)
     print("largest |exported - server| probability difference:", {f"{k[0]}/{k[1]}": f"{v:.1e}" for k, v in report.items()})

@@ -9,7 +9,7 @@ struct WireExport: Content {
 
     /// `downloadUri` is a signed, expiring Sightline URL, present once the export is Done.
     init(_ e: Export, signer: BlobSigner, base: String) {
-        platform = e.platform; status = e.status; flavor = e.flavor; newerVersionAvailable = false
+        platform = e.platform; status = e.status; flavor = e.flavor.isEmpty ? nil : e.flavor; newerVersionAvailable = false
         downloadUri = e.status == "Done" ? e.blobHash.map { signer.url(hash: $0, base: base) } : nil
     }
 }

@@ -237,7 +237,7 @@ struct TrainingPages: RouteCollection {
         }
         out.append(H.form(action: "\(base)/export", csrf: csrf, id: "export-form", [
             H.el("label", [], [H.text("Format "), H.el("select", [("name", "target"), ("id", "export-target")], choices.map {
-                H.el("option", [("value", "\($0.platform)|\($0.flavor)")], [H.text("\($0.platform) · \($0.flavor)")])
+                H.el("option", [("value", "\($0.platform)|\($0.flavor)")], [H.text($0.flavor.isEmpty ? $0.platform : "\($0.platform) · \($0.flavor)")])
             })]),
             H.button("Export", id: "export-button"),
         ]))

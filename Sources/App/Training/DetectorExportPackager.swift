@@ -14,12 +14,17 @@ struct DetectorExportPackager {
     let version: String
 
     func package(_ target: ExportTarget) throws -> Data {
-        guard target.platform == "ONNX" || target.platform == "DockerFile" else {
-            throw ExportError.incompatibleHead("object detectors export to ONNX and DockerFile on this server")
+        guard ["ONNX", "DockerFile", "OpenVino"].contains(target.platform) else {
+            throw ExportError.incompatibleHead("object detectors export to ONNX, DockerFile and OpenVino on this server")
+        }
+        let labels = Data(tags.map { $0.name + "\n" }.joined().utf8)
+        if target.platform == "OpenVino" {
+            let ir = try OpenVINOExporter.exportDetector(backbone: backbone, head: head, labels: tags.map(\.name))
+            return try ExportPackager.zip([("model.xml", ir.xml), ("model.bin", ir.weights), ("labels.txt", labels),
+                                           ("README.md", Data(readme(target).utf8))])
         }
         let onnx = try ONNXExporter.exportDetector(backbone: backbone, head: head, labels: tags.map(\.name),
                                                    opset: target.opset, producerVersion: version)
-        let labels = Data(tags.map { $0.name + "\n" }.joined().utf8)
         var files: [(String, Data)] = [("model.onnx", onnx), ("labels.txt", labels)]
         if target.platform == "DockerFile" {
             let manifest = Manifest(projectId: projectID.uuidString.lowercased(), iterationId: iterationID.uuidString.lowercased(),
@@ -52,14 +57,18 @@ struct DetectorExportPackager {
     private func readme(_ target: ExportTarget) -> String {
         let anchors = DetectionGrid.anchors.map { "[\($0.w), \($0.h)]" }.joined(separator: ", ")
         let c = tags.count
+        let openVINO = target.platform == "OpenVino"
+        let files = openVINO ? "`model.xml` and `model.bin` are" : "`model.onnx` is"
+        let format = openVINO ? "OpenVINO IR (version 11)" : "ONNX opset \(target.opset.rawValue)"
+        let range = openVINO ? "RGB values 0–1 (divide the 0–255 pixels by 255)" : "RGB values 0–255"
         return """
-        # Sightline export: \(target.flavor) object detector
+        # Sightline export: \(openVINO ? "OpenVINO" : target.flavor) object detector
 
-        `model.onnx` is the whole detector (the \(head.backbone) backbone and the trained head) in
-        Custom Vision's compact object-detection format, ONNX opset \(target.opset.rawValue).
+        \(files) the whole detector (the \(head.backbone) backbone and the trained head) in
+        Custom Vision's compact object-detection format, \(format).
 
-        - Input `data`: float32 `[1, 3, 416, 416]`, RGB values 0–255: the whole image resized to
-          416×416 (bicubic; the aspect ratio is not kept). The model subtracts 127 and divides by 128.
+        - Input `data`: float32 `[1, 3, 416, 416]`, NCHW, \(range): the whole image resized to
+          416×416 (bicubic; the aspect ratio is not kept). The model normalises it itself.
         - Output `\(ONNXExporter.detectorOutputName)`: float32 `[1, \(DetectionGrid.channels(classes: c)), 13, 13]`. For anchor a
           (0–4) the channels a·\(5 + c)+k hold, for k = 0…\(4 + c): σ(tx), σ(ty), tw, th, the objectness
           logit, then one logit per tag in `labels.txt` order.

@@ -36,12 +36,17 @@ struct ExportPackager {
     }
 
     func package(_ target: ExportTarget) throws -> Data {
-        let onnx = try ONNXExporter.export(backbone: backbone, head: head, labels: tags.map(\.name),
-                                           opset: target.opset, producerVersion: version)
         let labels = Data(tags.map { $0.name + "\n" }.joined().utf8)
-        var files: [(String, Data)] = [("model.onnx", onnx), ("labels.txt", labels)]
         let bundle = Self.bundleDirectory
         func resource(_ name: String) throws -> Data { try Data(contentsOf: bundle.appendingPathComponent(name)) }
+        if target.platform == "OpenVino" {
+            let ir = try OpenVINOExporter.export(backbone: backbone, head: head, labels: tags.map(\.name))
+            return try Self.zip([("model.xml", ir.xml), ("model.bin", ir.weights), ("labels.txt", labels),
+                                 ("preprocess.py", try resource("preprocess.py")), ("README.md", Data(openVINOReadme().utf8))])
+        }
+        let onnx = try ONNXExporter.export(backbone: backbone, head: head, labels: tags.map(\.name),
+                                           opset: target.opset, producerVersion: version)
+        var files: [(String, Data)] = [("model.onnx", onnx), ("labels.txt", labels)]
         switch target.platform {
         case "DockerFile":
             let manifest = Manifest(projectId: projectID.uuidString.lowercased(), iterationId: iterationID.uuidString.lowercased(),
@@ -84,6 +89,32 @@ struct ExportPackager {
             session = onnxruntime.InferenceSession("model.onnx")
             x = preprocess.network_input(open("picture.jpg", "rb").read(), \(size))
             probabilities = session.run(["probabilities"], {"data": x})[0][0]
+
+        Project \(projectID.uuidString.lowercased()), iteration \(iterationID.uuidString.lowercased()).
+
+        """
+    }
+
+    private func openVINOReadme() -> String {
+        let size = head.inputSize
+        return """
+        # Sightline export: OpenVINO model
+
+        `model.xml` and `model.bin` are the whole classifier as OpenVINO IR (version 11): the
+        \(head.backbone) backbone, the trained head and its \(head.kind == .multiclass ? "softmax" : "sigmoids").
+
+        - Input `data`: float32 `[1, 3, \(size), \(size)]`, NCHW, RGB values 0–1. Prepare images as
+          the server does (the centre square of side 224/256 of the shorter side, resized to
+          \(size)×\(size) with a bicubic kernel: `preprocess.network_input`, which gives 0–255)
+          and divide by 255. The model scales back, subtracts 127 and divides by 128 itself.
+        - Output `probabilities`: float32 `[1, \(tags.count)]`, in `labels.txt` order.
+
+        With OpenVINO's Python runtime:
+
+            import openvino, preprocess
+            model = openvino.Core().compile_model("model.xml", "CPU")
+            x = preprocess.network_input(open("picture.jpg", "rb").read(), \(size)) / 255
+            probabilities = model(x)["probabilities"][0]
 
         Project \(projectID.uuidString.lowercased()), iteration \(iterationID.uuidString.lowercased()).
 

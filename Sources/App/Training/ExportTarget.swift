@@ -4,8 +4,9 @@ import VisionEngine
 struct ExportTarget: Equatable, Sendable {
     /// Custom Vision's ExportPlatform values.
     static let platforms = ["CoreML", "TensorFlow", "DockerFile", "ONNX", "VAIDK", "OpenVino"]
-    /// What this installation builds, per platform: the flavors, the first being the default.
-    static let built: KeyValuePairs<String, [String]> = ["ONNX": ["ONNX12", "ONNX10"], "DockerFile": ["Linux", "ARM"]]
+    /// What this installation builds, per platform: the flavors, the first being the default
+    /// ("" for a platform Custom Vision gives no flavors).
+    static let built: KeyValuePairs<String, [String]> = ["ONNX": ["ONNX12", "ONNX10"], "DockerFile": ["Linux", "ARM"], "OpenVino": [""]]
     /// Custom Vision's ExportFlavor values.
     static let flavors = ["Linux", "Windows", "ONNX10", "ONNX12", "ARM", "TensorFlowNormal", "TensorFlowLite"]
 
@@ -39,6 +40,9 @@ struct ExportTarget: Equatable, Sendable {
             guard let known = flavors.first(where: { $0.lowercased() == rawFlavor.lowercased() }) else {
                 throw CVError.badRequest("BadRequestExportValidationFailed",
                                          "Unknown export flavor '\(rawFlavor.prefix(64))'; use one of \(flavors.joined(separator: ", ")).")
+            }
+            guard offered != [""] else {
+                throw CVError.badRequest("BadRequestExportValidationFailed", "\(platform) exports have no flavors; leave flavor out.")
             }
             guard offered.contains(known) else {
                 throw CVError.badRequest("BadRequestExportValidationFailed",
