@@ -7,6 +7,8 @@ objects pasted on) and published with Microsoft's SDK, exported as ONNX, and the
   σ(obj)·softmax(classes), per-class NMS), written here in NumPy, gives the same boxes and
   scores as detect_image_with_no_store on the running server for 20 held-out composites
   (10 with both objects, 10 with one): same tag, IoU ≥ 0.99, scores within 1e-4;
+- the OpenVino export (IR) through OpenVINO's runtime, fed the same pixels as 0-1 RGB,
+  decoded the same way, gives the same detections;
 - the DockerFile export's service, started with its Dockerfile's own command on loopback,
   answers POST /image on those 20 images with the server's detections (boundingBox, tag
   ids, probabilities sorted), and refuses a non-image with BadRequestImageFormat.
@@ -21,6 +23,7 @@ import zipfile
 import numpy as np
 import onnx
 import onnxruntime as ort
+import openvino
 import requests
 from azure.cognitiveservices.vision.customvision.prediction import CustomVisionPredictionClient
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
@@ -130,7 +133,7 @@ def train_and_publish(trainer, resource_id):
         time.sleep(1)
         iteration = trainer.get_iteration(project.id, iteration.id)
     assert iteration.status == "Completed", iteration.training_error_details
-    assert iteration.exportable and {"ONNX", "DockerFile"} <= set(iteration.exportable_to), iteration.exportable_to
+    assert iteration.exportable and {"ONNX", "DockerFile", "OpenVino"} <= set(iteration.exportable_to), iteration.exportable_to
     assert trainer.publish_iteration(project.id, iteration.id, "exported", resource_id)
     return project, iteration
 
@@ -207,6 +210,21 @@ def test_detection_export_predicts_what_the_server_predicts(server):
     assert compared >= 20, f"only {compared} server detections reached {COMPARED}: nothing much was compared"
     print(f"{compared} detections compared, largest |exported - server| score difference {worst:.1e}; "
           f"best box per tag right for {found} of {sum(len(e['boxes']) for e in chosen)} objects")
+
+    # The OpenVINO IR on the same pixels, 0-1.
+    ir = unpack(export_onnx(trainer, project, iteration, server, platform="OpenVino"))
+    assert sorted(os.listdir(ir)) == ["README.md", "labels.txt", "model.bin", "model.xml"], os.listdir(ir)
+    core = openvino.Core()
+    compiled = core.compile_model(core.read_model(os.path.join(ir, "model.xml")), "CPU")
+    assert list(compiled.input(0).get_shape()) == [1, 3, SIZE, SIZE]
+    assert list(compiled.output(0).get_shape()) == [1, len(ANCHORS) * (5 + len(labels)), GRID, GRID]
+    assert "model_outputs0" in compiled.output(0).get_names()
+    ir_worst = 0.0
+    for e in chosen:
+        rgb = Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB")
+        raw = compiled(network_input(rgb) / np.float32(255))[compiled.output(0)]
+        ir_worst = max(ir_worst, compare(served_by_file[e["file"]], decode(raw, labels), "openvino " + e["file"]))
+    print(f"OpenVINO: largest |IR - server| score difference {ir_worst:.1e}")
 
     # The Docker bundle's own service on the same pixels.
     bundle = unpack(export_onnx(trainer, project, iteration, server, platform="DockerFile"))
