@@ -68,7 +68,7 @@ final class ExportTests: XCTestCase {
         let it = try await t.app.training(.GET, "projects/\(t.project)/iterations/\(t.iteration)", key: t.key).object
         XCTAssertEqual(it["status"] as? String, "Completed")
         XCTAssertEqual(it["exportable"] as? Bool, true)
-        XCTAssertEqual(Set(it["exportableTo"] as? [String] ?? []), ["DockerFile", "ONNX", "OpenVino"])
+        XCTAssertEqual(Set(it["exportableTo"] as? [String] ?? []), ["DockerFile", "ONNX", "OpenVino", "TensorFlow"])
 
         let first = try await export(t, "platform=ONNX&flavor=ONNX10")
         XCTAssertEqual(first.status, .ok, first.body)

@@ -8,7 +8,10 @@ then
   answers POST /image (raw and multipart) and POST /url with the same predictions;
 - the ARM bundle is the Linux one built for linux/arm64;
 - OpenVINO's runtime reads and compiles the OpenVino export (IR: model.xml, model.bin) and,
-  fed the same prepared images as 0-1 RGB, gives the server's probabilities within 1e-4.
+  fed the same prepared images as 0-1 RGB, gives the server's probabilities within 1e-4;
+- the TensorFlow export's frozen graph imports with tf.import_graph_def, has one
+  Placeholder [1, 224, 224, 3] and one sink, and fed the same images as NHWC BGR 0-255 gives
+  the server's probabilities within 1e-4.
 """
 import http.server
 import importlib.util
@@ -74,14 +77,14 @@ def train_and_publish(trainer, classification_type, resource_id):
         time.sleep(0.5)
         iteration = trainer.get_iteration(project.id, iteration.id)
     assert iteration.status == "Completed", iteration.training_error_details
-    assert iteration.exportable and set(iteration.exportable_to) == {"ONNX", "DockerFile", "OpenVino"}
+    assert iteration.exportable and set(iteration.exportable_to) == {"ONNX", "DockerFile", "OpenVino", "TensorFlow"}
     assert trainer.publish_iteration(project.id, iteration.id, "exported", resource_id)
     return project, iteration
 
 
 def export_all(trainer, project, iteration, server):
     """Requests the three exports; the second request for one returns the same export."""
-    targets = [("ONNX", "ONNX10"), ("ONNX", "ONNX12"), ("DockerFile", "Linux"), ("DockerFile", "ARM"), ("OpenVino", None)]
+    targets = [("ONNX", "ONNX10"), ("ONNX", "ONNX12"), ("DockerFile", "Linux"), ("DockerFile", "ARM"), ("OpenVino", None), ("TensorFlow", "TensorFlowNormal")]
     for platform, flavor in targets:
         first = trainer.export_iteration(project.id, iteration.id, platform, flavor=flavor)
         assert first.status == "Exporting" and first.download_uri is None
@@ -166,6 +169,36 @@ def check_openvino(archive, tag_names, images, server_probabilities):
         x = preprocess.network_input(data, 224) / np.float32(255)
         p = compiled(x)[compiled.output(0)][0]
         worst = max(worst, compare(server_probabilities[n], dict(zip(labels, map(float, p))), f"OpenVino image {n}"))
+    return worst
+
+
+def run_tensorflow(model_path, inputs):
+    """The outputs of a frozen graph for each input, and what the graph's in- and outputs are
+    (tf_graph_runner.py, in a process of its own)."""
+    work = tempfile.mkdtemp(prefix="sightline-tf-")
+    np.savez(os.path.join(work, "x.npz"), **{f"x{k}": x for k, x in enumerate(inputs)})
+    runner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tf_graph_runner.py")
+    done = subprocess.run([sys.executable, runner, model_path, os.path.join(work, "x.npz"), os.path.join(work, "y.npz")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    info = json.loads(done.stdout.strip().splitlines()[-1])
+    ys = np.load(os.path.join(work, "y.npz"))
+    return [ys[f"y{k}"] for k in range(len(inputs))], info
+
+
+def check_tensorflow(archive, tag_names, images, server_probabilities):
+    assert {"model.pb", "labels.txt", "preprocess.py", "README.md"} <= set(archive.namelist())
+    labels = archive.read("labels.txt").decode().splitlines()
+    assert sorted(labels) == sorted(tag_names)
+    folder = unpack(archive)
+    preprocess = load_preprocess(folder)
+    inputs = [np.ascontiguousarray(preprocess.network_input(data, 224).transpose(0, 2, 3, 1)[..., ::-1]) for data in images]  # NHWC, BGR
+    outputs, info = run_tensorflow(os.path.join(folder, "model.pb"), inputs)
+    assert info == {"placeholders": {"Placeholder": [1, 224, 224, 3]}, "sinks": ["loss"]}, info
+    worst = 0.0
+    for n, y in enumerate(outputs):
+        assert y.shape == (1, len(labels)), y.shape
+        worst = max(worst, compare(server_probabilities[n], dict(zip(labels, map(float, y[0]))), f"TensorFlow image {n}"))
     return worst
 
 
@@ -312,4 +345,5 @@ def test_exports_predict_what_the_server_predicts(server):
                                                                    server_probabilities, trainer)
         check_arm_bundle(zips["ARM"], zips["Linux"])
         report[(classification_type, "OpenVino")] = check_openvino(zips["OpenVino"], names, images, server_probabilities)
+        report[(classification_type, "TensorFlow")] = check_tensorflow(zips["TensorFlowNormal"], names, images, server_probabilities)
     print("largest |exported - server| probability difference:", {f"{k[0]}/{k[1]}": f"{v:.1e}" for k, v in report.items()})

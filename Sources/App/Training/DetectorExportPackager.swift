@@ -14,10 +14,14 @@ struct DetectorExportPackager {
     let version: String
 
     func package(_ target: ExportTarget) throws -> Data {
-        guard ["ONNX", "DockerFile", "OpenVino"].contains(target.platform) else {
-            throw ExportError.incompatibleHead("object detectors export to ONNX, DockerFile and OpenVino on this server")
+        guard ["ONNX", "DockerFile", "OpenVino", "TensorFlow"].contains(target.platform) else {
+            throw ExportError.incompatibleHead("object detectors export to ONNX, DockerFile, OpenVino and TensorFlow on this server")
         }
         let labels = Data(tags.map { $0.name + "\n" }.joined().utf8)
+        if target.platform == "TensorFlow" {
+            let pb = try TensorFlowExporter.exportDetector(backbone: backbone, head: head, labels: tags.map(\.name))
+            return try ExportPackager.zip([("model.pb", pb), ("labels.txt", labels), ("README.md", Data(readme(target).utf8))])
+        }
         if target.platform == "OpenVino" {
             let ir = try OpenVINOExporter.exportDetector(backbone: backbone, head: head, labels: tags.map(\.name))
             return try ExportPackager.zip([("model.xml", ir.xml), ("model.bin", ir.weights), ("labels.txt", labels),
@@ -57,19 +61,22 @@ struct DetectorExportPackager {
     private func readme(_ target: ExportTarget) -> String {
         let anchors = DetectionGrid.anchors.map { "[\($0.w), \($0.h)]" }.joined(separator: ", ")
         let c = tags.count
-        let openVINO = target.platform == "OpenVino"
-        let files = openVINO ? "`model.xml` and `model.bin` are" : "`model.onnx` is"
-        let format = openVINO ? "OpenVINO IR (version 11)" : "ONNX opset \(target.opset.rawValue)"
-        let range = openVINO ? "RGB values 0–1 (divide the 0–255 pixels by 255)" : "RGB values 0–255"
+        let openVINO = target.platform == "OpenVino", tensorFlow = target.platform == "TensorFlow"
+        let files = openVINO ? "`model.xml` and `model.bin` are" : tensorFlow ? "`model.pb` is" : "`model.onnx` is"
+        let format = openVINO ? "OpenVINO IR (version 11)" : tensorFlow ? "a frozen TensorFlow GraphDef" : "ONNX opset \(target.opset.rawValue)"
+        let input = tensorFlow ? "`\(TensorFlowExporter.inputName):0`: float32 `[1, 416, 416, 3]`, NHWC, **BGR** values 0–255"
+            : "`data`: float32 `[1, 3, 416, 416]`, NCHW, " + (openVINO ? "RGB values 0–1 (divide the 0–255 pixels by 255)" : "RGB values 0–255")
+        let output = tensorFlow ? "`\(ONNXExporter.detectorOutputName):0`: float32 `[1, 13, 13, \(DetectionGrid.channels(classes: c))]` (NHWC)"
+            : "`\(ONNXExporter.detectorOutputName)`: float32 `[1, \(DetectionGrid.channels(classes: c)), 13, 13]`"
         return """
         # Sightline export: \(openVINO ? "OpenVINO" : target.flavor) object detector
 
         \(files) the whole detector (the \(head.backbone) backbone and the trained head) in
         Custom Vision's compact object-detection format, \(format).
 
-        - Input `data`: float32 `[1, 3, 416, 416]`, NCHW, \(range): the whole image resized to
+        - Input \(input): the whole image resized to
           416×416 (bicubic; the aspect ratio is not kept). The model normalises it itself.
-        - Output `\(ONNXExporter.detectorOutputName)`: float32 `[1, \(DetectionGrid.channels(classes: c)), 13, 13]`. For anchor a
+        - Output \(output). For anchor a
           (0–4) the channels a·\(5 + c)+k hold, for k = 0…\(4 + c): σ(tx), σ(ty), tw, th, the objectness
           logit, then one logit per tag in `labels.txt` order.
 

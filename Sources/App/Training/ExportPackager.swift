@@ -39,6 +39,11 @@ struct ExportPackager {
         let labels = Data(tags.map { $0.name + "\n" }.joined().utf8)
         let bundle = Self.bundleDirectory
         func resource(_ name: String) throws -> Data { try Data(contentsOf: bundle.appendingPathComponent(name)) }
+        if target.platform == "TensorFlow" {
+            let pb = try TensorFlowExporter.export(backbone: backbone, head: head, labels: tags.map(\.name))
+            return try Self.zip([("model.pb", pb), ("labels.txt", labels), ("preprocess.py", try resource("preprocess.py")),
+                                 ("README.md", Data(tensorFlowReadme().utf8))])
+        }
         if target.platform == "OpenVino" {
             let ir = try OpenVINOExporter.export(backbone: backbone, head: head, labels: tags.map(\.name))
             return try Self.zip([("model.xml", ir.xml), ("model.bin", ir.weights), ("labels.txt", labels),
@@ -89,6 +94,32 @@ struct ExportPackager {
             session = onnxruntime.InferenceSession("model.onnx")
             x = preprocess.network_input(open("picture.jpg", "rb").read(), \(size))
             probabilities = session.run(["probabilities"], {"data": x})[0][0]
+
+        Project \(projectID.uuidString.lowercased()), iteration \(iterationID.uuidString.lowercased()).
+
+        """
+    }
+
+    private func tensorFlowReadme() -> String {
+        let size = head.inputSize
+        return """
+        # Sightline export: TensorFlow model (frozen graph)
+
+        `model.pb` is the whole classifier as a frozen TensorFlow `GraphDef`: the \(head.backbone)
+        backbone, the trained head and its \(head.kind == .multiclass ? "softmax" : "sigmoids").
+
+        - Input `\(TensorFlowExporter.inputName):0`: float32 `[1, \(size), \(size), 3]`, NHWC, **BGR** values 0–255.
+          Prepare images as the server does (`preprocess.network_input` gives the RGB image as
+          NCHW; transpose to NHWC and reverse the channels). The model normalises itself.
+        - Output `\(TensorFlowExporter.classifierOutputName):0`: float32 `[1, \(tags.count)]`, in `labels.txt` order.
+
+            import numpy, tensorflow, preprocess
+            graph = tensorflow.compat.v1.GraphDef()
+            graph.ParseFromString(open("model.pb", "rb").read())
+            x = preprocess.network_input(open("picture.jpg", "rb").read(), \(size)).transpose(0, 2, 3, 1)[..., ::-1]
+            with tensorflow.compat.v1.Session() as s:
+                tensorflow.import_graph_def(graph, name="")
+                probabilities = s.run("loss:0", {"Placeholder:0": x})[0]
 
         Project \(projectID.uuidString.lowercased()), iteration \(iterationID.uuidString.lowercased()).
 

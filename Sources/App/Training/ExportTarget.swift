@@ -6,7 +6,8 @@ struct ExportTarget: Equatable, Sendable {
     static let platforms = ["CoreML", "TensorFlow", "DockerFile", "ONNX", "VAIDK", "OpenVino"]
     /// What this installation builds, per platform: the flavors, the first being the default
     /// ("" for a platform Custom Vision gives no flavors).
-    static let built: KeyValuePairs<String, [String]> = ["ONNX": ["ONNX12", "ONNX10"], "DockerFile": ["Linux", "ARM"], "OpenVino": [""]]
+    static let built: KeyValuePairs<String, [String]> = ["ONNX": ["ONNX12", "ONNX10"], "DockerFile": ["Linux", "ARM"], "OpenVino": [""],
+                                                           "TensorFlow": ["TensorFlowNormal"]]
     /// Custom Vision's ExportFlavor values.
     static let flavors = ["Linux", "Windows", "ONNX10", "ONNX12", "ARM", "TensorFlowNormal", "TensorFlowLite"]
 

@@ -1,0 +1,33 @@
+"""Runs a frozen TensorFlow graph in a process of its own: TensorFlow's h5py (through
+Keras) cannot load next to the HDF5 that libvips (pyvips) already brought into the test
+process. Usage: tf_graph_runner.py MODEL.pb INPUTS.npz OUTPUTS.npz; INPUTS holds arrays
+x0, x1, ... fed to the one Placeholder; OUTPUTS gets y0, y1, ... from the one sink node.
+Prints JSON: the Placeholders with their shapes and the sink nodes, found the way
+Microsoft's TensorFlow export samples find them."""
+import json
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+
+def main(model, inputs, outputs):
+    graph = tf.compat.v1.GraphDef()
+    with open(model, "rb") as f:
+        graph.ParseFromString(f.read())
+    consumed = {i.split(":")[0].lstrip("^") for n in graph.node for i in n.input}
+    placeholders = [n for n in graph.node if n.op == "Placeholder"]
+    sinks = [n.name for n in graph.node if n.name not in consumed]
+    info = {"placeholders": {n.name: [d.size for d in n.attr["shape"].shape.dim] for n in placeholders}, "sinks": sinks}
+    assert len(placeholders) == 1 and len(sinks) == 1, info
+    xs = np.load(inputs)
+    with tf.Graph().as_default() as g:
+        tf.import_graph_def(graph, name="")
+        with tf.compat.v1.Session(graph=g) as session:
+            ys = {f"y{k}": session.run(sinks[0] + ":0", {placeholders[0].name + ":0": xs[f"x{k}"]}) for k in range(len(xs.files))}
+    np.savez(outputs, **ys)
+    print(json.dumps(info))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
