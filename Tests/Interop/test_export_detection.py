@@ -8,7 +8,8 @@ objects pasted on) and published with Microsoft's SDK, exported as ONNX, and the
   scores as detect_image_with_no_store on the running server for 20 held-out composites
   (10 with both objects, 10 with one): same tag, IoU ≥ 0.99, scores within 1e-4;
 - the OpenVino export (IR) through OpenVINO's runtime, fed the same pixels as 0-1 RGB,
-  decoded the same way, gives the same detections;
+  decoded the same way, gives the same detections; so does the TensorFlow frozen graph fed
+  NHWC BGR 0-255, its NHWC grid decoded as Microsoft's TensorFlow sample reads it;
 - the DockerFile export's service, started with its Dockerfile's own command on loopback,
   answers POST /image on those 20 images with the server's detections (boundingBox, tag
   ids, probabilities sorted), and refuses a non-image with BadRequestImageFormat.
@@ -32,7 +33,7 @@ from msrest.authentication import ApiKeyCredentials
 from PIL import Image
 
 from conftest import admin_api, make_account
-from test_export import BundleService, check_dockerfile, unpack
+from test_export import BundleService, check_dockerfile, run_tensorflow, unpack
 from test_quickstart_detection import COMPOSITES, composites, iou
 
 COMPACT_DETECTION = "a27d5ca5-bb19-49d8-a70a-fec086c47f5b"  # "General (compact)", ObjectDetection
@@ -133,7 +134,7 @@ def train_and_publish(trainer, resource_id):
         time.sleep(1)
         iteration = trainer.get_iteration(project.id, iteration.id)
     assert iteration.status == "Completed", iteration.training_error_details
-    assert iteration.exportable and {"ONNX", "DockerFile", "OpenVino"} <= set(iteration.exportable_to), iteration.exportable_to
+    assert iteration.exportable and {"ONNX", "DockerFile", "OpenVino", "TensorFlow"} <= set(iteration.exportable_to), iteration.exportable_to
     assert trainer.publish_iteration(project.id, iteration.id, "exported", resource_id)
     return project, iteration
 
@@ -225,6 +226,19 @@ def test_detection_export_predicts_what_the_server_predicts(server):
         raw = compiled(network_input(rgb) / np.float32(255))[compiled.output(0)]
         ir_worst = max(ir_worst, compare(served_by_file[e["file"]], decode(raw, labels), "openvino " + e["file"]))
     print(f"OpenVINO: largest |IR - server| score difference {ir_worst:.1e}")
+
+    # The TensorFlow frozen graph: NHWC BGR 0-255 in, the NHWC grid out.
+    frozen = unpack(export_onnx(trainer, project, iteration, server, platform="TensorFlow"))
+    assert sorted(os.listdir(frozen)) == ["README.md", "labels.txt", "model.pb"], os.listdir(frozen)
+    grids, info = run_tensorflow(os.path.join(frozen, "model.pb"),
+                                 [np.ascontiguousarray(network_input(Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB"))
+                                                       .transpose(0, 2, 3, 1)[..., ::-1]) for e in chosen])
+    assert info == {"placeholders": {"Placeholder": [1, SIZE, SIZE, 3]}, "sinks": ["model_outputs0"]}, info
+    tf_worst = 0.0
+    for e, grid in zip(chosen, grids):
+        assert grid.shape == (1, GRID, GRID, len(ANCHORS) * (5 + len(labels))), grid.shape
+        tf_worst = max(tf_worst, compare(served_by_file[e["file"]], decode(grid.transpose(0, 3, 1, 2), labels), "tensorflow " + e["file"]))
+    print(f"TensorFlow: largest |frozen graph - server| score difference {tf_worst:.1e}")
 
     # The Docker bundle's own service on the same pixels.
     bundle = unpack(export_onnx(trainer, project, iteration, server, platform="DockerFile"))
