@@ -9,6 +9,7 @@ import VisionEngine
 //   sightline-bench features | heads | retrain | pipeline [--image photo.jpg] [--jobs 2]
 //   sightline-bench jobs --jobs 2 --threads 1        (training and prediction throughput)
 //   sightline-bench export-onnx --out model.onnx --opset 12 [--multilabel 1] [--size 416]
+//   sightline-bench export-sizes                  (every export writer: model bytes, write time)
 //   sightline-bench detect [--forest 1] [--per-tag 30] [--images N] [--views 16] [--samples 8600] [--input 416]
 //                                            (detection: backbone passes, head training, held-out mAP@0.5)
 
@@ -185,6 +186,31 @@ case "export-onnx":
     try onnx.write(to: URL(fileURLWithPath: args[o + 1]))
     let probabilities = head.probabilities(model.features(Tensor(n: 1, h: size, w: size, c: 3, data: try goldenInput(size: size))))
     emit(mode, ["bytes": onnx.count, "probabilities": probabilities.map(Double.init)])
+
+case "export-sizes":
+    // Every export writer on Lite0: a 5-tag classifier at 224 and a 2-tag detector (width
+    // 128) at 416, synthetic weights of the trained shapes. Bytes of the model files and the
+    // median of 3 writes in ms (the zip and the job around it not included).
+    let classifier = syntheticHead(size: 224)
+    var rng = SplitMix64(seed: 9)
+    func unit(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.next() >> 40) / Float(1 << 24) - 0.5 } }
+    let width = 128, channels = DetectionFeatures.channels(), outputs = DetectionGrid.channels(classes: 2)
+    let detector = DetectorHead(backbone: model.variant.rawValue, inputSize: 416, tagIDs: ["a", "b"], width: width,
+                                w1: unit(width * channels), b1: unit(width), w2: unit(width * width * 9), b2: unit(width),
+                                w3: unit(outputs * width), b3: unit(outputs))
+    let writers: [(String, String, () throws -> Int)] = [
+        ("classification", "ONNX", { try ONNXExporter.export(backbone: model, head: classifier, labels: classifier.tagIDs, opset: .v12, producerVersion: "bench").count }),
+        ("classification", "OpenVino", { let f = try OpenVINOExporter.export(backbone: model, head: classifier, labels: classifier.tagIDs); return f.xml.count + f.weights.count }),
+        ("classification", "TensorFlow", { try TensorFlowExporter.export(backbone: model, head: classifier, labels: classifier.tagIDs).count }),
+        ("detection", "ONNX", { try ONNXExporter.exportDetector(backbone: model, head: detector, labels: detector.tagIDs, opset: .v12, producerVersion: "bench").count }),
+        ("detection", "OpenVino", { let f = try OpenVINOExporter.exportDetector(backbone: model, head: detector, labels: detector.tagIDs); return f.xml.count + f.weights.count }),
+        ("detection", "TensorFlow", { try TensorFlowExporter.exportDetector(backbone: model, head: detector, labels: detector.tagIDs).count }),
+    ]
+    for (kind, platform, write) in writers {
+        var bytes = 0
+        let times = try (0..<3).map { _ in try milliseconds { bytes = try write() } }.sorted()
+        emit(mode, ["kind": kind, "platform": platform, "bytes": bytes, "median_ms": times[1]])
+    }
 
 case "detect":
     // Trains a detector on the detection fixtures (composites of real photos, or

@@ -9,7 +9,7 @@ struct ExportTarget: Equatable, Sendable {
     static let built: KeyValuePairs<String, [String]> = ["ONNX": ["ONNX12", "ONNX10"], "DockerFile": ["Linux", "ARM"], "OpenVino": [""],
                                                            "TensorFlow": ["TensorFlowNormal"]]
     /// Custom Vision's ExportFlavor values.
-    static let flavors = ["Linux", "Windows", "ONNX10", "ONNX12", "ARM", "TensorFlowNormal", "TensorFlowLite"]
+    static let flavors = ["Linux", "Windows", "ONNX10", "ONNX12", "OnnxFloat16", "ARM", "TensorFlowNormal", "TensorFlowLite", "TensorFlowSavedModel"]
 
     var platform: String
     var flavor: String
