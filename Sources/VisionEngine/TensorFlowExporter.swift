@@ -60,6 +60,33 @@ public enum TensorFlowExporter {
         return g.encoded()
     }
 
+    /// A SavedModel (`saved_model.pb`) around a frozen graph: one meta graph tagged `serve`
+    /// whose `serving_default` signature maps the Placeholder to the sink node. The graph
+    /// holds every weight as a constant, so the SavedModel has no variables to restore.
+    /// Field numbers are TensorFlow's saved_model.proto and meta_graph.proto.
+    public static func savedModel(graph: Data, inputShape: [Int], output: String, outputShape: [Int]) -> Data {
+        func tensorInfo(_ p: inout ProtobufWriter, _ name: String, _ shape: [Int]) {
+            p.string(1, name + ":0")
+            p.int(2, TensorFlowGraph.DataType.float.rawValue)
+            p.message(3) { s in for d in shape { s.message(2) { $0.int(1, Int64(d)) } } }
+        }
+        var m = ProtobufWriter()
+        m.int(1, 1)   // saved_model_schema_version
+        m.message(2) { meta in
+            meta.message(1) { $0.string(4, "serve") }   // meta_info_def.tags
+            meta.bytes(2, Array(graph))                  // graph_def
+            meta.message(5) { entry in                   // signature_def["serving_default"]
+                entry.string(1, "serving_default")
+                entry.message(2) { sig in
+                    sig.message(1) { e in e.string(1, inputName); e.message(2) { tensorInfo(&$0, inputName, inputShape) } }
+                    sig.message(2) { e in e.string(1, output); e.message(2) { tensorInfo(&$0, output, outputShape) } }
+                    sig.string(3, "tensorflow/serving/predict")
+                }
+            }
+        }
+        return Data(m.bytes)
+    }
+
     /// A convolution from the engine's [cout][cin/group][kh][kw] weights: TensorFlow wants
     /// [kh][kw][cin][cout] (a depthwise one [kh][kw][channels][1]); SAME padding is the
     /// engine's (the smaller half first). `bgr` reverses the input channels (the stem).

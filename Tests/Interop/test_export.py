@@ -11,7 +11,8 @@ then
   fed the same prepared images as 0-1 RGB, gives the server's probabilities within 1e-4;
 - the TensorFlow export's frozen graph imports with tf.import_graph_def, has one
   Placeholder [1, 224, 224, 3] and one sink, and fed the same images as NHWC BGR 0-255 gives
-  the server's probabilities within 1e-4.
+  the server's probabilities within 1e-4; the SavedModel flavor's serving_default
+  signature, called as Microsoft's SavedModel sample calls it, does too.
 """
 import http.server
 import importlib.util
@@ -84,7 +85,8 @@ def train_and_publish(trainer, classification_type, resource_id):
 
 def export_all(trainer, project, iteration, server):
     """Requests the three exports; the second request for one returns the same export."""
-    targets = [("ONNX", "ONNX10"), ("ONNX", "ONNX12"), ("DockerFile", "Linux"), ("DockerFile", "ARM"), ("OpenVino", None), ("TensorFlow", "TensorFlowNormal")]
+    targets = [("ONNX", "ONNX10"), ("ONNX", "ONNX12"), ("DockerFile", "Linux"), ("DockerFile", "ARM"), ("OpenVino", None), ("TensorFlow", "TensorFlowNormal"),
+               ("TensorFlow", "TensorFlowSavedModel")]
     for platform, flavor in targets:
         first = trainer.export_iteration(project.id, iteration.id, platform, flavor=flavor)
         assert first.status == "Exporting" and first.download_uri is None
@@ -199,6 +201,20 @@ def check_tensorflow(archive, tag_names, images, server_probabilities):
     for n, y in enumerate(outputs):
         assert y.shape == (1, len(labels)), y.shape
         worst = max(worst, compare(server_probabilities[n], dict(zip(labels, map(float, y[0]))), f"TensorFlow image {n}"))
+    return worst
+
+
+def check_saved_model(archive, tag_names, images, server_probabilities):
+    assert {"saved_model.pb", "variables/", "labels.txt", "preprocess.py", "README.md"} <= set(archive.namelist()), archive.namelist()
+    labels = archive.read("labels.txt").decode().splitlines()
+    folder = unpack(archive)
+    preprocess = load_preprocess(folder)
+    inputs = [np.ascontiguousarray(preprocess.network_input(data, 224).transpose(0, 2, 3, 1)[..., ::-1]) for data in images]
+    outputs, info = run_tensorflow(folder, inputs)
+    assert info == {"placeholders": {"serving_default": [1, 224, 224, 3]}, "sinks": ["loss"]}, info
+    worst = 0.0
+    for n, y in enumerate(outputs):
+        worst = max(worst, compare(server_probabilities[n], dict(zip(labels, map(float, y[0]))), f"SavedModel image {n}"))
     return worst
 
 
@@ -346,4 +362,5 @@ def test_exports_predict_what_the_server_predicts(server):
         check_arm_bundle(zips["ARM"], zips["Linux"])
         report[(classification_type, "OpenVino")] = check_openvino(zips["OpenVino"], names, images, server_probabilities)
         report[(classification_type, "TensorFlow")] = check_tensorflow(zips["TensorFlowNormal"], names, images, server_probabilities)
+        report[(classification_type, "SavedModel")] = check_saved_model(zips["TensorFlowSavedModel"], names, images, server_probabilities)
     print("largest |exported - server| probability difference:", {f"{k[0]}/{k[1]}": f"{v:.1e}" for k, v in report.items()})

@@ -240,6 +240,24 @@ def test_detection_export_predicts_what_the_server_predicts(server):
         tf_worst = max(tf_worst, compare(served_by_file[e["file"]], decode(grid.transpose(0, 3, 1, 2), labels), "tensorflow " + e["file"]))
     print(f"TensorFlow: largest |frozen graph - server| score difference {tf_worst:.1e}")
 
+    # The SavedModel flavor, through its serving_default signature.
+    first = trainer.export_iteration(project.id, iteration.id, "TensorFlow", flavor="TensorFlowSavedModel")
+    assert first.flavor == "TensorFlowSavedModel"
+    deadline = time.time() + 300
+    while True:
+        (saved,) = [e for e in trainer.get_exports(project.id, iteration.id) if e.flavor == "TensorFlowSavedModel"]
+        if saved.status != "Exporting":
+            break
+        assert time.time() < deadline
+        time.sleep(0.5)
+    assert saved.status == "Done", saved.status
+    folder = unpack(zipfile.ZipFile(io.BytesIO(requests.get(saved.download_uri, timeout=60).content)))
+    grids, info = run_tensorflow(folder, [np.ascontiguousarray(network_input(Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB"))
+                                                              .transpose(0, 2, 3, 1)[..., ::-1]) for e in chosen[:5]])
+    assert info == {"placeholders": {"serving_default": [1, SIZE, SIZE, 3]}, "sinks": ["model_outputs0"]}, info
+    for e, grid in zip(chosen[:5], grids):
+        compare(served_by_file[e["file"]], decode(grid.transpose(0, 3, 1, 2), labels), "savedmodel " + e["file"])
+
     # The Docker bundle's own service on the same pixels.
     bundle = unpack(export_onnx(trainer, project, iteration, server, platform="DockerFile"))
     command = check_dockerfile(bundle)

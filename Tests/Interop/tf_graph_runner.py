@@ -3,15 +3,33 @@ Keras) cannot load next to the HDF5 that libvips (pyvips) already brought into t
 process. Usage: tf_graph_runner.py MODEL.pb INPUTS.npz OUTPUTS.npz; INPUTS holds arrays
 x0, x1, ... fed to the one Placeholder; OUTPUTS gets y0, y1, ... from the one sink node.
 Prints JSON: the Placeholders with their shapes and the sink nodes, found the way
-Microsoft's TensorFlow export samples find them."""
+Microsoft's TensorFlow export samples find them. MODEL may instead be a SavedModel
+folder (then the serving_default signature is run, and its input shape and output
+keys are printed)."""
 import json
+import os
 import sys
 
 import numpy as np
 import tensorflow as tf
 
 
+def saved_model(folder, inputs, outputs):
+    """A SavedModel folder, used as Microsoft's SavedModel sample does: the serving_default
+    signature, its first input's shape, called with the tensor as its one positional argument."""
+    serve = tf.saved_model.load(folder).signatures["serving_default"]
+    xs = np.load(inputs)
+    ys = {}
+    for k in range(len(xs.files)):
+        out = serve(tf.convert_to_tensor(xs[f"x{k}"]))
+        ys[f"y{k}"] = list(out.values())[0].numpy()
+    np.savez(outputs, **ys)
+    print(json.dumps({"placeholders": {"serving_default": list(serve.inputs[0].shape)}, "sinks": sorted(serve.structured_outputs)}))
+
+
 def main(model, inputs, outputs):
+    if os.path.isdir(model):
+        return saved_model(model, inputs, outputs)
     graph = tf.compat.v1.GraphDef()
     with open(model, "rb") as f:
         graph.ParseFromString(f.read())

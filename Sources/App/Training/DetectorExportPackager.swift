@@ -20,7 +20,12 @@ struct DetectorExportPackager {
         let labels = Data(tags.map { $0.name + "\n" }.joined().utf8)
         if target.platform == "TensorFlow" {
             let pb = try TensorFlowExporter.exportDetector(backbone: backbone, head: head, labels: tags.map(\.name))
-            return try ExportPackager.zip([("model.pb", pb), ("labels.txt", labels), ("README.md", Data(readme(target).utf8))])
+            let common = [("labels.txt", labels), ("README.md", Data(readme(target).utf8))]
+            guard target.flavor == "TensorFlowSavedModel" else { return try ExportPackager.zip([("model.pb", pb)] + common) }
+            let n = DetectionGrid.cells(inputSize: head.inputSize)
+            let saved = TensorFlowExporter.savedModel(graph: pb, inputShape: [1, head.inputSize, head.inputSize, 3],
+                                                      output: ONNXExporter.detectorOutputName, outputShape: [1, n, n, head.outputs])
+            return try ExportPackager.zip([("saved_model.pb", saved), ("variables/", Data())] + common)
         }
         if target.platform == "OpenVino" {
             let ir = try OpenVINOExporter.exportDetector(backbone: backbone, head: head, labels: tags.map(\.name))
@@ -62,8 +67,11 @@ struct DetectorExportPackager {
         let anchors = DetectionGrid.anchors.map { "[\($0.w), \($0.h)]" }.joined(separator: ", ")
         let c = tags.count
         let openVINO = target.platform == "OpenVino", tensorFlow = target.platform == "TensorFlow"
-        let files = openVINO ? "`model.xml` and `model.bin` are" : tensorFlow ? "`model.pb` is" : "`model.onnx` is"
-        let format = openVINO ? "OpenVINO IR (version 11)" : tensorFlow ? "a frozen TensorFlow GraphDef" : "ONNX opset \(target.opset.rawValue)"
+        let files = openVINO ? "`model.xml` and `model.bin` are"
+            : tensorFlow ? (target.flavor == "TensorFlowSavedModel" ? "`saved_model.pb` is" : "`model.pb` is") : "`model.onnx` is"
+        let format = openVINO ? "OpenVINO IR (version 11)"
+            : tensorFlow ? (target.flavor == "TensorFlowSavedModel" ? "a TensorFlow SavedModel (`saved_model.pb`, tag `serve`, signature `serving_default`; no variables)" : "a frozen TensorFlow GraphDef")
+            : "ONNX opset \(target.opset.rawValue)"
         let input = tensorFlow ? "`\(TensorFlowExporter.inputName):0`: float32 `[1, 416, 416, 3]`, NHWC, **BGR** values 0–255"
             : "`data`: float32 `[1, 3, 416, 416]`, NCHW, " + (openVINO ? "RGB values 0–1 (divide the 0–255 pixels by 255)" : "RGB values 0–255")
         let output = tensorFlow ? "`\(ONNXExporter.detectorOutputName):0`: float32 `[1, 13, 13, \(DetectionGrid.channels(classes: c))]` (NHWC)"

@@ -41,8 +41,11 @@ struct ExportPackager {
         func resource(_ name: String) throws -> Data { try Data(contentsOf: bundle.appendingPathComponent(name)) }
         if target.platform == "TensorFlow" {
             let pb = try TensorFlowExporter.export(backbone: backbone, head: head, labels: tags.map(\.name))
-            return try Self.zip([("model.pb", pb), ("labels.txt", labels), ("preprocess.py", try resource("preprocess.py")),
-                                 ("README.md", Data(tensorFlowReadme().utf8))])
+            let common = [("labels.txt", labels), ("preprocess.py", try resource("preprocess.py")), ("README.md", Data(tensorFlowReadme(target).utf8))]
+            guard target.flavor == "TensorFlowSavedModel" else { return try Self.zip([("model.pb", pb)] + common) }
+            let saved = TensorFlowExporter.savedModel(graph: pb, inputShape: [1, head.inputSize, head.inputSize, 3],
+                                                      output: TensorFlowExporter.classifierOutputName, outputShape: [1, tags.count])
+            return try Self.zip([("saved_model.pb", saved), ("variables/", Data())] + common)
         }
         if target.platform == "OpenVino" {
             let ir = try OpenVINOExporter.export(backbone: backbone, head: head, labels: tags.map(\.name))
@@ -100,13 +103,15 @@ struct ExportPackager {
         """
     }
 
-    private func tensorFlowReadme() -> String {
+    private func tensorFlowReadme(_ target: ExportTarget) -> String {
         let size = head.inputSize
+        let saved = target.flavor == "TensorFlowSavedModel"
         return """
-        # Sightline export: TensorFlow model (frozen graph)
+        # Sightline export: TensorFlow model (\(saved ? "SavedModel" : "frozen graph"))
 
-        `model.pb` is the whole classifier as a frozen TensorFlow `GraphDef`: the \(head.backbone)
+        \(saved ? "`saved_model.pb` is a SavedModel (tag `serve`, signature `serving_default`; every weight is a constant, so `variables/` is empty) holding" : "`model.pb` is") the whole classifier as a frozen TensorFlow `GraphDef`: the \(head.backbone)
         backbone, the trained head and its \(head.kind == .multiclass ? "softmax" : "sigmoids").
+        \(saved ? "Load it with `tensorflow.saved_model.load(folder).signatures[\"serving_default\"]`; the tensors below are its input and output." : "")
 
         - Input `\(TensorFlowExporter.inputName):0`: float32 `[1, \(size), \(size), 3]`, NHWC, **BGR** values 0–255.
           Prepare images as the server does (`preprocess.network_input` gives the RGB image as
@@ -152,7 +157,7 @@ struct ExportPackager {
         """
     }
 
-    /// A deflated zip of the files, in order.
+    /// A deflated zip of the files, in order; a name ending in `/` is an (empty) folder.
     static func zip(_ files: [(String, Data)]) throws -> Data {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("sightline-export-\(UUID().uuidString).zip")
         defer { try? FileManager.default.removeItem(at: url) }
@@ -164,6 +169,10 @@ struct ExportPackager {
     private static func write(_ files: [(String, Data)], to url: URL) throws {
         let archive = try Archive(url: url, accessMode: .create)
         for (name, data) in files {
+            if name.hasSuffix("/") {
+                try archive.addEntry(with: name, type: .directory, uncompressedSize: Int64(0)) { _, _ in Data() }
+                continue
+            }
             try archive.addEntry(with: name, type: .file, uncompressedSize: Int64(data.count), compressionMethod: .deflate) { position, size in
                 data.subdata(in: Int(position)..<Int(position) + size)
             }

@@ -7,7 +7,7 @@ struct ExportTarget: Equatable, Sendable {
     /// What this installation builds, per platform: the flavors, the first being the default
     /// ("" for a platform Custom Vision gives no flavors).
     static let built: KeyValuePairs<String, [String]> = ["ONNX": ["ONNX12", "ONNX10"], "DockerFile": ["Linux", "ARM"], "OpenVino": [""],
-                                                           "TensorFlow": ["TensorFlowNormal"]]
+                                                           "TensorFlow": ["TensorFlowNormal", "TensorFlowSavedModel"]]
     /// Custom Vision's ExportFlavor values.
     static let flavors = ["Linux", "Windows", "ONNX10", "ONNX12", "OnnxFloat16", "ARM", "TensorFlowNormal", "TensorFlowLite", "TensorFlowSavedModel"]
 
