@@ -83,7 +83,7 @@ public final class DiskDetectionFeatureCache: DetectionFeatureCache, @unchecked 
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
-    /// Names made of letters, digits, `-` and `.` only; nothing can climb out of the directory.
+    /// Names made of letters, digits and `-` only; nothing can climb out of the directory.
     static func safe(_ s: String) -> String {
         String(s.map { $0.isLetter || $0.isNumber || $0 == "-" ? $0 : "_" })
     }

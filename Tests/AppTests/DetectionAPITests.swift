@@ -23,6 +23,14 @@ final class DetectionAPITests: XCTestCase {
         XCTAssertThrowsError(try DomainCatalog.load(from: bad.path)) {
             XCTAssertTrue("\($0)".contains("multiple of 32"), "\($0)")
         }
+        // Exports are the compact 416 format: an exportable detection domain must take 416.
+        try Data("""
+        [{"id": "a27d5ca5-bb19-49d8-a70a-fec086c47f5b", "name": "General (compact)", "type": "ObjectDetection",
+          "backbone": "efficientnet-lite0", "inputSize": 608, "exportablePlatforms": ["ONNX"], "modelInformation": null}]
+        """.utf8).write(to: bad)
+        XCTAssertThrowsError(try DomainCatalog.load(from: bad.path)) {
+            XCTAssertTrue("\($0)".contains("416"), "\($0)")
+        }
     }
 
     func testValidationTierFlagAndMismatchedRoutes() async throws {

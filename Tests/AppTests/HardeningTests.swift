@@ -254,21 +254,29 @@ final class BlobRaceTests: XCTestCase {
         }
         // A file of the earlier flat layout.
         try Data(count: 8).write(to: disk.directory.appendingPathComponent("lite0_416-det416v1-\(orphan)-0.f16"))
+        // A folder that is not the cache's.
+        try FileManager.default.createDirectory(at: disk.directory.appendingPathComponent("lost+found"), withIntermediateDirectories: true)
         func rows(_ h: String) async throws -> Int { try await StoredFeature.query(on: app.db).filter(\.$blobHash == h).count() }
 
+        // A running detection job still reads the deleted image's views: they stay until it ends.
+        FeatureLeases.shared.hold([deleted])
         _ = try await app.training(.DELETE, "projects/\(project)/images?imageIds=\(ids[0])", key: key)
         await app.blobReclaimer.drain()
         let deletedRows = try await rows(deleted)
         XCTAssertEqual(deletedRows, 0)
-        XCTAssertEqual(Set(disk.hashes()), [kept, orphan])
+        XCTAssertEqual(Set(disk.hashes()), [deleted, kept, orphan, "lost+found"])
+        _ = try await BlobSweeper(db: app.db, store: app.blobStore).sweep(grace: 0)
+        XCTAssertEqual(Set(disk.hashes()), [deleted, kept, "lost+found"], "held views survive a sweep")
+        FeatureLeases.shared.release([deleted])
 
         _ = try await BlobSweeper(db: app.db, store: app.blobStore).sweep(grace: 0)
         let orphanRows = try await rows(orphan), keptRows = try await rows(kept)
         XCTAssertEqual(orphanRows, 0)
         XCTAssertEqual(keptRows, 1)
-        XCTAssertEqual(disk.hashes(), [kept])
+        XCTAssertEqual(Set(disk.hashes()), [kept, "lost+found"])
         XCTAssertEqual(try disk.load(FeatureKey(blobHash: kept, backbone: "lite0@416-det416v1", view: 0)), [1, 2, 3])
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: disk.directory.path), [kept], "loose files are gone")
+        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: disk.directory.path)), [kept, "lost+found"],
+                       "loose files are gone; a folder that is not a hash is left alone")
         try await app.asyncShutdown()
     }
 }

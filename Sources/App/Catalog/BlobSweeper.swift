@@ -30,9 +30,11 @@ struct BlobSweeper {
         for (hash, aside) in store.setAsideFiles(olderThan: now.addingTimeInterval(-3600)) {
             if try await refs.isReferenced(hash) { store.restore(aside, hash: hash) } else { store.discard(aside) }
         }
-        // Features whose bytes are gone; a blob set aside by a concurrent check may come back.
-        let aside = Set(store.setAsideFiles(olderThan: .distantFuture).map(\.hash))
-        _ = try await features.sweep { store.exists($0) || aside.contains($0) }
+        // Features whose bytes are gone; a blob set aside by a concurrent check may come back,
+        // so each hash is looked for in place, set aside, then in place again.
+        _ = try await features.sweep { h in
+            store.exists(h) || store.setAsideFiles(olderThan: .distantFuture).contains { $0.hash == h } || store.exists(h)
+        }
         return removed
     }
 

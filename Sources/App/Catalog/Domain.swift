@@ -34,6 +34,10 @@ struct DomainCatalog: Sendable {
         for d in domains where d.isObjectDetection && (d.inputSize % 32 != 0 || !(320...1024).contains(d.inputSize)) {
             throw ConfigError(message: "domain \(d.name) (\(d.id)): a detection input must be a multiple of 32 from 320 to 1024, not \(d.inputSize)")
         }
+        // Exported detectors are Custom Vision's compact format: 416 in, a 13×13 grid out.
+        for d in domains where d.isObjectDetection && d.exportable && d.inputSize != 416 {
+            throw ConfigError(message: "domain \(d.name) (\(d.id)): an exportable detection domain takes 416-pixel input, not \(d.inputSize)")
+        }
         return DomainCatalog(domains: domains)
     }
 

@@ -46,6 +46,10 @@ struct DetectionTrainingJob {
         for r in regions { regionsByImage[r.imageID, default: []].append(r) }
         let images = try await ImageRecord.query(on: db).filter(\.$projectID == project.id!).sort(\.$createdAt).all()
             .filter { regionsByImage[$0.id!] != nil }
+        // The job streams these images' cached views until it ends: the pruner leaves them.
+        let leased = images.map(\.originalHash)
+        FeatureLeases.shared.hold(leased)
+        defer { FeatureLeases.shared.release(leased) }
         let used = tags.filter { t in regions.contains { $0.tagID == t.id! } }
         let index = Dictionary(uniqueKeysWithValues: used.enumerated().map { ($1.id!, $0) })
         let samples = images.map { img in

@@ -72,10 +72,11 @@ struct DetectorExportPackager {
         let format = openVINO ? "OpenVINO IR (version 11)"
             : tensorFlow ? (target.flavor == "TensorFlowSavedModel" ? "a TensorFlow SavedModel (`saved_model.pb`, tag `serve`, signature `serving_default`; no variables)" : "a frozen TensorFlow GraphDef")
             : "ONNX opset \(target.opset.rawValue)"
-        let input = tensorFlow ? "`\(TensorFlowExporter.inputName):0`: float32 `[1, 416, 416, 3]`, NHWC, **BGR** values 0–255"
-            : "`data`: float32 `[1, 3, 416, 416]`, NCHW, " + (openVINO ? "RGB values 0–1 (divide the 0–255 pixels by 255)" : "RGB values 0–255")
-        let output = tensorFlow ? "`\(ONNXExporter.detectorOutputName):0`: float32 `[1, 13, 13, \(DetectionGrid.channels(classes: c))]` (NHWC)"
-            : "`\(ONNXExporter.detectorOutputName)`: float32 `[1, \(DetectionGrid.channels(classes: c)), 13, 13]`"
+        let size = head.inputSize, n = DetectionGrid.cells(inputSize: head.inputSize)
+        let input = tensorFlow ? "`\(TensorFlowExporter.inputName):0`: float32 `[1, \(size), \(size), 3]`, NHWC, **BGR** values 0–255"
+            : "`data`: float32 `[1, 3, \(size), \(size)]`, NCHW, " + (openVINO ? "RGB values 0–1 (divide the 0–255 pixels by 255)" : "RGB values 0–255")
+        let output = tensorFlow ? "`\(ONNXExporter.detectorOutputName):0`: float32 `[1, \(n), \(n), \(DetectionGrid.channels(classes: c))]` (NHWC)"
+            : "`\(ONNXExporter.detectorOutputName)`: float32 `[1, \(DetectionGrid.channels(classes: c)), \(n), \(n)]`"
         return """
         # Sightline export: \(openVINO ? "OpenVINO" : target.flavor) object detector
 
@@ -83,7 +84,7 @@ struct DetectorExportPackager {
         Custom Vision's compact object-detection format, \(format).
 
         - Input \(input): the whole image resized to
-          416×416 (bicubic; the aspect ratio is not kept). The model normalises it itself.
+          \(size)×\(size) (bicubic; the aspect ratio is not kept). The model normalises it itself.
         - Output \(output). For anchor a
           (0–4) the channels a·\(5 + c)+k hold, for k = 0…\(4 + c): σ(tx), σ(ty), tw, th, the objectness
           logit, then one logit per tag in `labels.txt` order.
@@ -91,8 +92,8 @@ struct DetectorExportPackager {
         Decoding, for grid cell (row, col) and anchor a with size (aw, ah) from
         \(anchors) (cell units):
 
-            x = (σ(tx) + col) / 13,  y = (σ(ty) + row) / 13        # box centre, 0–1
-            w = exp(tw) · aw / 13,   h = exp(th) · ah / 13
+            x = (σ(tx) + col) / \(n),  y = (σ(ty) + row) / \(n)        # box centre, 0–1
+            w = exp(tw) · aw / \(n),   h = exp(th) · ah / \(n)
             score(tag) = σ(objectness) · softmax(class logits)[tag]
 
         Keep scores above 0.01, suppress per tag at IoU 0.45 (highest score first), keep the

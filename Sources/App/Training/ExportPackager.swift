@@ -2,8 +2,10 @@ import Foundation
 import VisionEngine
 import ZIPFoundation
 
-/// Lays out an export's zip: `model.onnx` and `labels.txt` (plus a README and the
-/// preprocessing code), or the Docker bundle around them. Pure: no database, no Vapor.
+/// Lays out a classifier export's zip: the model for the platform (`model.onnx`,
+/// `model.xml` + `model.bin`, `model.pb` or `saved_model.pb`) and `labels.txt`, plus a
+/// README and the preprocessing code, or the Docker bundle around the ONNX model. Pure:
+/// no database, no Vapor.
 struct ExportPackager {
     struct TagInfo: Codable, Equatable { var id: String; var name: String; var type: String }
 

@@ -16,9 +16,11 @@ struct FeaturePruner {
         detectionCache = DetectionTrainingJob.cacheDirectory(dataDir: dataDir)
     }
 
-    /// Drops the features of one deleted blob.
+    /// Drops the features of one deleted blob (its detection views stay while a running
+    /// job reads them; a later sweep takes them).
     func drop(_ hash: String) async throws {
         try await StoredFeature.query(on: db).filter(\.$blobHash == hash).delete()
+        guard !FeatureLeases.shared.isHeld(hash) else { return }
         try DiskDetectionFeatureCache(directory: detectionCache).remove(hash: hash)
     }
 
@@ -35,7 +37,8 @@ struct FeaturePruner {
         }
         let disk = try DiskDetectionFeatureCache(directory: detectionCache)
         disk.removeLooseFiles()
-        for hash in disk.hashes() where !exists(hash) {
+        // Only folders named by a blob hash are the cache's; anything else is left alone.
+        for hash in disk.hashes() where BlobStore.isHash(hash) && !FeatureLeases.shared.isHeld(hash) && !exists(hash) {
             disk.remove(hash: hash)
             dropped += 1
         }
