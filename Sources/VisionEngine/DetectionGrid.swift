@@ -68,6 +68,14 @@ public enum DetectionGrid {
 
     public static func channels(classes: Int) -> Int { anchors.count * (5 + classes) }
 
+    /// 1 on each anchor's tx and ty channels, 0 elsewhere: exported graphs apply σ to the
+    /// centre offsets only, as raw + mask·(σ(raw) − raw).
+    static func offsetMask(classes: Int) -> [Float] {
+        var mask = [Float](repeating: 0, count: channels(classes: classes))
+        for a in anchors.indices { mask[a * (5 + classes)] = 1; mask[a * (5 + classes) + 1] = 1 }
+        return mask
+    }
+
     @inline(__always) static func sigmoid(_ x: Float) -> Float { 1 / (1 + exp(-x)) }
 
     /// tw and th are clamped before exp so that an untrained head cannot overflow.

@@ -29,13 +29,7 @@ public enum ONNXExporter {
                               opset: ONNXOpset, producerVersion: String) throws -> Data {
         // The head's own input size: heads trained at other sizes (detection's 416) export too.
         let size = head.inputSize
-        guard head.backbone == net.variant.rawValue, (32...1024).contains(size) else {
-            throw ExportError.incompatibleHead("the head was trained on \(head.backbone) at \(head.inputSize) px, not \(net.variant.rawValue)")
-        }
-        guard head.dimension == EfficientNetLite.featureSize, labels.count == head.tagIDs.count, !labels.isEmpty,
-              head.weights.count == labels.count * head.dimension, head.bias.count == labels.count else {
-            throw ExportError.incompatibleHead("the head's shapes do not match its \(labels.count) labels")
-        }
+        try ExportChecks.classifier(head, on: net, labels: labels)
 
         var g = ONNXGraph(name: "sightline_\(net.variant.rawValue.replacingOccurrences(of: "-", with: "_"))")
         g.inputs = [.init(name: inputName, dims: [.symbol("N"), .size(3), .size(size), .size(size)],
@@ -78,11 +72,10 @@ public enum ONNXExporter {
     public static func exportDetector(backbone net: EfficientNetLite, head: DetectorHead, labels: [String],
                                       opset: ONNXOpset, producerVersion: String) throws -> Data {
         let size = head.inputSize
-        guard head.backbone == net.variant.rawValue, size == DetectionGrid.inputSize else {
-            throw ExportError.incompatibleHead("the detector was trained on \(head.backbone) at \(size) px")
-        }
-        guard labels.count == head.classes, !labels.isEmpty, head.inputChannels == DetectionFeatures.channels() else {
-            throw ExportError.incompatibleHead("the detector's shapes do not match its \(labels.count) labels")
+        try ExportChecks.detector(head, on: net, labels: labels)
+        // ONNX detectors are Custom Vision's compact format only.
+        guard size == DetectionGrid.inputSize else {
+            throw ExportError.incompatibleHead("the compact detection format takes 416-pixel input, not \(size)")
         }
         let outputs = head.outputs, cells = DetectionGrid.cells
         var g = ONNXGraph(name: "sightline_detector_\(net.variant.rawValue.replacingOccurrences(of: "-", with: "_"))")
@@ -103,8 +96,7 @@ public enum ONNXExporter {
         let raw = g.node("Conv", [x, g.constant("det3_w", dims: [outputs, head.width, 1, 1], head.w3),
                                   g.constant("det3_b", dims: [outputs], head.b3)], [.ints("kernel_shape", [1, 1])], output: "raw_outputs")
         // σ on the centre offsets only: raw + m·(σ(raw) − raw), m = 1 on tx and ty.
-        var mask = [Float](repeating: 0, count: outputs)
-        for a in 0..<DetectionGrid.anchors.count { mask[a * (5 + head.classes)] = 1; mask[a * (5 + head.classes) + 1] = 1 }
+        let mask = DetectionGrid.offsetMask(classes: head.classes)
         let squashed = g.node("Sigmoid", [raw])
         let delta = g.node("Sub", [squashed, raw])
         let maskName = g.constant("offset_mask", dims: [1, outputs, 1, 1], mask)

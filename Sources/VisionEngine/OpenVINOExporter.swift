@@ -13,13 +13,7 @@ public enum OpenVINOExporter {
 
     public static func export(backbone net: EfficientNetLite, head: ClassifierHead, labels: [String]) throws -> Files {
         let size = head.inputSize
-        guard head.backbone == net.variant.rawValue, (32...1024).contains(size) else {
-            throw ExportError.incompatibleHead("the head was trained on \(head.backbone) at \(size) px, not \(net.variant.rawValue)")
-        }
-        guard head.dimension == EfficientNetLite.featureSize, labels.count == head.tagIDs.count, !labels.isEmpty,
-              head.weights.count == labels.count * head.dimension, head.bias.count == labels.count else {
-            throw ExportError.incompatibleHead("the head's shapes do not match its \(labels.count) labels")
-        }
+        try ExportChecks.classifier(head, on: net, labels: labels)
         var g = OpenVINOGraph()
         let features = addBackbone(&g, net, size: size).head
         let d = head.dimension, tags = labels.count
@@ -41,12 +35,7 @@ public enum OpenVINOExporter {
 
     public static func exportDetector(backbone net: EfficientNetLite, head: DetectorHead, labels: [String]) throws -> Files {
         let size = head.inputSize
-        guard head.backbone == net.variant.rawValue, size % DetectionGrid.stride == 0 else {
-            throw ExportError.incompatibleHead("the detector was trained on \(head.backbone) at \(size) px")
-        }
-        guard labels.count == head.classes, !labels.isEmpty, head.inputChannels == DetectionFeatures.channels() else {
-            throw ExportError.incompatibleHead("the detector's shapes do not match its \(labels.count) labels")
-        }
+        try ExportChecks.detector(head, on: net, labels: labels)
         var g = OpenVINOGraph()
         let taps = addBackbone(&g, net, size: size)
         let n = DetectionGrid.cells(inputSize: size), outputs = head.outputs, w = head.width
@@ -65,8 +54,7 @@ public enum OpenVINOExporter {
         x = g.op("Relu", [conv(x, head.w2, head.b2, cout: w, cin: w, k: 3)], shape: [1, w, n, n])
         let raw = conv(x, head.w3, head.b3, cout: outputs, cin: w, k: 1)
         // σ on the centre offsets only: raw + m·(σ(raw) − raw), m = 1 on tx and ty.
-        var mask = [Float](repeating: 0, count: outputs)
-        for a in 0..<DetectionGrid.anchors.count { mask[a * (5 + head.classes)] = 1; mask[a * (5 + head.classes) + 1] = 1 }
+        let mask = DetectionGrid.offsetMask(classes: head.classes)
         let shape = [1, outputs, n, n]
         let squashed = g.op("Sigmoid", [raw], shape: shape)
         let delta = g.op("Subtract", [squashed, raw], [("auto_broadcast", "numpy")], shape: shape)

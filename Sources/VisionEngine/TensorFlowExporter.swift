@@ -11,13 +11,7 @@ public enum TensorFlowExporter {
 
     public static func export(backbone net: EfficientNetLite, head: ClassifierHead, labels: [String]) throws -> Data {
         let size = head.inputSize
-        guard head.backbone == net.variant.rawValue, (32...1024).contains(size) else {
-            throw ExportError.incompatibleHead("the head was trained on \(head.backbone) at \(size) px, not \(net.variant.rawValue)")
-        }
-        guard head.dimension == EfficientNetLite.featureSize, labels.count == head.tagIDs.count, !labels.isEmpty,
-              head.weights.count == labels.count * head.dimension, head.bias.count == labels.count else {
-            throw ExportError.incompatibleHead("the head's shapes do not match its \(labels.count) labels")
-        }
+        try ExportChecks.classifier(head, on: net, labels: labels)
         var g = TensorFlowGraph()
         let d = head.dimension, tags = labels.count
         var x = addBackbone(&g, net, size: size).head
@@ -36,12 +30,7 @@ public enum TensorFlowExporter {
 
     public static func exportDetector(backbone net: EfficientNetLite, head: DetectorHead, labels: [String]) throws -> Data {
         let size = head.inputSize
-        guard head.backbone == net.variant.rawValue, size % DetectionGrid.stride == 0 else {
-            throw ExportError.incompatibleHead("the detector was trained on \(head.backbone) at \(size) px")
-        }
-        guard labels.count == head.classes, !labels.isEmpty, head.inputChannels == DetectionFeatures.channels() else {
-            throw ExportError.incompatibleHead("the detector's shapes do not match its \(labels.count) labels")
-        }
+        try ExportChecks.detector(head, on: net, labels: labels)
         var g = TensorFlowGraph()
         let taps = addBackbone(&g, net, size: size)
         // NHWC SpaceToDepth orders channels (dy·2 + dx)·C + c, as the server's head input.
@@ -52,8 +41,7 @@ public enum TensorFlowExporter {
         x = g.float("Relu", [conv(&g, x, head.w2, head.b2, cout: head.width, cin: head.width, k: 3, stride: 1)])
         let raw = conv(&g, x, head.w3, head.b3, cout: head.outputs, cin: head.width, k: 1, stride: 1)
         // σ on the centre offsets only: raw + m·(σ(raw) − raw), m = 1 on tx and ty.
-        var mask = [Float](repeating: 0, count: head.outputs)
-        for a in 0..<DetectionGrid.anchors.count { mask[a * (5 + head.classes)] = 1; mask[a * (5 + head.classes) + 1] = 1 }
+        let mask = DetectionGrid.offsetMask(classes: head.classes)
         let delta = g.float("Sub", [g.float("Sigmoid", [raw]), raw])
         let masked = g.float("Mul", [delta, g.constant(mask, shape: [head.outputs])])
         g.float("AddV2", [raw, masked], name: ONNXExporter.detectorOutputName)
