@@ -29,5 +29,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0023_CreateSignInThrottle(),
         M0024_AdminTokenExpiry(),
         M0025_BlobReferenceIndexes(),
+        M0026_DropCentreCropFeatures(),
     ]
 }

@@ -9,7 +9,9 @@ import VisionEngine
 //   sightline-bench features | heads | retrain | pipeline [--image photo.jpg] [--jobs 2]
 //   sightline-bench jobs --jobs 2 --threads 1        (training and prediction throughput)
 //   sightline-bench export-onnx --out model.onnx --opset 12 [--multilabel 1] [--size 416]
+//   sightline-bench export-tflite --out model.tflite [--size 224]
 //   sightline-bench export-sizes                  (every export writer: model bytes, write time)
+//   sightline-bench framing [--seeds 5]     (classifier accuracy, whole-image vs centre-crop framing)
 //   sightline-bench detect [--forest 1] [--per-tag 30] [--images N] [--views 16] [--samples 8600] [--input 416]
 //                                            (detection: backbone passes, head training, held-out mAP@0.5)
 
@@ -187,6 +189,19 @@ case "export-onnx":
     let probabilities = head.probabilities(model.features(Tensor(n: 1, h: size, w: size, c: 3, data: try goldenInput(size: size))))
     emit(mode, ["bytes": onnx.count, "probabilities": probabilities.map(Double.init)])
 
+case "export-tflite":
+    // As export-onnx, for the TFLite writer (input NHWC BGR 0-255).
+    let size = option("size", 224)
+    let head = syntheticHead(size: size)
+    let args = CommandLine.arguments
+    guard let o = args.firstIndex(of: "--out"), o + 1 < args.count else {
+        FileHandle.standardError.write(Data("export-tflite needs --out PATH\n".utf8)); exit(2)
+    }
+    let file = try TFLiteExporter.export(backbone: model, head: head, labels: head.tagIDs)
+    try file.write(to: URL(fileURLWithPath: args[o + 1]))
+    let probabilities = head.probabilities(model.features(Tensor(n: 1, h: size, w: size, c: 3, data: try goldenInput(size: size))))
+    emit(mode, ["bytes": file.count, "probabilities": probabilities.map(Double.init)])
+
 case "export-sizes":
     // Every export writer on Lite0: a 5-tag classifier at 224 and a 2-tag detector (width
     // 128) at 416, synthetic weights of the trained shapes. Bytes of the model files and the
@@ -293,6 +308,38 @@ case "detect":
                 "steps": DetectionTrainer.steps(images: train.count, options: options),
                 "input": extractor.inputSize, "extract_ms": extractMs, "fit_ms": fitMs, "held_out_map50": heldOutMap, "width": options.width, "detect_ms": detectMs, "map50": summary.meanAveragePrecision,
                 "per_tag_ap": summary.perTag.map(\.averagePrecision), "recall_at_0_5": summary.recall, "precision_at_0_5": summary.precision])
+
+case "framing":
+    // The same classifier trained and tested with each framing (Custom Vision's whole image
+    // resized, or the backbone reference's centre crop) on the same splits: Fashion-MNIST as
+    // delivered (square), Fashion-MNIST stretched to assorted aspect ratios as photos come,
+    // and crops of assorted aspect cut from the real aerial photos in the DeepForest wheel,
+    // classed by the photo they come from (training crops from one part of each photo, test
+    // crops from another). Prints held-out accuracy per seed.
+    let seeds = option("seeds", 5)
+    let framingSets = try framingDatasets(seeds: seeds)
+    for (name, splits) in framingSets {
+        for framing in [Framing.centreCrop, .whole] {
+            var accuracies: [Double] = []
+            for split in splits {
+                let extractor = FeatureExtractor(model: model, cache: InMemoryFeatureCache())
+                let views = AugmentationView.views(count: 2, framing: framing)
+                let tr = try extractor.features(split.train.map(\.source), views: views).features
+                let te = try extractor.features(split.test.map(\.source), views: [.plain(framing)]).features
+                let tags = (0..<split.classes).map { "c\($0)" }
+                let head = try Trainer.fit(zip(tr, split.train).map { TrainingSample(views: $0, tags: [$1.label]) }, tagIDs: tags,
+                                           kind: .multiclass, backbone: model.variant.rawValue, inputSize: 224)
+                var right = 0
+                for (f, item) in zip(te, split.test) {
+                    let p = head.probabilities(f[0])
+                    if p.indices.max(by: { p[$0] < p[$1] }) == item.label { right += 1 }
+                }
+                accuracies.append(Double(right) / Double(split.test.count))
+            }
+            emit(mode, ["set": name, "framing": framing.rawValue, "train": splits[0].train.count, "test": splits[0].test.count,
+                        "accuracy": accuracies])
+        }
+    }
 
 default:
     FileHandle.standardError.write(Data("unknown mode \(mode)\n".utf8))

@@ -16,16 +16,25 @@ public struct ClassifierHead: Sendable, Codable, Equatable {
     public var weights: [Float]
     public var bias: [Float]
     public var l2: Float
+    /// How prediction frames an image for this head: as its training features were framed.
+    public var framing: Framing
     public var preprocessing: String
 
     public var dimension: Int { featureMean.count }
 
     public init(kind: Kind, backbone: String, inputSize: Int, tagIDs: [String], featureMean: [Float], featureScale: [Float],
-                weights: [Float], bias: [Float], l2: Float,
-                preprocessing: String = "centre crop 224/256 of the shorter side, bicubic resize, (x-127)/128; head on sqrt(features), standardised") {
+                weights: [Float], bias: [Float], l2: Float, framing: Framing = .whole, preprocessing: String? = nil) {
         self.kind = kind; self.backbone = backbone; self.inputSize = inputSize; self.tagIDs = tagIDs
         self.featureMean = featureMean; self.featureScale = featureScale; self.weights = weights; self.bias = bias
-        self.l2 = l2; self.preprocessing = preprocessing
+        self.l2 = l2; self.framing = framing
+        self.preprocessing = preprocessing ?? Self.describe(framing)
+    }
+
+    static func describe(_ framing: Framing) -> String {
+        switch framing {
+        case .whole: "whole image resized, aspect not kept, bicubic, (x-127)/128; head on sqrt(features), standardised"
+        case .centreCrop: "centre crop 224/256 of the shorter side, bicubic resize, (x-127)/128; head on sqrt(features), standardised"
+        }
     }
 
     /// Power normalisation: the pooled ReLU6 features are non-negative and heavy-tailed;
@@ -75,13 +84,16 @@ public struct ClassifierHead: Sendable, Codable, Equatable {
     private struct Header: Codable {
         var kind: Kind, backbone: String, inputSize: Int, tagIDs: [String], l2: Float, preprocessing: String
         var dimension: Int
+        /// Absent in heads written before framing was recorded: those were trained on centre crops.
+        var framing: Framing?
     }
 
     static let magic = Data("SLHEAD1\n".utf8)
 
     public func serialised() throws -> Data {
         try HeadFile.encode(magic: Self.magic, header: Header(kind: kind, backbone: backbone, inputSize: inputSize, tagIDs: tagIDs,
-                                                              l2: l2, preprocessing: preprocessing, dimension: dimension),
+                                                              l2: l2, preprocessing: preprocessing, dimension: dimension,
+                                                              framing: framing),
                             arrays: [featureMean, featureScale, weights, bias])
     }
 
@@ -91,7 +103,7 @@ public struct ClassifierHead: Sendable, Codable, Equatable {
         }
         return ClassifierHead(kind: h.kind, backbone: h.backbone, inputSize: h.inputSize, tagIDs: h.tagIDs,
                               featureMean: arrays[0], featureScale: arrays[1], weights: arrays[2], bias: arrays[3],
-                              l2: h.l2, preprocessing: h.preprocessing)
+                              l2: h.l2, framing: h.framing ?? .centreCrop, preprocessing: h.preprocessing)
     }
 }
 

@@ -2,6 +2,7 @@ import Foundation
 
 /// Features are cached per (image bytes, backbone, view), so retraining after adding a
 /// few images computes only theirs. The app persists them; tests use the memory cache.
+/// `view` is the view's `cacheIndex`, which tells framings apart.
 public struct FeatureKey: Hashable, Sendable, Codable {
     public var blobHash: String
     public var backbone: String
@@ -82,19 +83,19 @@ public struct FeatureExtractor: Sendable {
             for (j, p) in pending.enumerated() {
                 let vector = Array(f[j * EfficientNetLite.featureSize..<(j + 1) * EfficientNetLite.featureSize])
                 out[p.i][p.v] = vector
-                cache.store(vector, for: FeatureKey(blobHash: sources[p.i].hash, backbone: backbone, view: views[p.v].index))
+                cache.store(vector, for: FeatureKey(blobHash: sources[p.i].hash, backbone: backbone, view: views[p.v].cacheIndex))
             }
             computed += pending.count
             pending.removeAll(keepingCapacity: true)
         }
         func cached(_ source: FeatureSource, _ view: AugmentationView) -> Bool {
-            cache.features(for: FeatureKey(blobHash: source.hash, backbone: backbone, view: view.index)) != nil
+            cache.features(for: FeatureKey(blobHash: source.hash, backbone: backbone, view: view.cacheIndex)) != nil
         }
         for (i, source) in sources.enumerated() {
             var image: (rgb: [UInt8], width: Int, height: Int)?
             var mirrors: [Int: [Float]] = [:]
             for (v, view) in views.enumerated() {
-                if let cached = cache.features(for: FeatureKey(blobHash: source.hash, backbone: backbone, view: view.index)) {
+                if let cached = cache.features(for: FeatureKey(blobHash: source.hash, backbone: backbone, view: view.cacheIndex)) {
                     out[i][v] = cached
                     continue
                 }

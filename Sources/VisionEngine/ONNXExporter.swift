@@ -26,14 +26,14 @@ public enum ONNXExporter {
     public static let outputName = "probabilities"
 
     public static func export(backbone net: EfficientNetLite, head: ClassifierHead, labels: [String],
-                              opset: ONNXOpset, producerVersion: String) throws -> Data {
+                              opset: ONNXOpset, producerVersion: String, float16: Bool = false) throws -> Data {
         // The head's own input size: heads trained at other sizes (detection's 416) export too.
         let size = head.inputSize
         try ExportChecks.classifier(head, on: net, labels: labels)
 
         var g = ONNXGraph(name: "sightline_\(net.variant.rawValue.replacingOccurrences(of: "-", with: "_"))")
         g.inputs = [.init(name: inputName, dims: [.symbol("N"), .size(3), .size(size), .size(size)],
-                          doc: "RGB 0-255, centre-cropped to 224/256 of the shorter side and resized (bicubic) to \(size)x\(size)")]
+                          doc: "RGB 0-255, \(head.framing.inputDescription(size: size))")]
         g.outputs = [.init(name: outputName, dims: [.symbol("N"), .size(labels.count)],
                            doc: head.kind == .multiclass ? "softmax over tags, in labels.txt order" : "one sigmoid per tag, in labels.txt order")]
 
@@ -56,11 +56,12 @@ public enum ONNXExporter {
         let model = ONNXGraph.Model(
             irVersion: opset.irVersion, opset: opset.rawValue, producerName: "Sightline", producerVersion: producerVersion,
             doc: "Sightline \(head.kind.rawValue) classifier on \(net.variant.rawValue). Input 'data': float32 [N,3,\(size),\(size)] RGB 0-255 "
-                + "after a centre crop of 224/256 of the shorter side and a bicubic resize; output 'probabilities' in labels.txt order.",
+                + "(\(head.framing.inputDescription(size: size))); output 'probabilities' in labels.txt order.",
             metadata: [("Image.BitmapPixelFormat", "Rgb8"), ("Image.ColorSpaceGamma", "SRGB"),
                        ("Image.NominalPixelRange", "NominalRange_0_255"), ("sightline.classificationType", head.kind == .multiclass ? "Multiclass" : "Multilabel"),
                        ("sightline.labels", labels.joined(separator: "\n"))])
-        return Data(g.encoded(model))
+        // OnnxFloat16: float16 weights, input and output.
+        return Data((float16 ? g.halfPrecision() : g).encoded(model))
     }
 
     public static let detectorOutputName = "model_outputs0"
@@ -70,7 +71,7 @@ public enum ONNXExporter {
     /// [1, 5·(5+C), 13, 13] holding, per anchor a and channel a·(5+C)+k, σ(tx), σ(ty), tw,
     /// th, the objectness logit and the class logits. Decoding and NMS are the client's.
     public static func exportDetector(backbone net: EfficientNetLite, head: DetectorHead, labels: [String],
-                                      opset: ONNXOpset, producerVersion: String) throws -> Data {
+                                      opset: ONNXOpset, producerVersion: String, float16: Bool = false) throws -> Data {
         let size = head.inputSize
         try ExportChecks.detector(head, on: net, labels: labels)
         // ONNX detectors are Custom Vision's compact format only.
@@ -110,7 +111,8 @@ public enum ONNXExporter {
             metadata: [("Image.BitmapPixelFormat", "Rgb8"), ("Image.ColorSpaceGamma", "SRGB"),
                        ("Image.NominalPixelRange", "NominalRange_0_255"), ("sightline.domainType", "ObjectDetection"),
                        ("sightline.anchors", anchors), ("sightline.labels", labels.joined(separator: "\n"))])
-        return Data(g.encoded(model))
+        // OnnxFloat16: float16 weights, input and output.
+        return Data((float16 ? g.halfPrecision() : g).encoded(model))
     }
 
     /// The normalisation and the backbone up to the head convolution; returns the names

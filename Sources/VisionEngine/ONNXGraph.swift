@@ -1,6 +1,8 @@
+import CHalfFloat
 import Foundation
 
-/// A small ONNX graph (float32 tensors only) and its encoding as a `ModelProto`.
+/// A small ONNX graph (float32 tensors, or float16 storage and interface) and its
+/// encoding as a `ModelProto`.
 /// Field numbers are those of the public `onnx.proto`.
 struct ONNXGraph {
     enum Attribute {
@@ -8,6 +10,8 @@ struct ONNXGraph {
         case ints(String, [Int])
         case float(String, Float)
     }
+
+    enum ElementType: Int64 { case float = 1, float16 = 10 }   // TensorProto.DataType
 
     struct Node {
         var op: String
@@ -21,6 +25,7 @@ struct ONNXGraph {
         var name: String
         var dims: [Int]
         var values: [Float]
+        var type: ElementType = .float
     }
 
     /// An input or output: a float32 tensor whose dimensions are sizes or named (symbolic) ones.
@@ -29,6 +34,7 @@ struct ONNXGraph {
         var name: String
         var dims: [Dim]
         var doc: String
+        var type: ElementType = .float
     }
 
     var name: String
@@ -57,6 +63,47 @@ struct ONNXGraph {
         return out
     }
 
+    /// The graph with float16 weights, input and output (Custom Vision's OnnxFloat16): each
+    /// weight is stored as float16 and cast up where it is read, the input is cast up and
+    /// the output cast down, so a runtime computes in float32 on float16-rounded weights
+    /// (onnxruntime's CPU provider has no float16 convolution on x86-64).
+    func halfPrecision() -> ONNXGraph {
+        var g = self
+        g.nodes = []
+        var rename: [String: String] = [:]
+        g.initializers = initializers.map { t in
+            var h = t
+            h.name = t.name + "_f16"
+            h.type = .float16
+            g.counter += 1
+            g.nodes.append(Node(op: "Cast", name: "Cast_\(g.counter)", inputs: [h.name], outputs: [t.name], attributes: [.int("to", 1)]))
+            return h
+        }
+        g.inputs = inputs.map { v in
+            var h = v
+            h.type = .float16
+            rename[v.name] = v.name + "_f32"
+            g.counter += 1
+            g.nodes.append(Node(op: "Cast", name: "Cast_\(g.counter)", inputs: [v.name], outputs: [v.name + "_f32"], attributes: [.int("to", 1)]))
+            return h
+        }
+        let outputNames = Set(outputs.map(\.name))
+        for n in nodes {
+            var m = n
+            m.inputs = n.inputs.map { rename[$0] ?? $0 }
+            m.outputs = n.outputs.map { outputNames.contains($0) ? $0 + "_f32" : $0 }
+            g.nodes.append(m)
+        }
+        g.outputs = outputs.map { v in
+            var h = v
+            h.type = .float16
+            g.counter += 1
+            g.nodes.append(Node(op: "Cast", name: "Cast_\(g.counter)", inputs: [v.name + "_f32"], outputs: [v.name], attributes: [.int("to", 10)]))
+            return h
+        }
+        return g
+    }
+
     struct Model {
         var irVersion: Int
         var opset: Int
@@ -67,8 +114,6 @@ struct ONNXGraph {
     }
 
     // MARK: encoding
-
-    static let floatType: Int64 = 1   // TensorProto.DataType.FLOAT
 
     func encoded(_ m: Model) -> [UInt8] {
         var w = ProtobufWriter()
@@ -97,13 +142,22 @@ struct ONNXGraph {
         for t in initializers {
             g.message(5) { p in                           // GraphProto.initializer: TensorProto
                 p.ints(1, t.dims.map(Int64.init))         // dims
-                p.int(2, Self.floatType)                  // data_type
+                p.int(2, t.type.rawValue)                 // data_type
                 p.string(8, t.name)                       // name
-                p.rawFloats(9, t.values)                  // raw_data
+                switch t.type {                           // raw_data, little-endian
+                case .float: p.rawFloats(9, t.values)
+                case .float16: p.bytes(9, Self.halves(t.values))
+                }
             }
         }
         for v in inputs { g.message(11) { Self.encodeValue(v, &$0) } }
         for v in outputs { g.message(12) { Self.encodeValue(v, &$0) } }
+    }
+
+    static func halves(_ values: [Float]) -> [UInt8] {
+        var h = [UInt16](repeating: 0, count: values.count)
+        values.withUnsafeBufferPointer { src in h.withUnsafeMutableBufferPointer { sl_float_to_half(src.baseAddress, $0.baseAddress, values.count) } }
+        return h.withUnsafeBytes { Array($0) }
     }
 
     private static func encodeAttribute(_ a: Attribute, _ p: inout ProtobufWriter) {
@@ -119,7 +173,7 @@ struct ONNXGraph {
         p.string(1, v.name)                               // ValueInfoProto.name
         p.message(2) { type in                            // type: TypeProto
             type.message(1) { tensor in                   // tensor_type
-                tensor.int(1, floatType)                  // elem_type
+                tensor.int(1, v.type.rawValue)            // elem_type
                 tensor.message(2) { shape in              // shape: TensorShapeProto
                     for d in v.dims {
                         shape.message(1) { dim in

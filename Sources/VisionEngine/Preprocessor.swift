@@ -1,39 +1,104 @@
 import CVips
 import Foundation
 
+/// How a classifier's input is cut from an image.
+public enum Framing: String, Hashable, Sendable, Codable {
+    /// Custom Vision's, and its exported models' clients': the whole image resized to the
+    /// input, the aspect not kept. Every classifier trained since 2026-12 is framed so.
+    case whole
+    /// The backbone reference's: the centre square of side 224/256 of the shorter side.
+    /// Kept for heads trained before, which go on predicting as they were trained.
+    case centreCrop = "centre-crop"
+
+    /// How a client prepares an image for a model of this framing, in a phrase.
+    public func inputDescription(size: Int) -> String {
+        switch self {
+        case .whole: "the whole image resized to \(size)x\(size) (aspect not kept, bicubic)"
+        case .centreCrop: "the centre square of side 224/256 of the shorter side, resized (bicubic) to \(size)x\(size)"
+        }
+    }
+}
+
 /// One way of looking at an image for feature extraction. View 0 is the evaluation
-/// view (the reference's centre crop); the others flip and jitter scale and position,
-/// deterministically from their index and the seed.
+/// view (the framing's plain view, as prediction sees the image); the others flip and
+/// jitter scale and position, deterministically from their index and the seed.
 public struct AugmentationView: Hashable, Sendable, Codable {
     public var index: Int
     public var flip: Bool
-    /// Crop side as a fraction of the shorter image side.
+    /// Crop size as a fraction of the image's sides (whole framing: of each side; centre
+    /// crop: a square, of the shorter side).
     public var scale: Double
     /// Crop centre offset as a fraction of the free room (-1…1).
     public var dx: Double
     public var dy: Double
+    public var framing: Framing
 
-    public static let identity = AugmentationView(index: 0, flip: false, scale: 224.0 / 256.0, dx: 0, dy: 0)
+    public init(index: Int, flip: Bool, scale: Double, dx: Double, dy: Double, framing: Framing = .whole) {
+        self.index = index; self.flip = flip; self.scale = scale; self.dx = dx; self.dy = dy; self.framing = framing
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(index: try c.decode(Int.self, forKey: .index), flip: try c.decode(Bool.self, forKey: .flip),
+                  scale: try c.decode(Double.self, forKey: .scale), dx: try c.decode(Double.self, forKey: .dx),
+                  dy: try c.decode(Double.self, forKey: .dy),
+                  framing: try c.decodeIfPresent(Framing.self, forKey: .framing) ?? .centreCrop)
+    }
+
+    /// The evaluation and prediction view: the whole image.
+    public static let identity = plain(.whole)
+    /// The reference's centre crop (the backbone's golden vectors; heads trained before 2026-12).
+    public static let centreCrop = plain(.centreCrop)
+
+    /// A framing's unjittered, unflipped view.
+    public static func plain(_ framing: Framing) -> AugmentationView {
+        AugmentationView(index: 0, flip: false, scale: framing == .whole ? 1 : 224.0 / 256.0, dx: 0, dy: 0, framing: framing)
+    }
+
+    /// Features of a view are cached under this number: centre-crop views by their index
+    /// (as before whole-image framing existed), whole-image views from 100, so the two
+    /// framings never share a cache entry.
+    public var cacheIndex: Int { framing == .whole ? 100 + index : index }
 
     /// The same crop flipped the other way.
     public func isMirror(of other: AugmentationView) -> Bool {
-        flip != other.flip && scale == other.scale && dx == other.dx && dy == other.dy
+        flip != other.flip && scale == other.scale && dx == other.dx && dy == other.dy && framing == other.framing
     }
 
-    /// `count` views: identity, its mirror, then seeded scale/position jitters.
-    public static func views(count: Int, seed: UInt64 = 0x5EED) -> [AugmentationView] {
+    /// `count` views of a framing: its plain view, that mirrored, then seeded scale/position
+    /// jitters (70–95 % of the sides).
+    public static func views(count: Int, framing: Framing = .whole, seed: UInt64 = 0x5EED) -> [AugmentationView] {
         var out: [AugmentationView] = []
         var rng = SplitMix64(seed: seed)
+        let plain = plain(framing)
         for i in 0..<count {
             switch i {
-            case 0: out.append(.identity)
-            case 1: out.append(AugmentationView(index: 1, flip: true, scale: identity.scale, dx: 0, dy: 0))
+            case 0: out.append(plain)
+            case 1: out.append(AugmentationView(index: 1, flip: true, scale: plain.scale, dx: 0, dy: 0, framing: framing))
             default:
                 out.append(AugmentationView(index: i, flip: i % 2 == 1, scale: 0.70 + 0.25 * rng.nextUnit(),
-                                            dx: 2 * rng.nextUnit() - 1, dy: 2 * rng.nextUnit() - 1))
+                                            dx: 2 * rng.nextUnit() - 1, dy: 2 * rng.nextUnit() - 1, framing: framing))
             }
         }
         return out
+    }
+
+    /// The view's crop of a width×height image: (left, top, width, height) in pixels.
+    public func crop(width: Int, height: Int) -> (left: Int, top: Int, width: Int, height: Int) {
+        let cw: Int, ch: Int
+        switch framing {
+        case .whole:
+            cw = max(1, min(Int((scale * Double(width)).rounded()), width))
+            ch = max(1, min(Int((scale * Double(height)).rounded()), height))
+        case .centreCrop:
+            cw = max(1, min(Int(scale * Double(min(width, height))), min(width, height)))
+            ch = cw
+        }
+        let roomX = width - cw, roomY = height - ch
+        // No offset centres like the reference: (room + 1) / 2.
+        let left = dx == 0 ? (roomX + 1) / 2 : Int((Double(roomX) * (1 + dx) / 2).rounded())
+        let top = dy == 0 ? (roomY + 1) / 2 : Int((Double(roomY) * (1 + dy) / 2).rounded())
+        return (min(max(left, 0), roomX), min(max(top, 0), roomY), cw, ch)
     }
 }
 
@@ -51,8 +116,8 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     mutating func nextUnit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
 
-/// Turns images into network input as the reference does: a centre square crop of side
-/// 224/256 of the shorter side, bicubic resize (libvips) to the input size, (x−127)/128.
+/// Turns images into network input: the view's crop (by default the whole image),
+/// bicubic resize (libvips) to the input size, aspect not kept, (x−127)/128.
 public enum Preprocessor {
     public static func input(rgb: [UInt8], width: Int, height: Int, size: Int, view: AugmentationView = .identity) throws -> [Float] {
         try inputs(rgb: rgb, width: width, height: height, size: size, view: view, mirrored: false).view
@@ -64,18 +129,14 @@ public enum Preprocessor {
                               mirrored: Bool) throws -> (view: [Float], mirror: [Float]?) {
         precondition(ImageDecoder.initialised, "libvips failed to initialise")
         precondition(rgb.count == width * height * 3)
-        let side = max(1, min(Int(view.scale * Double(min(width, height))), min(width, height)))
-        let roomX = width - side, roomY = height - side
-        // The identity view centres like the reference: offset (room + 1) / 2.
-        let left = view.dx == 0 ? (roomX + 1) / 2 : Int((Double(roomX) * (1 + view.dx) / 2).rounded())
-        let top = view.dy == 0 ? (roomY + 1) / 2 : Int((Double(roomY) * (1 + view.dy) / 2).rounded())
+        let crop = view.crop(width: width, height: height)
         var out = [Float](repeating: 0, count: size * size * 3)
         var mirror = mirrored ? [Float](repeating: 0, count: size * size * 3) : []
         let rc = rgb.withUnsafeBufferPointer { px in
             out.withUnsafeMutableBufferPointer { o in
                 mirror.withUnsafeMutableBufferPointer { m in
-                    sl_vips_preprocess(px.baseAddress, Int32(width), Int32(height), Int32(min(max(left, 0), roomX)),
-                                       Int32(min(max(top, 0), roomY)), Int32(side), Int32(side), Int32(size),
+                    sl_vips_preprocess(px.baseAddress, Int32(width), Int32(height), Int32(crop.left), Int32(crop.top),
+                                       Int32(crop.width), Int32(crop.height), Int32(size),
                                        view.flip ? 1 : 0, o.baseAddress, mirrored ? m.baseAddress : nil)
                 }
             }

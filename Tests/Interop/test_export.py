@@ -1,7 +1,7 @@
 """Exports checked by outside tools: a multiclass and a multilabel iteration are trained
-and published with Microsoft's SDK, exported as ONNX10, ONNX12 and a Docker bundle, and
+and published with Microsoft's SDK, exported to every platform and flavor built here, and
 then
-- onnx.checker passes and onnxruntime loads both flavors; for 20 real images (Fashion-MNIST
+- onnx.checker passes and onnxruntime loads the three flavors (OnnxFloat16 within 5e-3); for 20 real images (Fashion-MNIST
   test images, re-encoded at assorted sizes and aspect ratios) the exported model's
   probabilities equal classify_image's from the running server within 1e-4;
 - the Docker bundle's service, started with its Dockerfile's own command on loopback,
@@ -9,6 +9,12 @@ then
 - the ARM bundle is the Linux one built for linux/arm64;
 - OpenVINO's runtime reads and compiles the OpenVino export (IR: model.xml, model.bin) and,
   fed the same prepared images as 0-1 RGB, gives the server's probabilities within 1e-4;
+- the TensorFlowLite flavor's model.tflite passes the TFLite interpreter's allocate_tensors,
+  has one float32 input [1, 224, 224, 3] and, fed NHWC BGR 0-255, gives the server's
+  probabilities within 1e-4;
+- prepared as Microsoft's export samples prepare images (PIL: the whole image resized to the
+  input, channel order and range as the platform's contract says), the ONNX, OpenVINO and
+  TFLite models give the server's top tag on every image and its probabilities within 0.02;
 - the TensorFlow export's frozen graph imports with tf.import_graph_def, has one
   Placeholder [1, 224, 224, 3] and one sink, and fed the same images as NHWC BGR 0-255 gives
   the server's probabilities within 1e-4; the SavedModel flavor's serving_default
@@ -46,6 +52,8 @@ from test_quickstart_classification import fashion_mnist
 
 COMPACT = "0732100f-1a38-4e49-a514-c9b44c697ab5"
 TOLERANCE = 1e-4
+PLAIN_TOLERANCE = 0.02  # Microsoft's samples resize with PIL, not libvips
+PLAIN_WORST = {}  # platform -> largest |PIL-prepared - server| difference, for the report
 CLASSES = {0: "T-shirt", 1: "Trouser", 7: "Sneaker"}
 
 
@@ -85,8 +93,8 @@ def train_and_publish(trainer, classification_type, resource_id):
 
 def export_all(trainer, project, iteration, server):
     """Requests the three exports; the second request for one returns the same export."""
-    targets = [("ONNX", "ONNX10"), ("ONNX", "ONNX12"), ("DockerFile", "Linux"), ("DockerFile", "ARM"), ("OpenVino", None), ("TensorFlow", "TensorFlowNormal"),
-               ("TensorFlow", "TensorFlowSavedModel")]
+    targets = [("ONNX", "ONNX10"), ("ONNX", "ONNX12"), ("ONNX", "OnnxFloat16"), ("DockerFile", "Linux"), ("DockerFile", "ARM"), ("OpenVino", None), ("TensorFlow", "TensorFlowNormal"),
+               ("TensorFlow", "TensorFlowSavedModel"), ("TensorFlow", "TensorFlowLite")]
     for platform, flavor in targets:
         first = trainer.export_iteration(project.id, iteration.id, platform, flavor=flavor)
         assert first.status == "Exporting" and first.download_uri is None
@@ -122,32 +130,51 @@ def load_preprocess(folder):
     return module
 
 
-def compare(expected, got, where):
+def compare(expected, got, where, tolerance=TOLERANCE):
     """expected/got: {tag name: probability}. Returns the largest difference."""
     assert set(expected) == set(got), where
     assert max(expected, key=expected.get) == max(got, key=got.get), (where, expected, got)
     diff = max(abs(expected[t] - got[t]) for t in expected)
-    assert diff <= TOLERANCE, (where, diff, expected, got)
+    assert diff <= tolerance, (where, diff, expected, got)
     return diff
 
 
+def plain_input(data, size, bgr=False):
+    """An image as Microsoft's export samples prepare it: PIL, the whole image resized to
+    size x size (PIL's default bicubic), float32 0-255, NHWC (RGB, or BGR when asked)."""
+    x = np.asarray(Image.open(io.BytesIO(data)).convert("RGB").resize((size, size)), dtype=np.float32)[np.newaxis]
+    return np.ascontiguousarray(x[..., ::-1] if bgr else x)
+
+
 def check_onnx(archive, flavor, tag_names, images, server_probabilities):
+    """ONNX10, ONNX12 and OnnxFloat16 (float16 input and output, as Microsoft's ONNX sample
+    detects from the input's type; within 5e-3 of the server)."""
     assert {"model.onnx", "labels.txt"} <= set(archive.namelist())
     labels = archive.read("labels.txt").decode().splitlines()
     assert sorted(labels) == sorted(tag_names)
     folder = unpack(archive)
     model = onnx.load(os.path.join(folder, "model.onnx"))
     onnx.checker.check_model(model, full_check=True)
-    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [int(flavor[-2:])]
+    half = flavor == "OnnxFloat16"
+    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [12 if half else int(flavor[-2:])]
+    if half:
+        assert all(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
     session = ort.InferenceSession(os.path.join(folder, "model.onnx"), providers=["CPUExecutionProvider"])
     (inp,) = session.get_inputs()
-    assert inp.name == "data" and inp.shape[1:] == [3, 224, 224]
+    assert inp.name == "data" and inp.shape[1:] == [3, 224, 224] and inp.type == ("tensor(float16)" if half else "tensor(float)")
+    dtype = np.float16 if half else np.float32
+    tolerance = 5e-3 if half else TOLERANCE
     preprocess = load_preprocess(folder)
     worst = 0.0
     for n, data in enumerate(images):
-        x = preprocess.network_input(data, 224)
+        x = preprocess.network_input(data, 224).astype(dtype)
         p = session.run(["probabilities"], {"data": x})[0][0]
-        worst = max(worst, compare(server_probabilities[n], dict(zip(labels, map(float, p))), f"{flavor} image {n}"))
+        assert p.dtype == dtype
+        worst = max(worst, compare(server_probabilities[n], dict(zip(labels, map(float, p))), f"{flavor} image {n}", tolerance))
+        # Microsoft's ONNX sample: metadata says Rgb8 and 0-255, so PIL's RGB pixels as NCHW.
+        p = session.run(["probabilities"], {"data": plain_input(data, 224).transpose(0, 3, 1, 2).astype(dtype)})[0][0]
+        plain = compare(server_probabilities[n], dict(zip(labels, map(float, p))), f"{flavor} plain image {n}", PLAIN_TOLERANCE)
+        PLAIN_WORST[flavor] = max(PLAIN_WORST.get(flavor, 0.0), plain)
     return worst
 
 
@@ -171,6 +198,9 @@ def check_openvino(archive, tag_names, images, server_probabilities):
         x = preprocess.network_input(data, 224) / np.float32(255)
         p = compiled(x)[compiled.output(0)][0]
         worst = max(worst, compare(server_probabilities[n], dict(zip(labels, map(float, p))), f"OpenVino image {n}"))
+        p = compiled(plain_input(data, 224).transpose(0, 3, 1, 2) / np.float32(255))[compiled.output(0)][0]
+        plain = compare(server_probabilities[n], dict(zip(labels, map(float, p))), f"OpenVino plain image {n}", PLAIN_TOLERANCE)
+        PLAIN_WORST["OpenVino"] = max(PLAIN_WORST.get("OpenVino", 0.0), plain)
     return worst
 
 
@@ -215,6 +245,28 @@ def check_saved_model(archive, tag_names, images, server_probabilities):
     worst = 0.0
     for n, y in enumerate(outputs):
         worst = max(worst, compare(server_probabilities[n], dict(zip(labels, map(float, y[0]))), f"SavedModel image {n}"))
+    return worst
+
+
+def check_tflite(archive, tag_names, images, server_probabilities):
+    """model.tflite through TensorFlow's TFLite interpreter, fed the server's prepared images
+    (1e-4) and then PIL-prepared ones as Microsoft's TFLite sample feeds them (0.02)."""
+    assert {"model.tflite", "labels.txt", "preprocess.py", "README.md"} <= set(archive.namelist()), archive.namelist()
+    labels = archive.read("labels.txt").decode().splitlines()
+    assert sorted(labels) == sorted(tag_names)
+    folder = unpack(archive)
+    preprocess = load_preprocess(folder)
+    exact = [np.ascontiguousarray(preprocess.network_input(data, 224).transpose(0, 2, 3, 1)[..., ::-1]) for data in images]
+    plain = [plain_input(data, 224, bgr=True) for data in images]
+    outputs, info = run_tensorflow(os.path.join(folder, "model.tflite"), exact + plain)
+    assert info == {"placeholders": {"Placeholder": [1, 224, 224, 3]}, "sinks": ["loss"]}, info
+    worst = 0.0
+    for n, y in enumerate(outputs[:len(images)]):
+        assert y.shape == (1, len(labels)), y.shape
+        worst = max(worst, compare(server_probabilities[n], dict(zip(labels, map(float, y[0]))), f"TFLite image {n}"))
+    for n, y in enumerate(outputs[len(images):]):
+        plain = compare(server_probabilities[n], dict(zip(labels, map(float, y[0]))), f"TFLite plain image {n}", PLAIN_TOLERANCE)
+        PLAIN_WORST["TFLite"] = max(PLAIN_WORST.get("TFLite", 0.0), plain)
     return worst
 
 
@@ -355,7 +407,7 @@ def test_exports_predict_what_the_server_predicts(server):
             assert all(abs(sum(p.values()) - 1) < 1e-4 for p in server_probabilities)
         zips = export_all(trainer, project, iteration, server)
         names = list(CLASSES.values())
-        for flavor in ["ONNX10", "ONNX12"]:
+        for flavor in ["ONNX10", "ONNX12", "OnnxFloat16"]:
             report[(classification_type, flavor)] = check_onnx(zips[flavor], flavor, names, images, server_probabilities)
         report[(classification_type, "DockerFile")] = check_bundle(zips["Linux"], project, iteration, images,
                                                                    server_probabilities, trainer)
@@ -363,4 +415,7 @@ def test_exports_predict_what_the_server_predicts(server):
         report[(classification_type, "OpenVino")] = check_openvino(zips["OpenVino"], names, images, server_probabilities)
         report[(classification_type, "TensorFlow")] = check_tensorflow(zips["TensorFlowNormal"], names, images, server_probabilities)
         report[(classification_type, "SavedModel")] = check_saved_model(zips["TensorFlowSavedModel"], names, images, server_probabilities)
+        report[(classification_type, "TFLite")] = check_tflite(zips["TensorFlowLite"], names, images, server_probabilities)
     print("largest |exported - server| probability difference:", {f"{k[0]}/{k[1]}": f"{v:.1e}" for k, v in report.items()})
+    print("prepared with PIL as Microsoft's samples do, same top tag on all 20 images; largest difference:",
+          {k: f"{v:.1e}" for k, v in PLAIN_WORST.items()})

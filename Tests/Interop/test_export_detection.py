@@ -9,7 +9,8 @@ objects pasted on) and published with Microsoft's SDK, exported as ONNX, and the
   (10 with both objects, 10 with one): same tag, IoU ≥ 0.99, scores within 1e-4;
 - the OpenVino export (IR) through OpenVINO's runtime, fed the same pixels as 0-1 RGB,
   decoded the same way, gives the same detections; so does the TensorFlow frozen graph fed
-  NHWC BGR 0-255, its NHWC grid decoded as Microsoft's TensorFlow sample reads it;
+  NHWC BGR 0-255, its NHWC grid decoded as Microsoft's TensorFlow sample reads it, and the
+  TensorFlowLite flavor through the TFLite interpreter;
 - the DockerFile export's service, started with its Dockerfile's own command on loopback,
   answers POST /image on those 20 images with the server's detections (boundingBox, tag
   ids, probabilities sorted), and refuses a non-image with BadRequestImageFormat.
@@ -157,6 +158,21 @@ def export_onnx(trainer, project, iteration, server, platform="ONNX"):
     return zipfile.ZipFile(io.BytesIO(r.content))
 
 
+def export_flavor(trainer, project, iteration, flavor):
+    """A TensorFlow flavor's export (the platform has several, so picked by flavor)."""
+    first = trainer.export_iteration(project.id, iteration.id, "TensorFlow", flavor=flavor)
+    assert first.flavor == flavor
+    deadline = time.time() + 300
+    while True:
+        (export,) = [e for e in trainer.get_exports(project.id, iteration.id) if e.flavor == flavor]
+        if export.status != "Exporting":
+            break
+        assert time.time() < deadline
+        time.sleep(0.5)
+    assert export.status == "Done", export.status
+    return zipfile.ZipFile(io.BytesIO(requests.get(export.download_uri, timeout=60).content))
+
+
 def test_detection_export_predicts_what_the_server_predicts(server):
     token = server.create_admin()
     acct = make_account(server, token, "export-detection@example.com", tier="S0")
@@ -241,22 +257,25 @@ def test_detection_export_predicts_what_the_server_predicts(server):
     print(f"TensorFlow: largest |frozen graph - server| score difference {tf_worst:.1e}")
 
     # The SavedModel flavor, through its serving_default signature.
-    first = trainer.export_iteration(project.id, iteration.id, "TensorFlow", flavor="TensorFlowSavedModel")
-    assert first.flavor == "TensorFlowSavedModel"
-    deadline = time.time() + 300
-    while True:
-        (saved,) = [e for e in trainer.get_exports(project.id, iteration.id) if e.flavor == "TensorFlowSavedModel"]
-        if saved.status != "Exporting":
-            break
-        assert time.time() < deadline
-        time.sleep(0.5)
-    assert saved.status == "Done", saved.status
-    folder = unpack(zipfile.ZipFile(io.BytesIO(requests.get(saved.download_uri, timeout=60).content)))
+    folder = unpack(export_flavor(trainer, project, iteration, "TensorFlowSavedModel"))
     grids, info = run_tensorflow(folder, [np.ascontiguousarray(network_input(Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB"))
                                                               .transpose(0, 2, 3, 1)[..., ::-1]) for e in chosen[:5]])
     assert info == {"placeholders": {"serving_default": [1, SIZE, SIZE, 3]}, "sinks": ["model_outputs0"]}, info
     for e, grid in zip(chosen[:5], grids):
         compare(served_by_file[e["file"]], decode(grid.transpose(0, 3, 1, 2), labels), "savedmodel " + e["file"])
+
+    # The TFLite flavor through TensorFlow's TFLite interpreter: NHWC BGR 0-255 in, the NHWC grid out.
+    lite = unpack(export_flavor(trainer, project, iteration, "TensorFlowLite"))
+    assert sorted(os.listdir(lite)) == ["README.md", "labels.txt", "model.tflite"], os.listdir(lite)
+    grids, info = run_tensorflow(os.path.join(lite, "model.tflite"),
+                                 [np.ascontiguousarray(network_input(Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB"))
+                                                       .transpose(0, 2, 3, 1)[..., ::-1]) for e in chosen])
+    assert info == {"placeholders": {"Placeholder": [1, SIZE, SIZE, 3]}, "sinks": ["model_outputs0"]}, info
+    lite_worst = 0.0
+    for e, grid in zip(chosen, grids):
+        assert grid.shape == (1, GRID, GRID, len(ANCHORS) * (5 + len(labels))), grid.shape
+        lite_worst = max(lite_worst, compare(served_by_file[e["file"]], decode(grid.transpose(0, 3, 1, 2), labels), "tflite " + e["file"]))
+    print(f"TFLite: largest |model.tflite - server| score difference {lite_worst:.1e}")
 
     # The Docker bundle's own service on the same pixels.
     bundle = unpack(export_onnx(trainer, project, iteration, server, platform="DockerFile"))

@@ -5,7 +5,8 @@ x0, x1, ... fed to the one Placeholder; OUTPUTS gets y0, y1, ... from the one si
 Prints JSON: the Placeholders with their shapes and the sink nodes, found the way
 Microsoft's TensorFlow export samples find them. MODEL may instead be a SavedModel
 folder (then the serving_default signature is run, and its input shape and output
-keys are printed)."""
+keys are printed), or a .tflite file (then TensorFlow's TFLite interpreter runs it, as
+Microsoft's TFLite sample does: allocate_tensors, the one input, the one output)."""
 import json
 import os
 import sys
@@ -27,7 +28,25 @@ def saved_model(folder, inputs, outputs):
     print(json.dumps({"placeholders": {"serving_default": list(serve.inputs[0].shape)}, "sinks": sorted(serve.structured_outputs)}))
 
 
+def tflite(path, inputs, outputs):
+    interpreter = tf.lite.Interpreter(model_path=path)
+    interpreter.allocate_tensors()
+    (inp,) = interpreter.get_input_details()
+    (out,) = interpreter.get_output_details()
+    assert inp["dtype"] == np.float32 and out["dtype"] == np.float32, (inp, out)
+    xs = np.load(inputs)
+    ys = {}
+    for k in range(len(xs.files)):
+        interpreter.set_tensor(inp["index"], xs[f"x{k}"])
+        interpreter.invoke()
+        ys[f"y{k}"] = interpreter.get_tensor(out["index"]).copy()
+    np.savez(outputs, **ys)
+    print(json.dumps({"placeholders": {inp["name"]: [int(d) for d in inp["shape"]]}, "sinks": [out["name"]]}))
+
+
 def main(model, inputs, outputs):
+    if model.endswith(".tflite"):
+        return tflite(model, inputs, outputs)
     if os.path.isdir(model):
         return saved_model(model, inputs, outputs)
     graph = tf.compat.v1.GraphDef()

@@ -127,3 +127,53 @@ final class MirroredViewTests: XCTestCase {
         }
     }
 }
+
+/// Classifiers frame images as Custom Vision does (the whole image, resized without
+/// keeping its aspect); heads trained on centre crops keep predicting on centre crops.
+final class FramingTests: XCTestCase {
+    func testPlainViewsCropWholeImageOrCentreSquare() throws {
+        var rng = SplitMix64(seed: 5)
+        let (w, h) = (301, 187)
+        let rgb = (0..<(w * h * 3)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        XCTAssertEqual(try Preprocessor.input(rgb: rgb, width: w, height: h, size: 224, view: .identity),
+                       try Preprocessor.resized(rgb: rgb, width: w, height: h, left: 0, top: 0, cropWidth: w, cropHeight: h,
+                                                size: 224, flip: false))
+        // The reference's crop: side floor(0.875 · 187) = 163, centred with (room + 1) / 2.
+        XCTAssertEqual(try Preprocessor.input(rgb: rgb, width: w, height: h, size: 224, view: .centreCrop),
+                       try Preprocessor.resized(rgb: rgb, width: w, height: h, left: 69, top: 12, cropWidth: 163, cropHeight: 163,
+                                                size: 224, flip: false))
+        // Jittered whole-image views keep the image's aspect in their crop, inside the image.
+        for view in AugmentationView.views(count: 12).dropFirst(2) {
+            let c = view.crop(width: w, height: h)
+            XCTAssertEqual(Double(c.width) / Double(c.height), Double(w) / Double(h), accuracy: 0.02)
+            XCTAssertTrue(c.left >= 0 && c.top >= 0 && c.left + c.width <= w && c.top + c.height <= h)
+        }
+    }
+
+    func testFramingsNeverShareCacheEntries() {
+        let whole = Set(AugmentationView.views(count: 20).map(\.cacheIndex))
+        let crops = Set(AugmentationView.views(count: 20, framing: .centreCrop).map(\.cacheIndex))
+        XCTAssertTrue(whole.isDisjoint(with: crops))
+        XCTAssertEqual(AugmentationView.centreCrop.cacheIndex, 0, "centre-crop rows keep the numbers they were stored under")
+    }
+
+    func testHeadsRecordTheirFramingAndOldHeadsReadAsCentreCrop() throws {
+        let head = ClassifierHead(kind: .multiclass, backbone: "b", inputSize: 224, tagIDs: ["a", "b"], featureMean: [0, 0],
+                                  featureScale: [1, 1], weights: [1, 0, 0, 1], bias: [0, 0], l2: 1)
+        XCTAssertEqual(head.framing, .whole)
+        XCTAssertEqual(try ClassifierHead.deserialise(try head.serialised()).framing, .whole)
+        // A head file as written before framing was recorded: the same layout without the key.
+        let file = try head.serialised()
+        let length = Int(file[8]) | Int(file[9]) << 8 | Int(file[10]) << 16 | Int(file[11]) << 24
+        var json = try JSONSerialization.jsonObject(with: file[12..<(12 + length)]) as! [String: Any]
+        json.removeValue(forKey: "framing")
+        let old = try JSONSerialization.data(withJSONObject: json)
+        var legacy = file.prefix(8)
+        legacy.append(contentsOf: withUnsafeBytes(of: UInt32(old.count).littleEndian) { Array($0) })
+        legacy.append(old)
+        legacy.append(file[(12 + length)...])
+        let decoded = try ClassifierHead.deserialise(legacy)
+        XCTAssertEqual(decoded.framing, .centreCrop)
+        XCTAssertEqual(decoded.weights, head.weights)
+    }
+}

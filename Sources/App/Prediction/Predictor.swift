@@ -38,13 +38,16 @@ final class Predictor: @unchecked Sendable {
         return found.map { (head.tagIDs[$0.tag], $0) }
     }
 
-    /// Tag probabilities for encoded image bytes, highest first. The decode runs on the
+    /// Tag probabilities for encoded image bytes, highest first, the image framed as the
+    /// head's training images were (the whole image, resized; older heads: the centre
+    /// crop). The decode runs on the
     /// predictions' decode pool under `account`'s share of it; only the network runs on the engine.
     func classify(_ data: Data, iteration it: Iteration, account: UUID, app: Application) async throws -> [(tagID: String, probability: Float)] {
         let head = try head(for: it, blobs: app.blobStore)
         let engine = app.engine
         let size = engine.variant.inputSize
-        let input = try await app.predictionDecodePool.run(account: account) { try Preprocessor.input(encoded: data, size: size) }
+        let view = AugmentationView.plain(head.framing)
+        let input = try await app.predictionDecodePool.run(account: account) { try Preprocessor.input(encoded: data, size: size, view: view) }
         let probs: [Float] = try await engine.run {
             let model = try engine.backbone()
             let features = model.features(Tensor(n: 1, h: model.variant.inputSize, w: model.variant.inputSize, c: 3, data: input))

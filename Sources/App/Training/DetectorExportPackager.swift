@@ -18,6 +18,10 @@ struct DetectorExportPackager {
             throw ExportError.incompatibleHead("object detectors export to ONNX, DockerFile, OpenVino and TensorFlow on this server")
         }
         let labels = Data(tags.map { $0.name + "\n" }.joined().utf8)
+        if target.platform == "TensorFlow", target.flavor == "TensorFlowLite" {
+            let model = try TFLiteExporter.exportDetector(backbone: backbone, head: head, labels: tags.map(\.name))
+            return try ExportPackager.zip([("model.tflite", model), ("labels.txt", labels), ("README.md", Data(readme(target).utf8))])
+        }
         if target.platform == "TensorFlow" {
             let pb = try TensorFlowExporter.exportDetector(backbone: backbone, head: head, labels: tags.map(\.name))
             let common = [("labels.txt", labels), ("README.md", Data(readme(target).utf8))]
@@ -33,7 +37,7 @@ struct DetectorExportPackager {
                                            ("README.md", Data(readme(target).utf8))])
         }
         let onnx = try ONNXExporter.exportDetector(backbone: backbone, head: head, labels: tags.map(\.name),
-                                                   opset: target.opset, producerVersion: version)
+                                                   opset: target.opset, producerVersion: version, float16: target.float16)
         var files: [(String, Data)] = [("model.onnx", onnx), ("labels.txt", labels)]
         if target.platform == "DockerFile" {
             let manifest = Manifest(projectId: projectID.uuidString.lowercased(), iterationId: iterationID.uuidString.lowercased(),
@@ -67,16 +71,18 @@ struct DetectorExportPackager {
         let anchors = DetectionGrid.anchors.map { "[\($0.w), \($0.h)]" }.joined(separator: ", ")
         let c = tags.count
         let openVINO = target.platform == "OpenVino", tensorFlow = target.platform == "TensorFlow"
+        let lite = target.flavor == "TensorFlowLite", saved = target.flavor == "TensorFlowSavedModel"
         let files = openVINO ? "`model.xml` and `model.bin` are"
-            : tensorFlow ? (target.flavor == "TensorFlowSavedModel" ? "`saved_model.pb` is" : "`model.pb` is") : "`model.onnx` is"
+            : tensorFlow ? (saved ? "`saved_model.pb` is" : lite ? "`model.tflite` is" : "`model.pb` is") : "`model.onnx` is"
         let format = openVINO ? "OpenVINO IR (version 11)"
-            : tensorFlow ? (target.flavor == "TensorFlowSavedModel" ? "a TensorFlow SavedModel (`saved_model.pb`, tag `serve`, signature `serving_default`; no variables)" : "a frozen TensorFlow GraphDef")
+            : tensorFlow ? (saved ? "a TensorFlow SavedModel (`saved_model.pb`, tag `serve`, signature `serving_default`; no variables)"
+                            : lite ? "a TensorFlow Lite FlatBuffer (schema 3, float32)" : "a frozen TensorFlow GraphDef")
             : "ONNX opset \(target.opset.rawValue)"
         let size = head.inputSize, n = DetectionGrid.cells(inputSize: head.inputSize)
-        let input = tensorFlow ? "`\(TensorFlowExporter.inputName):0`: float32 `[1, \(size), \(size), 3]`, NHWC, **BGR** values 0–255"
-            : "`data`: float32 `[1, 3, \(size), \(size)]`, NCHW, " + (openVINO ? "RGB values 0–1 (divide the 0–255 pixels by 255)" : "RGB values 0–255")
-        let output = tensorFlow ? "`\(ONNXExporter.detectorOutputName):0`: float32 `[1, \(n), \(n), \(DetectionGrid.channels(classes: c))]` (NHWC)"
-            : "`\(ONNXExporter.detectorOutputName)`: float32 `[1, \(DetectionGrid.channels(classes: c)), \(n), \(n)]`"
+        let input = tensorFlow ? "`\(TensorFlowExporter.inputName)\(lite ? "" : ":0")`: float32 `[1, \(size), \(size), 3]`, NHWC, **BGR** values 0–255"
+            : "`data`: \(target.float16 ? "float16" : "float32") `[1, 3, \(size), \(size)]`, NCHW, " + (openVINO ? "RGB values 0–1 (divide the 0–255 pixels by 255)" : "RGB values 0–255")
+        let output = tensorFlow ? "`\(ONNXExporter.detectorOutputName)\(lite ? "" : ":0")`: float32 `[1, \(n), \(n), \(DetectionGrid.channels(classes: c))]` (NHWC)"
+            : "`\(ONNXExporter.detectorOutputName)`: \(target.float16 ? "float16" : "float32") `[1, \(DetectionGrid.channels(classes: c)), \(n), \(n)]`"
         return """
         # Sightline export: \(openVINO ? "OpenVINO" : target.flavor) object detector
 

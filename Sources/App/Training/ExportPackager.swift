@@ -41,6 +41,11 @@ struct ExportPackager {
         let labels = Data(tags.map { $0.name + "\n" }.joined().utf8)
         let bundle = Self.bundleDirectory
         func resource(_ name: String) throws -> Data { try Data(contentsOf: bundle.appendingPathComponent(name)) }
+        if target.platform == "TensorFlow", target.flavor == "TensorFlowLite" {
+            let model = try TFLiteExporter.export(backbone: backbone, head: head, labels: tags.map(\.name))
+            return try Self.zip([("model.tflite", model), ("labels.txt", labels), ("preprocess.py", try resource("preprocess.py")),
+                                 ("README.md", Data(tfLiteReadme().utf8))])
+        }
         if target.platform == "TensorFlow" {
             let pb = try TensorFlowExporter.export(backbone: backbone, head: head, labels: tags.map(\.name))
             let common = [("labels.txt", labels), ("preprocess.py", try resource("preprocess.py")), ("README.md", Data(tensorFlowReadme(target).utf8))]
@@ -55,13 +60,14 @@ struct ExportPackager {
                                  ("preprocess.py", try resource("preprocess.py")), ("README.md", Data(openVINOReadme().utf8))])
         }
         let onnx = try ONNXExporter.export(backbone: backbone, head: head, labels: tags.map(\.name),
-                                           opset: target.opset, producerVersion: version)
+                                           opset: target.opset, producerVersion: version, float16: target.float16)
         var files: [(String, Data)] = [("model.onnx", onnx), ("labels.txt", labels)]
         switch target.platform {
         case "DockerFile":
             let manifest = Manifest(projectId: projectID.uuidString.lowercased(), iterationId: iterationID.uuidString.lowercased(),
                                     classificationType: head.kind == .multiclass ? "Multiclass" : "Multilabel",
-                                    backbone: head.backbone, inputSize: head.inputSize, opset: target.opset.rawValue, tags: tags)
+                                    backbone: head.backbone, inputSize: head.inputSize, framing: head.framing.rawValue,
+                                    opset: target.opset.rawValue, tags: tags)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             files.append(("manifest.json", try encoder.encode(manifest)))
@@ -75,29 +81,38 @@ struct ExportPackager {
 
     struct Manifest: Codable {
         var projectId: String, iterationId: String, classificationType: String, backbone: String
-        var inputSize: Int, opset: Int, tags: [TagInfo]
+        var inputSize: Int, framing: String, opset: Int, tags: [TagInfo]
     }
+
+    /// `preprocess.network_input`'s framing argument in the READMEs' examples: none for the
+    /// default whole-image framing.
+    private var framingArgument: String { head.framing == .whole ? "" : ", \"\(head.framing.rawValue)\"" }
 
     private func onnxReadme(_ target: ExportTarget) -> String {
         let size = head.inputSize
+        let type = target.float16 ? "float16" : "float32"
         return """
         # Sightline export: \(target.flavor) model
 
         `model.onnx` is the whole classifier: the \(head.backbone) backbone, the trained head and
-        its \(head.kind == .multiclass ? "softmax" : "sigmoids"), in ONNX opset \(target.opset.rawValue).
+        its \(head.kind == .multiclass ? "softmax" : "sigmoids"), in ONNX opset \(target.opset.rawValue).\(target.float16 ? """
 
-        - Input `data`: float32 `[N, 3, \(size), \(size)]`, RGB values 0–255. Prepare images as the
-          server does: the centre square of side 224/256 of the shorter side, resized to
-          \(size)×\(size) with a bicubic kernel. `preprocess.py` does exactly that with libvips
+        Its weights are stored as float16 (half the size); the graph casts them, and the input,
+        to float32 where they are used and casts the output back to float16, so probabilities
+        agree with the server's to about 1e-3.
+        """ : "")
+
+        - Input `data`: \(type) `[N, 3, \(size), \(size)]`, RGB values 0–255. Prepare images as the
+          server does: \(head.framing.inputDescription(size: size)). `preprocess.py` does exactly that with libvips
           (`pip install pyvips numpy`), giving the server's input to the bit. The model
           subtracts 127 and divides by 128 itself.
-        - Output `probabilities`: float32 `[N, \(tags.count)]`, in `labels.txt` order (one tag name per line).
+        - Output `probabilities`: \(type) `[N, \(tags.count)]`, in `labels.txt` order (one tag name per line).
 
         With onnxruntime:
 
             import onnxruntime, preprocess
             session = onnxruntime.InferenceSession("model.onnx")
-            x = preprocess.network_input(open("picture.jpg", "rb").read(), \(size))
+            x = preprocess.network_input(open("picture.jpg", "rb").read(), \(size)\(framingArgument))\(target.float16 ? ".astype(\"float16\")" : "")
             probabilities = session.run(["probabilities"], {"data": x})[0][0]
 
         Project \(projectID.uuidString.lowercased()), iteration \(iterationID.uuidString.lowercased()).
@@ -116,17 +131,45 @@ struct ExportPackager {
         \(saved ? "Load it with `tensorflow.saved_model.load(folder).signatures[\"serving_default\"]`; the tensors below are its input and output." : "")
 
         - Input `\(TensorFlowExporter.inputName):0`: float32 `[1, \(size), \(size), 3]`, NHWC, **BGR** values 0–255.
-          Prepare images as the server does (`preprocess.network_input` gives the RGB image as
+          Prepare images as the server does, \(head.framing.inputDescription(size: size))
+          (`preprocess.network_input` gives the RGB image as
           NCHW; transpose to NHWC and reverse the channels). The model normalises itself.
         - Output `\(TensorFlowExporter.classifierOutputName):0`: float32 `[1, \(tags.count)]`, in `labels.txt` order.
 
             import numpy, tensorflow, preprocess
             graph = tensorflow.compat.v1.GraphDef()
             graph.ParseFromString(open("model.pb", "rb").read())
-            x = preprocess.network_input(open("picture.jpg", "rb").read(), \(size)).transpose(0, 2, 3, 1)[..., ::-1]
+            x = preprocess.network_input(open("picture.jpg", "rb").read(), \(size)\(framingArgument)).transpose(0, 2, 3, 1)[..., ::-1]
             with tensorflow.compat.v1.Session() as s:
                 tensorflow.import_graph_def(graph, name="")
                 probabilities = s.run("loss:0", {"Placeholder:0": x})[0]
+
+        Project \(projectID.uuidString.lowercased()), iteration \(iterationID.uuidString.lowercased()).
+
+        """
+    }
+
+    private func tfLiteReadme() -> String {
+        let size = head.inputSize
+        return """
+        # Sightline export: TensorFlow Lite model
+
+        `model.tflite` is the whole classifier as a TFLite FlatBuffer (schema 3): the \(head.backbone)
+        backbone, the trained head and its \(head.kind == .multiclass ? "softmax" : "sigmoids"), in float32.
+
+        - Input (`\(TFLiteExporter.inputName)`): float32 `[1, \(size), \(size), 3]`, NHWC, **BGR** values 0–255.
+          Prepare images as the server does, \(head.framing.inputDescription(size: size))
+          (`preprocess.network_input` gives the RGB image as NCHW; transpose to NHWC and
+          reverse the channels). The model normalises itself.
+        - Output (`\(TFLiteExporter.classifierOutputName)`): float32 `[1, \(tags.count)]`, in `labels.txt` order.
+
+            import numpy, tensorflow, preprocess
+            interpreter = tensorflow.lite.Interpreter(model_path="model.tflite")
+            interpreter.allocate_tensors()
+            x = preprocess.network_input(open("picture.jpg", "rb").read(), \(size)\(framingArgument)).transpose(0, 2, 3, 1)[..., ::-1]
+            interpreter.set_tensor(interpreter.get_input_details()[0]["index"], numpy.ascontiguousarray(x))
+            interpreter.invoke()
+            probabilities = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
 
         Project \(projectID.uuidString.lowercased()), iteration \(iterationID.uuidString.lowercased()).
 
@@ -142,8 +185,8 @@ struct ExportPackager {
         \(head.backbone) backbone, the trained head and its \(head.kind == .multiclass ? "softmax" : "sigmoids").
 
         - Input `data`: float32 `[1, 3, \(size), \(size)]`, NCHW, RGB values 0–1. Prepare images as
-          the server does (the centre square of side 224/256 of the shorter side, resized to
-          \(size)×\(size) with a bicubic kernel: `preprocess.network_input`, which gives 0–255)
+          the server does (\(head.framing.inputDescription(size: size)):
+          `preprocess.network_input`, which gives 0–255)
           and divide by 255. The model scales back, subtracts 127 and divides by 128 itself.
         - Output `probabilities`: float32 `[1, \(tags.count)]`, in `labels.txt` order.
 
@@ -151,7 +194,7 @@ struct ExportPackager {
 
             import openvino, preprocess
             model = openvino.Core().compile_model("model.xml", "CPU")
-            x = preprocess.network_input(open("picture.jpg", "rb").read(), \(size)) / 255
+            x = preprocess.network_input(open("picture.jpg", "rb").read(), \(size)\(framingArgument)) / 255
             probabilities = model(x)["probabilities"][0]
 
         Project \(projectID.uuidString.lowercased()), iteration \(iterationID.uuidString.lowercased()).

@@ -6,8 +6,8 @@ struct ExportTarget: Equatable, Sendable {
     static let platforms = ["CoreML", "TensorFlow", "DockerFile", "ONNX", "VAIDK", "OpenVino"]
     /// What this installation builds, per platform: the flavors, the first being the default
     /// ("" for a platform Custom Vision gives no flavors).
-    static let built: KeyValuePairs<String, [String]> = ["ONNX": ["ONNX12", "ONNX10"], "DockerFile": ["Linux", "ARM"], "OpenVino": [""],
-                                                           "TensorFlow": ["TensorFlowNormal", "TensorFlowSavedModel"]]
+    static let built: KeyValuePairs<String, [String]> = ["ONNX": ["ONNX12", "ONNX10", "OnnxFloat16"], "DockerFile": ["Linux", "ARM"], "OpenVino": [""],
+                                                           "TensorFlow": ["TensorFlowNormal", "TensorFlowSavedModel", "TensorFlowLite"]]
     /// Custom Vision's ExportFlavor values.
     static let flavors = ["Linux", "Windows", "ONNX10", "ONNX12", "OnnxFloat16", "ARM", "TensorFlowNormal", "TensorFlowLite", "TensorFlowSavedModel"]
 
@@ -17,9 +17,12 @@ struct ExportTarget: Equatable, Sendable {
     var opset: ONNXOpset {
         switch flavor {
         case "ONNX10": .v10
-        default: .v12   // ONNX12, and the Docker bundle's model
+        default: .v12   // ONNX12, OnnxFloat16, and the Docker bundle's model
         }
     }
+
+    /// OnnxFloat16: float16 weights, input and output.
+    var float16: Bool { flavor == "OnnxFloat16" }
 
     /// Validates against the domain's platforms (narrowed by the project's
     /// `targetExportPlatforms` when it names any).

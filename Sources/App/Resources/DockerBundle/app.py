@@ -38,6 +38,7 @@ _options.intra_op_num_threads = int(os.environ.get("THREADS", "1"))
 SESSION = ort.InferenceSession(os.path.join(HERE, "model.onnx"), _options, providers=["CPUExecutionProvider"])
 SIZE = MANIFEST["inputSize"]
 DETECTION = MANIFEST.get("detection")  # present for object detectors
+FRAMING = MANIFEST.get("framing", "whole")  # "centre-crop" for classifiers trained before whole-image framing
 
 
 def sigmoid(v):
@@ -99,7 +100,7 @@ def predictions(data):
         raw = SESSION.run([DETECTION["output"]], {"data": preprocess.whole_input(data, SIZE)})[0]
         return [{"probability": p, "tagId": TAGS[k]["id"], "tagName": TAGS[k]["name"], "boundingBox": clipped(box),
                  "tagType": TAGS[k]["type"]} for k, p, box in detections(raw)]
-    probabilities = SESSION.run(["probabilities"], {"data": preprocess.network_input(data, SIZE)})[0][0]
+    probabilities = SESSION.run(["probabilities"], {"data": preprocess.network_input(data, SIZE, FRAMING)})[0][0]
     order = np.argsort(-probabilities, kind="stable")
     return [{"probability": float(probabilities[i]), "tagId": TAGS[i]["id"], "tagName": TAGS[i]["name"], "tagType": TAGS[i]["type"]}
             for i in order]

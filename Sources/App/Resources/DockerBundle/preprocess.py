@@ -2,11 +2,13 @@
 
 1. decode (first frame), apply the EXIF orientation, convert to 8-bit sRGB,
    flatten any alpha channel onto white;
-2. classifiers (`network_input`): crop the centre square whose side is 224/256 of the
-   shorter side (side = floor(0.875 * min(w, h)), left = (w - side + 1) // 2, top likewise);
-   object detectors (`whole_input`): take the whole image;
-3. resize that to the model's input size with libvips' bicubic kernel (a detector's input
-   is square whatever the image's aspect: width and height scale apart);
+2. take the whole image, as Custom Vision's exported models expect (`network_input`,
+   `whole_input`); only a classifier trained before Sightline framed images so (its
+   README or manifest.json says "centre-crop") wants `centre_crop_input`: the centre
+   square whose side is 224/256 of the shorter side (side = floor(0.875 * min(w, h)),
+   left = (w - side + 1) // 2, top likewise);
+3. resize that to the model's input size with libvips' bicubic kernel (the input is square
+   whatever the image's aspect: width and height scale apart);
 4. hand the model RGB values 0-255 as float32 NCHW; the model normalises them itself.
 
 With the same libvips the input is the server's to the bit.
@@ -39,13 +41,24 @@ def _nchw(resized, size):
 
 def whole_input(data, size):
     """Encoded image bytes -> float32 array [1, 3, size, size] of RGB values 0-255: the whole
-    image resized to size x size without keeping its aspect (object detectors)."""
+    image resized to size x size without keeping its aspect."""
     image = upright_rgb8(data)
     return _nchw(image.resize(size / image.width, vscale=size / image.height, kernel="cubic"), size)
 
 
-def network_input(data, size):
-    """Encoded image bytes -> float32 array [1, 3, size, size] of RGB values 0-255."""
+def network_input(data, size, framing="whole"):
+    """Encoded image bytes -> float32 array [1, 3, size, size] of RGB values 0-255, framed
+    as the model was trained ("whole", or "centre-crop" for older classifiers)."""
+    if framing == "centre-crop":
+        return centre_crop_input(data, size)
+    if framing != "whole":
+        raise ValueError("unknown framing %r" % framing)
+    return whole_input(data, size)
+
+
+def centre_crop_input(data, size):
+    """Encoded image bytes -> float32 array [1, 3, size, size] of RGB values 0-255: the
+    centre square of side 224/256 of the shorter side, resized."""
     image = upright_rgb8(data)
     w, h = image.width, image.height
     short = min(w, h)
