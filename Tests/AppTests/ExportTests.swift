@@ -68,7 +68,7 @@ final class ExportTests: XCTestCase {
         let it = try await t.app.training(.GET, "projects/\(t.project)/iterations/\(t.iteration)", key: t.key).object
         XCTAssertEqual(it["status"] as? String, "Completed")
         XCTAssertEqual(it["exportable"] as? Bool, true)
-        XCTAssertEqual(Set(it["exportableTo"] as? [String] ?? []), ["DockerFile", "ONNX", "OpenVino", "TensorFlow"])
+        XCTAssertEqual(Set(it["exportableTo"] as? [String] ?? []), ["CoreML", "DockerFile", "ONNX", "OpenVino", "TensorFlow"])
 
         let first = try await export(t, "platform=ONNX&flavor=ONNX10")
         XCTAssertEqual(first.status, .ok, first.body)
@@ -137,7 +137,8 @@ final class ExportTests: XCTestCase {
         let t = try await trained()
         for (query, code) in [("", "BadRequestRequiredParamIsNull"),
                               ("platform=Foo", "BadRequestExportValidationFailed"),
-                              ("platform=CoreML", "BadRequestExportValidationFailed"),
+                              ("platform=VAIDK", "BadRequestExportValidationFailed"),
+                              ("platform=CoreML&flavor=ONNX12", "BadRequestExportValidationFailed"),
                               ("platform=ONNX&flavor=ONNX99", "BadRequestExportValidationFailed"),
                               ("platform=ONNX&flavor=Linux", "BadRequestExportValidationFailed"),
                               ("platform=DockerFile&flavor=Windows", "BadRequestExportValidationFailed")] {

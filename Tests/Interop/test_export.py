@@ -12,6 +12,10 @@ then
 - the TensorFlowLite flavor's model.tflite passes the TFLite interpreter's allocate_tensors,
   has one float32 input [1, 224, 224, 3] and, fed NHWC BGR 0-255, gives the server's
   probabilities within 1e-4;
+- coremltools loads the CoreML export's spec, which describes an RGB image input of
+  224 x 224 and the classifier's outputs (loss, classLabel); an independent NumPy
+  interpreter of its layers (coreml_interpreter.py) gives the server's probabilities
+  within 1e-4;
 - prepared as Microsoft's export samples prepare images (PIL: the whole image resized to the
   input, channel order and range as the platform's contract says), the ONNX, OpenVINO and
   TFLite models give the server's top tag on every image and its probabilities within 0.02;
@@ -36,6 +40,7 @@ import uuid
 import zipfile
 from importlib.metadata import version
 
+import coremltools
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -47,6 +52,7 @@ from azure.cognitiveservices.vision.customvision.training.models import ImageFil
 from msrest.authentication import ApiKeyCredentials
 from PIL import Image
 
+import coreml_interpreter
 from conftest import admin_api, free_port, make_account
 from test_quickstart_classification import fashion_mnist
 
@@ -86,7 +92,7 @@ def train_and_publish(trainer, classification_type, resource_id):
         time.sleep(0.5)
         iteration = trainer.get_iteration(project.id, iteration.id)
     assert iteration.status == "Completed", iteration.training_error_details
-    assert iteration.exportable and set(iteration.exportable_to) == {"ONNX", "DockerFile", "OpenVino", "TensorFlow"}
+    assert iteration.exportable and set(iteration.exportable_to) == {"CoreML", "ONNX", "DockerFile", "OpenVino", "TensorFlow"}
     assert trainer.publish_iteration(project.id, iteration.id, "exported", resource_id)
     return project, iteration
 
@@ -94,7 +100,7 @@ def train_and_publish(trainer, classification_type, resource_id):
 def export_all(trainer, project, iteration, server):
     """Requests the three exports; the second request for one returns the same export."""
     targets = [("ONNX", "ONNX10"), ("ONNX", "ONNX12"), ("ONNX", "OnnxFloat16"), ("DockerFile", "Linux"), ("DockerFile", "ARM"), ("OpenVino", None), ("TensorFlow", "TensorFlowNormal"),
-               ("TensorFlow", "TensorFlowSavedModel"), ("TensorFlow", "TensorFlowLite")]
+               ("TensorFlow", "TensorFlowSavedModel"), ("TensorFlow", "TensorFlowLite"), ("CoreML", None)]
     for platform, flavor in targets:
         first = trainer.export_iteration(project.id, iteration.id, platform, flavor=flavor)
         assert first.status == "Exporting" and first.download_uri is None
@@ -270,6 +276,44 @@ def check_tflite(archive, tag_names, images, server_probabilities):
     return worst
 
 
+def load_coreml(path):
+    """The spec as coremltools loads it (Core ML cannot run here: no compiling, no predicting)."""
+    model = coremltools.models.MLModel(path, skip_model_load=True)
+    return model, model.get_spec()
+
+
+def check_coreml(archive, tag_names, images, server_probabilities):
+    """model.mlmodel: coremltools loads it; the spec describes an RGB image input of 224 x 224
+    and the classifier's outputs; the NumPy interpreter of its layers gives the server's
+    probabilities within 1e-4 for the server's prepared pixels and within 0.02 for PIL's."""
+    assert {"model.mlmodel", "labels.txt", "preprocess.py", "README.md"} <= set(archive.namelist()), archive.namelist()
+    labels = archive.read("labels.txt").decode().splitlines()
+    assert sorted(labels) == sorted(tag_names)
+    folder = unpack(archive)
+    model, spec = load_coreml(os.path.join(folder, "model.mlmodel"))
+    assert spec.WhichOneof("Type") == "neuralNetworkClassifier", spec.WhichOneof("Type")
+    (inp,) = spec.description.input
+    assert inp.name == "data" and inp.type.WhichOneof("Type") == "imageType"
+    assert (inp.type.imageType.width, inp.type.imageType.height) == (224, 224)
+    assert inp.type.imageType.colorSpace == coremltools.proto.FeatureTypes_pb2.ImageFeatureType.RGB
+    outputs = {o.name: o.type.WhichOneof("Type") for o in spec.description.output}
+    assert outputs == {"loss": "dictionaryType", "classLabel": "stringType"}, outputs
+    assert spec.description.predictedFeatureName == "classLabel" and spec.description.predictedProbabilitiesName == "loss"
+    assert list(spec.neuralNetworkClassifier.stringClassLabels.vector) == labels
+    assert model.input_description["data"] is not None
+    preprocess = load_preprocess(folder)
+    probability_blob = spec.neuralNetworkClassifier.labelProbabilityLayerName
+    worst = 0.0
+    for n, data in enumerate(images):
+        exact = preprocess.network_input(data, 224)[0].transpose(1, 2, 0)  # H x W x RGB
+        p = coreml_interpreter.run(spec, exact)[probability_blob].reshape(-1)
+        worst = max(worst, compare(server_probabilities[n], dict(zip(labels, map(float, p))), f"CoreML image {n}"))
+        p = coreml_interpreter.run(spec, plain_input(data, 224)[0])[probability_blob].reshape(-1)
+        plain = compare(server_probabilities[n], dict(zip(labels, map(float, p))), f"CoreML plain image {n}", PLAIN_TOLERANCE)
+        PLAIN_WORST["CoreML"] = max(PLAIN_WORST.get("CoreML", 0.0), plain)
+    return worst
+
+
 def check_dockerfile(folder):
     """Every package the Dockerfile names comes from Debian or from PyPI."""
     lines = open(os.path.join(folder, "Dockerfile")).read().replace("\\\n", " ").splitlines()
@@ -416,6 +460,7 @@ def test_exports_predict_what_the_server_predicts(server):
         report[(classification_type, "TensorFlow")] = check_tensorflow(zips["TensorFlowNormal"], names, images, server_probabilities)
         report[(classification_type, "SavedModel")] = check_saved_model(zips["TensorFlowSavedModel"], names, images, server_probabilities)
         report[(classification_type, "TFLite")] = check_tflite(zips["TensorFlowLite"], names, images, server_probabilities)
+        report[(classification_type, "CoreML")] = check_coreml(zips["CoreML"], names, images, server_probabilities)
     print("largest |exported - server| probability difference:", {f"{k[0]}/{k[1]}": f"{v:.1e}" for k, v in report.items()})
     print("prepared with PIL as Microsoft's samples do, same top tag on all 20 images; largest difference:",
           {k: f"{v:.1e}" for k, v in PLAIN_WORST.items()})

@@ -34,7 +34,8 @@ from msrest.authentication import ApiKeyCredentials
 from PIL import Image
 
 from conftest import admin_api, make_account
-from test_export import BundleService, check_dockerfile, run_tensorflow, unpack
+import coreml_interpreter
+from test_export import BundleService, check_dockerfile, load_coreml, run_tensorflow, unpack
 from test_quickstart_detection import COMPOSITES, composites, iou
 
 COMPACT_DETECTION = "a27d5ca5-bb19-49d8-a70a-fec086c47f5b"  # "General (compact)", ObjectDetection
@@ -92,12 +93,12 @@ def clipped(box):
     return [left, top, max(right - left, 0.0), max(bottom - top, 0.0)]
 
 
-def matches(a, b):
+def matches(a, b, tolerance=TOLERANCE, same_box=SAME_BOX):
     """a, b: (tag, score, box). Same tag, the same clipped box, the same score."""
-    return a[0] == b[0] and abs(a[1] - b[1]) <= TOLERANCE and iou(clipped(a[2]), clipped(b[2])) >= SAME_BOX
+    return a[0] == b[0] and abs(a[1] - b[1]) <= tolerance and iou(clipped(a[2]), clipped(b[2])) >= same_box
 
 
-def compare(server, exported, where):
+def compare(server, exported, where, tolerance=TOLERANCE, same_box=SAME_BOX):
     """Every detection of at least COMPARED on either side has its twin on the other.
     Returns the largest score difference among the twins."""
     worst = 0.0
@@ -105,7 +106,7 @@ def compare(server, exported, where):
         for d in mine:
             if d[1] < COMPARED:
                 continue
-            twins = [o for o in theirs if matches(d, o)]
+            twins = [o for o in theirs if matches(d, o, tolerance, same_box)]
             assert twins, (where, f"{side} detection without a twin", d,
                            sorted(theirs, key=lambda o: -iou(clipped(d[2]), clipped(o[2])))[:3])
             worst = max(worst, min(abs(d[1] - o[1]) for o in twins))
@@ -228,6 +229,44 @@ def test_detection_export_predicts_what_the_server_predicts(server):
     print(f"{compared} detections compared, largest |exported - server| score difference {worst:.1e}; "
           f"best box per tag right for {found} of {sum(len(e['boxes']) for e in chosen)} objects")
 
+    # OnnxFloat16: float16 in and out, the same detections within 0.01 (boxes within IoU 0.9).
+    # Measured 6.4e-3 (IoU 0.998): float16 weights through the whole backbone and head; the
+    # classifiers' float16 exports stay within 5e-3 (test_export.py).
+    first = trainer.export_iteration(project.id, iteration.id, "ONNX", flavor="OnnxFloat16")
+    assert first.flavor == "OnnxFloat16"
+    deadline = time.time() + 300
+    while True:
+        (half,) = [e for e in trainer.get_exports(project.id, iteration.id) if e.flavor == "OnnxFloat16"]
+        if half.status != "Exporting":
+            break
+        assert time.time() < deadline
+        time.sleep(0.5)
+    assert half.status == "Done", half.status
+    half_folder = unpack(zipfile.ZipFile(io.BytesIO(requests.get(half.download_uri, timeout=60).content)))
+    half_model = onnx.load(os.path.join(half_folder, "model.onnx"))
+    onnx.checker.check_model(half_model, full_check=True)
+    half_session = ort.InferenceSession(os.path.join(half_folder, "model.onnx"), providers=["CPUExecutionProvider"])
+    assert half_session.get_inputs()[0].type == "tensor(float16)"
+    half_worst, half_iou = 0.0, 1.0
+    for e in chosen:
+        rgb = Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB")
+        raw = half_session.run(None, {"data": network_input(rgb).astype(np.float16)})[0]
+        assert raw.dtype == np.float16
+        exported = decode(raw.astype(np.float32), labels)
+        # Measured first (the closest twin of each server detection), then asserted.
+        for d in served_by_file[e["file"]]:
+            if d[1] >= COMPARED:
+                same = [o for o in exported if o[0] == d[0]]
+                best = max(same, key=lambda o: iou(clipped(d[2]), clipped(o[2])), default=None)
+                if best:
+                    half_iou = min(half_iou, iou(clipped(d[2]), clipped(best[2])))
+                    half_worst = max(half_worst, abs(best[1] - d[1]))
+    print(f"OnnxFloat16: largest |float16 - server| score difference {half_worst:.1e}, smallest IoU {half_iou:.3f}")
+    for e in chosen:
+        rgb = Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB")
+        raw = half_session.run(None, {"data": network_input(rgb).astype(np.float16)})[0]
+        compare(served_by_file[e["file"]], decode(raw.astype(np.float32), labels), "float16 " + e["file"], 0.01, 0.9)
+
     # The OpenVINO IR on the same pixels, 0-1.
     ir = unpack(export_onnx(trainer, project, iteration, server, platform="OpenVino"))
     assert sorted(os.listdir(ir)) == ["README.md", "labels.txt", "model.bin", "model.xml"], os.listdir(ir)
@@ -276,6 +315,23 @@ def test_detection_export_predicts_what_the_server_predicts(server):
         assert grid.shape == (1, GRID, GRID, len(ANCHORS) * (5 + len(labels))), grid.shape
         lite_worst = max(lite_worst, compare(served_by_file[e["file"]], decode(grid.transpose(0, 3, 1, 2), labels), "tflite " + e["file"]))
     print(f"TFLite: largest |model.tflite - server| score difference {lite_worst:.1e}")
+
+    # Core ML: coremltools loads the spec (an RGB 416 x 416 image in, the CHW grid out); the
+    # NumPy interpreter of its layers gives the same detections.
+    coreml = unpack(export_onnx(trainer, project, iteration, server, platform="CoreML"))
+    assert sorted(os.listdir(coreml)) == ["README.md", "labels.txt", "model.mlmodel"], os.listdir(coreml)
+    _, spec = load_coreml(os.path.join(coreml, "model.mlmodel"))
+    assert spec.WhichOneof("Type") == "neuralNetwork"
+    (inp,) = spec.description.input
+    assert inp.name == "data" and (inp.type.imageType.width, inp.type.imageType.height) == (SIZE, SIZE)
+    (out,) = spec.description.output
+    assert out.name == "model_outputs0" and list(out.type.multiArrayType.shape) == [len(ANCHORS) * (5 + len(labels)), GRID, GRID]
+    coreml_worst = 0.0
+    for e in chosen[:6]:
+        rgb = np.asarray(Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB"), np.float32)
+        grid = coreml_interpreter.run(spec, rgb)["model_outputs0"][None]
+        coreml_worst = max(coreml_worst, compare(served_by_file[e["file"]], decode(grid, labels), "coreml " + e["file"]))
+    print(f"Core ML (NumPy interpreter): largest |model - server| score difference {coreml_worst:.1e}")
 
     # The Docker bundle's own service on the same pixels.
     bundle = unpack(export_onnx(trainer, project, iteration, server, platform="DockerFile"))

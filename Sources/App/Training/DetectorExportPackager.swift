@@ -14,8 +14,8 @@ struct DetectorExportPackager {
     let version: String
 
     func package(_ target: ExportTarget) throws -> Data {
-        guard ["ONNX", "DockerFile", "OpenVino", "TensorFlow"].contains(target.platform) else {
-            throw ExportError.incompatibleHead("object detectors export to ONNX, DockerFile, OpenVino and TensorFlow on this server")
+        guard ["ONNX", "DockerFile", "OpenVino", "TensorFlow", "CoreML"].contains(target.platform) else {
+            throw ExportError.incompatibleHead("object detectors export to ONNX, DockerFile, OpenVino, TensorFlow and CoreML on this server")
         }
         let labels = Data(tags.map { $0.name + "\n" }.joined().utf8)
         if target.platform == "TensorFlow", target.flavor == "TensorFlowLite" {
@@ -30,6 +30,10 @@ struct DetectorExportPackager {
             let saved = TensorFlowExporter.savedModel(graph: pb, inputShape: [1, head.inputSize, head.inputSize, 3],
                                                       output: ONNXExporter.detectorOutputName, outputShape: [1, n, n, head.outputs])
             return try ExportPackager.zip([("saved_model.pb", saved), ("variables/", Data())] + common)
+        }
+        if target.platform == "CoreML" {
+            let model = try CoreMLExporter.exportDetector(backbone: backbone, head: head, labels: tags.map(\.name))
+            return try ExportPackager.zip([("model.mlmodel", model), ("labels.txt", labels), ("README.md", Data(readme(target).utf8))])
         }
         if target.platform == "OpenVino" {
             let ir = try OpenVINOExporter.exportDetector(backbone: backbone, head: head, labels: tags.map(\.name))
@@ -70,21 +74,21 @@ struct DetectorExportPackager {
     private func readme(_ target: ExportTarget) -> String {
         let anchors = DetectionGrid.anchors.map { "[\($0.w), \($0.h)]" }.joined(separator: ", ")
         let c = tags.count
-        let openVINO = target.platform == "OpenVino", tensorFlow = target.platform == "TensorFlow"
+        let openVINO = target.platform == "OpenVino", tensorFlow = target.platform == "TensorFlow", coreML = target.platform == "CoreML"
         let lite = target.flavor == "TensorFlowLite", saved = target.flavor == "TensorFlowSavedModel"
-        let files = openVINO ? "`model.xml` and `model.bin` are"
+        let files = coreML ? "`model.mlmodel` is" : openVINO ? "`model.xml` and `model.bin` are"
             : tensorFlow ? (saved ? "`saved_model.pb` is" : lite ? "`model.tflite` is" : "`model.pb` is") : "`model.onnx` is"
-        let format = openVINO ? "OpenVINO IR (version 11)"
+        let format = coreML ? "a Core ML NeuralNetwork (specification version 4)" : openVINO ? "OpenVINO IR (version 11)"
             : tensorFlow ? (saved ? "a TensorFlow SavedModel (`saved_model.pb`, tag `serve`, signature `serving_default`; no variables)"
                             : lite ? "a TensorFlow Lite FlatBuffer (schema 3, float32)" : "a frozen TensorFlow GraphDef")
             : "ONNX opset \(target.opset.rawValue)"
         let size = head.inputSize, n = DetectionGrid.cells(inputSize: head.inputSize)
-        let input = tensorFlow ? "`\(TensorFlowExporter.inputName)\(lite ? "" : ":0")`: float32 `[1, \(size), \(size), 3]`, NHWC, **BGR** values 0–255"
+        let input = coreML ? "`\(CoreMLExporter.inputName)`: an image \(size)×\(size), RGB" : tensorFlow ? "`\(TensorFlowExporter.inputName)\(lite ? "" : ":0")`: float32 `[1, \(size), \(size), 3]`, NHWC, **BGR** values 0–255"
             : "`data`: \(target.float16 ? "float16" : "float32") `[1, 3, \(size), \(size)]`, NCHW, " + (openVINO ? "RGB values 0–1 (divide the 0–255 pixels by 255)" : "RGB values 0–255")
-        let output = tensorFlow ? "`\(ONNXExporter.detectorOutputName)\(lite ? "" : ":0")`: float32 `[1, \(n), \(n), \(DetectionGrid.channels(classes: c))]` (NHWC)"
+        let output = coreML ? "`\(ONNXExporter.detectorOutputName)`: float32 multi-array `[\(DetectionGrid.channels(classes: c)), \(n), \(n)]`" : tensorFlow ? "`\(ONNXExporter.detectorOutputName)\(lite ? "" : ":0")`: float32 `[1, \(n), \(n), \(DetectionGrid.channels(classes: c))]` (NHWC)"
             : "`\(ONNXExporter.detectorOutputName)`: \(target.float16 ? "float16" : "float32") `[1, \(DetectionGrid.channels(classes: c)), \(n), \(n)]`"
         return """
-        # Sightline export: \(openVINO ? "OpenVINO" : target.flavor) object detector
+        # Sightline export: \(coreML ? "Core ML" : openVINO ? "OpenVINO" : target.flavor) object detector
 
         \(files) the whole detector (the \(head.backbone) backbone and the trained head) in
         Custom Vision's compact object-detection format, \(format).

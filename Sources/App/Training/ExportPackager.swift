@@ -54,6 +54,11 @@ struct ExportPackager {
                                                       output: TensorFlowExporter.classifierOutputName, outputShape: [1, tags.count])
             return try Self.zip([("saved_model.pb", saved), ("variables/", Data())] + common)
         }
+        if target.platform == "CoreML" {
+            let model = try CoreMLExporter.export(backbone: backbone, head: head, labels: tags.map(\.name))
+            return try Self.zip([("model.mlmodel", model), ("labels.txt", labels), ("preprocess.py", try resource("preprocess.py")),
+                                 ("README.md", Data(coreMLReadme().utf8))])
+        }
         if target.platform == "OpenVino" {
             let ir = try OpenVINOExporter.export(backbone: backbone, head: head, labels: tags.map(\.name))
             return try Self.zip([("model.xml", ir.xml), ("model.bin", ir.weights), ("labels.txt", labels),
@@ -170,6 +175,28 @@ struct ExportPackager {
             interpreter.set_tensor(interpreter.get_input_details()[0]["index"], numpy.ascontiguousarray(x))
             interpreter.invoke()
             probabilities = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+
+        Project \(projectID.uuidString.lowercased()), iteration \(iterationID.uuidString.lowercased()).
+
+        """
+    }
+
+    private func coreMLReadme() -> String {
+        let size = head.inputSize
+        return """
+        # Sightline export: Core ML model
+
+        `model.mlmodel` is the whole classifier as a Core ML `NeuralNetworkClassifier`
+        (specification version 4: iOS 13, macOS 10.15 and later): the \(head.backbone) backbone,
+        the trained head and its \(head.kind == .multiclass ? "softmax" : "sigmoids").
+
+        - Input `\(CoreMLExporter.inputName)`: an image, \(size)×\(size), RGB. Give it \(head.framing.inputDescription(size: size))
+          (Vision's `VNCoreMLRequest` with `imageCropAndScaleOption = .scaleFill` does that);
+          the model normalises the pixels itself.
+        - Outputs `\(CoreMLExporter.classifierOutputName)` (tag name → probability) and `\(CoreMLExporter.classLabelName)` (the most probable tag).
+
+        Xcode compiles it as it is (`coremlc compile model.mlmodel .`); `labels.txt` lists the
+        tags in the model's order.
 
         Project \(projectID.uuidString.lowercased()), iteration \(iterationID.uuidString.lowercased()).
 

@@ -6,7 +6,7 @@ struct ExportTarget: Equatable, Sendable {
     static let platforms = ["CoreML", "TensorFlow", "DockerFile", "ONNX", "VAIDK", "OpenVino"]
     /// What this installation builds, per platform: the flavors, the first being the default
     /// ("" for a platform Custom Vision gives no flavors).
-    static let built: KeyValuePairs<String, [String]> = ["ONNX": ["ONNX12", "ONNX10", "OnnxFloat16"], "DockerFile": ["Linux", "ARM"], "OpenVino": [""],
+    static let built: KeyValuePairs<String, [String]> = ["ONNX": ["ONNX12", "ONNX10", "OnnxFloat16"], "DockerFile": ["Linux", "ARM"], "OpenVino": [""], "CoreML": [""],
                                                            "TensorFlow": ["TensorFlowNormal", "TensorFlowSavedModel", "TensorFlowLite"]]
     /// Custom Vision's ExportFlavor values.
     static let flavors = ["Linux", "Windows", "ONNX10", "ONNX12", "OnnxFloat16", "ARM", "TensorFlowNormal", "TensorFlowLite", "TensorFlowSavedModel"]
