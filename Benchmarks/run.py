@@ -81,7 +81,7 @@ def main():
     pixels = np.clip(np.fromfile(GOLDEN, dtype="<f4").reshape(224, 224, 3) * 128 + 127, 0, 255).astype("uint8")
     Image.fromarray(pixels).resize((1024, 768), Image.BICUBIC).save(photo, "JPEG", quality=90)
     p = run([BENCH, "pipeline", "--images", "40", "--image", photo])
-    print(f"\nPer-image pipeline (JPEG {p['bytes'] // 1024} KB decode, crop and resize, forward, head; 1 thread): "
+    print(f"\nPer-image pipeline (JPEG {p['bytes'] // 1024} KB decode, resize, forward, head; 1 thread): "
           f"{p['images_per_second']:.1f} images/s")
     print("\n## Two engine jobs × 1 thread against one job × 2 threads")
     print("| jobs × threads | training images/s (batch 8) | predictions/s (batch 1) | median prediction ms |")

@@ -8,7 +8,7 @@ import SQLKit
 public struct M0026_DropCentreCropFeatures: AsyncMigration {
     public init() {}
     public func prepare(on db: Database) async throws {
-        try await (db as! SQLDatabase).raw("DELETE FROM features WHERE view < 100").run()
+        try await (db as! SQLDatabase).raw("DELETE FROM features WHERE \"view\" < 100").run()
     }
     /// Nothing to restore: dropped features are recomputed on demand.
     public func revert(on db: Database) async throws {}

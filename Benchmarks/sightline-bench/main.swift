@@ -333,8 +333,10 @@ case "framing":
                 let tr = try extractor.features(split.train.map(\.source), views: views).features
                 let te = try extractor.features(split.test.map(\.source), views: [.plain(framing)]).features
                 let tags = (0..<split.classes).map { "c\($0)" }
+                var options = TrainingOptions()
+                options.framing = framing
                 let head = try Trainer.fit(zip(tr, split.train).map { TrainingSample(views: $0, tags: [$1.label]) }, tagIDs: tags,
-                                           kind: .multiclass, backbone: model.variant.rawValue, inputSize: 224)
+                                           kind: .multiclass, backbone: model.variant.rawValue, inputSize: 224, options: options)
                 var right = 0
                 for (f, item) in zip(te, split.test) {
                     let p = head.probabilities(f[0])

@@ -18,7 +18,8 @@ public enum CoreMLExporter {
         try ExportChecks.classifier(head, on: net, labels: labels)
         var layers = Layers()
         var x = addBackbone(&layers, net)
-        x = layers.add("pool", [x]) { $0.message(120) { p in p.int(1, 1); p.int(60, 1) } }   // pooling: AVERAGE, global
+        // pooling: AVERAGE, VALID padding (none), global
+        x = layers.add("pool", [x]) { $0.message(120) { p in p.int(1, 1); p.message(30) { _ in }; p.int(60, 1) } }
         // The head: sqrt power normalisation, standardisation as one scale-and-bias, a dense layer, the activation.
         x = layers.add("head_relu", [x]) { $0.message(130) { $0.message(10) { _ in } } }        // activation: ReLU
         // unary SQRT of scale·x + shift: scale 1 and shift 0 written out (proto3 would read absent as 0).
@@ -105,7 +106,7 @@ public enum CoreMLExporter {
                 f.message(3) { t in t.message(5) { a in a.ints(1, [Int64(head.outputs), Int64(n), Int64(n)]); a.int(2, 65568) } }   // float32 multiArray
             }
             metadata(&d, "Sightline object detector on \(net.variant.rawValue); the whole image resized to \(size)x\(size); "
-                     + "labels: " + labels.joined(separator: ","))
+                     + "labels (one per line):\n" + labels.joined(separator: "\n"))
         }
         m.message(500) { nn in                                                                  // neuralNetwork
             for layer in layers.encoded { nn.bytes(1, layer) }

@@ -19,8 +19,9 @@ public enum ExportError: Error, Equatable, CustomStringConvertible {
 /// with BatchNorm folded, the trained head and its activation — as one ONNX model that
 /// predicts what the service predicts.
 ///
-/// Input `data`: float32 [N, 3, S, S], RGB 0–255, already cropped and resized to the
-/// domain's input size S. Output `probabilities`: float32 [N, tags], in `labels.txt` order.
+/// Input `data`: float32 [N, 3, S, S] (float16 with `float16`), RGB 0–255, the image
+/// framed and resized to the domain's input size S. Output `probabilities`: [N, tags], in
+/// `labels.txt` order.
 public enum ONNXExporter {
     public static let inputName = "data"
     public static let outputName = "probabilities"
@@ -55,7 +56,7 @@ public enum ONNXExporter {
 
         let model = ONNXGraph.Model(
             irVersion: opset.irVersion, opset: opset.rawValue, producerName: "Sightline", producerVersion: producerVersion,
-            doc: "Sightline \(head.kind.rawValue) classifier on \(net.variant.rawValue). Input 'data': float32 [N,3,\(size),\(size)] RGB 0-255 "
+            doc: "Sightline \(head.kind.rawValue) classifier on \(net.variant.rawValue). Input 'data': \(float16 ? "float16" : "float32") [N,3,\(size),\(size)] RGB 0-255 "
                 + "(\(head.framing.inputDescription(size: size))); output 'probabilities' in labels.txt order.",
             metadata: [("Image.BitmapPixelFormat", "Rgb8"), ("Image.ColorSpaceGamma", "SRGB"),
                        ("Image.NominalPixelRange", "NominalRange_0_255"), ("sightline.classificationType", head.kind == .multiclass ? "Multiclass" : "Multilabel"),

@@ -68,6 +68,7 @@ public struct AugmentationView: Hashable, Sendable, Codable {
     /// `count` views of a framing: its plain view, that mirrored, then seeded scale/position
     /// jitters (70–95 % of the sides).
     public static func views(count: Int, framing: Framing = .whole, seed: UInt64 = 0x5EED) -> [AugmentationView] {
+        precondition(count <= 100, "cache numbers give each framing 100 views")
         var out: [AugmentationView] = []
         var rng = SplitMix64(seed: seed)
         let plain = plain(framing)

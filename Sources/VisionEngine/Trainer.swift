@@ -16,6 +16,9 @@ public struct TrainingOptions: Sendable {
     public var seed: UInt64 = 7
     /// Cross-validation folds; nil chooses from the data (2…5).
     public var folds: Int?
+    /// How the samples' views frame their images: the head records it, and prediction
+    /// frames images the same way.
+    public var framing: Framing = .whole
     public init() {}
 }
 
@@ -150,7 +153,7 @@ public enum Trainer {
                                     objective: objective)
         return ClassifierHead(kind: kind, backbone: backbone, inputSize: inputSize, tagIDs: tagIDs,
                               featureMean: mean, featureScale: scale, weights: Array(result.x[0..<(c * d)]),
-                              bias: Array(result.x[(c * d)...]), l2: l2)
+                              bias: Array(result.x[(c * d)...]), l2: l2, framing: options.framing)
     }
 
     /// The number of folds for `samples`: 2 to 5, never more than the rarest tag has images.

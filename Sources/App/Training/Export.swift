@@ -7,10 +7,10 @@ final class Export: Model, @unchecked Sendable {
     @ID(key: .id) var id: UUID?
     @Field(key: "iteration_id") var iterationID: UUID
     @Field(key: "project_id") var projectID: UUID
-    /// ExportPlatform: ONNX, DockerFile, OpenVino or TensorFlow.
+    /// ExportPlatform: ONNX, DockerFile, OpenVino, TensorFlow or CoreML.
     @Field(key: "platform") var platform: String
-    /// ExportFlavor actually built (ONNX10, ONNX12, Linux, ARM, TensorFlowNormal,
-    /// TensorFlowSavedModel; "" for OpenVino, which has none).
+    /// ExportFlavor actually built (ONNX10, ONNX12, OnnxFloat16, Linux, ARM, TensorFlowNormal,
+    /// TensorFlowSavedModel, TensorFlowLite; "" for OpenVino and CoreML, which have none).
     @Field(key: "flavor") var flavor: String
     /// Exporting, Done or Failed.
     @Field(key: "status") var status: String

@@ -3,7 +3,8 @@ import VisionEngine
 import ZIPFoundation
 
 /// Lays out a classifier export's zip: the model for the platform (`model.onnx`,
-/// `model.xml` + `model.bin`, `model.pb` or `saved_model.pb`) and `labels.txt`, plus a
+/// `model.xml` + `model.bin`, `model.pb`, `saved_model.pb`, `model.tflite` or
+/// `model.mlmodel`) and `labels.txt`, plus a
 /// README and the preprocessing code, or the Docker bundle around the ONNX model. Pure:
 /// no database, no Vapor.
 struct ExportPackager {
@@ -190,12 +191,13 @@ struct ExportPackager {
         (specification version 4: iOS 13, macOS 10.15 and later): the \(head.backbone) backbone,
         the trained head and its \(head.kind == .multiclass ? "softmax" : "sigmoids").
 
-        - Input `\(CoreMLExporter.inputName)`: an image, \(size)×\(size), RGB. Give it \(head.framing.inputDescription(size: size))
-          (Vision's `VNCoreMLRequest` with `imageCropAndScaleOption = .scaleFill` does that);
+        - Input `\(CoreMLExporter.inputName)`: an image, \(size)×\(size), RGB. Give it \(head.framing.inputDescription(size: size))\(head.framing == .whole
+            ? "\n  (Vision's `VNCoreMLRequest` with `imageCropAndScaleOption = .scaleFill` does that)"
+            : "\n  (crop that square yourself: Vision's `.centerCrop` takes the whole shorter side)");
           the model normalises the pixels itself.
         - Outputs `\(CoreMLExporter.classifierOutputName)` (tag name → probability) and `\(CoreMLExporter.classLabelName)` (the most probable tag).
 
-        Xcode compiles it as it is (`coremlc compile model.mlmodel .`); `labels.txt` lists the
+        Xcode compiles it as it is (`xcrun coremlcompiler compile model.mlmodel .`); `labels.txt` lists the
         tags in the model's order.
 
         Project \(projectID.uuidString.lowercased()), iteration \(iterationID.uuidString.lowercased()).

@@ -68,12 +68,14 @@ struct TrainingJob {
         let kind: ClassifierHead.Kind = project.classificationType == "Multiclass" ? .multiclass : .multilabel
         let size = model.variant.inputSize, backbone = model.variant.rawValue
         let (head, report) = try await app.engine.run { () throws -> (ClassifierHead, PerformanceReport) in
-            if !advanced { return try Trainer.train(samples, tagIDs: tagIDs, kind: kind, backbone: backbone, inputSize: size) }
+            var quick = TrainingOptions()
+            quick.framing = views[0].framing
+            if !advanced { return try Trainer.train(samples, tagIDs: tagIDs, kind: kind, backbone: backbone, inputSize: size, options: quick) }
             // Advanced: also search the L2 penalty, keeping the best cross-validated mAP.
             var best: (ClassifierHead, PerformanceReport)?
             var bestScore = -1.0
             for l2 in [0.03, 0.1, 0.3, 1.0] as [Float] {
-                var options = TrainingOptions()
+                var options = quick
                 options.l2 = l2
                 let r = try Trainer.train(samples, tagIDs: tagIDs, kind: kind, backbone: backbone, inputSize: size, options: options)
                 let score = r.performance.summary().averagePrecision

@@ -39,6 +39,7 @@ SESSION = ort.InferenceSession(os.path.join(HERE, "model.onnx"), _options, provi
 SIZE = MANIFEST["inputSize"]
 DETECTION = MANIFEST.get("detection")  # present for object detectors
 FRAMING = MANIFEST.get("framing", "whole")  # "centre-crop" for classifiers trained before whole-image framing
+assert FRAMING in ("whole", "centre-crop"), "manifest.json: unknown framing %r" % FRAMING
 
 
 def sigmoid(v):
