@@ -35,10 +35,11 @@ final class ExportTests: XCTestCase {
         try await t.app.training(.POST, "projects/\(t.project)/iterations/\(t.iteration)/export?\(query)", key: t.key)
     }
 
+    /// `flavor` "" is a platform without flavors (the wire sends null).
     private func waitDone(_ t: Trained, platform: String, flavor: String) async throws -> [String: Any] {
         for _ in 0..<600 {
             let list = try await t.app.training(.GET, "projects/\(t.project)/iterations/\(t.iteration)/export", key: t.key).array
-            if let e = list.first(where: { $0["platform"] as? String == platform && $0["flavor"] as? String == flavor }),
+            if let e = list.first(where: { $0["platform"] as? String == platform && ($0["flavor"] as? String ?? "") == flavor }),
                e["status"] as? String != "Exporting" { return e }
             try await Task.sleep(nanoseconds: 100_000_000)
         }
@@ -130,6 +131,27 @@ final class ExportTests: XCTestCase {
         XCTAssertEqual(deleted.status, .noContent, deleted.body)
         let left = try await Export.query(on: t.app.db).count()
         XCTAssertEqual(left, 0)
+        try await t.app.asyncShutdown()
+    }
+
+    /// The platforms written by hand-made encoders build through the export job: the TFLite
+    /// FlatBuffer (identifier "TFL3"), the Core ML protobuf and the float16 ONNX model (half
+    /// the float32 one's size). Their runtimes check them in Tests/Interop/test_export.py.
+    func testTFLiteCoreMLAndFloat16ExportsBuild() async throws {
+        let t = try await trained()
+        for query in ["platform=TensorFlow&flavor=TensorFlowLite", "platform=CoreML", "platform=ONNX&flavor=OnnxFloat16"] {
+            let r = try await export(t, query)
+            XCTAssertEqual(r.status, .ok, "\(query): \(r.body)")
+        }
+        let lite = try entries(try await download(t, try await waitDone(t, platform: "TensorFlow", flavor: "TensorFlowLite")["downloadUri"] as! String).2)
+        XCTAssertEqual(Set(lite.keys), ["model.tflite", "labels.txt", "preprocess.py", "README.md"])
+        XCTAssertEqual(String(decoding: lite["model.tflite"]!.dropFirst(4).prefix(4), as: UTF8.self), "TFL3")
+        let coreML = try entries(try await download(t, try await waitDone(t, platform: "CoreML", flavor: "")["downloadUri"] as! String).2)
+        XCTAssertEqual(Set(coreML.keys), ["model.mlmodel", "labels.txt", "preprocess.py", "README.md"])
+        XCTAssertEqual(Array(coreML["model.mlmodel"]!.prefix(2)), [0x08, 0x04], "Model.specificationVersion = 4")
+        let half = try entries(try await download(t, try await waitDone(t, platform: "ONNX", flavor: "OnnxFloat16")["downloadUri"] as! String).2)
+        XCTAssertLessThan(half["model.onnx"]!.count, 8_000_000)
+        XCTAssertTrue(String(decoding: half["README.md"]!, as: UTF8.self).contains("float16"))
         try await t.app.asyncShutdown()
     }
 
