@@ -17,7 +17,7 @@ public enum CoreMLExporter {
         let size = head.inputSize
         try ExportChecks.classifier(head, on: net, labels: labels)
         var layers = Layers()
-        var x = addBackbone(&layers, net)
+        var x = addBackbone(&layers, net).head
         // pooling: AVERAGE, VALID padding (none), global
         x = layers.add("pool", [x]) { $0.message(120) { p in p.int(1, 1); p.message(30) { _ in }; p.int(60, 1) } }
         // The head: sqrt power normalisation, standardisation as one scale-and-bias, a dense layer, the activation.
@@ -75,7 +75,7 @@ public enum CoreMLExporter {
         let size = head.inputSize
         try ExportChecks.detector(head, on: net, labels: labels)
         var layers = Layers()
-        let (stride16, top) = addBackboneTaps(&layers, net)
+        let (stride16, top) = addBackbone(&layers, net)
         // Space to depth as a 2×2, stride-2 convolution of one-hot weights (exact): output
         // channel (dy·2 + dx)·C + c is input channel c at offset (dy, dx), the server's order.
         let fc = net.blocks.last { $0.stage == 4 }!.project.cout
@@ -178,11 +178,8 @@ public enum CoreMLExporter {
         }
     }
 
-    /// The backbone up to the head convolution's ReLU6; returns its blob.
-    static func addBackbone(_ layers: inout Layers, _ net: EfficientNetLite) -> String { addBackboneTaps(&layers, net).head }
-
     /// The backbone; returns the stride-16 stage's output and the head convolution's (ReLU6).
-    static func addBackboneTaps(_ layers: inout Layers, _ net: EfficientNetLite) -> (stride16: String, head: String) {
+    static func addBackbone(_ layers: inout Layers, _ net: EfficientNetLite) -> (stride16: String, head: String) {
         func block(_ c: EfficientNetLite.Conv, _ input: String, stride: Int, relu6: Bool, name: String) -> String {
             let y = layers.conv(name, input, c.weights, c.bias, cout: c.cout, cin: c.cin, k: c.k, stride: stride, groups: c.groups)
             return relu6 ? layers.relu6(name + "_relu6", y) : y

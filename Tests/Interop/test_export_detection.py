@@ -163,9 +163,9 @@ def export_onnx(trainer, project, iteration, server, platform="ONNX"):
     return zipfile.ZipFile(io.BytesIO(r.content))
 
 
-def export_flavor(trainer, project, iteration, flavor):
-    """A TensorFlow flavor's export (the platform has several, so picked by flavor)."""
-    first = trainer.export_iteration(project.id, iteration.id, "TensorFlow", flavor=flavor)
+def export_flavor(trainer, project, iteration, flavor, platform="TensorFlow"):
+    """A flavor's export, picked by flavor (its platform has several)."""
+    first = trainer.export_iteration(project.id, iteration.id, platform, flavor=flavor)
     assert first.flavor == flavor
     deadline = time.time() + 300
     while True:
@@ -176,6 +176,18 @@ def export_flavor(trainer, project, iteration, flavor):
         time.sleep(0.5)
     assert export.status == "Done", export.status
     return zipfile.ZipFile(io.BytesIO(requests.get(export.download_uri, timeout=60).content))
+
+
+def closest_twins(served, exported, minimum):
+    """For each server detection of at least `minimum`: (it, the exported detection of its
+    tag with the largest IoU or None, that IoU)."""
+    out = []
+    for d in served:
+        if d[1] >= minimum:
+            same = [o for o in exported if o[0] == d[0]]
+            best = max(same, key=lambda o: iou(clipped(d[2]), clipped(o[2])), default=None)
+            out.append((d, best, iou(clipped(d[2]), clipped(best[2])) if best else 0.0))
+    return out
 
 
 def test_detection_export_predicts_what_the_server_predicts(server):
@@ -207,12 +219,15 @@ def test_detection_export_predicts_what_the_server_predicts(server):
     pairs, singles = composites("pairs"), composites("test")
     chosen = pairs + [e for e in singles if e["tags"] == ["fork"]][:5] + [e for e in singles if e["tags"] == ["scissors"]][:5]
     assert len(chosen) == 20
+    # Each JPEG is decoded once, here; every check below reads these pixels.
+    pixels = {e["file"]: Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB") for e in chosen}
+    nhwc_bgr = [np.ascontiguousarray(network_input(pixels[e["file"]]).transpose(0, 2, 3, 1)[..., ::-1]) for e in chosen]
     worst, compared, found = 0.0, 0, 0
     served_by_file, pngs = {}, {}
     for e in chosen:
-        # The JPEG is decoded once, here; the server gets those exact pixels losslessly as PNG,
-        # so the comparison does not hinge on two JPEG decoders agreeing.
-        rgb = Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB")
+        # The server gets the decoded pixels losslessly as PNG, so the comparison does not
+        # hinge on two JPEG decoders agreeing.
+        rgb = pixels[e["file"]]
         png = io.BytesIO()
         rgb.save(png, "PNG")
         result = predictor.detect_image_with_no_store(project.id, "exported", png.getvalue())
@@ -241,21 +256,16 @@ def test_detection_export_predicts_what_the_server_predicts(server):
     # classification probabilities).
     plain_worst, plain_iou, plain_compared = 0.0, 1.0, 0
     for e in chosen:
-        photo = Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB").resize((560, 400), Image.BICUBIC)
+        photo = pixels[e["file"]].resize((560, 400), Image.BICUBIC)
         png = io.BytesIO()
         photo.save(png, "PNG")
         result = predictor.detect_image_with_no_store(project.id, "exported", png.getvalue())
         served = [(p.tag_name, p.probability, [p.bounding_box.left, p.bounding_box.top, p.bounding_box.width,
                                                p.bounding_box.height]) for p in result.predictions]
         raw = session.run([out.name], {inp.name: network_input(photo.resize((SIZE, SIZE)))})[0]
-        exported = decode(raw, labels)
-        for d in served:
-            if d[1] < PLAIN_COMPARED:
-                continue
-            same = [o for o in exported if o[0] == d[0]]
-            best = max(same, key=lambda o: iou(clipped(d[2]), clipped(o[2])), default=None)
-            assert best and iou(clipped(d[2]), clipped(best[2])) >= PLAIN_SAME_BOX, ("plain " + e["file"], d, best)
-            plain_iou = min(plain_iou, iou(clipped(d[2]), clipped(best[2])))
+        for d, best, overlap in closest_twins(served, decode(raw, labels), PLAIN_COMPARED):
+            assert overlap >= PLAIN_SAME_BOX, ("plain " + e["file"], d, best)
+            plain_iou = min(plain_iou, overlap)
             plain_worst = max(plain_worst, abs(best[1] - d[1]))
             plain_compared += 1
     assert plain_compared >= 10, plain_compared
@@ -265,40 +275,24 @@ def test_detection_export_predicts_what_the_server_predicts(server):
     # OnnxFloat16: float16 in and out, the same detections within 0.01 (boxes within IoU 0.9).
     # Measured 6.4e-3 (IoU 0.998): float16 weights through the whole backbone and head; the
     # classifiers' float16 exports stay within 5e-3 (test_export.py).
-    first = trainer.export_iteration(project.id, iteration.id, "ONNX", flavor="OnnxFloat16")
-    assert first.flavor == "OnnxFloat16"
-    deadline = time.time() + 300
-    while True:
-        (half,) = [e for e in trainer.get_exports(project.id, iteration.id) if e.flavor == "OnnxFloat16"]
-        if half.status != "Exporting":
-            break
-        assert time.time() < deadline
-        time.sleep(0.5)
-    assert half.status == "Done", half.status
-    half_folder = unpack(zipfile.ZipFile(io.BytesIO(requests.get(half.download_uri, timeout=60).content)))
+    half_folder = unpack(export_flavor(trainer, project, iteration, "OnnxFloat16", platform="ONNX"))
     half_model = onnx.load(os.path.join(half_folder, "model.onnx"))
     onnx.checker.check_model(half_model, full_check=True)
     half_session = ort.InferenceSession(os.path.join(half_folder, "model.onnx"), providers=["CPUExecutionProvider"])
     assert half_session.get_inputs()[0].type == "tensor(float16)"
     half_worst, half_iou = 0.0, 1.0
+    half_detections = {}
     for e in chosen:
-        rgb = Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB")
-        raw = half_session.run(None, {"data": network_input(rgb).astype(np.float16)})[0]
+        raw = half_session.run(None, {"data": network_input(pixels[e["file"]]).astype(np.float16)})[0]
         assert raw.dtype == np.float16
-        exported = decode(raw.astype(np.float32), labels)
-        # Measured first (the closest twin of each server detection), then asserted.
-        for d in served_by_file[e["file"]]:
-            if d[1] >= COMPARED:
-                same = [o for o in exported if o[0] == d[0]]
-                best = max(same, key=lambda o: iou(clipped(d[2]), clipped(o[2])), default=None)
-                if best:
-                    half_iou = min(half_iou, iou(clipped(d[2]), clipped(best[2])))
-                    half_worst = max(half_worst, abs(best[1] - d[1]))
+        half_detections[e["file"]] = decode(raw.astype(np.float32), labels)
+        # Measured first (the closest twin of each server detection), then asserted below.
+        for d, best, overlap in closest_twins(served_by_file[e["file"]], half_detections[e["file"]], COMPARED):
+            if best:
+                half_iou, half_worst = min(half_iou, overlap), max(half_worst, abs(best[1] - d[1]))
     print(f"OnnxFloat16: largest |float16 - server| score difference {half_worst:.1e}, smallest IoU {half_iou:.3f}")
-    for e in chosen:
-        rgb = Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB")
-        raw = half_session.run(None, {"data": network_input(rgb).astype(np.float16)})[0]
-        compare(served_by_file[e["file"]], decode(raw.astype(np.float32), labels), "float16 " + e["file"], 0.01, 0.9)
+    for name, exported in half_detections.items():
+        compare(served_by_file[name], exported, "float16 " + name, 0.01, 0.9)
 
     # The OpenVINO IR on the same pixels, 0-1.
     ir = unpack(export_onnx(trainer, project, iteration, server, platform="OpenVino"))
@@ -310,7 +304,7 @@ def test_detection_export_predicts_what_the_server_predicts(server):
     assert "model_outputs0" in compiled.output(0).get_names()
     ir_worst = 0.0
     for e in chosen:
-        rgb = Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB")
+        rgb = pixels[e["file"]]
         raw = compiled(network_input(rgb) / np.float32(255))[compiled.output(0)]
         ir_worst = max(ir_worst, compare(served_by_file[e["file"]], decode(raw, labels), "openvino " + e["file"]))
     print(f"OpenVINO: largest |IR - server| score difference {ir_worst:.1e}")
@@ -318,20 +312,23 @@ def test_detection_export_predicts_what_the_server_predicts(server):
     # The TensorFlow frozen graph: NHWC BGR 0-255 in, the NHWC grid out.
     frozen = unpack(export_onnx(trainer, project, iteration, server, platform="TensorFlow"))
     assert sorted(os.listdir(frozen)) == ["README.md", "labels.txt", "model.pb"], os.listdir(frozen)
-    grids, info = run_tensorflow(os.path.join(frozen, "model.pb"),
-                                 [np.ascontiguousarray(network_input(Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB"))
-                                                       .transpose(0, 2, 3, 1)[..., ::-1]) for e in chosen])
-    assert info == {"placeholders": {"Placeholder": [1, SIZE, SIZE, 3]}, "sinks": ["model_outputs0"]}, info
-    tf_worst = 0.0
-    for e, grid in zip(chosen, grids):
-        assert grid.shape == (1, GRID, GRID, len(ANCHORS) * (5 + len(labels))), grid.shape
-        tf_worst = max(tf_worst, compare(served_by_file[e["file"]], decode(grid.transpose(0, 3, 1, 2), labels), "tensorflow " + e["file"]))
-    print(f"TensorFlow: largest |frozen graph - server| score difference {tf_worst:.1e}")
+
+    def nhwc_grids_worst(model_path, where):
+        """The model (frozen graph or TFLite) on every chosen image, its NHWC grid decoded and
+        compared with the server's detections; returns the largest score difference."""
+        grids, info = run_tensorflow(model_path, nhwc_bgr)
+        assert info == {"placeholders": {"Placeholder": [1, SIZE, SIZE, 3]}, "sinks": ["model_outputs0"]}, info
+        worst = 0.0
+        for e, grid in zip(chosen, grids):
+            assert grid.shape == (1, GRID, GRID, len(ANCHORS) * (5 + len(labels))), grid.shape
+            worst = max(worst, compare(served_by_file[e["file"]], decode(grid.transpose(0, 3, 1, 2), labels), f"{where} {e['file']}"))
+        return worst
+
+    print(f"TensorFlow: largest |frozen graph - server| score difference {nhwc_grids_worst(os.path.join(frozen, 'model.pb'), 'tensorflow'):.1e}")
 
     # The SavedModel flavor, through its serving_default signature.
     folder = unpack(export_flavor(trainer, project, iteration, "TensorFlowSavedModel"))
-    grids, info = run_tensorflow(folder, [np.ascontiguousarray(network_input(Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB"))
-                                                              .transpose(0, 2, 3, 1)[..., ::-1]) for e in chosen[:5]])
+    grids, info = run_tensorflow(folder, nhwc_bgr[:5])
     assert info == {"placeholders": {"serving_default": [1, SIZE, SIZE, 3]}, "sinks": ["model_outputs0"]}, info
     for e, grid in zip(chosen[:5], grids):
         compare(served_by_file[e["file"]], decode(grid.transpose(0, 3, 1, 2), labels), "savedmodel " + e["file"])
@@ -339,15 +336,7 @@ def test_detection_export_predicts_what_the_server_predicts(server):
     # The TFLite flavor through TensorFlow's TFLite interpreter: NHWC BGR 0-255 in, the NHWC grid out.
     lite = unpack(export_flavor(trainer, project, iteration, "TensorFlowLite"))
     assert sorted(os.listdir(lite)) == ["README.md", "labels.txt", "model.tflite"], os.listdir(lite)
-    grids, info = run_tensorflow(os.path.join(lite, "model.tflite"),
-                                 [np.ascontiguousarray(network_input(Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB"))
-                                                       .transpose(0, 2, 3, 1)[..., ::-1]) for e in chosen])
-    assert info == {"placeholders": {"Placeholder": [1, SIZE, SIZE, 3]}, "sinks": ["model_outputs0"]}, info
-    lite_worst = 0.0
-    for e, grid in zip(chosen, grids):
-        assert grid.shape == (1, GRID, GRID, len(ANCHORS) * (5 + len(labels))), grid.shape
-        lite_worst = max(lite_worst, compare(served_by_file[e["file"]], decode(grid.transpose(0, 3, 1, 2), labels), "tflite " + e["file"]))
-    print(f"TFLite: largest |model.tflite - server| score difference {lite_worst:.1e}")
+    print(f"TFLite: largest |model.tflite - server| score difference {nhwc_grids_worst(os.path.join(lite, 'model.tflite'), 'tflite'):.1e}")
 
     # Core ML: coremltools loads the spec (an RGB 416 x 416 image in, the CHW grid out); the
     # NumPy interpreter of its layers gives the same detections.
@@ -361,7 +350,7 @@ def test_detection_export_predicts_what_the_server_predicts(server):
     assert out.name == "model_outputs0" and list(out.type.multiArrayType.shape) == [len(ANCHORS) * (5 + len(labels)), GRID, GRID]
     coreml_worst = 0.0
     for e in chosen[:6]:
-        rgb = np.asarray(Image.open(os.path.join(COMPOSITES, e["file"])).convert("RGB"), np.float32)
+        rgb = np.asarray(pixels[e["file"]], np.float32)
         grid = coreml_interpreter.run(spec, rgb)["model_outputs0"][None]
         coreml_worst = max(coreml_worst, compare(served_by_file[e["file"]], decode(grid, labels), "coreml " + e["file"]))
     print(f"Core ML (NumPy interpreter): largest |model - server| score difference {coreml_worst:.1e}")
