@@ -30,5 +30,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0024_AdminTokenExpiry(),
         M0025_BlobReferenceIndexes(),
         M0026_DropCentreCropFeatures(),
+        M0027_DropLibvipsResizedFeatures(),
     ]
 }

@@ -136,6 +136,41 @@ static inline int sl_vips_rgb8(const void *buf, size_t len, unsigned char **pixe
     return sl_vips_rgb8_scaled(buf, len, 0, pixels, w, h);
 }
 
+/// One axis of `sl_vips_resize_to`: resamples `in` to `length` pixels along it.
+static inline int sl_vips_resample_axis(VipsImage *in, VipsImage **out, int horizontal, int length) {
+    int from = horizontal ? vips_image_get_width(in) : vips_image_get_height(in);
+    if (length == from) { *out = in; g_object_ref(in); return 0; }
+    double scale = (double)length / from;
+    if (length < from)   // a convolution whose support widens with the shrink (antialiased)
+        return horizontal ? vips_reduceh(in, out, 1.0 / scale, "kernel", VIPS_KERNEL_CUBIC, NULL)
+                          : vips_reducev(in, out, 1.0 / scale, "kernel", VIPS_KERNEL_CUBIC, NULL);
+    // Enlarging: Catmull-Rom between the input's pixel centres, which sit at
+    // (i + 0.5)·scale − 0.5 in the output; edges repeat the last pixel.
+    VipsInterpolate *bicubic = vips_interpolate_new("bicubic");
+    if (!bicubic) return -1;
+    double shift = 0.5 - 0.5 / scale;
+    VipsArrayInt *area = vips_array_int_newv(4, 0, 0, horizontal ? length : vips_image_get_width(in),
+                                             horizontal ? vips_image_get_height(in) : length);
+    int rc = vips_affine(in, out, horizontal ? scale : 1.0, 0.0, 0.0, horizontal ? 1.0 : scale,
+                         "interpolate", bicubic, "extend", VIPS_EXTEND_COPY, "oarea", area,
+                         horizontal ? "idx" : "idy", shift, NULL);
+    vips_area_unref(VIPS_AREA(area));
+    g_object_unref(bicubic);
+    return rc;
+}
+
+/// Resizes to width x height, aspect not kept, as PIL's `Image.resize` (bicubic) does, the
+/// resize Custom Vision's export samples run: each axis on its own, horizontal first,
+/// pixel centres aligned. vips_resize enlarges with its corners aligned instead, which
+/// put the server up to 110 levels away from those clients on enlarged images.
+static inline int sl_vips_resize_to(VipsImage *in, VipsImage **out, int width, int height) {
+    VipsImage *across = NULL;
+    if (sl_vips_resample_axis(in, &across, 1, width)) return -1;
+    int rc = sl_vips_resample_axis(across, out, 0, height);
+    g_object_unref(across);
+    return rc;
+}
+
 /// Network input from 8-bit RGB pixels: crop (left, top, cw, ch), bicubic resize to
 /// size x size, optional horizontal flip, then (x - 127) / 128 into out (HWC floats).
 /// Writes `image` (size×size RGB after an exact-size fix) to `out` as (x−127)/128 floats.
@@ -169,8 +204,7 @@ static inline int sl_vips_preprocess(const unsigned char *rgb, int w, int h, int
     in = vips_image_new_from_memory(rgb, (size_t)w * h * 3, w, h, 3, VIPS_FORMAT_UCHAR);
     if (!in) goto done;
     if (vips_extract_area(in, &crop, left, top, cw, ch, NULL)) goto done;
-    if (vips_resize(crop, &resized, (double)size / cw, "vscale", (double)size / ch,
-                    "kernel", VIPS_KERNEL_CUBIC, NULL)) goto done;
+    if (sl_vips_resize_to(crop, &resized, size, size)) goto done;
     // Materialise the resize once when both orientations read it.
     if (mirrored) {
         VipsImage *copy = vips_image_copy_memory(resized);

@@ -126,6 +126,21 @@ public final class DiskDetectionFeatureCache: DetectionFeatureCache, @unchecked 
         return removed
     }
 
+    /// Drops views cached under another view scheme than `scheme` (an earlier definition
+    /// of the views or of their resize), which no key of this one names.
+    @discardableResult
+    public func removeOtherSchemes(than scheme: String) -> Int {
+        let mark = "-" + Self.safe(scheme) + "-"
+        var removed = 0
+        for hash in hashes() {
+            let files = (try? FileManager.default.contentsOfDirectory(at: folder(hash), includingPropertiesForKeys: nil)) ?? []
+            for file in files where file.pathExtension == "f16" && !file.lastPathComponent.contains(mark) {
+                if (try? FileManager.default.removeItem(at: file)) != nil { removed += 1 }
+            }
+        }
+        return removed
+    }
+
     public func storeHalves(_ halves: [UInt16], for key: FeatureKey) throws {
         try FileManager.default.createDirectory(at: folder(key.blobHash), withIntermediateDirectories: true)
         try halves.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: url(key), options: .atomic)

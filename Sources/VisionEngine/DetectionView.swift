@@ -14,7 +14,7 @@ public struct DetectionView: Sendable, Hashable, Codable {
                                             brightness: 1, contrast: 1, saturation: 1)
 
     /// What the views' definition is called in feature-cache keys: change it when views change.
-    public static let scheme = "det416v1"
+    public static let scheme = "det416v2"  // v2: the resize became PIL's
 
     /// The smallest crop's side as a share of the image's: area 45 % at aspect 3/4.
     static let smallestCropSide = (0.45 * 0.75).squareRoot()

@@ -55,10 +55,11 @@ public struct AugmentationView: Hashable, Sendable, Codable {
         AugmentationView(index: 0, flip: false, scale: framing == .whole ? 1 : 224.0 / 256.0, dx: 0, dy: 0, framing: framing)
     }
 
-    /// Features of a view are cached under this number: centre-crop views by their index
-    /// (as before whole-image framing existed), whole-image views from 100, so the two
-    /// framings never share a cache entry.
-    public var cacheIndex: Int { framing == .whole ? 100 + index : index }
+    /// Features of a view are cached under this number: whole-image views from 200,
+    /// centre-crop views from 300, so the two framings never share a cache entry. Numbers
+    /// below 200 were resized by libvips' own resize before the resize became PIL's (2026-12)
+    /// and are never read again.
+    public var cacheIndex: Int { (framing == .whole ? 200 : 300) + index }
 
     /// The same crop flipped the other way.
     public func isMirror(of other: AugmentationView) -> Bool {
@@ -118,7 +119,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 }
 
 /// Turns images into network input: the view's crop (by default the whole image),
-/// bicubic resize (libvips) to the input size, aspect not kept, (x−127)/128.
+/// bicubic resize to the input size as PIL resizes (libvips), aspect not kept, (x−127)/128.
 public enum Preprocessor {
     public static func input(rgb: [UInt8], width: Int, height: Int, size: Int, view: AugmentationView = .identity) throws -> [Float] {
         try inputs(rgb: rgb, width: width, height: height, size: size, view: view, mirrored: false).view

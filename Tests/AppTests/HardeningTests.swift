@@ -250,8 +250,10 @@ final class BlobRaceTests: XCTestCase {
             let row = StoredFeature()
             row.blobHash = h; row.backbone = "lite0@224"; row.view = 0; row.vector = Data(count: 16)
             try await row.create(on: app.db)
-            try disk.store([1, 2, 3], for: FeatureKey(blobHash: h, backbone: "lite0@416-det416v1", view: 0))
+            try disk.store([1, 2, 3], for: FeatureKey(blobHash: h, backbone: "lite0@416-\(DetectionView.scheme)", view: 0))
         }
+        // A view of the kept image cached under an earlier view scheme, which no key names now.
+        try disk.store([4], for: FeatureKey(blobHash: kept, backbone: "lite0@416-det416v1", view: 0))
         // A file of the earlier flat layout.
         try Data(count: 8).write(to: disk.directory.appendingPathComponent("lite0_416-det416v1-\(orphan)-0.f16"))
         // A folder that is not the cache's.
@@ -274,7 +276,8 @@ final class BlobRaceTests: XCTestCase {
         XCTAssertEqual(orphanRows, 0)
         XCTAssertEqual(keptRows, 1)
         XCTAssertEqual(Set(disk.hashes()), [kept, "lost+found"])
-        XCTAssertEqual(try disk.load(FeatureKey(blobHash: kept, backbone: "lite0@416-det416v1", view: 0)), [1, 2, 3])
+        XCTAssertEqual(try disk.load(FeatureKey(blobHash: kept, backbone: "lite0@416-\(DetectionView.scheme)", view: 0)), [1, 2, 3])
+        XCTAssertNil(try disk.load(FeatureKey(blobHash: kept, backbone: "lite0@416-det416v1", view: 0)), "an old scheme's view goes")
         XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: disk.directory.path)), [kept, "lost+found"],
                        "loose files are gone; a folder that is not a hash is left alone")
         try await app.asyncShutdown()

@@ -10,10 +10,10 @@ objects pasted on) and published with Microsoft's SDK, exported as ONNX, and the
 - the OpenVino export (IR) through OpenVINO's runtime, fed the same pixels as 0-1 RGB,
   decoded the same way, gives the same detections; so does the TensorFlow frozen graph fed
   NHWC BGR 0-255, its NHWC grid decoded as Microsoft's TensorFlow sample reads it, and the
-  TensorFlowLite flavor through the TFLite interpreter, OnnxFloat16 within 0.01, and the
+  TensorFlowLite flavor through the TFLite interpreter, OnnxFloat16 within 5e-3, and the
   Core ML spec through a NumPy interpreter of its layers; and, with images of another size
   resized whole to 416 x 416 by PIL as Microsoft's ONNX sample does, the same boxes
-  (IoU 0.9) for every server detection of at least 0.3;
+  (IoU 0.9) and scores within 0.02 for every server detection of at least 0.3;
 - the DockerFile export's service, started with its Dockerfile's own command on loopback,
   answers POST /image on those 20 images with the server's detections (boundingBox, tag
   ids, probabilities sorted), and refuses a non-image with BadRequestImageFormat.
@@ -29,6 +29,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import openvino
+import pytest
 import requests
 from azure.cognitiveservices.vision.customvision.prediction import CustomVisionPredictionClient
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
@@ -46,7 +47,8 @@ SIZE, GRID = 416, 13
 ANCHORS = np.array([[0.573, 0.677], [1.87, 2.06], [3.34, 5.47], [7.88, 3.53], [9.77, 9.17]])  # cell units
 MIN_SCORE, NMS_IOU, MAX_DETECTIONS = 0.01, 0.45, 64
 COMPARED, TOLERANCE, SAME_BOX = 0.05, 1e-4, 0.99
-PLAIN_COMPARED, PLAIN_SAME_BOX = 0.3, 0.9  # the contract's preprocessing in PIL, not the server's libvips
+PLAIN_COMPARED, PLAIN_SAME_BOX, PLAIN_TOLERANCE = 0.3, 0.9, 0.02  # the contract's preprocessing in PIL, not the server's libvips
+HALF_TOLERANCE = 5e-3  # OnnxFloat16
 
 
 def sigmoid(v):
@@ -190,6 +192,9 @@ def closest_twins(served, exported, minimum):
     return out
 
 
+# The export checks are about the model files, which no database touches: they run on
+# SQLite only (export jobs on PostgreSQL are covered by AppTests.ExportTests).
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
 def test_detection_export_predicts_what_the_server_predicts(server):
     token = server.create_admin()
     acct = make_account(server, token, "export-detection@example.com", tier="S0")
@@ -251,9 +256,8 @@ def test_detection_export_predicts_what_the_server_predicts(server):
     # The contract as Microsoft's ONNX sample prepares images: the photo as it comes (here
     # stretched to 560 x 400 and sent to the server as it is) and, for the model, resized
     # whole to 416 x 416 with PIL instead of libvips. Asserted: every server detection of at
-    # least 0.3 has a twin of the same tag within IoU 0.9. Measured, not asserted: the score
-    # differences, which exceed the issue's 0.02 (detection scores are sharper than
-    # classification probabilities).
+    # least 0.3 has a twin of the same tag within IoU 0.9 and 0.02 of its score (measured
+    # 1.2e-2, IoU 0.995; 0.12 before the server's resize became PIL's).
     plain_worst, plain_iou, plain_compared = 0.0, 1.0, 0
     for e in chosen:
         photo = pixels[e["file"]].resize((560, 400), Image.BICUBIC)
@@ -264,7 +268,7 @@ def test_detection_export_predicts_what_the_server_predicts(server):
                                                p.bounding_box.height]) for p in result.predictions]
         raw = session.run([out.name], {inp.name: network_input(photo.resize((SIZE, SIZE)))})[0]
         for d, best, overlap in closest_twins(served, decode(raw, labels), PLAIN_COMPARED):
-            assert overlap >= PLAIN_SAME_BOX, ("plain " + e["file"], d, best)
+            assert overlap >= PLAIN_SAME_BOX and abs(best[1] - d[1]) <= PLAIN_TOLERANCE, ("plain " + e["file"], d, best)
             plain_iou = min(plain_iou, overlap)
             plain_worst = max(plain_worst, abs(best[1] - d[1]))
             plain_compared += 1
@@ -272,9 +276,9 @@ def test_detection_export_predicts_what_the_server_predicts(server):
     print(f"PIL-prepared (as Microsoft's sample): {plain_compared} detections of at least {PLAIN_COMPARED} have their box "
           f"(smallest IoU {plain_iou:.3f}); largest score difference {plain_worst:.1e}")
 
-    # OnnxFloat16: float16 in and out, the same detections within 0.01 (boxes within IoU 0.9).
-    # Measured 6.4e-3 (IoU 0.998): float16 weights through the whole backbone and head; the
-    # classifiers' float16 exports stay within 5e-3 (test_export.py).
+    # OnnxFloat16: float16 in and out, the same detections within 5e-3 (boxes within IoU 0.99).
+    # Measured 1.4e-3 with biases and depthwise kernels kept float32 (5.3e-3 with every
+    # weight float16).
     half_folder = unpack(export_flavor(trainer, project, iteration, "OnnxFloat16", platform="ONNX"))
     half_model = onnx.load(os.path.join(half_folder, "model.onnx"))
     onnx.checker.check_model(half_model, full_check=True)
@@ -292,7 +296,7 @@ def test_detection_export_predicts_what_the_server_predicts(server):
                 half_iou, half_worst = min(half_iou, overlap), max(half_worst, abs(best[1] - d[1]))
     print(f"OnnxFloat16: largest |float16 - server| score difference {half_worst:.1e}, smallest IoU {half_iou:.3f}")
     for name, exported in half_detections.items():
-        compare(served_by_file[name], exported, "float16 " + name, 0.01, 0.9)
+        compare(served_by_file[name], exported, "float16 " + name, HALF_TOLERANCE)
 
     # The OpenVINO IR on the same pixels, 0-1.
     ir = unpack(export_onnx(trainer, project, iteration, server, platform="OpenVino"))

@@ -78,6 +78,24 @@ final class ONNXExporterTests: XCTestCase {
         XCTAssertEqual(stored, backbone + 2 + d * 2 + 3 * d + 3)
     }
 
+    func testHalfPrecisionStoresFloat16WeightsButKeepsBiasesAndDepthwiseKernels() {
+        var g = ONNXGraph(name: "g")
+        g.inputs = [.init(name: "x", dims: [.size(1), .size(2), .size(4), .size(4)], doc: "")]
+        g.constant("pointwise", dims: [2, 2, 1, 1], [1, 2, 3, 4])
+        g.constant("depthwise", dims: [2, 1, 3, 3], [Float](repeating: 0.5, count: 18))
+        g.constant("bias", dims: [2], [0.1, 0.2])
+        let y = g.node("Conv", ["x", "pointwise", "bias"])
+        let z = g.node("Conv", [y, "depthwise", "bias"], [.int("group", 2), .ints("pads", [1, 1, 1, 1])], output: "y")
+        g.outputs = [.init(name: z, dims: [.size(1), .size(2), .size(4), .size(4)], doc: "")]
+        let h = g.halfPrecision()
+        let types = Dictionary(uniqueKeysWithValues: h.initializers.map { ($0.name, $0.type) })
+        XCTAssertEqual(types, ["pointwise_f16": .float16, "depthwise": .float, "bias": .float])
+        XCTAssertEqual(h.nodes.filter { $0.op == "Cast" }.map(\.inputs), [["pointwise_f16"], ["x"], ["y_f32"]],
+                       "a cast up for the float16 weight and the input, one down for the output")
+        XCTAssertEqual(h.inputs.map(\.type), [.float16])
+        XCTAssertEqual(h.outputs.map(\.type), [.float16])
+    }
+
     func testHeadsThatDoNotFitTheBackboneAreRefused() throws {
         let model = try lite0()
         let d = EfficientNetLite.featureSize

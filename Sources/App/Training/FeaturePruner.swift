@@ -6,7 +6,7 @@ import VisionEngine
 /// Cached backbone features are keyed by image bytes; once the bytes are deleted their
 /// features are dead weight (a detection image's views take ~7 MB on disk). The blob sweeper
 /// drops them with the blob, and each sweep drops any whose blob is gone (a job that was
-/// still extracting while its image was deleted, or files of an older cache layout).
+/// still extracting while its image was deleted, or files of an older cache layout or view scheme).
 struct FeaturePruner {
     let db: Database
     let detectionCache: URL
@@ -37,6 +37,7 @@ struct FeaturePruner {
         }
         let disk = try DiskDetectionFeatureCache(directory: detectionCache)
         disk.removeLooseFiles()
+        disk.removeOtherSchemes(than: DetectionView.scheme)
         // Only folders named by a blob hash are the cache's; anything else is left alone.
         for hash in disk.hashes() where BlobStore.isHash(hash) && !FeatureLeases.shared.isHeld(hash) && !exists(hash) {
             disk.remove(hash: hash)
