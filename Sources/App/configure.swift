@@ -58,6 +58,7 @@ public func configure(_ app: Application) async throws {
     app.middleware.use(SecurityHeadersMiddleware())
     app.middleware.use(AccessLogMiddleware())
     app.middleware.use(ErrorResponder())
+    app.middleware.use(MethodNotAllowed(routes: app.routes))
     app.middleware.use(FileMiddleware(publicDirectory: app.directory.publicDirectory))
 
     try app.register(collection: HealthController(expectedMigrations: migrations.count))

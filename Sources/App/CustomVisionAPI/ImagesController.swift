@@ -72,7 +72,7 @@ struct ImagesController: RouteCollection {
         let project = try await req.project()
         let batch = try await UploadGate.shared.admit(req, account: req.account.id!) {
             _ = try await RequestBodyReader.collect(req, limit: RequestBodyReader.trainingFiles)
-            return try req.content.decode(WireImageFileCreateBatch.self)
+            return try req.wireBody(WireImageFileCreateBatch.self)
         }
         let items = (batch.images ?? []).map {
             IngestItem(data: $0.contents, tagIDs: $0.tagIds ?? [], regions: $0.regions ?? [])
@@ -85,7 +85,7 @@ struct ImagesController: RouteCollection {
 
     func createFromURLs(req: Request) async throws -> Response {
         let project = try await req.project()
-        let batch = try req.content.decode(WireImageUrlCreateBatch.self)
+        let batch = try req.wireBody(WireImageUrlCreateBatch.self)
         let entries = batch.images ?? []
         guard !entries.isEmpty, entries.count <= ImageIngestor.maxBatch else {
             throw CVError.badRequest("BadRequestImageBatch", "A batch holds 1 to \(ImageIngestor.maxBatch) images; this one has \(entries.count).")
@@ -231,7 +231,7 @@ struct ImagesController: RouteCollection {
 
     func addTags(req: Request) async throws -> WireImageTagCreateSummary {
         let project = try await req.project()
-        let pairs = try req.content.decode(WireImageTagCreateBatch.self).tags ?? []
+        let pairs = try req.wireBody(WireImageTagCreateBatch.self).tags ?? []
         guard pairs.count <= 256 else { throw CVError.badRequest("BadRequestExceededBatchSize", "At most 256 image tags per call.") }
         let r = try await ImageService(db: req.db).addTags(project: project, pairs: pairs)
         return WireImageTagCreateSummary(created: r.created, duplicated: r.duplicated, exceeded: r.exceeded)
@@ -247,7 +247,7 @@ struct ImagesController: RouteCollection {
 
     func addRegions(req: Request) async throws -> Response {
         let project = try await req.project()
-        let entries = try req.content.decode(WireImageRegionCreateBatch.self).regions ?? []
+        let entries = try req.wireBody(WireImageRegionCreateBatch.self).regions ?? []
         guard entries.count <= 64 else { throw CVError.badRequest("BadRequestExceededBatchSize", "At most 64 regions per call.") }
         let r = try await ImageService(db: req.db).addRegions(project: project, entries: entries)
         let names = try await ImageService(db: req.db).projectTags(project).mapValues(\.name)
@@ -272,7 +272,7 @@ struct ImagesController: RouteCollection {
         let project = try await req.project()
         let ids = try Self.csv(req, "imageIds", max: 256)
         guard !ids.isEmpty else { throw CVError.badRequest("BadRequestInvalidIds", "imageIds is required.") }
-        let metadata = try req.content.decode([String: String].self)
+        let metadata = try req.wireBody([String: String].self, keysAreData: true)
         let r = try await ImageService(db: req.db).updateMetadata(project: project, imageIDs: ids, metadata: metadata)
         let ok = r.allSatisfy { $0.1 == "OK" }
         return try await .batch(WireImageMetadataUpdateSummary(

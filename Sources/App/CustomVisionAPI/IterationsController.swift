@@ -38,7 +38,7 @@ struct IterationsController: RouteCollection {
             throw CVError.badRequest("BadRequestInvalidEmailAddress", "notificationEmailAddress is not an email address.")
         }
         struct TrainingParameters: Content { var selectedTags: [String]? }
-        let parameters = (req.body.data?.readableBytes ?? 0) > 0 ? try req.content.decode(TrainingParameters.self) : nil
+        let parameters = (req.body.data?.readableBytes ?? 0) > 0 ? try req.wireBody(TrainingParameters.self) : nil
         let it = try await service(req).train(account: req.account, project: p, trainingType: req.query[String.self, at: "trainingType"],
                                               budgetHours: budget, force: force, selectedTags: parameters?.selectedTags)
         return wire(it, req, p)
@@ -57,7 +57,7 @@ struct IterationsController: RouteCollection {
     func update(req: Request) async throws -> WireIteration {
         let p = try await req.project()
         let it = try await iteration(req, p)
-        guard let name = try req.content.decode(WireIterationUpdate.self).name else {
+        guard let name = try req.wireBody(WireIterationUpdate.self).name else {
             throw CVError.badRequest("BadRequestIterationName", "name is required.")
         }
         return wire(try await service(req).rename(it, to: name), req, p)

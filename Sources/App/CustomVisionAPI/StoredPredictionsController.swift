@@ -64,7 +64,7 @@ struct StoredPredictionsController: RouteCollection {
             guard let date = f.date(from: s) else { throw CVError.badRequest("BadRequestPredictionInvalidQueryParameters", "Dates are ISO 8601.") }
             return date
         }
-        var token = (req.body.data?.readableBytes ?? 0) > 0 ? try req.content.decode(QueryToken.self, using: decoder) : QueryToken()
+        var token = (req.body.data?.readableBytes ?? 0) > 0 ? try req.wireBody(QueryToken.self, decoder: decoder) : QueryToken()
         let maxCount = token.maxCount ?? 50
         guard (1...256).contains(maxCount) else { throw CVError.badRequest("BadRequestPredictionResultsExceededCount", "maxCount is 1 to 256.") }
         guard (token.tags?.count ?? 0) <= 20 else { throw CVError.badRequest("BadRequestPredictionTagsExceededCount", "At most 20 tags.") }
@@ -127,7 +127,7 @@ struct StoredPredictionsController: RouteCollection {
     /// Stored predictions become training images (the prediction's image bytes).
     func createImages(req: Request) async throws -> Response {
         let p = try await req.project()
-        let batch = try req.content.decode(IdBatch.self)
+        let batch = try req.wireBody(IdBatch.self)
         let blobs = req.application.blobStore
         var items: [IngestItem] = []
         let known = p.projectType == "ObjectDetection" ? Set(try await ImageService(db: req.db).projectTags(p).keys.map { $0.uuidString.lowercased() }) : []

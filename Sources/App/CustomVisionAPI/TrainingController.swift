@@ -61,7 +61,7 @@ struct TrainingController: RouteCollection {
             throw CVError.badRequest("BadRequestProjectName", "The 'name' query parameter is required.")
         }
         if (req.body.data?.readableBytes ?? 0) > 0 {
-            _ = try req.content.decode(WireCreateProjectOptions.self)  // accepted; storage export is not offered
+            _ = try req.wireBody(WireCreateProjectOptions.self)  // accepted; storage export is not offered
         }
         let platforms = try query(req, "targetExportPlatforms")
         let changes = ProjectChanges(domainID: try query(req, "domainId"),
@@ -77,7 +77,7 @@ struct TrainingController: RouteCollection {
     }
 
     func updateProject(req: Request) async throws -> WireProject {
-        let body = try req.content.decode(WireProjectUpdate.self)
+        let body = try req.wireBody(WireProjectUpdate.self)
         let p = try await projects(req).update(account: req.account, id: req.parameters.get("projectId") ?? "",
                                                changes: body.changes)
         return WireProject(p)
@@ -115,7 +115,7 @@ struct TrainingController: RouteCollection {
 
     func updateTag(req: Request) async throws -> WireTag {
         let p = try await project(req)
-        let body = try req.content.decode(WireTagUpdate.self)
+        let body = try req.wireBody(WireTagUpdate.self)
         let tag = try await TagService(db: req.db).update(project: p, id: req.parameters.get("tagId") ?? "",
                                                           name: body.name, description: body.description, type: body.type)
         return WireTag(tag, imageCount: try await ImageService(db: req.db).imageCounts(project: p)[tag.id!] ?? 0)

@@ -89,7 +89,7 @@ struct PredictionService {
     static func imageBytes(_ req: Request, url: Bool) async throws -> Data {
         if url {
             struct ImageURL: Content { var url: String? }
-            guard let raw = try req.content.decode(ImageURL.self).url, !raw.isEmpty else {
+            guard let raw = try req.wireBody(ImageURL.self).url, !raw.isEmpty else {
                 throw CVError.badRequest("BadRequestImageUrl", "url is required.")
             }
             let fetcher = ImageURLFetcher(http: req.application.http.client.shared, policy: req.application.urlPolicy, logger: req.logger)
