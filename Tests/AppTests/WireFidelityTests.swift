@@ -38,13 +38,20 @@ final class WireFidelityTests: XCTestCase {
     }
 
     /// Request property names match in any case (Microsoft's REST samples send PascalCase);
-    /// the caller's own metadata names are kept as sent.
-    func testPropertyNamesMatchInAnyCaseButMetadataNamesAreKept() async throws {
+    /// the caller's own metadata names are kept as sent; keys Azure sends as null are there.
+    func testPropertyNamesMatchInAnyCaseAndNullKeysAreSent() async throws {
         let app = try await makeApp()
         let token = try await app.makeAdmin()
         let key = trainingKey(try await app.makeAccount(token: token, email: "case@example.com", tier: "S0"))
         let project = try await app.training(.POST, "projects?name=case", key: key).object["id"] as! String
         let tag = try await app.training(.POST, "projects/\(project)/tags?name=t", key: key).object["id"] as! String
+
+        // Keys Azure sends as null are present and null.
+        let domains = try await app.training(.GET, "domains", key: key).array
+        let general = domains.first { $0["id"] as? String == "ee85a74c-405e-4adc-bb47-ffa8ca0c9f31" }
+        XCTAssertTrue(general?["modelInformation"] is NSNull, "\(general ?? [:])")
+        let settings = try await app.training(.GET, "projects/\(project)", key: key).object["settings"] as? [String: Any]
+        XCTAssertTrue(settings?["detectionParameters"] is NSNull, "\(settings ?? [:])")
 
         let renamed = try await app.training(.PATCH, "projects/\(project)", key: key,
                                              body: #"{"Name": "renamed", "DESCRIPTION": "from REST"}"#)

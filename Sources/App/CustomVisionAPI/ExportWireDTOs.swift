@@ -3,8 +3,8 @@ import Vapor
 struct WireExport: Content {
     var platform: String
     var status: String
-    var downloadUri: String?
-    var flavor: String?
+    @NullEncoded var downloadUri: String?
+    @NullEncoded var flavor: String?
     var newerVersionAvailable: Bool
 
     /// `downloadUri` is a signed, expiring Sightline URL, present once the export is Done.

@@ -4,13 +4,13 @@ import Vapor
 
 struct WireImageTag: Content {
     var tagId: String
-    var tagName: String?
+    @NullEncoded var tagName: String?
     var created: Date
 }
 
 struct WireImageRegion: Content {
     var regionId: String
-    var tagName: String?
+    @NullEncoded var tagName: String?
     var created: Date
     var tagId: String
     var left: Double
@@ -112,7 +112,7 @@ struct WireImageRegionCreateBatch: Content { var regions: [ImageService.RegionEn
 struct WireImageRegionCreateResult: Content {
     var imageId: String
     var regionId: String
-    var tagName: String?
+    @NullEncoded var tagName: String?
     var created: Date
     var tagId: String
     var left: Double

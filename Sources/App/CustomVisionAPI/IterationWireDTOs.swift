@@ -11,15 +11,17 @@ struct WireIteration: Content {
     var trainedAt: Date?
     var projectId: String
     var exportable: Bool
-    var exportableTo: [String]?
-    var domainId: String?
-    var classificationType: String?
+    @NullEncoded var exportableTo: [String]?
+    @NullEncoded var domainId: String?
+    @NullEncoded var classificationType: String?
     var trainingType: String
     var reservedBudgetInHours: Int
     var trainingTimeInMinutes: Int
-    var publishName: String?
-    var originalPublishResourceId: String?
-    var trainingErrorDetails: String?
+    @NullEncoded var publishName: String?
+    @NullEncoded var originalPublishResourceId: String?
+    @NullEncoded var trainingErrorDetails: String?
+    /// Iterations are never trained from a custom base model here.
+    @NullEncoded var customBaseModelInfo: [String: String]? = nil
 
     init(_ it: Iteration, domains: DomainCatalog, project: Project?) {
         id = it.id!.uuidString.lowercased(); name = it.name; status = it.status
@@ -55,7 +57,7 @@ struct WirePrediction: Content {
     var tagId: String
     var tagName: String
     /// Detection only: normalised left, top, width, height.
-    var boundingBox: WireBoundingBox?
+    @NullEncoded var boundingBox: WireBoundingBox?
     var tagType: String?
 
     init(probability: Float, tagId: String, tagName: String, boundingBox: WireBoundingBox? = nil, tagType: String?) {

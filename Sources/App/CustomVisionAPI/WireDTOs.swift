@@ -10,7 +10,7 @@ struct WireDomain: Content {
     var exportable: Bool
     var enabled: Bool
     var exportablePlatforms: [String]
-    var modelInformation: Domain.ModelInformation?
+    @NullEncoded var modelInformation: Domain.ModelInformation?
 
     init(_ d: Domain) {
         id = d.id.uuidString.lowercased(); name = d.name; type = d.type
@@ -28,6 +28,8 @@ struct WireProjectSettings: Content {
     var classificationType: String?
     var targetExportPlatforms: [String]?
     var useNegativeSet: Bool?
+    /// Not offered (Azure's detection tuning string); null as Azure sends it unset.
+    @NullEncoded var detectionParameters: String? = nil
     var imageProcessingSettings: WireImageProcessingSettings?
 }
 
