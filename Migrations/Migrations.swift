@@ -31,5 +31,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0025_BlobReferenceIndexes(),
         M0026_DropCentreCropFeatures(),
         M0027_DropLibvipsResizedFeatures(),
+        M0028_ProjectCreateOptions(),
     ]
 }

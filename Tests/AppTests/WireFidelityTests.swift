@@ -75,4 +75,34 @@ final class WireFidelityTests: XCTestCase {
         XCTAssertEqual((retag.object["created"] as? [[String: Any]])?.count, 1, retag.body)
         try await app.asyncShutdown()
     }
+
+    /// `CreateProjectOptions` is kept and echoed in `Project.settings`; a bad URI is refused
+    /// before anything is created.
+    func testCreateProjectOptionsAreStoredAndEchoed() async throws {
+        let app = try await makeApp()
+        let token = try await app.makeAdmin()
+        let key = trainingKey(try await app.makeAccount(token: token, email: "options@example.com", tier: "S0"))
+        let container = "https://store.blob.core.windows.net/models?sv=2020-08-04&sig=abc"
+        let queue = "https://store.queue.core.windows.net/training-done"
+        let created = try await app.training(.POST, "projects?name=opts", key: key,
+                                             body: #"{"exportModelContainerUri": "\#(container)", "NotificationQueueUri": "\#(queue)"}"#)
+        XCTAssertEqual(created.status, .ok, created.body)
+        let id = created.object["id"] as! String
+        for answer in [created.object, try await app.training(.GET, "projects/\(id)", key: key).object] {
+            let settings = answer["settings"] as? [String: Any]
+            XCTAssertEqual(settings?["exportModelContainerUri"] as? String, container, "\(answer)")
+            XCTAssertEqual(settings?["notificationQueueUri"] as? String, queue, "\(answer)")
+        }
+        let plain = try await app.training(.POST, "projects?name=plain", key: key).object["settings"] as? [String: Any]
+        XCTAssertTrue(plain?["exportModelContainerUri"] is NSNull && plain?["notificationQueueUri"] is NSNull, "\(plain ?? [:])")
+
+        for bad in ["not a uri", "ftp://store/models", "/relative/path", "https://" + String(repeating: "a", count: 3000) + ".net/"] {
+            let refused = try await app.training(.POST, "projects?name=bad", key: key, body: #"{"exportModelContainerUri": "\#(bad)"}"#)
+            XCTAssertEqual(refused.status, .badRequest, bad)
+            XCTAssertEqual(refused.code, "BadRequestInvalidUri", refused.body)
+        }
+        let names = try await app.training(.GET, "projects", key: key).array.compactMap { $0["name"] as? String }
+        XCTAssertEqual(Set(names), ["opts", "plain"], "refused options create nothing")
+        try await app.asyncShutdown()
+    }
 }

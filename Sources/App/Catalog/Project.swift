@@ -15,6 +15,10 @@ final class Project: Model, @unchecked Sendable {
     @Field(key: "target_export_platforms") var targetExportPlatformsRaw: String
     /// ProjectSettings fields we keep but do not interpret yet (augmentation methods…).
     @Field(key: "settings_json") var settingsJSON: String
+    /// `CreateProjectOptions`, stored and echoed in the settings; Sightline keeps exports
+    /// in its own store and sends no queue notifications.
+    @OptionalField(key: "export_model_container_uri") var exportModelContainerURI: String?
+    @OptionalField(key: "notification_queue_uri") var notificationQueueURI: String?
     @Timestamp(key: "created_at", on: .create) var createdAt: Date?
     @Timestamp(key: "updated_at", on: .update) var updatedAt: Date?
     init() {}

@@ -11,6 +11,25 @@ struct ProjectChanges: Sendable {
     var augmentationMethods: [String: Bool]?
 }
 
+/// `CreateProjectOptions`: absolute http(s) URIs, kept as given.
+struct ProjectCreateOptions: Sendable {
+    var exportModelContainerURI: String?
+    var notificationQueueURI: String?
+
+    static let maxLength = 2048
+
+    func validated() throws -> ProjectCreateOptions {
+        for (field, value) in [("exportModelContainerUri", exportModelContainerURI), ("notificationQueueUri", notificationQueueURI)] {
+            guard let value else { continue }
+            let url = value.count <= Self.maxLength ? URL(string: value) : nil
+            guard let url, ["https", "http"].contains(url.scheme?.lowercased() ?? ""), !(url.host ?? "").isEmpty else {
+                throw CVError.badRequest("BadRequestInvalidUri", "\(field) must be an absolute http(s) URI of at most \(Self.maxLength) characters.")
+            }
+        }
+        return self
+    }
+}
+
 /// Projects of one account. Every lookup is scoped by account: another account's
 /// project is indistinguishable from a missing one.
 struct ProjectService {
@@ -35,9 +54,13 @@ struct ProjectService {
         return p
     }
 
-    func create(account: Account, name: String, description: String?, changes: ProjectChanges) async throws -> Project {
+    func create(account: Account, name: String, description: String?, changes: ProjectChanges,
+                options: ProjectCreateOptions = .init()) async throws -> Project {
         let p = Project()
         p.accountID = account.id!
+        let options = try options.validated()
+        p.exportModelContainerURI = options.exportModelContainerURI
+        p.notificationQueueURI = options.notificationQueueURI
         p.description = ""
         p.targetExportPlatforms = []
         p.settingsJSON = try Self.encodeAugmentation(Self.defaultAugmentation)

@@ -60,15 +60,15 @@ struct TrainingController: RouteCollection {
         guard let name = try query(req, "name") else {
             throw CVError.badRequest("BadRequestProjectName", "The 'name' query parameter is required.")
         }
-        if (req.body.data?.readableBytes ?? 0) > 0 {
-            _ = try req.wireBody(WireCreateProjectOptions.self)  // accepted; storage export is not offered
-        }
+        let body = (req.body.data?.readableBytes ?? 0) > 0 ? try req.wireBody(WireCreateProjectOptions.self) : nil
+        let options = ProjectCreateOptions(exportModelContainerURI: body?.exportModelContainerUri,
+                                           notificationQueueURI: body?.notificationQueueUri)
         let platforms = try query(req, "targetExportPlatforms")
         let changes = ProjectChanges(domainID: try query(req, "domainId"),
                                      classificationType: try query(req, "classificationType"),
                                      targetExportPlatforms: platforms.map { $0.split(separator: ",").map(String.init) })
         let p = try await projects(req).create(account: req.account, name: name,
-                                               description: try query(req, "description"), changes: changes)
+                                               description: try query(req, "description"), changes: changes, options: options)
         return WireProject(p)
     }
 

@@ -31,6 +31,9 @@ struct WireProjectSettings: Content {
     /// Not offered (Azure's detection tuning string); null as Azure sends it unset.
     @NullEncoded var detectionParameters: String? = nil
     var imageProcessingSettings: WireImageProcessingSettings?
+    /// From `CreateProjectOptions` (read-only afterwards, as in Azure).
+    @NullEncoded var exportModelContainerUri: String? = nil
+    @NullEncoded var notificationQueueUri: String? = nil
 }
 
 struct WireProject: Content {
@@ -49,7 +52,9 @@ struct WireProject: Content {
                                        classificationType: p.classificationType,
                                        targetExportPlatforms: p.targetExportPlatforms,
                                        useNegativeSet: true,
-                                       imageProcessingSettings: .init(augmentationMethods: ProjectService.augmentation(of: p)))
+                                       imageProcessingSettings: .init(augmentationMethods: ProjectService.augmentation(of: p)),
+                                       exportModelContainerUri: p.exportModelContainerURI,
+                                       notificationQueueUri: p.notificationQueueURI)
         created = p.createdAt ?? Date(); lastModified = p.updatedAt ?? created
         drModeEnabled = false; status = "Succeeded"
     }
