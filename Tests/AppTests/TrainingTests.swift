@@ -53,6 +53,15 @@ final class TrainingTests: XCTestCase {
         let _v3 = try await app.training(.DELETE, "projects/\(f.project)/tags/\(thin)", key: f.key).status
         XCTAssertEqual(_v3, .noContent)
 
+        // Advanced training reserves whole hours: 0 (the SDK's default), negative or over a
+        // week is refused, and nothing starts.
+        for budget in ["0", "-1", "169", "1.5"] {
+            let advanced = try await app.training(.POST, "projects/\(f.project)/train?trainingType=Advanced&reservedBudgetInHours=\(budget)", key: f.key)
+            XCTAssertEqual(advanced.code, "BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining", "\(budget): \(advanced.body)")
+        }
+        let none = try await app.training(.GET, "projects/\(f.project)/iterations", key: f.key).array
+        XCTAssertTrue(none.isEmpty, "refused budgets start no iteration")
+
         let started = try await app.training(.POST, "projects/\(f.project)/train?reservedBudgetInHours=0&forceTrain=false", key: f.key)
         XCTAssertEqual(started.object["status"] as? String, "Training", started.body)
         XCTAssertNil(started.object["trainedAt"], "absent, not null, until training completes (as Azure)")

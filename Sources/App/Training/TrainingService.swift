@@ -37,6 +37,11 @@ struct TrainingService {
         guard budgetHours >= 0, budgetHours <= 24 * 7 else {
             throw CVError.badRequest("BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining", "reservedBudgetInHours must be 0 to 168.")
         }
+        // Azure reserves Advanced training in whole hours: a budget of 0 (the SDK's default) is refused.
+        if trainingType == "Advanced", budgetHours < 1 {
+            throw CVError.badRequest("BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining",
+                                     "Advanced training needs reservedBudgetInHours of at least 1 (hours, up to 168).")
+        }
         let detection = project.projectType == "ObjectDetection"
         if detection, !(try await LimitResolver.objectDetectionEnabled(for: account, on: db)) {
             throw CVError.badRequest("BadRequestNotSupported", "Object detection is not enabled on this account's tier.")
