@@ -64,6 +64,7 @@ public func configure(_ app: Application) async throws {
     try app.register(collection: HealthController(expectedMigrations: migrations.count))
     try app.register(collection: TrainingController())
     try app.register(collection: ImagesController())
+    try app.register(collection: ArtifactsController())
     try app.register(collection: IterationsController())
     try app.register(collection: ExportsController())
     try app.register(collection: StoredPredictionsController())
