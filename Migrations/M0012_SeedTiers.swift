@@ -13,6 +13,8 @@ public struct TierSeed: Codable, Sendable {
     public var transactionsPerSecond: Int?
     /// Added by M0022; read there, so M0012 (already run on old databases) stays as it was.
     public var storedPredictionsPerProject: Int?
+    /// Added by M0029, read there.
+    public var trainingTransactionsPerSecond: Int?
     public var objectDetection: Bool
 }
 

@@ -32,5 +32,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0026_DropCentreCropFeatures(),
         M0027_DropLibvipsResizedFeatures(),
         M0028_ProjectCreateOptions(),
+        M0029_TrainingRateLimit(tiers: tiers),
     ]
 }

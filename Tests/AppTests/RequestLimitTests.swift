@@ -65,6 +65,35 @@ final class RequestLimitTests: XCTestCase {
         try await app.asyncShutdown()
     }
 
+    /// The Training API has its tier's own rate (10 calls per second on S0, as Azure
+    /// documents): a burst past it gets 429 with Retry-After; an override lifts it.
+    func testTrainingCallsAreRateLimitedPerTier() async throws {
+        let app = try await makeApp()
+        let token = try await app.makeAdmin()
+        let s0 = try await app.admin(.GET, "tiers", token: token).array.first { $0["code"] as? String == "S0" }
+        XCTAssertEqual(s0?["trainingTransactionsPerSecond"] as? Int, 10, "\(s0 ?? [:])")
+        let acct = try await app.makeAccount(token: token, email: "rate@example.com", tier: "S0", trainingRateLimited: true)
+        let key = trainingKey(acct)
+        func burst(_ n: Int) async throws -> [APIResponse] {
+            try await withThrowingTaskGroup(of: APIResponse.self) { group in
+                for _ in 0..<n { group.addTask { try await app.training(.GET, "projects", key: key) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+        }
+        // 30 at once: at most 10 in each of the (at most two) one-second windows they span.
+        let limited = try await burst(30)
+        let refused = limited.filter { $0.status == .tooManyRequests }
+        XCTAssertGreaterThanOrEqual(refused.count, 10, limited.map { "\($0.status.code)" }.joined(separator: ","))
+        XCTAssertTrue(refused.allSatisfy { $0.headers.first(name: "Retry-After") == "1" && $0.code == "TooManyRequests" })
+        XCTAssertTrue(limited.allSatisfy { $0.status == .ok || $0.status == .tooManyRequests })
+
+        _ = try await app.admin(.PUT, "accounts/\(acct["id"] as! String)/overrides", token: token,
+                                body: #"{"trainingTransactionsPerSecond": "unlimited"}"#)
+        let lifted = try await burst(30)
+        XCTAssertTrue(lifted.allSatisfy { $0.status == .ok }, lifted.map { "\($0.status.code)" }.joined(separator: ","))
+        try await app.asyncShutdown()
+    }
+
     func testMultipartStopsAtThe65thPartAndOversizedBodiesAreRefused() async throws {
         let app = try await makeApp()
         let token = try await app.makeAdmin()

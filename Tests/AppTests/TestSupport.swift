@@ -71,13 +71,20 @@ extension Application {
         try await call(method, "/admin/api/\(path)", headers: ["Authorization": "Bearer \(token)"], body: body)
     }
 
-    /// A user with one account on `tier`; returns the account's JSON (keys included).
-    func makeAccount(token: String, email: String, tier: String, name: String = "acct") async throws -> [String: Any] {
+    /// A user with one account on `tier`; returns the account's JSON (keys included). Tests
+    /// call the Training API faster than a tier's training rate allows: the account's rate
+    /// is lifted unless `trainingRateLimited`.
+    func makeAccount(token: String, email: String, tier: String, name: String = "acct",
+                     trainingRateLimited: Bool = false) async throws -> [String: Any] {
         let u = try await admin(.POST, "users", token: token, body: #"{"email":"\#(email)","password":"password-123"}"#)
         XCTAssert(u.status == .created || u.status == .conflict, u.body)
         let a = try await admin(.POST, "accounts", token: token,
                                 body: #"{"ownerEmail":"\#(email)","name":"\#(name)","tier":"\#(tier)"}"#)
         XCTAssertEqual(a.status, .created, a.body)
+        if !trainingRateLimited, let id = a.object["id"] as? String {
+            let lifted = try await admin(.PUT, "accounts/\(id)/overrides", token: token, body: #"{"trainingTransactionsPerSecond": "unlimited"}"#)
+            XCTAssertEqual(lifted.status, .ok, lifted.body)
+        }
         return a.object
     }
 }

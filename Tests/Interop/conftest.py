@@ -105,9 +105,16 @@ def admin_api(server, token, method, path, **kw):
                             timeout=30, **kw)
 
 
-def make_account(server, token, email, tier="S0", name="interop"):
+def make_account(server, token, email, tier="S0", name="interop", training_rate_limited=False):
+    """An account on `tier`. These checks call the Training API faster than a tier's
+    training rate (10 per second, as Azure) allows, and the SDK does not retry a 429: the
+    account's training rate is lifted unless `training_rate_limited`."""
     r = admin_api(server, token, "POST", "users", json={"email": email, "password": "password-123"})
     assert r.status_code in (201, 409), r.text
     r = admin_api(server, token, "POST", "accounts", json={"ownerEmail": email, "name": name, "tier": tier})
     assert r.status_code == 201, r.text
-    return r.json()
+    account = r.json()
+    if not training_rate_limited:
+        lifted = admin_api(server, token, "PUT", f"accounts/{account['id']}/overrides", json={"trainingTransactionsPerSecond": "unlimited"})
+        assert lifted.ok, lifted.text
+    return account

@@ -56,6 +56,7 @@ struct AdminPages: RouteCollection {
             tier.imagesPerProject = t.imagesPerProject; tier.iterationsPerProject = t.iterationsPerProject
             tier.predictionsPerMonth = t.predictionsPerMonth; tier.transactionsPerSecond = t.transactionsPerSecond
             tier.storedPredictionsPerProject = t.storedPredictionsPerProject
+            tier.trainingTransactionsPerSecond = t.trainingTransactionsPerSecond
             return H.el("section", [("class", "tier"), ("id", "tier-\(t.code)")], [
                 H.el("h2", [], [H.text("\(t.code) — \(t.name)")]),
                 H.form(action: "/admin/tiers/\(t.code)", csrf: csrf, id: "tier-form-\(t.code)",

@@ -16,6 +16,7 @@ struct AdminService {
         var iterationsPerProject: Int?
         var predictionsPerMonth: Int?
         var transactionsPerSecond: Int?
+        var trainingTransactionsPerSecond: Int?
         var storedPredictionsPerProject: Int?
         var objectDetection: Bool
 
@@ -23,6 +24,7 @@ struct AdminService {
             code = t.code; name = t.name; projects = t.projects; tagsPerProject = t.tagsPerProject
             imagesPerProject = t.imagesPerProject; iterationsPerProject = t.iterationsPerProject
             predictionsPerMonth = t.predictionsPerMonth; transactionsPerSecond = t.transactionsPerSecond
+            trainingTransactionsPerSecond = t.trainingTransactionsPerSecond
             storedPredictionsPerProject = t.storedPredictionsPerProject
             objectDetection = t.objectDetection
         }
@@ -36,6 +38,7 @@ struct AdminService {
             try c.encode(iterationsPerProject, forKey: .iterationsPerProject)
             try c.encode(predictionsPerMonth, forKey: .predictionsPerMonth)
             try c.encode(transactionsPerSecond, forKey: .transactionsPerSecond)
+            try c.encode(trainingTransactionsPerSecond, forKey: .trainingTransactionsPerSecond)
             try c.encode(storedPredictionsPerProject, forKey: .storedPredictionsPerProject)
             try c.encode(objectDetection, forKey: .objectDetection)
         }

@@ -1,7 +1,8 @@
 import Vapor
 
 /// Resolves `Training-Key` / `Prediction-Key` (any header case) to an account;
-/// 401 in Custom Vision's format otherwise. Also checks the API version in the path.
+/// 401 in Custom Vision's format otherwise. Also checks the API version in the path and,
+/// for training keys, the training rate limit.
 struct APIKeyAuthenticator: AsyncMiddleware {
     let kind: KeyKind
 
@@ -22,6 +23,11 @@ struct APIKeyAuthenticator: AsyncMiddleware {
             throw CVError.unauthorized
         }
         request.account = account
+        // Every Training API call counts against the account's training rate (Azure's
+        // "other API calls" TPS); prediction routes carry their own limit.
+        if kind == .training {
+            try await RateLimitMiddleware.check(account: account, kind: "training", quota: .trainingTransactionsPerSecond, on: request.db)
+        }
         return try await next.respond(to: request)
     }
 }

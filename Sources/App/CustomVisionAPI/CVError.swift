@@ -28,7 +28,8 @@ struct CVError: AbortError, Sendable {
         case .iterationsPerProject: return .badRequest("BadRequestExceedIterationPerProjectLimit", "The iteration limit (\(limit)) for this project has been reached.")
         case .imagesPerProject: return .badRequest("BadRequestImageExceededCount", "The image limit (\(limit)) for this project has been reached.")
         case .predictionsPerMonth: return .badRequest("BadRequestExceededQuota", "The monthly prediction quota (\(limit)) has been reached.")
-        case .transactionsPerSecond: return CVError(.tooManyRequests, "TooManyRequests", "Rate limit exceeded.", headers: ["Retry-After": "1"])
+        case .transactionsPerSecond, .trainingTransactionsPerSecond:
+            return CVError(.tooManyRequests, "TooManyRequests", "Rate limit exceeded.", headers: ["Retry-After": "1"])
         case .storedPredictionsPerProject: return .badRequest("BadRequestExceededQuota", "The stored prediction limit (\(limit)) for this project has been reached.")
         }
     }

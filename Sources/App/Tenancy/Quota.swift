@@ -8,11 +8,13 @@ enum Quota: String, CaseIterable, Codable, Sendable {
     case iterationsPerProject
     case predictionsPerMonth
     case transactionsPerSecond
+    /// Calls to the Training API per second (Azure's "other API calls" rate).
+    case trainingTransactionsPerSecond
     /// Stored predictions (quick tests and stored predictions) kept per project; the oldest go first.
     case storedPredictionsPerProject
 
     /// Counted quotas have a usage counter; TPS is a rate, not a count.
-    var isCounted: Bool { self != .transactionsPerSecond && self != .storedPredictionsPerProject }
+    var isCounted: Bool { ![.transactionsPerSecond, .trainingTransactionsPerSecond, .storedPredictionsPerProject].contains(self) }
 
     var label: String {
         switch self {
@@ -22,6 +24,7 @@ enum Quota: String, CaseIterable, Codable, Sendable {
         case .iterationsPerProject: "Iterations per project"
         case .predictionsPerMonth: "Predictions per month"
         case .transactionsPerSecond: "Transactions per second"
+        case .trainingTransactionsPerSecond: "Training calls per second"
         case .storedPredictionsPerProject: "Stored predictions per project"
         }
     }
@@ -39,6 +42,7 @@ enum Quota: String, CaseIterable, Codable, Sendable {
             let c = cal.dateComponents([.year, .month], from: month)
             return String(format: "predictions/%04d-%02d", c.year!, c.month!)
         case .transactionsPerSecond: return "tps"
+        case .trainingTransactionsPerSecond: return "training-tps"
         case .storedPredictionsPerProject: return "stored-predictions/\(project!.uuidString.lowercased())"
         }
     }

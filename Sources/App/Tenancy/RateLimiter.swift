@@ -24,27 +24,29 @@ enum RateLimiter {
     }
 }
 
-/// Applies the account's `transactionsPerSecond` limit (tier or override) to a route group.
+/// Applies one of the account's per-second limits (tier or override; by default
+/// `transactionsPerSecond`) to a route group.
 struct RateLimitMiddleware: AsyncMiddleware {
     let kind: String
+    var quota: Quota = .transactionsPerSecond
 
     func respond(to request: Request, chainingTo next: AsyncResponder) async throws -> Response {
-        try await Self.check(account: request.account, kind: kind, on: request.db)
+        try await Self.check(account: request.account, kind: kind, quota: quota, on: request.db)
         return try await next.respond(to: request)
     }
 
-    /// 429 when `account` is over its TPS limit: refused in memory when this process alone
-    /// has seen too many calls this second, else counted in the database.
-    static func check(account: Account, kind: String, on db: Database) async throws {
+    /// 429 when `account` is over its `quota` (a per-second limit): refused in memory when
+    /// this process alone has seen too many calls this second, else counted in the database.
+    static func check(account: Account, kind: String, quota: Quota = .transactionsPerSecond, on db: Database) async throws {
         let id = account.id!
-        guard let limit = try await AccessCache.shared.quotaLimit(account: id, quota: Quota.transactionsPerSecond.rawValue, load: {
-            try await LimitResolver.limit(.transactionsPerSecond, for: account, on: db)
+        guard let limit = try await AccessCache.shared.quotaLimit(account: id, quota: quota.rawValue, load: {
+            try await LimitResolver.limit(quota, for: account, on: db)
         }) else { return }
         let admitted = LocalRateWindow.shared.admit(account: id, kind: kind, limit: limit)
             ? try await RateLimiter.admit(account: account, kind: kind, limit: limit, on: db) : false
         if !admitted {
             throw CVError(.tooManyRequests, "TooManyRequests",
-                          "Rate limit of \(limit) transactions per second exceeded; retry after 1 second.",
+                          "Rate limit of \(limit) \(quota == .transactionsPerSecond ? "transactions" : "training calls") per second exceeded; retry after 1 second.",
                           headers: ["Retry-After": "1"])
         }
     }

@@ -14,6 +14,7 @@ final class Tier: Model, @unchecked Sendable {
     @OptionalField(key: "predictions_per_month") var predictionsPerMonth: Int?
     @OptionalField(key: "transactions_per_second") var transactionsPerSecond: Int?
     @OptionalField(key: "stored_predictions_per_project") var storedPredictionsPerProject: Int?
+    @OptionalField(key: "training_transactions_per_second") var trainingTransactionsPerSecond: Int?
     @Field(key: "object_detection") var objectDetection: Bool
     init() {}
 
@@ -25,6 +26,7 @@ final class Tier: Model, @unchecked Sendable {
         case .iterationsPerProject: iterationsPerProject
         case .predictionsPerMonth: predictionsPerMonth
         case .transactionsPerSecond: transactionsPerSecond
+        case .trainingTransactionsPerSecond: trainingTransactionsPerSecond
         case .storedPredictionsPerProject: storedPredictionsPerProject
         }
     }
@@ -37,6 +39,7 @@ final class Tier: Model, @unchecked Sendable {
         case .iterationsPerProject: iterationsPerProject = v
         case .predictionsPerMonth: predictionsPerMonth = v
         case .transactionsPerSecond: transactionsPerSecond = v
+        case .trainingTransactionsPerSecond: trainingTransactionsPerSecond = v
         case .storedPredictionsPerProject: storedPredictionsPerProject = v
         }
     }

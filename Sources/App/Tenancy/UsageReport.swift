@@ -46,7 +46,7 @@ struct UsageReport: Content {
                 }
                 line.perProject = per
                 line.used = per.map(\.used).max() ?? 0
-            case .transactionsPerSecond:
+            case .transactionsPerSecond, .trainingTransactionsPerSecond:
                 break
             }
             lines.append(line)
