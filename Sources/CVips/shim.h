@@ -161,8 +161,8 @@ static inline int sl_vips_resample_axis(VipsImage *in, VipsImage **out, int hori
 
 /// Resizes to width x height, aspect not kept, as PIL's `Image.resize` (bicubic) does, the
 /// resize Custom Vision's export samples run: each axis on its own, horizontal first,
-/// pixel centres aligned. vips_resize enlarges with its corners aligned instead, which
-/// put the server up to 110 levels away from those clients on enlarged images.
+/// pixel centres aligned. vips_resize aligns enlarged images differently, which put the
+/// server up to 110 levels away from those clients on enlarged images.
 static inline int sl_vips_resize_to(VipsImage *in, VipsImage **out, int width, int height) {
     VipsImage *across = NULL;
     if (sl_vips_resample_axis(in, &across, 1, width)) return -1;

@@ -17,7 +17,6 @@ struct ArtifactsController: RouteCollection {
             .artifact(project: project, path: path)
         let res = Response(status: .ok, body: .init(data: data))
         res.headers.replaceOrAdd(name: .contentType, value: BlobController.mediaType(data))
-        res.headers.replaceOrAdd(name: "X-Content-Type-Options", value: "nosniff")
         return res
     }
 }

@@ -5,7 +5,8 @@ import Vapor
 /// in any case (Microsoft's own REST samples send `{"Url": …}`), and a body that is not
 /// JSON refused with 415 `UnsupportedMediaType` instead of a parse error.
 enum WireBody {
-    /// Every property name of the request bodies, by its lower-case spelling.
+    /// Every property name of the request bodies, by its lower-case spelling: a request
+    /// DTO's new property is matched in any case only once it is listed here.
     static let names: [String: String] = Dictionary(uniqueKeysWithValues: [
         // images: files, urls, predictions, tags, regions
         "images", "name", "contents", "url", "id", "tagIds", "regions", "metadata", "tags", "imageId", "tagId",
