@@ -33,5 +33,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0027_DropLibvipsResizedFeatures(),
         M0028_ProjectCreateOptions(),
         M0029_TrainingRateLimit(tiers: tiers),
+        M0030_CreateTrainingSets(),
     ]
 }

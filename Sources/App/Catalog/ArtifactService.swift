@@ -4,7 +4,7 @@ import Foundation
 /// A project's stored files by the relative path its image records name (`get_artifact`):
 /// `blobs/<hash>`, the path of an image's `originalImageUri`, `resizedImageUri` or
 /// `thumbnailUri` (a whole URI is read for its path). Only files of the project's own images
-/// are served; any other path is refused as one that names nothing.
+/// (now, or in an iteration's training set) are served; any other path is refused as one that names nothing.
 struct ArtifactService {
     let db: Database
     let blobs: BlobStore
@@ -27,7 +27,11 @@ struct ArtifactService {
         let owner = try await ImageRecord.query(on: db).filter(\.$projectID == project.id!)
             .group(.or) { $0.filter(\.$originalHash == hash).filter(\.$resizedHash == hash).filter(\.$thumbnailHash == hash) }
             .first()
-        guard owner != nil, blobs.exists(hash) else { throw refused }
+        // An image deleted since an iteration trained on it stays readable while that iteration does.
+        let trainedOn = owner != nil ? nil : try await TrainedImage.query(on: db).filter(\.$projectID == project.id!)
+            .group(.or) { $0.filter(\.$originalHash == hash).filter(\.$resizedHash == hash).filter(\.$thumbnailHash == hash) }
+            .first()
+        guard owner != nil || trainedOn != nil, blobs.exists(hash) else { throw refused }
         let store = blobs
         return try await threadPool.runIfActive { try store.read(hash) }
     }

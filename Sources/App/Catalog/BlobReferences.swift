@@ -1,12 +1,15 @@
 import Fluent
 
-/// Which rows point at a blob: images (original, resized, thumbnail), trained models,
-/// stored predictions and exports. Asked for one blob right before it is served or deleted.
+/// Which rows point at a blob: images (original, resized, thumbnail) and their copies in
+/// training sets, trained models, stored predictions and exports. Asked for one blob right before it is served or deleted.
 struct BlobReferences {
     let db: Database
 
     func isReferenced(_ hash: String) async throws -> Bool {
         if try await ImageRecord.query(on: db).group(.or, {
+            $0.filter(\.$originalHash == hash).filter(\.$resizedHash == hash).filter(\.$thumbnailHash == hash)
+        }).first() != nil { return true }
+        if try await TrainedImage.query(on: db).group(.or, {
             $0.filter(\.$originalHash == hash).filter(\.$resizedHash == hash).filter(\.$thumbnailHash == hash)
         }).first() != nil { return true }
         if try await Iteration.query(on: db).filter(\.$modelHash == hash).first() != nil { return true }
@@ -18,6 +21,9 @@ struct BlobReferences {
     func all() async throws -> Set<String> {
         var referenced = Set<String>()
         for img in try await ImageRecord.query(on: db).all() {
+            referenced.insert(img.originalHash); referenced.insert(img.resizedHash); referenced.insert(img.thumbnailHash)
+        }
+        for img in try await TrainedImage.query(on: db).all() {
             referenced.insert(img.originalHash); referenced.insert(img.resizedHash); referenced.insert(img.thumbnailHash)
         }
         for it in try await Iteration.query(on: db).filter(\.$modelHash != nil).all() { referenced.insert(it.modelHash!) }

@@ -11,6 +11,24 @@ struct ImageQuery {
     var take = 50
     var skip = 0
     var ids: [UUID]?
+
+    /// The rows (already in order) that pass the tagging, tag and metadata filters.
+    func select(_ rows: [ImageRecord], tagsByImage tags: [UUID: Set<UUID>]) -> [ImageRecord] {
+        var rows = rows
+        if tagging != .all || !tagIDs.isEmpty {
+            rows = rows.filter { img in
+                let t = tags[img.id!] ?? []
+                switch tagging {
+                case .tagged where t.isEmpty: return false
+                case .untagged where !t.isEmpty: return false
+                default: break
+                }
+                return tagIDs.isEmpty || !t.isDisjoint(with: tagIDs)
+            }
+        }
+        if let f = filter { rows = rows.filter { f.matches($0.metadata) } }
+        return rows
+    }
 }
 
 /// Images of one project: listing, deletion, tags, regions and metadata.
@@ -29,21 +47,9 @@ struct ImageService {
         var query = ImageRecord.query(on: db).filter(\.$projectID == project.id!)
         if let ids = q.ids { query = query.filter(\.$id ~~ ids) }
         query = q.newestFirst ? query.sort(\.$createdAt, .descending) : query.sort(\.$createdAt, .ascending)
-        var rows = try await query.sort(\.$id).all()
-        if q.tagging != .all || !q.tagIDs.isEmpty {
-            let tags = try await tagsByImage(project: project)
-            rows = rows.filter { img in
-                let t = tags[img.id!] ?? []
-                switch q.tagging {
-                case .tagged where t.isEmpty: return false
-                case .untagged where !t.isEmpty: return false
-                default: break
-                }
-                return q.tagIDs.isEmpty || !t.isDisjoint(with: q.tagIDs)
-            }
-        }
-        if let f = q.filter { rows = rows.filter { f.matches($0.metadata) } }
-        return rows
+        let rows = try await query.sort(\.$id).all()
+        let needsTags = q.tagging != .all || !q.tagIDs.isEmpty
+        return q.select(rows, tagsByImage: needsTags ? try await tagsByImage(project: project) : [:])
     }
 
     func list(project: Project, _ q: ImageQuery) async throws -> [ImageRecord] {

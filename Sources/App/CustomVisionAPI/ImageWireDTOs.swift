@@ -47,6 +47,17 @@ struct WireImage: Content {
         for l in try await ImageTagLink.query(on: req.db).filter(\.$imageID ~~ ids).sort(\.$createdAt).all() { links[l.imageID, default: []].append(l) }
         var regions: [UUID: [ImageRegion]] = [:]
         for r in try await ImageRegion.query(on: req.db).filter(\.$imageID ~~ ids).sort(\.$createdAt).all() { regions[r.imageID, default: []].append(r) }
+        return make(rows, links: links, regions: regions, tagNames: tags, req: req)
+    }
+
+    /// Wire images of an iteration's training set: tags, regions and names as recorded.
+    static func make(_ rows: [ImageRecord], from set: TrainingSet, req: Request) -> [WireImage] {
+        make(rows, links: set.links, regions: set.regions,
+             tagNames: Dictionary(set.tags.map { ($0.id!, $0.name) }, uniquingKeysWith: { a, _ in a }), req: req)
+    }
+
+    private static func make(_ rows: [ImageRecord], links: [UUID: [ImageTagLink]], regions: [UUID: [ImageRegion]],
+                             tagNames tags: [UUID: String], req: Request) -> [WireImage] {
         let signer = req.application.blobSigner
         let base = req.application.settings.publicURL
         return rows.map { img in

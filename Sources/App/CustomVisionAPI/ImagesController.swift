@@ -154,10 +154,13 @@ struct ImagesController: RouteCollection {
         }
     }
 
+    /// The training set named by `iterationId`, or nil when the query is about the project now.
+    static func trainingSet(_ req: Request, project: Project) async throws -> TrainingSet? {
+        guard let raw = req.query[String.self, at: "iterationId"], !raw.isEmpty else { return nil }
+        return try await TrainingService(db: req.db).trainingSet(project, iterationID: raw)
+    }
+
     private func imageQuery(_ req: Request, tagging: ImageQuery.Tagging? = nil) async throws -> ImageQuery {
-        if let it = req.query[String.self, at: "iterationId"], !it.isEmpty {
-            throw CVError.notFound("NotFoundIteration", "Iteration '\(it.prefix(64))' not found.")
-        }
         var q = ImageQuery()
         q.tagIDs = try Self.uuids(req, "tagIds", max: 20)
         if let t = tagging { q.tagging = t }
@@ -186,17 +189,27 @@ struct ImagesController: RouteCollection {
 
     // MARK: reading
 
-    private func listing(_ req: Request, _ tagging: ImageQuery.Tagging?) async throws -> [WireImage] {
+    /// Images of the project now, or of the training set `iterationId` names.
+    private func images(_ req: Request, _ q: ImageQuery) async throws -> (rows: [ImageRecord], set: TrainingSet?) {
         let project = try await req.project()
+        if let set = try await Self.trainingSet(req, project: project) { return (set.matching(q), set) }
+        return (try await ImageService(db: req.db).matching(project: project, q), nil)
+    }
+
+    private func wire(_ rows: [ImageRecord], _ set: TrainingSet?, req: Request) async throws -> [WireImage] {
+        if let set { return WireImage.make(rows, from: set, req: req) }
+        return try await WireImage.make(rows, req: req)
+    }
+
+    private func listing(_ req: Request, _ tagging: ImageQuery.Tagging?) async throws -> [WireImage] {
         let q = try await imageQuery(req, tagging: tagging)
-        return try await WireImage.make(try await ImageService(db: req.db).list(project: project, q), req: req)
+        let (rows, set) = try await images(req, q)
+        return try await wire(Array(rows.dropFirst(q.skip).prefix(q.take)), set, req: req)
     }
 
     private func counting(_ req: Request, _ tagging: ImageQuery.Tagging?) async throws -> Response {
-        let project = try await req.project()
-        var q = try await imageQuery(req, tagging: tagging)
-        q.take = .max
-        return try .jsonScalar(try await ImageService(db: req.db).count(project: project, q))
+        let q = try await imageQuery(req, tagging: tagging)
+        return try .jsonScalar(try await images(req, q).rows.count)
     }
 
     func list(req: Request) async throws -> [WireImage] { try await listing(req, nil) }
@@ -207,12 +220,10 @@ struct ImagesController: RouteCollection {
     func untaggedCount(req: Request) async throws -> Response { try await counting(req, .untagged) }
 
     func byIDs(req: Request) async throws -> [WireImage] {
-        let project = try await req.project()
         var q = try await imageQuery(req)
         q.ids = try Self.uuids(req, "imageIds", max: 256)
-        q.take = 256
-        q.skip = 0
-        return try await WireImage.make(try await ImageService(db: req.db).list(project: project, q), req: req)
+        let (rows, set) = try await images(req, q)
+        return try await wire(Array(rows.prefix(256)), set, req: req)
     }
 
     // MARK: editing

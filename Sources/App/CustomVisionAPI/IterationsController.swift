@@ -65,7 +65,8 @@ struct IterationsController: RouteCollection {
 
     func delete(req: Request) async throws -> Response {
         let p = try await req.project()
-        try await service(req).delete(account: req.account, project: p, try await iteration(req, p))
+        let freed = try await service(req).delete(account: req.account, project: p, try await iteration(req, p))
+        BlobSweeper.freeLater(freed, app: req.application)
         return .noContent
     }
 

@@ -33,13 +33,6 @@ struct TrainingController: RouteCollection {
         req.query[String.self, at: name]
     }
 
-    /// Rejects a `iterationId` filter: no iteration can exist before training lands.
-    private func rejectIteration(_ req: Request, project: Project) throws {
-        if let it = try query(req, "iterationId"), !it.isEmpty {
-            throw CVError.notFound("NotFoundIteration", "Iteration '\(it.prefix(64))' not found.")
-        }
-    }
-
     func domains(req: Request) async throws -> [WireDomain] {
         req.application.domainCatalog.domains.map(WireDomain.init)
     }
@@ -90,7 +83,10 @@ struct TrainingController: RouteCollection {
 
     func listTags(req: Request) async throws -> [WireTag] {
         let p = try await project(req)
-        try rejectIteration(req, project: p)
+        if let set = try await ImagesController.trainingSet(req, project: p) {
+            let counts = set.imageCounts
+            return set.tags.map { WireTag($0, imageCount: counts[$0.id!] ?? 0) }
+        }
         let counts = try await ImageService(db: req.db).imageCounts(project: p)
         return try await TagService(db: req.db).list(project: p).map { WireTag($0, imageCount: counts[$0.id!] ?? 0) }
     }
@@ -108,7 +104,13 @@ struct TrainingController: RouteCollection {
 
     func getTag(req: Request) async throws -> WireTag {
         let p = try await project(req)
-        try rejectIteration(req, project: p)
+        if let set = try await ImagesController.trainingSet(req, project: p) {
+            let id = UUID(uuidString: req.parameters.get("tagId") ?? "")
+            guard let tag = set.tags.first(where: { $0.id == id }) else {
+                throw CVError.notFound("NotFoundTag", "The iteration did not train on that tag.")
+            }
+            return WireTag(tag, imageCount: set.imageCounts[tag.id!] ?? 0)
+        }
         let tag = try await TagService(db: req.db).find(project: p, id: req.parameters.get("tagId") ?? "")
         return WireTag(tag, imageCount: try await ImageService(db: req.db).imageCounts(project: p)[tag.id!] ?? 0)
     }

@@ -38,14 +38,12 @@ struct DetectionTrainingJob {
 
     func run(iteration: Iteration, project: Project) async throws {
         let started = Date()
-        let tags = try await Tag.query(on: db).filter(\.$projectID == project.id!).sort(\.$createdAt).all()
-        let selected = iteration.selectedTags.map { Set($0.split(separator: ",").compactMap { UUID(uuidString: String($0)) }) }
-        let regions = try await ImageRegion.query(on: db).filter(\.$projectID == project.id!).sort(\.$createdAt).all()
-            .filter { selected?.contains($0.tagID) ?? true }
-        var regionsByImage: [UUID: [ImageRegion]] = [:]
-        for r in regions { regionsByImage[r.imageID, default: []].append(r) }
-        let images = try await ImageRecord.query(on: db).filter(\.$projectID == project.id!).sort(\.$createdAt).all()
-            .filter { regionsByImage[$0.id!] != nil }
+        // The regions as recorded when training was asked for (within its tag selection).
+        let set = try await TrainingSet.load(iteration: iteration, project: project, on: db)
+        let tags = set.tags
+        let regionsByImage = set.regions
+        let regions = set.images.flatMap { regionsByImage[$0.id!] ?? [] }
+        let images = set.images.filter { regionsByImage[$0.id!] != nil }
         // The job streams these images' cached views until it ends: the pruner leaves them.
         let leased = images.map(\.originalHash)
         FeatureLeases.shared.hold(leased)

@@ -21,13 +21,12 @@ struct TrainingJob {
             return try await DetectionTrainingJob(app: app, job: job, queue: queue).run(iteration: iteration, project: project)
         }
         let started = Date()
-        let tags = try await Tag.query(on: db).filter(\.$projectID == project.id!).sort(\.$createdAt).all()
-        let links = try await ImageTagLink.query(on: db).filter(\.$projectID == project.id!).all()
+        // What the iteration trains on was recorded when training was asked for (within its tag selection).
+        let set = try await TrainingSet.load(iteration: iteration, project: project, on: db)
+        let tags = set.tags
         var tagsByImage: [UUID: Set<UUID>] = [:]
-        let selected = iteration.selectedTags.map { Set($0.split(separator: ",").compactMap { UUID(uuidString: String($0)) }) }
-        for l in links where selected?.contains(l.tagID) ?? true { tagsByImage[l.imageID, default: []].insert(l.tagID) }
-        let images = try await ImageRecord.query(on: db).filter(\.$projectID == project.id!).sort(\.$createdAt).all()
-            .filter { !(tagsByImage[$0.id!] ?? []).isEmpty }
+        for (image, links) in set.links { tagsByImage[image] = Set(links.map(\.tagID)) }
+        let images = set.images.filter { !(tagsByImage[$0.id!] ?? []).isEmpty }
         let used = tags.filter { t in images.contains { tagsByImage[$0.id!]!.contains(t.id!) } }
         let index = Dictionary(uniqueKeysWithValues: used.enumerated().map { ($1.id!, $0) })
 

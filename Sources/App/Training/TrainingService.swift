@@ -20,6 +20,16 @@ struct TrainingService {
         return it
     }
 
+    /// The training set of one of the project's iterations, as recorded when it was trained.
+    func trainingSet(_ project: Project, iterationID: String) async throws -> TrainingSet {
+        let it = try await iteration(project, id: iterationID)
+        guard let set = try await TrainingSet.load(iteration: it.id!, on: db) else {
+            throw CVError.notFound("NotFoundIteration",
+                                   "\(it.name) was trained before Sightline recorded training sets, so what it trained on is not known; train again to query by iteration.")
+        }
+        return set
+    }
+
     /// What training would learn from; equal fingerprints mean nothing changed.
     private func fingerprint(_ project: Project, images: [ImageRecord], tagsByImage: [UUID: Set<UUID>], regions: [UUID: [String]]) -> String {
         var text = "\(project.domainID)|\(project.classificationType ?? "")\n"  // tags outside a selection are already filtered out
@@ -81,6 +91,7 @@ struct TrainingService {
             .sort(\.$number, .descending).first(), last.fingerprint == print {
             throw CVError.badRequest("BadRequestTrainingNotNeeded", "Nothing changed since \(last.name); use forceTrain to train again.")
         }
+        let selection = selected
         let iteration = try await db.writeTransaction { tx in
             try await QuotaLedger.consume(.iterationsPerProject, account: account, project: project.id, on: tx)
             let number = (try await Iteration.query(on: tx).filter(\.$projectID == project.id!).max(\.$number) ?? 0) + 1
@@ -88,8 +99,9 @@ struct TrainingService {
             it.projectID = project.id!; it.number = number; it.name = "Iteration \(number)"; it.status = "Training"
             it.trainingType = trainingType; it.budgetHours = budgetHours; it.domainID = project.domainID
             it.classificationType = project.classificationType; it.fingerprint = print; it.progress = 0
-            it.selectedTags = selected.map { $0.map { $0.uuidString.lowercased() }.sorted().joined(separator: ",") }
+            it.selectedTags = selection.map { $0.map { $0.uuidString.lowercased() }.sorted().joined(separator: ",") }
             try await it.create(on: tx)
+            try await TrainingSet.record(iteration: it.id!, project: project.id!, selected: selection, on: tx)
             try await JobQueue(db: tx).enqueue(kind: "train", iteration: it.id!, on: tx)
             return it
         }
@@ -143,17 +155,23 @@ struct TrainingService {
         return it
     }
 
-    /// Deletes an iteration; a running training job is cancelled.
-    func delete(account: Account, project: Project, _ it: Iteration) async throws {
+    /// Deletes an iteration with its training set; a running training job is cancelled.
+    /// Returns the blobs the set kept, for `BlobSweeper.freeLater`.
+    @discardableResult
+    func delete(account: Account, project: Project, _ it: Iteration) async throws -> Set<String> {
         defer { PublishedModels.shared.invalidateAll() }
         guard it.publishName == nil else {
             throw CVError.badRequest("BadRequestIterationIsPublished", "Unpublish the iteration before deleting it.")
         }
-        try await db.writeTransaction { tx in
+        return try await db.writeTransaction { tx in
             try await QuotaLedger.release(.iterationsPerProject, account: account, project: project.id, on: tx)
             try await Job.query(on: tx).filter(\.$iterationID == it.id!).filter(\.$state ~~ ["queued", "running"])
                 .set(\.$state, to: "cancelled").update()
+            let kept = try await TrainingSet.blobs(iteration: it.id!, on: tx)
+            try await TrainedImage.query(on: tx).filter(\.$iterationID == it.id!).delete()
+            try await TrainedTag.query(on: tx).filter(\.$iterationID == it.id!).delete()
             try await it.delete(on: tx)
+            return kept
         }
     }
 
