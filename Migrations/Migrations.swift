@@ -34,5 +34,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0028_ProjectCreateOptions(),
         M0029_TrainingRateLimit(tiers: tiers),
         M0030_CreateTrainingSets(),
+        M0031_ProjectImports(),
     ]
 }

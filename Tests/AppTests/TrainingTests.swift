@@ -193,7 +193,7 @@ final class RetentionTests: XCTestCase {
         }()
         project.name = "p"; project.description = ""; project.domainID = DomainCatalog.generalClassification
         project.projectType = "Classification"; project.classificationType = "Multiclass"
-        project.targetExportPlatforms = []; project.settingsJSON = "{}"
+        project.targetExportPlatforms = []; project.settingsJSON = "{}"; project.status = "Succeeded"
         try await project.create(on: app.db)
         let model = try app.blobStore.put(Data("a model".utf8))
         let it = Iteration()

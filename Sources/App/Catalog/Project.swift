@@ -19,6 +19,8 @@ final class Project: Model, @unchecked Sendable {
     /// in its own store and sends no queue notifications.
     @OptionalField(key: "export_model_container_uri") var exportModelContainerURI: String?
     @OptionalField(key: "notification_queue_uri") var notificationQueueURI: String?
+    /// Succeeded, or Importing / Failed for a project made by `import_project`.
+    @Field(key: "status") var status: String
     @Timestamp(key: "created_at", on: .create) var createdAt: Date?
     @Timestamp(key: "updated_at", on: .update) var updatedAt: Date?
     init() {}

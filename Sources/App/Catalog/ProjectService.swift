@@ -55,9 +55,10 @@ struct ProjectService {
     }
 
     func create(account: Account, name: String, description: String?, changes: ProjectChanges,
-                options: ProjectCreateOptions = .init()) async throws -> Project {
+                options: ProjectCreateOptions = .init(), status: String = "Succeeded") async throws -> Project {
         let p = Project()
         p.accountID = account.id!
+        p.status = status
         let options = try options.validated()
         p.exportModelContainerURI = options.exportModelContainerURI
         p.notificationQueueURI = options.notificationQueueURI
@@ -94,6 +95,8 @@ struct ProjectService {
         try await db.transaction { tx in
             try await QuotaLedger.release(.projects, account: account, on: tx)
             try await Job.query(on: tx).filter(\.$iterationID ~~ iterations).filter(\.$state ~~ ["queued", "running"])
+                .set(\.$state, to: "cancelled").update()
+            try await Job.query(on: tx).filter(\.$projectID == p.id!).filter(\.$state ~~ ["queued", "running"])
                 .set(\.$state, to: "cancelled").update()
             try await Tag.query(on: tx).filter(\.$projectID == p.id!).delete()
             try await QuotaLedger.forgetProject(p.id!, account: account, on: tx)

@@ -10,9 +10,11 @@ struct TrainingController: RouteCollection {
         t.get("domains", ":domainId", use: domain)
         t.get("projects", use: listProjects)
         t.post("projects", use: createProject)
+        t.post("projects", "import", use: importProject)
         t.get("projects", ":projectId", use: getProject)
         t.patch("projects", ":projectId", use: updateProject)
         t.delete("projects", ":projectId", use: deleteProject)
+        t.get("projects", ":projectId", "export", use: exportProject)
         t.get("projects", ":projectId", "tags", use: listTags)
         t.post("projects", ":projectId", "tags", use: createTag)
         t.get("projects", ":projectId", "tags", ":tagId", use: getTag)
@@ -79,6 +81,21 @@ struct TrainingController: RouteCollection {
     func deleteProject(req: Request) async throws -> Response {
         try await projects(req).delete(account: req.account, id: req.parameters.get("projectId") ?? "")
         return .noContent
+    }
+
+    private func transfers(_ req: Request) -> ProjectTransferService {
+        ProjectTransferService(db: req.db, domains: req.application.domainCatalog, signer: req.application.blobSigner)
+    }
+
+    func exportProject(req: Request) async throws -> WireProjectExport {
+        WireProjectExport(try await transfers(req).export(try await project(req)))
+    }
+
+    func importProject(req: Request) async throws -> WireProject {
+        guard let token = try query(req, "token"), !token.isEmpty else {
+            throw CVError.badRequest("BadRequestRequiredParamIsNull", "The 'token' query parameter is required.")
+        }
+        return WireProject(try await transfers(req).startImport(account: req.account, token: token, name: try query(req, "name")))
     }
 
     func listTags(req: Request) async throws -> [WireTag] {

@@ -56,7 +56,19 @@ struct WireProject: Content {
                                        exportModelContainerUri: p.exportModelContainerURI,
                                        notificationQueueUri: p.notificationQueueURI)
         created = p.createdAt ?? Date(); lastModified = p.updatedAt ?? created
-        drModeEnabled = false; status = "Succeeded"
+        drModeEnabled = false; status = p.status
+    }
+}
+
+/// `export_project`'s answer: what the token will copy, and the token.
+struct WireProjectExport: Content {
+    var iterationCount, imageCount, tagCount, regionCount: Int
+    var estimatedImportTimeInMS: Int
+    var token: String
+
+    init(_ s: ProjectTransferService.Summary) {
+        iterationCount = s.iterations; imageCount = s.images; tagCount = s.tags; regionCount = s.regions
+        estimatedImportTimeInMS = s.estimatedImportMilliseconds; token = s.token
     }
 }
 

@@ -73,6 +73,7 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
         }
         defer { beat.cancel() }
         if job.kind == "export" { return await runExport(job, app: app, queue: queue) }
+        if job.kind == "import" { return await runImport(job, app: app, queue: queue) }
         app.logger.info("training started", metadata: ["iteration": "\(job.iterationID)", "attempt": "\(job.attempts)"])
         do {
             try await TrainingJob(app: app, job: job, queue: queue).run()
@@ -85,6 +86,21 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
             let reason = "\(error)"
             app.logger.error("training failed", metadata: ["iteration": "\(job.iterationID)", "error": "\(reason)"])
             try? await queue.fail(job, error: reason, details: "Training failed: \(reason)")
+        }
+    }
+
+    private func runImport(_ job: Job, app: Application, queue: JobQueue) async {
+        app.logger.info("import started", metadata: ["project": "\(job.projectID.map { "\($0)" } ?? "-")"])
+        do {
+            try await ProjectImportJob(app: app, job: job).run()
+            try await queue.finish(job, state: "done")
+        } catch is ProjectImportJob.Cancelled {
+            try? await queue.finish(job, state: "cancelled")
+        } catch {
+            if Task.isCancelled { return }
+            let reason = "\(error)"
+            app.logger.error("import failed", metadata: ["project": "\(job.projectID.map { "\($0)" } ?? "-")", "error": "\(reason)"])
+            try? await queue.fail(job, error: reason, details: reason)
         }
     }
 

@@ -39,11 +39,14 @@ struct JobQueue {
         try await Job.query(on: db).filter(\.$id == job.id!).set(\.$state, to: state).set(\.$error, to: error).update()
     }
 
-    /// Fails a job for good, and with it what it was building: its Training iteration or
-    /// its Exporting export, which gets `details` as the reason.
+    /// Fails a job for good, and with it what it was building: its Training iteration, its
+    /// Exporting export (which gets `details` as the reason) or its Importing project.
     func fail(_ job: Job, error: String, details: String) async throws {
         try await finish(job, state: "failed", error: error)
-        if job.kind == "export" {
+        if job.kind == "import" {
+            guard let id = job.projectID else { return }
+            try await Project.query(on: db).filter(\.$id == id).filter(\.$status == "Importing").set(\.$status, to: "Failed").update()
+        } else if job.kind == "export" {
             guard let id = job.exportID else { return }
             try await Export.query(on: db).filter(\.$id == id).filter(\.$status == "Exporting")
                 .set(\.$status, to: "Failed").set(\.$error, to: details).update()
@@ -67,6 +70,7 @@ struct JobQueue {
             if job.attempts >= Self.maxAttempts {
                 try await fail(job, error: "interrupted \(job.attempts) times",
                                details: job.kind == "export" ? "The export was interrupted \(job.attempts) times."
+                                   : job.kind == "import" ? "The import was interrupted \(job.attempts) times."
                                    : "Training was interrupted \(job.attempts) times (the server stopped while it ran).")
             } else {
                 try await Job.query(on: db).filter(\.$id == job.id!).filter(\.$state == "running")

@@ -52,6 +52,11 @@ struct TrainingService {
             throw CVError.badRequest("BadRequestReservedBudgetInHoursNotEnoughForAdvancedTraining",
                                      "Advanced training needs reservedBudgetInHours of at least 1 (hours, up to 168).")
         }
+        guard project.status == "Succeeded" else {
+            throw CVError.badRequest("BadRequestTrainingValidationFailed",
+                                     project.status == "Importing" ? "The project is still importing; train it when the import has finished."
+                                         : "The project's import failed; it cannot be trained.")
+        }
         let detection = project.projectType == "ObjectDetection"
         if detection, !(try await LimitResolver.objectDetectionEnabled(for: account, on: db)) {
             throw CVError.badRequest("BadRequestNotSupported", "Object detection is not enabled on this account's tier.")
