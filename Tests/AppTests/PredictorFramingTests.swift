@@ -13,13 +13,13 @@ final class PredictorFramingTests: XCTestCase {
         var rng = SplitMix64(seed: 11)
         let weights = (0..<(3 * d)).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53) - 0.5) }
         let head = { (framing: Framing) in
-            ClassifierHead(kind: .multiclass, backbone: app.engine.variant.rawValue, inputSize: app.engine.variant.inputSize,
+            ClassifierHead(kind: .multiclass, backbone: EfficientNetLite.Variant.lite0.rawValue, inputSize: EfficientNetLite.Variant.lite0.inputSize,
                            tagIDs: ["a", "b", "c"], featureMean: [Float](repeating: 0, count: d),
                            featureScale: [Float](repeating: 1, count: d), weights: weights, bias: [0, 0, 0], l2: 1, framing: framing)
         }
         // A wide photo: its centre square leaves out a third of it.
         let image = try ImageDecoder.jpegVariant(try imageFixture("landscape.png"), maxSide: 300, quality: 90).jpeg
-        let model = try app.engine.backbone()
+        let model = try app.engine.backbone(.lite0)
         let size = model.variant.inputSize
         func expected(_ h: ClassifierHead) throws -> [String: Float] {
             let x = try Preprocessor.input(encoded: image, size: size, view: .plain(h.framing))

@@ -1,5 +1,6 @@
 import Foundation
 import Vapor
+import VisionEngine
 
 /// A domain offered to projects, from `config/domains.json`. Ids are Azure's, so
 /// scripts that hard-code domain GUIDs keep working.
@@ -17,6 +18,8 @@ struct Domain: Codable, Sendable {
     var modelInformation: ModelInformation?
 
     var isObjectDetection: Bool { type == "ObjectDetection" }
+    /// The backbone jobs of this domain run (the catalogue is refused at start-up when it names another).
+    var variant: EfficientNetLite.Variant { EfficientNetLite.Variant(rawValue: backbone) ?? .lite0 }
     var exportable: Bool { !exportablePlatforms.isEmpty }
 }
 
@@ -30,6 +33,16 @@ struct DomainCatalog: Sendable {
             throw ConfigError(message: "cannot read domain catalogue \(path)")
         }
         let domains = try JSONDecoder().decode([Domain].self, from: data)
+        for d in domains where EfficientNetLite.Variant(rawValue: d.backbone) == nil {
+            throw ConfigError(message: "domain \(d.name) (\(d.id)): unknown backbone \(d.backbone); the engine has \(EfficientNetLite.Variant.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        // A classifier's features come from the resolution its backbone was trained at.
+        for d in domains where !d.isObjectDetection && d.inputSize != d.variant.inputSize {
+            throw ConfigError(message: "domain \(d.name) (\(d.id)): \(d.backbone) classifies at \(d.variant.inputSize) pixels, not \(d.inputSize)")
+        }
+        if let twice = Dictionary(grouping: domains, by: \.id).first(where: { $0.value.count > 1 }) {
+            throw ConfigError(message: "domain id \(twice.key) is listed \(twice.value.count) times")
+        }
         // The detection grid has one cell per 32 input pixels.
         for d in domains where d.isObjectDetection && (d.inputSize % 32 != 0 || !(320...1024).contains(d.inputSize)) {
             throw ConfigError(message: "domain \(d.name) (\(d.id)): a detection input must be a multiple of 32 from 320 to 1024, not \(d.inputSize)")

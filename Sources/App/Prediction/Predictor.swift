@@ -3,7 +3,8 @@ import NIOConcurrencyHelpers
 import Vapor
 import VisionEngine
 
-/// Published iterations' heads, loaded once and kept warm, run on the shared backbone.
+/// Published iterations' heads, loaded once and kept warm, run on the shared backbone
+/// each head names.
 final class Predictor: @unchecked Sendable {
     /// ClassifierHead or DetectorHead per iteration.
     private let models = NIOLockedValueBox<[UUID: any Sendable]>([:])
@@ -31,7 +32,7 @@ final class Predictor: @unchecked Sendable {
             return try DetectionView.whole.input(rgb: img.pixels, width: img.width, height: img.height, size: size)
         }
         let found: [Detection] = try await engine.run {
-            let model = try engine.backbone()
+            let model = try engine.backbone(named: head.backbone)
             let maps = model.forward(Tensor(n: 1, h: size, w: size, c: 3, data: input), maps: Set(DetectionFeatures.levels))
             return head.detect(DetectionFeatures.headInputs(maps)[0])
         }
@@ -45,12 +46,12 @@ final class Predictor: @unchecked Sendable {
     func classify(_ data: Data, iteration it: Iteration, account: UUID, app: Application) async throws -> [(tagID: String, probability: Float)] {
         let head = try head(for: it, blobs: app.blobStore)
         let engine = app.engine
-        let size = engine.variant.inputSize
+        let size = head.inputSize
         let view = AugmentationView.plain(head.framing)
         let input = try await app.predictionDecodePool.run(account: account) { try Preprocessor.input(encoded: data, size: size, view: view) }
         let probs: [Float] = try await engine.run {
-            let model = try engine.backbone()
-            let features = model.features(Tensor(n: 1, h: model.variant.inputSize, w: model.variant.inputSize, c: 3, data: input))
+            let model = try engine.backbone(named: head.backbone)
+            let features = model.features(Tensor(n: 1, h: size, w: size, c: 3, data: input))
             return head.probabilities(features)
         }
         return zip(head.tagIDs, probs).map { ($0, $1) }.sorted { $0.1 > $1.1 }

@@ -64,7 +64,8 @@ struct DetectionTrainingJob {
             return o
         }()
         let views = DetectionView.views(count: options.views)
-        let model = try await app.engine.run { [app] in try app.engine.backbone() }
+        let variant = app.domainCatalog.domain(iteration.domainID)?.variant ?? .lite0
+        let model = try await app.engine.run { [app] in try app.engine.backbone(variant) }
         // The iteration's domain says the input: 416 for the compact format.
         let inputSize = app.domainCatalog.domain(iteration.domainID)?.inputSize ?? DetectionGrid.inputSize
         let extractor = DetectionExtractor(model: model, cache: try DiskDetectionFeatureCache(directory: Self.cacheDirectory(app)),

@@ -2,18 +2,17 @@ import NIOConcurrencyHelpers
 import Vapor
 import VisionEngine
 
-/// The backbone, loaded once per process on first use and shared by training and
-/// prediction; and the thread pool the engine's CPU work runs on (never the event loops).
+/// The backbones, each loaded once per process when a domain first needs it and shared by
+/// training, prediction and export; and the thread pool the engine's CPU work runs on
+/// (never the event loops).
 final class Engine: @unchecked Sendable {
     let weightsDir: String
-    /// The backbone every domain runs on today.
-    let variant = EfficientNetLite.Variant.lite0
     let threads: NIOThreadPool
     /// OpenMP threads each job's forward pass uses; set on the job's own thread, so two
     /// jobs at once use 2 × this many cores.
     let threadsPerJob: Int
     private let lock = NIOLock()
-    private var model: EfficientNetLite?
+    private var models: [EfficientNetLite.Variant: EfficientNetLite] = [:]
 
     init(weightsDir: String, workers: Int, threadsPerJob: Int = 1) {
         self.weightsDir = weightsDir
@@ -23,13 +22,21 @@ final class Engine: @unchecked Sendable {
         threads.start()
     }
 
-    func backbone() throws -> EfficientNetLite {
+    func backbone(_ variant: EfficientNetLite.Variant) throws -> EfficientNetLite {
         try lock.withLock {
-            if let model { return model }
+            if let model = models[variant] { return model }
             let m = try BackboneWeights.load(variant, directory: weightsDir).with(threads: threadsPerJob)
-            model = m
+            models[variant] = m
             return m
         }
+    }
+
+    /// The backbone a trained head was trained on (its file names it).
+    func backbone(named name: String) throws -> EfficientNetLite {
+        guard let variant = EfficientNetLite.Variant(rawValue: name) else {
+            throw CVError(.internalServerError, "ErrorUnknownBaseModel", "The model was trained on a backbone this server does not have (\(name.prefix(64))).")
+        }
+        return try backbone(variant)
     }
 
     /// Runs CPU-bound engine work off the event loops.

@@ -32,18 +32,21 @@ struct ExportJob {
         let projectID = project.id!, iterationID = it.id!
         // The packager for the kind of model the iteration holds.
         let package: @Sendable (EfficientNetLite) throws -> Data
+        let backbone: String
         if DetectorHead.isDetector(model) {
             let head = try DetectorHead.deserialise(model)
+            backbone = head.backbone
             let labels = tags(head.tagIDs)
             package = { try DetectorExportPackager(backbone: $0, head: head, tags: labels, projectID: projectID,
                                                    iterationID: iterationID, version: Self.producerVersion).package(target) }
         } else {
             let head = try ClassifierHead.deserialise(model)
+            backbone = head.backbone
             let labels = tags(head.tagIDs)
             package = { try ExportPackager(backbone: $0, head: head, tags: labels, projectID: projectID,
                                            iterationID: iterationID, version: Self.producerVersion).package(target) }
         }
-        let zipHash = try await engine.run { try blobs.put(try package(try engine.backbone())) }
+        let zipHash = try await engine.run { try blobs.put(try package(try engine.backbone(named: backbone))) }
         try await Export.query(on: db).filter(\.$id == id).filter(\.$status == "Exporting")
             .set(\.$status, to: "Done").set(\.$blobHash, to: zipHash).set(\.$error, to: nil).update()
     }

@@ -32,7 +32,9 @@ struct TrainingJob {
 
         let advanced = iteration.trainingType == "Advanced"
         let views = AugmentationView.views(count: advanced ? 4 : 2)
-        let model = try await app.engine.run { [app] in try app.engine.backbone() }
+        // The iteration's domain says the backbone (General [A1]: Lite1 at 240).
+        let variant = app.domainCatalog.domain(iteration.domainID)?.variant ?? .lite0
+        let model = try await app.engine.run { [app] in try app.engine.backbone(variant) }
         let store = FeatureStore(db: db)
         let session = try await store.session(hashes: images.map(\.originalHash), backbone: model.variant.rawValue)
         let extractor = FeatureExtractor(model: model, cache: session)
