@@ -35,5 +35,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0029_TrainingRateLimit(tiers: tiers),
         M0030_CreateTrainingSets(),
         M0031_ProjectImports(),
+        M0032_CreateImportedProjects(),
     ]
 }

@@ -80,10 +80,13 @@ public func configure(_ app: Application) async throws {
     try signedIn.register(collection: TrainingPages())
     try signedIn.register(collection: PredictionPages())
     try signedIn.register(collection: AdminPages())
+    app.customVisionImports = CustomVisionImportRuns()
+    try signedIn.register(collection: CustomVisionImportPages())
 
     app.asyncCommands.use(CreateAdminCommand(), as: "create-admin")
     app.asyncCommands.use(SweepBlobsCommand(), as: "sweep-blobs")
     app.asyncCommands.use(RevokeAdminTokenCommand(), as: "revoke-admin-token")
+    app.asyncCommands.use(ImportCustomVisionCommand(), as: "import-customvision")
     app.lifecycle.use(HousekeepingSchedule())
     app.blobReclaimer = BlobReclaimer(db: app.db, store: app.blobStore, grace: settings.blobFreeGraceSeconds, logger: app.logger)
     app.lifecycle.use(app.blobReclaimer)

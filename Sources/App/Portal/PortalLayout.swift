@@ -4,10 +4,11 @@ import Vapor
 /// The page frame every portal page shares.
 enum PortalLayout {
     static func page(title: String, user: User?, csrf: String, flash: String? = nil, error: String? = nil,
-                     _ body: [HNode]) -> String {
+                     refreshSeconds: Int? = nil, _ body: [HNode]) -> String {
         var nav: [HNode] = [H.link("Sightline", "/", id: "home")]
         if let user {
             nav.append(H.link("Resource accounts", "/accounts", id: "nav-accounts"))
+            nav.append(H.link("Import from Custom Vision", "/import", id: "nav-import"))
             if user.isAdmin {
                 nav.append(H.link("Admin", "/admin", id: "nav-admin"))
             }
@@ -28,6 +29,7 @@ enum PortalLayout {
                 // in an attribute; a plain element with escaped text is all a portal page needs.
                 .element(named: "title", text: "\(title) · Sightline"),
                 .meta(.name("viewport"), .content("width=device-width, initial-scale=1")),
+                .unwrap(refreshSeconds) { .meta(.attribute(named: "http-equiv", value: "refresh"), .content("\($0)")) },
                 .stylesheet("/css/sightline.css")
             ),
             .body(

@@ -1,0 +1,255 @@
+import Fluent
+import Foundation
+import NIOConcurrencyHelpers
+import Vapor
+
+/// Copies projects from a Custom Vision Training API (Azure's, or another Sightline's) into
+/// one account here: the project (domain mapped by id), its tags (type, description), and
+/// every image's original bytes with its tags, regions and metadata, page by page, through
+/// the same ingestion as uploads (so the account's quotas hold and what does not fit is
+/// counted). Run it again after an interruption and it fills the same project, copying only
+/// what is missing: images are matched by content hash, tags by name.
+struct CustomVisionImporter: Sendable {
+    let app: Application
+    let source: CustomVisionSource
+    let account: Account
+
+    /// What one source project's copy has come to.
+    struct ProjectReport: Sendable, Codable {
+        var sourceID: String
+        var name: String
+        var targetID: String?
+        /// waiting, copying, training, done or failed
+        var state = "waiting"
+        var imagesTotal = 0
+        var copied = 0
+        var alreadyThere = 0
+        var didNotFit = 0
+        var failed = 0
+        var tagsNotCopied: [String] = []
+        var notes: [String] = []
+        var training: String?
+        var imagesDone: Int { copied + alreadyThere + didNotFit + failed }
+    }
+
+    struct Report: Sendable, Codable {
+        var projects: [ProjectReport] = []
+        var throttled = 0
+        var finished = false
+        var error: String?
+    }
+
+    /// The report as it changes; the importer writes, callers read.
+    final class Progress: @unchecked Sendable {
+        private let box = NIOLockedValueBox(Report())
+        var report: Report { box.withLockedValue { $0 } }
+        func update(_ body: (inout Report) -> Void) { box.withLockedValue { body(&$0) } }
+    }
+
+    /// Images per ingestion transaction: small, so an interrupted run loses little and
+    /// progress moves often.
+    static let batch = 16
+
+    static func normalise(endpoint: String) -> String {
+        var e = endpoint.trimmingCharacters(in: .whitespaces).lowercased()
+        while e.hasSuffix("/") { e.removeLast() }
+        return e
+    }
+
+    /// Every source project, or those named; their copies, then (with `train`) a training
+    /// of each copy reported beside the source's latest completed iteration.
+    func run(projectIDs: [String], train: Bool, progress: Progress) async {
+        do {
+            let wanted = projectIDs.isEmpty ? try await source.projects().map(\.id) : projectIDs
+            progress.update { r in r.projects = wanted.map { ProjectReport(sourceID: $0, name: $0) } }
+            for (n, id) in wanted.enumerated() {
+                do {
+                    try await copy(id, index: n, train: train, progress: progress)
+                } catch {
+                    progress.update { $0.projects[n].state = "failed"; $0.projects[n].notes.append(Self.describe(error)) }
+                }
+            }
+        } catch {
+            progress.update { $0.error = Self.describe(error) }
+        }
+        progress.update { $0.finished = true }
+    }
+
+    static func describe(_ error: Error) -> String {
+        if let e = error as? CVError { return "\(e.code): \(e.message)" }
+        if let e = error as? QuotaLedger.Exceeded { let cv = CVError.quotaExceeded(e); return "\(cv.code): \(cv.message)" }
+        return "\(error)"
+    }
+
+    private func copy(_ sourceID: String, index n: Int, train: Bool, progress: Progress) async throws {
+        let sp = try await source.project(sourceID)
+        progress.update { $0.projects[n].name = sp.name; $0.projects[n].state = "copying" }
+        let project = try await targetProject(for: sp, progress: progress, index: n)
+        progress.update { $0.projects[n].targetID = project.id!.uuidString.lowercased() }
+        let tagMap = try await copyTags(from: sp.id, to: project, progress: progress, index: n)
+        let total = try await source.imageCount(sp.id)
+        progress.update { $0.projects[n].imagesTotal = total }
+        let ingestor = ImageIngestor(db: app.db, blobs: app.blobStore, decoder: app.decodePool, settings: app.settings)
+        var skip = 0
+        while true {
+            let page = try await source.images(sp.id, skip: skip)
+            if page.isEmpty { break }
+            skip += page.count
+            let bytes = await download(page)
+            var items: [(IngestItem, [String: String])] = []
+            for (image, data) in zip(page, bytes) {
+                var item = IngestItem(sourceURL: image.originalImageUri)
+                switch data {
+                case .success(let d): item.data = d
+                case .failure: item.failure = "ErrorSource"
+                }
+                item.tagIDs = (image.tags ?? []).compactMap { tagMap[$0.tagId]?.uuidString }
+                item.regions = (image.regions ?? []).compactMap { r in
+                    tagMap[r.tagId].map { RegionBox(tagId: $0.uuidString, left: r.left, top: r.top, width: r.width, height: r.height) }
+                }.filter(\.isValid)
+                items.append((item, image.metadata ?? [:]))
+            }
+            // Metadata is per batch in the ingestion: images that share it go in together.
+            let groups = Dictionary(grouping: items.indices) { items[$0].1.sorted { $0.key < $1.key }.map { "\($0.key)\u{0}\($0.value)" }.joined(separator: "\u{1}") }
+            for (_, indices) in groups {
+                for start in stride(from: 0, to: indices.count, by: Self.batch) {
+                    let part = indices[start..<min(start + Self.batch, indices.count)]
+                    let outcomes = try await ingestor.ingest(account: account, project: project, items: part.map { items[$0].0 },
+                                                             batchTagIDs: [], metadata: items[part.first!].1)
+                    progress.update { r in
+                        for o in outcomes {
+                            switch o.status {
+                            case "OK": r.projects[n].copied += 1
+                            case "OKDuplicate": r.projects[n].alreadyThere += 1
+                            case "ErrorLimitExceed": r.projects[n].didNotFit += 1
+                            default: r.projects[n].failed += 1
+                            }
+                        }
+                    }
+                }
+            }
+            if page.count < CustomVisionSource.pageSize { break }
+        }
+        let done = progress.report.projects[n]
+        if done.didNotFit > 0 {
+            progress.update { $0.projects[n].notes.append("\(done.didNotFit) images did not fit this account's image limit per project.") }
+        }
+        if train {
+            progress.update { $0.projects[n].state = "training" }
+            let summary = try await trainAndCompare(project, sourceID: sp.id)
+            progress.update { $0.projects[n].training = summary }
+        }
+        progress.update { $0.projects[n].state = "done" }
+    }
+
+    /// The project an earlier run made for this source project, or a new one.
+    private func targetProject(for sp: CustomVisionSource.Project, progress: Progress, index n: Int) async throws -> Project {
+        let endpoint = Self.normalise(endpoint: source.endpoint)
+        if let link = try await ImportedProject.query(on: app.db).filter(\.$accountID == account.id!)
+            .filter(\.$sourceEndpoint == endpoint).filter(\.$sourceProjectID == sp.id).first(),
+           let existing = try await Project.find(link.projectID, on: app.db) {
+            return existing
+        }
+        let catalog = app.domainCatalog
+        var domain = sp.settings?.domainId.flatMap(UUID.init(uuidString:)).flatMap(catalog.domain)
+        if domain == nil {
+            domain = catalog.domain(DomainCatalog.generalClassification)
+            progress.update { $0.projects[n].notes.append("Its domain \(sp.settings?.domainId ?? "(none)") is not offered here; the copy uses General (classification).") }
+        }
+        let platforms = (sp.settings?.targetExportPlatforms ?? []).filter { ProjectService.exportPlatforms.contains($0) }
+        let changes = ProjectChanges(domainID: domain!.id.uuidString,
+                                     classificationType: domain!.isObjectDetection ? nil : sp.settings?.classificationType,
+                                     targetExportPlatforms: domain!.exportable ? platforms : [])
+        let description = (sp.description ?? "").filter { !$0.isASCII || $0.asciiValue! >= 32 || $0 == "\n" }
+        let project = try await ProjectService(db: app.db, domains: catalog).create(
+            account: account, name: String(sp.name.prefix(256)), description: String(description.prefix(4096)), changes: changes)
+        let link = ImportedProject()
+        link.accountID = account.id!; link.projectID = project.id!; link.sourceEndpoint = endpoint
+        link.sourceProjectID = sp.id; link.createdAt = Date()
+        try await link.create(on: app.db)
+        return project
+    }
+
+    /// Source tag id → tag here; tags already here (by name) are reused.
+    private func copyTags(from sourceID: String, to project: Project, progress: Progress, index n: Int) async throws -> [String: UUID] {
+        let service = TagService(db: app.db)
+        var byName: [String: UUID] = [:]
+        for t in try await service.list(project: project) { byName[t.nameKey] = t.id! }
+        var map: [String: UUID] = [:]
+        for t in try await source.tags(sourceID) {
+            if let id = byName[t.name.lowercased()] { map[t.id] = id; continue }
+            do {
+                let made = try await service.create(account: account, project: project, name: t.name, description: t.description,
+                                                    type: t.type)
+                map[t.id] = made.id!
+                byName[made.nameKey] = made.id!
+            } catch {
+                progress.update { $0.projects[n].tagsNotCopied.append(t.name); $0.projects[n].notes.append("Tag '\(t.name)': \(Self.describe(error))") }
+            }
+        }
+        return map
+    }
+
+    /// Original bytes for a page, four at a time.
+    private func download(_ page: [CustomVisionSource.Image]) async -> [Result<Data, Error>] {
+        var out = [Result<Data, Error>?](repeating: nil, count: page.count)
+        let source = self.source
+        await withTaskGroup(of: (Int, Result<Data, Error>).self) { group in
+            var next = 0
+            func start() {
+                guard next < page.count else { return }
+                let i = next
+                next += 1
+                group.addTask {
+                    guard let uri = page[i].originalImageUri else { return (i, .failure(CustomVisionSource.Failure(description: "no originalImageUri"))) }
+                    do { return (i, .success(try await source.download(uri))) } catch { return (i, .failure(error)) }
+                }
+            }
+            for _ in 0..<4 { start() }
+            while let (i, r) = await group.next() {
+                out[i] = r
+                start()
+            }
+        }
+        return out.map { $0 ?? .failure(CustomVisionSource.Failure(description: "not downloaded")) }
+    }
+
+    /// Trains the copy (unless nothing changed since its last training) and says how its
+    /// metrics compare with the source's latest completed iteration.
+    private func trainAndCompare(_ project: Project, sourceID: String) async throws -> String {
+        let service = TrainingService(db: app.db)
+        var iteration: Iteration
+        do {
+            iteration = try await service.train(account: account, project: project, trainingType: "Regular", budgetHours: 0, force: false)
+        } catch let e as CVError where e.code == "BadRequestTrainingNotNeeded" {
+            guard let last = try await service.iterations(project).first(where: { $0.status == "Completed" }) else { throw e }
+            iteration = last
+        }
+        while iteration.status == "Training" {
+            try await Task.sleep(nanoseconds: 500_000_000)
+            guard let now = try await Iteration.find(iteration.id, on: app.db) else { return "The iteration was deleted while it trained." }
+            iteration = now
+        }
+        guard iteration.status == "Completed" else { return "\(iteration.name) \(iteration.status): \(iteration.errorDetails ?? "")" }
+        let here = try metrics(iteration, service: service)
+        var line = "\(iteration.name): precision \(Self.percent(here.0)), recall \(Self.percent(here.1)), AP \(Self.percent(here.2))"
+        if let latest = try? await source.iterations(sourceID).first(where: { $0.status == "Completed" }),
+           let theirs = try? await source.performance(sourceID, iteration: latest.id) {
+            line += "; source \(latest.name): precision \(Self.percent(theirs.precision)), recall \(Self.percent(theirs.recall)), AP \(Self.percent(theirs.averagePrecision))"
+        } else {
+            line += "; the source has no completed iteration to compare with"
+        }
+        return line
+    }
+
+    private func metrics(_ it: Iteration, service: TrainingService) throws -> (Double?, Double?, Double?) {
+        if let detection = try service.detectionReport(it) {
+            let s = detection.summary(threshold: 0.5, overlap: 0.3)
+            return (Double(s.precision), Double(s.recall), Double(s.meanAveragePrecision))
+        }
+        let (_, s) = try service.performance(it, threshold: 0.5)
+        return (Double(s.precision), Double(s.recall), Double(s.averagePrecision))
+    }
+
+    static func percent(_ v: Double?) -> String { v.map { String(format: "%.1f %%", $0 * 100) } ?? "–" }
+}

@@ -1,0 +1,141 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Vapor
+import VisionEngine
+
+/// A Custom Vision Training API (Azure's, or any Sightline's) read through its public REST
+/// operations only, as `import-customvision` needs it: projects, tags, images page by page,
+/// image bytes, iterations and their performance. A `429` is waited out for as long as its
+/// `Retry-After` says (at most a minute at a time); a 5xx or a dropped connection is tried
+/// again a few times.
+struct CustomVisionSource: Sendable {
+    let endpoint: String
+    let trainingKey: String
+    let http: HTTPClient
+    /// Checked on the endpoint and on every image URI when set (the portal's imports).
+    let policy: URLPolicy?
+    /// Told each time the source answers 429 (the importer counts them).
+    var onThrottle: @Sendable (Int) -> Void = { _ in }
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    struct Project: Decodable, Sendable {
+        struct Settings: Decodable, Sendable {
+            var domainId: String?
+            var classificationType: String?
+            var targetExportPlatforms: [String]?
+        }
+        var id: String
+        var name: String
+        var description: String?
+        var settings: Settings?
+    }
+
+    struct Tag: Decodable, Sendable {
+        var id: String
+        var name: String
+        var description: String?
+        var type: String?
+        var imageCount: Int?
+    }
+
+    struct Image: Decodable, Sendable {
+        struct TagRef: Decodable, Sendable { var tagId: String }
+        struct Region: Decodable, Sendable { var tagId: String; var left, top, width, height: Double }
+        var id: String
+        var originalImageUri: String?
+        var tags: [TagRef]?
+        var regions: [Region]?
+        var metadata: [String: String]?
+    }
+
+    struct Iteration: Decodable, Sendable {
+        var id: String
+        var name: String
+        var status: String
+    }
+
+    struct Performance: Decodable, Sendable {
+        var precision: Double?
+        var recall: Double?
+        var averagePrecision: Double?
+    }
+
+    /// Images per page: the API's largest `take`.
+    static let pageSize = 256
+    static let apiVersion = "v3.3"
+
+    private var base: String {
+        (endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint) + "/customvision/\(Self.apiVersion)/training"
+    }
+
+    func projects() async throws -> [Project] { try await get("/projects") }
+    func project(_ id: String) async throws -> Project { try await get("/projects/\(Self.escape(id))") }
+    func tags(_ project: String) async throws -> [Tag] { try await get("/projects/\(Self.escape(project))/tags") }
+    func imageCount(_ project: String) async throws -> Int { try await get("/projects/\(Self.escape(project))/images/count") }
+    func images(_ project: String, skip: Int) async throws -> [Image] {
+        try await get("/projects/\(Self.escape(project))/images?take=\(Self.pageSize)&skip=\(skip)&orderBy=Oldest")
+    }
+    func iterations(_ project: String) async throws -> [Iteration] { try await get("/projects/\(Self.escape(project))/iterations") }
+    func performance(_ project: String, iteration: String) async throws -> Performance {
+        try await get("/projects/\(Self.escape(project))/iterations/\(Self.escape(iteration))/performance?threshold=0.5")
+    }
+
+    static func escape(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-"])) ?? s }
+
+    private func get<T: Decodable>(_ path: String) async throws -> T {
+        let body = try await fetch(base + path, headers: ["Training-Key": trainingKey], limit: 64 * 1024 * 1024)
+        do { return try JSONDecoder().decode(T.self, from: body) } catch {
+            throw Failure(description: "The source answered \(path.split(separator: "?")[0]) with JSON this importer cannot read: \(error)")
+        }
+    }
+
+    /// An image's original bytes (at most the training limit).
+    func download(_ uri: String) async throws -> Data {
+        try await fetch(uri, headers: [:], limit: ImageDecoder.trainingMaxBytes)
+    }
+
+    private func fetch(_ url: String, headers: HTTPHeaders, limit: Int) async throws -> Data {
+        if let policy, case .failure(let why) = policy.check(url) {
+            throw Failure(description: "\(URL(string: url)?.host ?? "the address") may not be fetched from this server (\(why)).")
+        }
+        var failures = 0
+        while true {
+            var request = HTTPClientRequest(url: url)
+            request.headers = headers
+            let response: HTTPClientResponse
+            do {
+                response = try await http.execute(request, timeout: .seconds(60))
+            } catch {
+                failures += 1
+                guard failures < 4 else { throw Failure(description: "\(Self.safe(url)) could not be reached: \(error)") }
+                try await Task.sleep(nanoseconds: UInt64(failures) * 1_000_000_000)
+                continue
+            }
+            switch response.status.code {
+            case 200:
+                return Data(buffer: try await response.body.collect(upTo: limit))
+            case 429:
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                let wait = min(60, max(1, Int(response.headers.first(name: "Retry-After") ?? "") ?? 1))
+                onThrottle(wait)
+                try await Task.sleep(nanoseconds: UInt64(wait) * 1_000_000_000)
+            case 500...599 where failures < 3:
+                _ = try? await response.body.collect(upTo: 64 * 1024)
+                failures += 1
+                try await Task.sleep(nanoseconds: UInt64(failures) * 1_000_000_000)
+            default:
+                let body = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
+                let code = (try? JSONDecoder().decode([String: String].self, from: Data(body.utf8)))?["code"]
+                throw Failure(description: "\(Self.safe(url)) answered \(response.status.code)\(code.map { " \($0)" } ?? "")\(response.status.code == 401 ? ": check the endpoint and training key" : "").")
+            }
+        }
+    }
+
+    /// A URL without its query (signed image URIs carry their signature there).
+    static func safe(_ url: String) -> String { String(url.split(separator: "?", maxSplits: 1)[0]) }
+}

@@ -1,0 +1,137 @@
+import Fluent
+import Vapor
+
+/// "Import from Custom Vision": the source's endpoint and training key, then its projects
+/// to pick and the account to copy into, then a page that follows the copy (it refreshes
+/// itself until the run ends). The same importer as `sightline import-customvision`; the
+/// endpoint and every image address are checked against the server's URL policy.
+struct CustomVisionImportPages: RouteCollection {
+    func boot(routes: RoutesBuilder) throws {
+        let i = routes.grouped("import")
+        i.get(use: form)
+        i.post("projects", use: listProjects)
+        i.post("start", use: start)
+        i.get("runs", ":runId", use: run)
+    }
+
+    struct SourceForm: Content { var endpoint: String; var trainingKey: String }
+    struct StartForm: Content {
+        var endpoint: String
+        var trainingKey: String
+        var accountId: String
+        var projects: [String]?
+        var train: String?
+    }
+
+    static let maxField = 2048
+
+    private func source(_ req: Request, endpoint: String, key: String) throws -> CustomVisionSource {
+        let e = endpoint.trimmingCharacters(in: .whitespaces), k = key.trimmingCharacters(in: .whitespaces)
+        guard !e.isEmpty, e.count <= Self.maxField, let url = URL(string: e), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
+              url.host != nil else {
+            throw CVError.badRequest("BadRequestInvalidUri", "The endpoint is the https address of the Custom Vision resource, e.g. https://westeurope.api.cognitive.microsoft.com.")
+        }
+        guard !k.isEmpty, k.count <= 256 else { throw CVError.badRequest("BadRequest", "Give a training key of that resource.") }
+        return CustomVisionSource(endpoint: e, trainingKey: k, http: req.application.http.client.shared, policy: req.application.urlPolicy)
+    }
+
+    private func formPage(_ req: Request, endpoint: String = "", error: String? = nil, status: HTTPResponseStatus = .ok) -> Response {
+        let csrf = req.csrfToken
+        return .html(PortalLayout.page(title: "Import from Custom Vision", user: req.portalUser, csrf: csrf, error: error, [
+            H.el("p", [], [H.text("Copies projects from Azure Custom Vision (or another Sightline) into one of your resource accounts: tags, every image's original file, its tags, regions and metadata. Running it again copies only what is missing.")]),
+            H.form(action: "/import/projects", csrf: csrf, id: "import-source", [
+                H.field("Endpoint", name: "endpoint", type: "url", value: endpoint, id: "import-endpoint",
+                        extra: [("required", "required"), ("maxlength", "\(Self.maxField)"), ("placeholder", "https://westeurope.api.cognitive.microsoft.com")]),
+                H.field("Training key", name: "trainingKey", type: "password", id: "import-key", extra: [("required", "required"), ("maxlength", "256"), ("autocomplete", "off")]),
+                H.button("List projects", id: "import-list"),
+            ]),
+        ]), status: status)
+    }
+
+    func form(req: Request) async throws -> Response { formPage(req) }
+
+    func listProjects(req: Request) async throws -> Response {
+        let f = try req.content.decode(SourceForm.self)
+        let projects: [CustomVisionSource.Project]
+        do {
+            projects = try await source(req, endpoint: f.endpoint, key: f.trainingKey).projects()
+        } catch let e as CVError {
+            return formPage(req, endpoint: f.endpoint, error: e.message, status: e.status)
+        } catch {
+            return formPage(req, endpoint: f.endpoint, error: "Could not list the source's projects: \(error)", status: .badRequest)
+        }
+        let accounts = try await AccountService(db: req.db).list(owner: req.portalUser!)
+        let csrf = req.csrfToken
+        let rows: [[HNode]] = projects.map { p in
+            [H.el("label", [], [H.void("input", [("type", "checkbox"), ("name", "projects[]"), ("value", p.id), ("checked", "checked"),
+                                                 ("class", "import-project")]), H.text(" " + p.name)]),
+             H.text(p.id)]
+        }
+        return .html(PortalLayout.page(title: "Import from Custom Vision", user: req.portalUser, csrf: csrf, [
+            H.el("p", [], [H.text("\(projects.count) projects at \(CustomVisionSource.safe(f.endpoint)). Pick those to copy and the account to copy them into.")]),
+            H.form(action: "/import/start", csrf: csrf, id: "import-start", [
+                H.void("input", [("type", "hidden"), ("name", "endpoint"), ("value", f.endpoint)]),
+                H.void("input", [("type", "hidden"), ("name", "trainingKey"), ("value", f.trainingKey)]),
+                H.table(head: ["Project", "Id"], rows: rows, id: "import-projects"),
+                H.el("label", [], [H.text("Into account"), H.el("select", [("name", "accountId"), ("id", "import-account")], accounts.map { a in
+                    H.el("option", [("value", a.id!.uuidString.lowercased())], [H.text("\(a.name) (\(a.tierCode))")])
+                })]),
+                H.el("label", [], [H.void("input", [("type", "checkbox"), ("name", "train"), ("value", "on"), ("id", "import-train")]),
+                                   H.text(" Train each copy when it is complete")]),
+                H.button("Import", id: "import-go"),
+            ]),
+        ]))
+    }
+
+    func start(req: Request) async throws -> Response {
+        let f = try req.content.decode(StartForm.self)
+        let user = req.portalUser!
+        let account = try await AccountService(db: req.db).find(owner: user, id: f.accountId)
+        let chosen = (f.projects ?? []).filter { !$0.isEmpty && $0.count <= 64 }
+        guard !chosen.isEmpty else { return formPage(req, endpoint: f.endpoint, error: "Pick at least one project.", status: .badRequest) }
+        let runs = req.application.customVisionImports
+        let progressSource: CustomVisionSource
+        do { progressSource = try source(req, endpoint: f.endpoint, key: f.trainingKey) } catch let e as CVError {
+            return formPage(req, endpoint: f.endpoint, error: e.message, status: e.status)
+        }
+        var counted = progressSource
+        let box = CustomVisionImporter.Progress()
+        counted.onThrottle = { _ in box.update { $0.throttled += 1 } }
+        let id = runs.start(user: user.id!, account: account, endpoint: f.endpoint,
+                            importer: CustomVisionImporter(app: req.application, source: counted, account: account),
+                            projects: chosen, train: f.train == "on", progress: box)
+        return req.redirect(to: "/import/runs/\(id.uuidString.lowercased())")
+    }
+
+    func run(req: Request) async throws -> Response {
+        guard let id = UUID(uuidString: req.parameters.get("runId") ?? ""),
+              let run = req.application.customVisionImports.run(id, user: req.portalUser!.id!) else { throw Abort(.notFound) }
+        let r = run.progress.report
+        let rows: [[HNode]] = r.projects.map { p in
+            [H.text(p.name), H.el("span", [("class", "import-state")], [H.text(Self.stateText(p.state))]),
+             H.el("div", [], [H.fill(p.imagesTotal == 0 ? (p.state == "done" ? 1 : 0) : Double(p.imagesDone) / Double(p.imagesTotal)),
+                              H.el("span", [("class", "import-counts")], [H.text("\(p.copied) copied, \(p.alreadyThere) already here, \(p.didNotFit) did not fit, \(p.failed) failed, of \(p.imagesTotal)")])]),
+             H.el("ul", [], (p.notes + (p.training.map { ["Trained: \($0)"] } ?? [])).map { H.el("li", [], [H.text($0)]) }),
+             p.targetID.map { H.link("Open", "/accounts/\(run.accountID.uuidString.lowercased())/projects/\($0)") } ?? H.text("")]
+        }
+        var body: [HNode] = [
+            H.el("p", [("id", "import-status")], [H.text(r.finished ? "Finished." : "Copying from \(CustomVisionSource.safe(run.endpoint)); this page follows it.")]),
+            H.table(head: ["Project", "State", "Images", "Notes", ""], rows: rows, id: "import-run"),
+        ]
+        if r.throttled > 0 { body.append(H.el("p", [], [H.text("The source asked to slow down \(r.throttled) times; each was waited out.")])) }
+        if let e = r.error { body.append(H.el("p", [("class", "error")], [H.text(e)])) }
+        // Follows the run without script: the page reloads itself every two seconds until it ends.
+        return .html(PortalLayout.page(title: "Import from Custom Vision", user: req.portalUser, csrf: req.csrfToken,
+                                       refreshSeconds: r.finished ? nil : 2, body))
+    }
+
+    static func stateText(_ s: String) -> String {
+        switch s {
+        case "waiting": return "Waiting"
+        case "copying": return "Copying"
+        case "training": return "Training the copy"
+        case "done": return "Done"
+        default: return "Failed"
+        }
+    }
+}
