@@ -36,5 +36,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0030_CreateTrainingSets(),
         M0031_ProjectImports(),
         M0032_CreateImportedProjects(),
+        M0033_CreateSuggestions(),
     ]
 }

@@ -65,6 +65,7 @@ public func configure(_ app: Application) async throws {
     try app.register(collection: TrainingController())
     try app.register(collection: ImagesController())
     try app.register(collection: ArtifactsController())
+    try app.register(collection: SuggestionsController())
     try app.register(collection: IterationsController())
     try app.register(collection: ExportsController())
     try app.register(collection: StoredPredictionsController())

@@ -1,0 +1,93 @@
+import Fluent
+import Vapor
+import VisionEngine
+
+/// Smart labeling: an iteration's predictions for training images (tags for a classifier,
+/// tagged boxes for a detector), computed on the prediction path once per image and kept,
+/// then filtered and sorted for `query_suggested_images` and its count.
+struct SuggestionService {
+    let app: Application
+    let db: Database
+    /// Detections kept per image: the region proposals' floor and count.
+    static let minimumBoxProbability: Float = 0.05
+    static let maximumBoxes = 32
+
+    /// The project's Completed iteration named by `raw`.
+    func iteration(_ project: Project, id raw: String?) async throws -> Iteration {
+        guard let raw, !raw.isEmpty else {
+            throw CVError.badRequest("BadRequestRequiredParamIsNull", "iterationId is required: the iteration whose model suggests.")
+        }
+        let it = try await TrainingService(db: db).iteration(project, id: raw)
+        guard it.status == "Completed", it.modelHash != nil else {
+            throw CVError.badRequest("BadRequestIterationIsNotTrained", "\(it.name) has not finished training.")
+        }
+        return it
+    }
+
+    /// Suggestions for the given images (all of the project's, in order), computing those
+    /// not kept yet. Each computation is one prediction on the engine's shared pool, so
+    /// other callers' predictions interleave with a long run of them.
+    func suggestions(project: Project, iteration: Iteration, images: [ImageRecord]) async throws -> [UUID: Suggestion] {
+        var out: [UUID: Suggestion] = [:]
+        let ids = images.compactMap(\.id)
+        for start in stride(from: 0, to: ids.count, by: 500) {
+            let part = Array(ids[start..<min(start + 500, ids.count)])
+            for s in try await Suggestion.query(on: db).filter(\.$iterationID == iteration.id!).filter(\.$imageID ~~ part).all() {
+                out[s.imageID] = s
+            }
+        }
+        let detector = project.projectType == "ObjectDetection"
+        let blobs = app.blobStore
+        for img in images where out[img.id!] == nil {
+            let data = try await app.threadPool.runIfActive { try blobs.read(img.originalHash) }
+            var entries: [Suggestion.Entry]
+            do {
+                if detector {
+                    entries = try await app.predictor.detect(data, iteration: iteration, account: project.accountID, app: app)
+                        .filter { $0.detection.probability >= Self.minimumBoxProbability }.prefix(Self.maximumBoxes)
+                        .map { Suggestion.Entry(tagID: $0.tagID, probability: $0.detection.probability,
+                                                box: [$0.detection.box.left, $0.detection.box.top, $0.detection.box.width, $0.detection.box.height]) }
+                } else {
+                    entries = try await app.predictor.classify(data, iteration: iteration, account: project.accountID, app: app)
+                        .map { Suggestion.Entry(tagID: $0.tagID, probability: $0.probability, box: nil) }
+                }
+            } catch is ImageDecodeError {
+                entries = []
+            }
+            let s = Suggestion()
+            s.iterationID = iteration.id!; s.imageID = img.id!; s.createdAt = Date()
+            s.predictions = entries
+            s.uncertainty = Double(1 - (entries.map(\.probability).max() ?? 0))
+            do { try await s.create(on: db) } catch let e where (e as? DatabaseError)?.isConstraintFailure == true {
+                // Computed meanwhile by another request, or the image was deleted: either way nothing to keep.
+            }
+            out[img.id!] = s
+        }
+        return out
+    }
+
+    struct Query {
+        var tagIDs: [String] = []
+        var threshold: Float = 0
+        var descending = false
+    }
+
+    /// The project's untagged images whose suggestion for one of `q.tagIDs` (any tag when
+    /// empty) reaches `q.threshold`, by uncertainty; each with the predictions that matched.
+    func matching(project: Project, iteration: Iteration, _ q: Query) async throws -> [(ImageRecord, Suggestion, [Suggestion.Entry])] {
+        let untagged = try await ImageService(db: db).matching(project: project, ImageQuery(tagging: .untagged, newestFirst: false))
+        let found = try await suggestions(project: project, iteration: iteration, images: untagged)
+        let wanted = Set(q.tagIDs.map { $0.lowercased() })
+        var out: [(ImageRecord, Suggestion, [Suggestion.Entry])] = []
+        for img in untagged {
+            guard let s = found[img.id!] else { continue }
+            let hits = s.predictions.filter { (wanted.isEmpty || wanted.contains($0.tagID)) && $0.probability >= q.threshold }
+            if !hits.isEmpty { out.append((img, s, hits)) }
+        }
+        out.sort { a, b in
+            a.1.uncertainty == b.1.uncertainty ? a.0.createdAt < b.0.createdAt
+                : (q.descending ? a.1.uncertainty > b.1.uncertainty : a.1.uncertainty < b.1.uncertainty)
+        }
+        return out
+    }
+}
