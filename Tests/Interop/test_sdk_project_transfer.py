@@ -2,7 +2,8 @@
 a project into another account with export_project / import_project."""
 import time
 
-from azure.cognitiveservices.vision.customvision.training.models import ImageFileCreateBatch, ImageFileCreateEntry, Tag
+from azure.cognitiveservices.vision.customvision.training.models import (
+    ImageFileCreateBatch, ImageFileCreateEntry, SuggestedTagAndRegionQueryToken, Tag)
 from msrest.exceptions import HttpOperationError
 
 from test_sdk_images import jpeg, trainer_for
@@ -64,3 +65,17 @@ def test_sdk_iteration_queries_and_project_transfer(server):
         raise AssertionError("a damaged token was accepted")
     except HttpOperationError as e:
         assert e.response.status_code == 400 and e.response.json()["code"] == "BadRequestInvalidImportToken"
+
+    # Smart labeling through the SDK's own models, on untagged images added since.
+    fresh = [trainer.create_images_from_data(project.id, jpeg(700 + i)).images[0].image.id for i in range(3)]
+    found = trainer.query_suggested_images(project.id, iteration.id, SuggestedTagAndRegionQueryToken(tag_ids=[a.id, b.id], threshold=0.0, max_count=2))
+    assert len(found.results) == 2 and found.token.continuation == "2"
+    assert all(r.id in fresh and r.predictions and r.thumbnail_uri for r in found.results)
+    rest = trainer.query_suggested_images(project.id, iteration.id, SuggestedTagAndRegionQueryToken(
+        tag_ids=[a.id, b.id], threshold=0.0, max_count=2, continuation=found.token.continuation))
+    assert len(rest.results) == 1 and rest.token.continuation is None
+    counts = trainer.query_suggested_image_count(project.id, iteration.id, tag_ids=[a.id], threshold=0.0)
+    assert counts == {a.id: 3}, counts
+    suggested = trainer.suggest_tags_and_regions(project.id, iteration.id, fresh[:2])
+    assert [s.id for s in suggested] == fresh[:2] and 0 <= suggested[0].prediction_uncertainty <= 1
+    assert {p.tag_name for p in suggested[0].predictions} == {"a", "bee"}

@@ -85,7 +85,10 @@ struct SuggestionsController: RouteCollection {
         let found = try await service(req).suggestions(project: project, iteration: it, images: images)
         let tags = try await ImageService(db: req.db).projectTags(project)
         let p = project.id!.uuidString.lowercased(), i = it.id!.uuidString.lowercased()
-        return images.compactMap { img in
+        // In the order asked for.
+        let byID = Dictionary(uniqueKeysWithValues: images.map { ($0.id!, $0) })
+        var seen = Set<UUID>()
+        return ids.filter { seen.insert($0).inserted }.compactMap { byID[$0] }.compactMap { img in
             found[img.id!].map { s in
                 WireSuggestion(id: img.id!.uuidString.lowercased(), project: p, iteration: i, created: s.createdAt,
                                predictions: wire(s.predictions, tags: tags), predictionUncertainty: s.uncertainty)
