@@ -83,6 +83,7 @@ public func configure(_ app: Application) async throws {
     try signedIn.register(collection: AdminPages())
     app.customVisionImports = CustomVisionImportRuns()
     try signedIn.register(collection: CustomVisionImportPages())
+    try signedIn.register(collection: SmartLabeler())
 
     app.asyncCommands.use(CreateAdminCommand(), as: "create-admin")
     app.asyncCommands.use(SweepBlobsCommand(), as: "sweep-blobs")

@@ -150,6 +150,9 @@ struct ProjectPages: RouteCollection {
         let filterQuery = filter.isEmpty ? "" : "tag=\(filter)&"
         if pageNumber > 1 { pager.append(H.link("← Previous", "\(base)?\(filterQuery)page=\(pageNumber - 1)", id: "prev-page")) }
         if pageNumber < pages { pager.append(H.link("Next →", "\(base)?\(filterQuery)page=\(pageNumber + 1)", id: "next-page")) }
+        let plain = thumbnails(shown, base: base, signer: signer, publicURL: publicURL)
+        let labelledCount = req.query[String.self, at: "labelled"].flatMap { Int($0) }.map { min(max($0, 0), 256) }
+        let labelled: [HNode] = labelledCount.map { [H.el("p", [("class", "flash"), ("id", "smart-result")], [H.text("\($0) images tagged.")])] } ?? []
         return [
             H.el("h2", [], [H.text("Images")]),
             H.el("div", [("id", "uploader"), ("class", "uploader"), ("data-upload", "\(base)/images"), ("data-csrf", csrf)], [
@@ -167,14 +170,20 @@ struct ProjectPages: RouteCollection {
                 H.el("ul", [("id", "upload-list"), ("class", "upload-list")]),
             ]),
             H.el("p", [("class", "filters"), ("id", "filters")], filters),
-            H.el("div", [("class", "gallery"), ("id", "gallery")], shown.map { img in
-                H.el("a", [("href", "\(base)/images/\(img.id!.uuidString.lowercased())"), ("class", "thumb"), ("data-image", img.id!.uuidString.lowercased())], [
-                    H.void("img", [("src", signer.url(hash: img.thumbnailHash, base: publicURL)), ("alt", "image"), ("loading", "lazy")]),
-                ])
-            }),
+        ] + labelled + [
+            filter == "untagged" ? (try await SmartLabeler.gallery(req, project: p, base: base, images: Array(shown), tags: tags, csrf: csrf)) ?? plain : plain,
             H.el("p", [("class", "pager"), ("id", "pager"), ("data-count", String(all.count))], pager),
             H.el("script", [("src", "/js/upload.js")]),
         ]
+    }
+
+    /// The plain gallery: thumbnails that open their image.
+    private func thumbnails(_ shown: ArraySlice<ImageRecord>, base: String, signer: BlobSigner, publicURL: String) -> HNode {
+        H.el("div", [("class", "gallery"), ("id", "gallery")], shown.map { img in
+            H.el("a", [("href", "\(base)/images/\(img.id!.uuidString.lowercased())"), ("class", "thumb"), ("data-image", img.id!.uuidString.lowercased())], [
+                H.void("img", [("src", signer.url(hash: img.thumbnailHash, base: publicURL)), ("alt", "image"), ("loading", "lazy")]),
+            ])
+        })
     }
 
     /// The project list and create form shown on the account page.
