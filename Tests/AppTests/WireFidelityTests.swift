@@ -47,6 +47,11 @@ final class WireFidelityTests: XCTestCase {
         let tag = try await app.training(.POST, "projects/\(project)/tags?name=t", key: key).object["id"] as! String
 
         // Keys Azure sends as null are present and null.
+        let bare = try await app.training(.GET, "projects/\(project)", key: key).object
+        XCTAssertTrue(bare["thumbnailUri"] is NSNull, "\(bare)")
+        _ = try await app.upload(project, key: key, try distinctImages(1, from: 150))
+        let listed = try await app.training(.GET, "projects", key: key).array.first { $0["id"] as? String == project }
+        XCTAssertTrue((listed?["thumbnailUri"] as? String)?.contains("/blobs/") == true, "\(listed ?? [:])")
         let settings = try await app.training(.GET, "projects/\(project)", key: key).object["settings"] as? [String: Any]
         XCTAssertTrue(settings?["detectionParameters"] is NSNull, "\(settings ?? [:])")
 

@@ -48,7 +48,7 @@ struct TrainingController: RouteCollection {
     }
 
     func listProjects(req: Request) async throws -> [WireProject] {
-        try await projects(req).list(account: req.account).map(WireProject.init)
+        try await WireProject.make(try await projects(req).list(account: req.account), req: req)
     }
 
     func createProject(req: Request) async throws -> WireProject {
@@ -68,14 +68,14 @@ struct TrainingController: RouteCollection {
     }
 
     func getProject(req: Request) async throws -> WireProject {
-        WireProject(try await project(req))
+        try await WireProject.make(try await project(req), req: req)
     }
 
     func updateProject(req: Request) async throws -> WireProject {
         let body = try req.wireBody(WireProjectUpdate.self)
         let p = try await projects(req).update(account: req.account, id: req.parameters.get("projectId") ?? "",
                                                changes: body.changes)
-        return WireProject(p)
+        return try await WireProject.make(p, req: req)
     }
 
     func deleteProject(req: Request) async throws -> Response {

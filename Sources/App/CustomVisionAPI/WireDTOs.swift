@@ -1,3 +1,4 @@
+import Fluent
 import Foundation
 import Vapor
 
@@ -45,6 +46,23 @@ struct WireProject: Content {
     var lastModified: Date
     var drModeEnabled: Bool
     var status: String
+    /// The project's first image's thumbnail; null while it has none (as Azure).
+    @NullEncoded var thumbnailUri: String? = nil
+
+    /// Wire projects with their thumbnails (one query per project).
+    static func make(_ projects: [Project], req: Request) async throws -> [WireProject] {
+        var out: [WireProject] = []
+        for p in projects {
+            var w = WireProject(p)
+            if let first = try await ImageRecord.query(on: req.db).filter(\.$projectID == p.id!).sort(\.$createdAt).first() {
+                w.thumbnailUri = req.application.blobSigner.url(hash: first.thumbnailHash, base: req.application.settings.publicURL)
+            }
+            out.append(w)
+        }
+        return out
+    }
+
+    static func make(_ p: Project, req: Request) async throws -> WireProject { try await make([p], req: req)[0] }
 
     init(_ p: Project) {
         id = p.id!.uuidString.lowercased(); name = p.name; description = p.description
