@@ -37,5 +37,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0031_ProjectImports(),
         M0032_CreateImportedProjects(),
         M0033_CreateSuggestions(),
+        M0034_DefaultIteration(),
     ]
 }

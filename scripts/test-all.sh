@@ -12,4 +12,6 @@ scripts/with-postgres.sh bash -c '
   swift test --skip-build --filter AppTests
   echo "== interop checks (Python SDK, Chromium, two processes)"
   .venv/bin/python -m pytest -q Tests/Interop
+  echo "== SDK 0.4.0 (the v2 API)"
+  .venv-sdk04/bin/python -m pytest -q Tests/InteropSDK04
 '

@@ -71,6 +71,7 @@ public func configure(_ app: Application) async throws {
     try app.register(collection: StoredPredictionsController())
     try app.register(collection: BlobController())
     try app.register(collection: PredictionController())
+    try app.register(collection: PredictionV2Controller())
     try app.register(collection: AdminAPIController())
     let portal = app.grouped(app.sessions.middleware, PortalSession())
     try portal.register(collection: AuthPages())

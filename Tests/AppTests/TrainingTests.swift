@@ -198,7 +198,7 @@ final class RetentionTests: XCTestCase {
         let model = try app.blobStore.put(Data("a model".utf8))
         let it = Iteration()
         it.projectID = project.id!; it.number = 1; it.name = "Iteration 1"; it.status = "Completed"; it.trainingType = "Regular"
-        it.budgetHours = 0; it.domainID = project.domainID; it.fingerprint = "x"; it.progress = 100; it.modelHash = model
+        it.budgetHours = 0; it.domainID = project.domainID; it.fingerprint = "x"; it.progress = 100; it.modelHash = model; it.isDefault = false
         try await it.create(on: app.db)
         func prediction(_ bytes: String, age: TimeInterval) async throws -> String {
             let p = StoredPrediction()

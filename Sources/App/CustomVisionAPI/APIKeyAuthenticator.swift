@@ -6,8 +6,8 @@ import Vapor
 struct APIKeyAuthenticator: AsyncMiddleware {
     let kind: KeyKind
 
-    static let trainingVersions: Set<String> = ["v3.0", "v3.1", "v3.2", "v3.3", "v3.4-preview"]
-    static let predictionVersions: Set<String> = ["v3.0", "v3.1"]
+    static let trainingVersions: Set<String> = ["v2.0", "v2.1", "v2.2", "v3.0", "v3.1", "v3.2", "v3.3", "v3.4-preview"]
+    static let predictionVersions: Set<String> = ["v2.0", "v3.0", "v3.1"]
 
     func respond(to request: Request, chainingTo next: AsyncResponder) async throws -> Response {
         let version = request.parameters.get("version")?.lowercased() ?? ""
@@ -35,6 +35,9 @@ struct APIKeyAuthenticator: AsyncMiddleware {
 struct AccountStorageKey: StorageKey { typealias Value = Account }
 
 extension Request {
+    /// A v2.x call (the seed's API generation): v2 schemas where they differ.
+    var isV2: Bool { parameters.get("version")?.lowercased().hasPrefix("v2.") ?? false }
+
     /// The account the request's API key belongs to.
     var account: Account {
         get { storage[AccountStorageKey.self]! }

@@ -24,6 +24,9 @@ struct ImagesController: RouteCollection {
         t.post("images", "regions", use: addRegions)
         // Proposals run the network: the same TPS limit as quick tests and predictions.
         t.grouped(RateLimitMiddleware(kind: "prediction")).post("images", ":imageId", "regionproposals", use: regionProposals)
+        // SDK 0.4.0 (v2.2) calls region proposals without "projects/" in the path.
+        routes.grouped("customvision", ":version", "training", ":projectId").grouped(APIKeyAuthenticator(kind: .training))
+            .grouped(RateLimitMiddleware(kind: "prediction")).post("images", ":imageId", "regionproposals", use: regionProposals)
         t.delete("images", "regions", use: removeRegions)
         t.post("images", "metadata", use: updateMetadata)
     }

@@ -22,6 +22,8 @@ struct WireIteration: Content {
     @NullEncoded var trainingErrorDetails: String?
     /// Iterations are never trained from a custom base model here.
     @NullEncoded var customBaseModelInfo: [String: String]? = nil
+    /// v2 only (the v2 API's default iteration); absent from v3 answers.
+    var isDefault: Bool?
 
     init(_ it: Iteration, domains: DomainCatalog, project: Project?) {
         id = it.id!.uuidString.lowercased(); name = it.name; status = it.status
@@ -40,7 +42,7 @@ struct WireIteration: Content {
     }
 }
 
-struct WireIterationUpdate: Content { var name: String? }
+struct WireIterationUpdate: Content { var name: String?; var isDefault: Bool? }
 
 struct WireTagPerformance: Content {
     var id: String, name: String

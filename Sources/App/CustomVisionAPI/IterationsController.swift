@@ -26,7 +26,9 @@ struct IterationsController: RouteCollection {
     }
 
     private func wire(_ it: Iteration, _ req: Request, _ p: Project) -> WireIteration {
-        WireIteration(it, domains: req.application.domainCatalog, project: p)
+        var w = WireIteration(it, domains: req.application.domainCatalog, project: p)
+        if req.isV2 { w.isDefault = it.isDefault }
+        return w
     }
 
     func train(req: Request) async throws -> WireIteration {
@@ -57,10 +59,17 @@ struct IterationsController: RouteCollection {
     func update(req: Request) async throws -> WireIteration {
         let p = try await req.project()
         let it = try await iteration(req, p)
-        guard let name = try req.wireBody(WireIterationUpdate.self).name else {
+        let body = try req.wireBody(WireIterationUpdate.self)
+        // v2 clients send the whole Iteration back: its name, and whether it is the default.
+        guard body.name != nil || (req.isV2 && body.isDefault != nil) else {
             throw CVError.badRequest("BadRequestIterationName", "name is required.")
         }
-        return wire(try await service(req).rename(it, to: name), req, p)
+        var updated = it
+        if let name = body.name, name != it.name || !req.isV2 { updated = try await service(req).rename(it, to: name) }
+        if req.isV2, let isDefault = body.isDefault, isDefault != it.isDefault {
+            updated = try await service(req).setDefault(project: p, updated, isDefault)
+        }
+        return wire(updated, req, p)
     }
 
     func delete(req: Request) async throws -> Response {

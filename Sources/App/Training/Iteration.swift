@@ -18,6 +18,8 @@ final class Iteration: Model, @unchecked Sendable {
     /// Comma-joined tag ids the iteration is restricted to (`selectedTags`); nil = all.
     @OptionalField(key: "selected_tags") var selectedTags: String?
     @Field(key: "progress") var progress: Int
+    /// The v2 API's default iteration (at most one per project).
+    @Field(key: "is_default") var isDefault: Bool
     @OptionalField(key: "publish_name") var publishName: String?
     @OptionalField(key: "prediction_account_id") var predictionAccountID: UUID?
     @OptionalField(key: "prediction_resource_id") var predictionResourceID: String?

@@ -103,7 +103,7 @@ struct TrainingService {
             let it = Iteration()
             it.projectID = project.id!; it.number = number; it.name = "Iteration \(number)"; it.status = "Training"
             it.trainingType = trainingType; it.budgetHours = budgetHours; it.domainID = project.domainID
-            it.classificationType = project.classificationType; it.fingerprint = print; it.progress = 0
+            it.classificationType = project.classificationType; it.fingerprint = print; it.progress = 0; it.isDefault = false
             it.selectedTags = selection.map { $0.map { $0.uuidString.lowercased() }.sorted().joined(separator: ",") }
             try await it.create(on: tx)
             try await TrainingSet.record(iteration: it.id!, project: project.id!, selected: selection, on: tx)
@@ -178,6 +178,30 @@ struct TrainingService {
             try await it.delete(on: tx)
             return kept
         }
+    }
+
+    /// The v2 API's `update_iteration(isDefault:)`: one default iteration per project, a
+    /// Completed one.
+    func setDefault(project: Project, _ it: Iteration, _ isDefault: Bool) async throws -> Iteration {
+        if isDefault, it.status != "Completed" {
+            throw CVError.badRequest("BadRequestIterationIsNotTrained", "Only a completed iteration can be the default.")
+        }
+        try await db.writeTransaction { tx in
+            if isDefault {
+                try await Iteration.query(on: tx).filter(\.$projectID == project.id!).filter(\.$id != it.id!).set(\.$isDefault, to: false).update()
+            }
+            try await Iteration.query(on: tx).filter(\.$id == it.id!).set(\.$isDefault, to: isDefault).update()
+        }
+        it.isDefault = isDefault
+        return it
+    }
+
+    /// The iteration a v2 prediction without `iterationId` uses.
+    func defaultIteration(_ project: Project) async throws -> Iteration {
+        guard let it = try await Iteration.query(on: db).filter(\.$projectID == project.id!).filter(\.$isDefault == true).first() else {
+            throw CVError.notFound("NotFoundProjectDefaultIteration", "The project has no default iteration; make one default with update_iteration, or pass iterationId.")
+        }
+        return it
     }
 
     func publish(project: Project, _ it: Iteration, name: String, predictionID: String, overwrite: Bool) async throws {
