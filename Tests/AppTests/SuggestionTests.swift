@@ -63,6 +63,10 @@ final class SuggestionTests: XCTestCase {
         XCTAssertEqual(counts[colour] as? Int, ids.count)
         XCTAssertEqual((counts[colour] as? Int ?? 0) + (counts[grey] as? Int ?? 0), 16, "a multiclass model puts each image over 0.5 for one tag")
 
+        // The same tag twice, in two cases, is counted once (it used to trap).
+        let twice = try await app.training(.POST, "projects/\(project)/images/suggested/count?iterationId=\(iteration)", key: key,
+                                           body: #"{"tagIds":["\#(colour)","\#(colour.uppercased())"],"threshold":0.5}"#)
+        XCTAssertEqual(twice.object as NSDictionary, [colour: ids.count] as NSDictionary, twice.body)
         let two = Array(untaggedGrey.prefix(2))
         let suggested = try await app.training(.POST, "projects/\(project)/tagsandregions/suggestions?iterationId=\(iteration)&imageIds=\(two.joined(separator: ","))", key: key)
         XCTAssertEqual(suggested.status, .ok, suggested.body)

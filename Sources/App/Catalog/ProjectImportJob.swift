@@ -56,9 +56,13 @@ struct ProjectImportJob {
 
     private func copy(_ images: [ImageRecord], to target: Project, account: Account, tags: [UUID: UUID]) async throws {
         let ids = images.compactMap(\.id)
-        let links = try await ImageTagLink.query(on: db).filter(\.$imageID ~~ ids).all()
-        let regions = try await ImageRegion.query(on: db).filter(\.$imageID ~~ ids).all()
         try await db.writeTransaction { tx in
+            // Read again now: a source image deleted since the job listed it (its blob may be
+            // freed) is not copied.
+            let images = try await ImageRecord.query(on: tx).filter(\.$id ~~ ids).sort(\.$createdAt).sort(\.$id).all()
+            guard !images.isEmpty else { return }
+            let links = try await ImageTagLink.query(on: tx).filter(\.$imageID ~~ ids).all()
+            let regions = try await ImageRegion.query(on: tx).filter(\.$imageID ~~ ids).all()
             do {
                 try await QuotaLedger.consume(.imagesPerProject, account: account, project: target.id, amount: images.count, on: tx)
             } catch let e as QuotaLedger.Exceeded {

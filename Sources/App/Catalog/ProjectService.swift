@@ -55,7 +55,8 @@ struct ProjectService {
     }
 
     func create(account: Account, name: String, description: String?, changes: ProjectChanges,
-                options: ProjectCreateOptions = .init(), status: String = "Succeeded") async throws -> Project {
+                options: ProjectCreateOptions = .init(), status: String = "Succeeded",
+                alsoInTransaction: (@Sendable (Database, Project) async throws -> Void)? = nil) async throws -> Project {
         let p = Project()
         p.accountID = account.id!
         p.status = status
@@ -73,6 +74,7 @@ struct ProjectService {
         try await db.transaction { tx in
             try await QuotaLedger.consume(.projects, account: account, on: tx)
             try await p.create(on: tx)
+            try await alsoInTransaction?(tx, p)
         }
         return p
     }

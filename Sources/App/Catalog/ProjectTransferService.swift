@@ -57,14 +57,17 @@ struct ProjectTransferService {
         let changes = ProjectChanges(domainID: source.domainID.uuidString, classificationType: source.classificationType,
                                      targetExportPlatforms: source.targetExportPlatforms,
                                      augmentationMethods: ProjectService.augmentation(of: source))
+        let sourceID = source.id!
+        // The project and the job that fills it are made together: no project is left Importing without one.
         let project = try await ProjectService(db: db, domains: domains).create(
             account: account, name: (name?.isEmpty ?? true) ? source.name : name!, description: source.description,
-            changes: changes, status: "Importing")
-        let job = Job()
-        job.kind = "import"; job.iterationID = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
-        job.projectID = project.id; job.sourceProjectID = source.id
-        job.state = "queued"; job.attempts = 0; job.createdAt = Date()
-        try await job.create(on: db)
+            changes: changes, status: "Importing") { tx, made in
+                let job = Job()
+                job.kind = "import"; job.iterationID = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
+                job.projectID = made.id; job.sourceProjectID = sourceID
+                job.state = "queued"; job.attempts = 0; job.createdAt = Date()
+                try await job.create(on: tx)
+            }
         JobWakeup.shared.signal()
         return project
     }

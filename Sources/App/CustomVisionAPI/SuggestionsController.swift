@@ -139,8 +139,10 @@ struct SuggestionsController: RouteCollection {
         let it = try await service(req).iteration(project, id: req.query[String.self, at: "iterationId"])
         let filter = (req.body.data?.readableBytes ?? 0) > 0 ? try req.wireBody(WireTagFilter.self) : WireTagFilter()
         let tags = try await ImageService(db: req.db).projectTags(project)
-        let wanted = (filter.tagIds ?? []).isEmpty ? tags.keys.map { $0.uuidString.lowercased() } : filter.tagIds!.map { $0.lowercased() }
-        guard wanted.count <= 100 else { throw CVError.badRequest("BadRequest", "At most 100 tagIds.") }
+        let asked = filter.tagIds ?? []
+        guard asked.count <= 100 else { throw CVError.badRequest("BadRequest", "At most 100 tagIds.") }
+        var wanted: [String] = []
+        for t in (asked.isEmpty ? tags.keys.map { $0.uuidString } : asked).map({ $0.lowercased() }) where !wanted.contains(t) { wanted.append(t) }
         let matched = try await service(req).matching(project: project, iteration: it,
                                                       .init(tagIDs: wanted, threshold: try Self.threshold(filter.threshold)))
         var out = Dictionary(uniqueKeysWithValues: wanted.map { ($0, 0) })

@@ -100,12 +100,24 @@ struct CustomVisionSource: Sendable {
     }
 
     private func fetch(_ url: String, headers: HTTPHeaders, limit: Int) async throws -> Data {
-        if let policy, case .failure(let why) = policy.check(url) {
-            throw Failure(description: "\(URL(string: url)?.host ?? "the address") may not be fetched from this server (\(why)).")
+        var target = url, headers = headers
+        if let policy {
+            switch policy.check(url) {
+            case .failure(let why):
+                throw Failure(description: "\(URL(string: url)?.host ?? "the address") may not be fetched from this server (\(why)).")
+            case .success(let addresses):
+                // Plain http goes to the address just checked (Host header kept), so a second
+                // DNS answer cannot point it elsewhere; https is bound to its name by TLS.
+                if var c = URLComponents(string: url), c.scheme?.lowercased() == "http", let host = c.host, let pinned = addresses.first {
+                    headers.replaceOrAdd(name: .host, value: c.port.map { "\(host):\($0)" } ?? host)
+                    c.host = pinned.count == 4 ? URLPolicy.format(pinned) : "[\(URLPolicy.format(pinned))]"
+                    target = c.string ?? url
+                }
+            }
         }
         var failures = 0
         while true {
-            var request = HTTPClientRequest(url: url)
+            var request = HTTPClientRequest(url: target)
             request.headers = headers
             let response: HTTPClientResponse
             do {
@@ -137,5 +149,5 @@ struct CustomVisionSource: Sendable {
     }
 
     /// A URL without its query (signed image URIs carry their signature there).
-    static func safe(_ url: String) -> String { String(url.split(separator: "?", maxSplits: 1)[0]) }
+    static func safe(_ url: String) -> String { String(url.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "") }
 }

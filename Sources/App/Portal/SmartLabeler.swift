@@ -57,15 +57,19 @@ struct SmartLabeler: RouteCollection {
         let back = "\(c.base)?tag=untagged"
         guard !ids.isEmpty else { return req.redirect(to: back + "&labelled=0") }
         var pairs: [ImageService.TagPair] = []
+        // Only images and tags that still exist: one deleted meanwhile must not fail the others.
+        let known = try await ImageService(db: req.db).projectTags(c.project)
+        var q = ImageQuery()
+        q.ids = ids
+        let images = try await ImageService(db: req.db).matching(project: c.project, q)
         if let tag = form.tagId, !tag.isEmpty {
-            pairs = ids.map { ImageService.TagPair(imageId: $0.uuidString, tagId: tag) }
+            guard let t = UUID(uuidString: tag), known[t] != nil else { return req.redirect(to: back + "&labelled=0") }
+            pairs = images.map { ImageService.TagPair(imageId: $0.id!.uuidString, tagId: t.uuidString) }
         } else if let it = try await Self.iteration(c.project, db: req.db) {
-            var q = ImageQuery()
-            q.ids = ids
-            let images = try await ImageService(db: req.db).matching(project: c.project, q)
             let found = try await SuggestionService(app: req.application, db: req.db).suggestions(project: c.project, iteration: it, images: images)
             for img in images {
-                if let top = found[img.id!]?.predictions.max(by: { $0.probability < $1.probability }) {
+                if let top = found[img.id!]?.predictions.max(by: { $0.probability < $1.probability }),
+                   let t = UUID(uuidString: top.tagID), known[t] != nil {
                     pairs.append(ImageService.TagPair(imageId: img.id!.uuidString, tagId: top.tagID))
                 }
             }

@@ -11,6 +11,9 @@ struct SuggestionService {
     /// Detections kept per image: the region proposals' floor and count.
     static let minimumBoxProbability: Float = 0.05
     static let maximumBoxes = 32
+    /// New predictions one call may make: a query over more untagged images answers from
+    /// those predicted so far, and the next call predicts the next ones.
+    static let maximumNewPerCall = 1000
 
     /// The project's Completed iteration named by `raw`.
     func iteration(_ project: Project, id raw: String?) async throws -> Iteration {
@@ -38,7 +41,10 @@ struct SuggestionService {
         }
         let detector = project.projectType == "ObjectDetection"
         let blobs = app.blobStore
+        var made = 0
         for img in images where out[img.id!] == nil {
+            guard made < Self.maximumNewPerCall else { break }
+            made += 1
             let data = try await app.threadPool.runIfActive { try blobs.read(img.originalHash) }
             var entries: [Suggestion.Entry]
             do {

@@ -95,7 +95,9 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
             try await ProjectImportJob(app: app, job: job).run()
             try await queue.finish(job, state: "done")
         } catch is ProjectImportJob.Cancelled {
-            try? await queue.finish(job, state: "cancelled")
+            // Only a job still ours: one re-queued meanwhile belongs to its next worker.
+            try? await Job.query(on: app.db).filter(\.$id == job.id!).filter(\.$state == "running").filter(\.$claimedBy == job.claimedBy)
+                .set(\.$state, to: "cancelled").update()
         } catch {
             if Task.isCancelled { return }
             let reason = "\(error)"

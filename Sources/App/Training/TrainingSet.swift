@@ -56,7 +56,7 @@ struct TrainingSet {
     static func load(iteration: Iteration, project: Project, on db: Database) async throws -> TrainingSet {
         if let set = try await load(iteration: iteration.id!, on: db) { return set }
         let selected = iteration.selectedTags.map { Set($0.split(separator: ",").compactMap { UUID(uuidString: String($0)) }) }
-        try await db.transaction { tx in try await record(iteration: iteration.id!, project: project.id!, selected: selected, on: tx) }
+        try await db.writeTransaction { tx in try await record(iteration: iteration.id!, project: project.id!, selected: selected, on: tx) }
         return try await load(iteration: iteration.id!, on: db) ?? TrainingSet(tags: [], images: [], links: [:], regions: [:])
     }
 
@@ -84,7 +84,7 @@ struct TrainingSet {
     func matching(_ q: ImageQuery) -> [ImageRecord] {
         var rows = images
         if let ids = q.ids { let wanted = Set(ids); rows = rows.filter { wanted.contains($0.id!) } }
-        if q.newestFirst { rows.reverse() }
+        if q.newestFirst { rows.sort { ($1.createdAt, $0.id!.uuidString) < ($0.createdAt, $1.id!.uuidString) } }
         return q.select(rows, tagsByImage: tagsByImage)
     }
 }
