@@ -5,7 +5,7 @@ import tempfile
 
 import requests
 from selenium.webdriver.common.action_chains import ActionChains
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -71,7 +71,8 @@ def test_upload_tag_filter_and_draw_a_box(server, browser):  # noqa: F811
     wait_url(b, "/images/")
     Select(b.find_element(By.ID, "image-tag-select")).select_by_visible_text("dog")
     b.find_element(By.ID, "add-image-tag-button").click()
-    WebDriverWait(b, 10, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
+    # The form posts and the page reloads: an element looked up mid-navigation may be gone.
+    WebDriverWait(b, 10, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException, WebDriverException)).until(
         lambda d: "dog" in d.find_element(By.ID, "image-tags").text)
     b.get(project_url)
     dog = [a for a in b.find_elements(By.CSS_SELECTOR, "#filters a") if a.text.startswith("dog")][0]
