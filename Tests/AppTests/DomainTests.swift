@@ -68,11 +68,7 @@ final class DomainTests: XCTestCase {
         func train() async throws -> Iteration {
             let started = try await app.training(.POST, "projects/\(project)/train?forceTrain=true", key: key)
             let id = try XCTUnwrap(started.object["id"] as? String, started.body)
-            var status = "Training"
-            for _ in 0..<900 where status == "Training" {
-                try await Task.sleep(nanoseconds: 100_000_000)
-                status = try await app.training(.GET, "projects/\(project)/iterations/\(id)", key: key).object["status"] as? String ?? "?"
-            }
+            let status = try await app.trainedStatus(project: project, iteration: id, key: key)
             XCTAssertEqual(status, "Completed")
             return try await Iteration.find(UUID(uuidString: id)!, on: app.db)!
         }

@@ -139,12 +139,8 @@ final class ProjectTransferTests: XCTestCase {
         XCTAssertEqual(_v4, "Succeeded")
         let started = try await app.training(.POST, "projects/\(copy)/train", key: smallKey)
         let iteration = try XCTUnwrap(started.object["id"] as? String, started.body)
-        var status = "Training"
-        for _ in 0..<600 where status == "Training" {
-            try await Task.sleep(nanoseconds: 100_000_000)
-            status = try await app.training(.GET, "projects/\(copy)/iterations/\(iteration)", key: smallKey).object["status"] as? String ?? "?"
-        }
-        XCTAssertEqual(status, "Completed")
+        let _status = try await app.trainedStatus(project: copy, iteration: iteration, key: smallKey)
+        XCTAssertEqual(_status, "Completed")
 
         // A token for a deleted project names nothing.
         let _v5 = try await app.training(.DELETE, "projects/\(project)", key: key).status

@@ -24,12 +24,8 @@ final class SuggestionTests: XCTestCase {
         let untaggedColour = Set(created(try await app.upload(project, key: key, try distinctImages(8, from: 40))))
         let untaggedGrey = Set(created(try await app.upload(project, key: key, try greyImages(16).suffix(8).map { $0 })))
         let iteration = try await app.training(.POST, "projects/\(project)/train", key: key).object["id"] as! String
-        var status = "Training"
-        for _ in 0..<600 where status == "Training" {
-            try await Task.sleep(nanoseconds: 100_000_000)
-            status = try await app.training(.GET, "projects/\(project)/iterations/\(iteration)", key: key).object["status"] as? String ?? "?"
-        }
-        XCTAssertEqual(status, "Completed")
+        let _status = try await app.trainedStatus(project: project, iteration: iteration, key: key)
+        XCTAssertEqual(_status, "Completed")
 
         let q = "projects/\(project)/images/suggested?iterationId=\(iteration)"
         let result = try await app.training(.POST, q, key: key, body: #"{"tagIds":["\#(colour)"],"threshold":0.5,"maxCount":256}"#)

@@ -62,6 +62,16 @@ extension Application {
         try await call(method, "/customvision/\(version)/training/\(path)", headers: ["Training-Key": key], body: body)
     }
 
+    /// The iteration's status once it has left Training (polled every 0.1 s, at most 90 s).
+    func trainedStatus(project: String, iteration: String, key: String) async throws -> String {
+        var status = "Training"
+        for _ in 0..<900 where status == "Training" {
+            try await Task.sleep(nanoseconds: 100_000_000)
+            status = try await training(.GET, "projects/\(project)/iterations/\(iteration)", key: key).object["status"] as? String ?? "?"
+        }
+        return status
+    }
+
     /// An admin user and its API token.
     func makeAdmin(email: String = "admin@example.com") async throws -> String {
         try await UserService(db: db, threadPool: threadPool).createAdmin(email: email, password: "admin-password-1")

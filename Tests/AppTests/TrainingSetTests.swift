@@ -25,12 +25,8 @@ final class TrainingSetTests: XCTestCase {
 
         let started = try await app.training(.POST, "projects/\(project)/train", key: key)
         let iteration = try XCTUnwrap(started.object["id"] as? String, started.body)
-        var status = "Training"
-        for _ in 0..<600 where status == "Training" {
-            try await Task.sleep(nanoseconds: 100_000_000)
-            status = try await app.training(.GET, "projects/\(project)/iterations/\(iteration)", key: key).object["status"] as? String ?? "?"
-        }
-        XCTAssertEqual(status, "Completed")
+        let _status = try await app.trainedStatus(project: project, iteration: iteration, key: key)
+        XCTAssertEqual(_status, "Completed")
         let before = try await app.training(.GET, "projects/\(project)/images?take=256", key: key).array
 
         // Since then: an image added, one retagged, one deleted, a tag renamed and a new one

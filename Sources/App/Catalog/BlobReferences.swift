@@ -23,7 +23,8 @@ struct BlobReferences {
         for img in try await ImageRecord.query(on: db).all() {
             referenced.insert(img.originalHash); referenced.insert(img.resizedHash); referenced.insert(img.thumbnailHash)
         }
-        for img in try await TrainedImage.query(on: db).all() {
+        // Hashes only: these rows also carry each image's tags and regions as JSON.
+        for img in try await TrainedImage.query(on: db).field(\.$originalHash).field(\.$resizedHash).field(\.$thumbnailHash).all() {
             referenced.insert(img.originalHash); referenced.insert(img.resizedHash); referenced.insert(img.thumbnailHash)
         }
         for it in try await Iteration.query(on: db).filter(\.$modelHash != nil).all() { referenced.insert(it.modelHash!) }

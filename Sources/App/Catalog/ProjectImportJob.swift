@@ -29,7 +29,7 @@ struct ProjectImportJob {
             .filter { !have.contains($0.originalHash) }
         for start in stride(from: 0, to: pending.count, by: Self.chunk) {
             guard try await Job.find(job.id, on: db)?.state == "running" else { throw Cancelled() }
-            try await copy(Array(pending[start..<min(start + Self.chunk, pending.count)]), to: target, account: account, tags: tagMap)
+            try await copy(pending[start..<min(start + Self.chunk, pending.count)].compactMap(\.id), to: target, account: account, tags: tagMap)
         }
         try await Project.query(on: db).filter(\.$id == targetID).filter(\.$status == "Importing").set(\.$status, to: "Succeeded").update()
     }
@@ -54,8 +54,7 @@ struct ProjectImportJob {
         }
     }
 
-    private func copy(_ images: [ImageRecord], to target: Project, account: Account, tags: [UUID: UUID]) async throws {
-        let ids = images.compactMap(\.id)
+    private func copy(_ ids: [UUID], to target: Project, account: Account, tags: [UUID: UUID]) async throws {
         try await db.writeTransaction { tx in
             // Read again now: a source image deleted since the job listed it (its blob may be
             // freed) is not copied.
