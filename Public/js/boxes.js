@@ -155,6 +155,64 @@
   document.addEventListener("keydown", function (e) {
     if ((e.key === "Delete" || e.key === "Backspace") && selected >= 0 && e.target === document.body) removeSelected();
   });
+
+  // The keyboard does what the mouse does, on the focused editor: N draws a new box,
+  // [ and ] choose the previous or next box, arrows move it (Shift: further), Alt+arrows
+  // resize it, Delete removes it, + and - zoom. Moves are saved once the keys stop.
+  var pending = null;
+  function saveSoon() {
+    if (pending) clearTimeout(pending);
+    pending = setTimeout(function () { pending = null; save(); }, 400);
+  }
+  function announce(text) { status.textContent = text; }
+  root.addEventListener("keydown", function (e) {
+    var step = e.shiftKey ? 0.05 : 0.01, b = selected >= 0 ? boxes[selected] : null, handled = true;
+    if (e.key === "n" || e.key === "N") {
+      boxes.push({ tagId: tagSelect.value, left: 0.35, top: 0.35, width: 0.3, height: 0.3 });
+      selected = boxes.length - 1;
+      render(); save();
+      announce("new box " + (selected + 1) + " of " + boxes.length + " (" + (tagNames[tagSelect.value] || "?") + ")");
+    } else if ((e.key === "]" || e.key === "[") && boxes.length) {
+      selected = e.key === "]" ? (selected + 1) % boxes.length : (selected <= 0 ? boxes.length - 1 : selected - 1);
+      tagSelect.value = boxes[selected].tagId;
+      render();
+      announce("box " + (selected + 1) + " of " + boxes.length + " (" + (tagNames[boxes[selected].tagId] || "?") + ")");
+    } else if (b && e.key.indexOf("Arrow") === 0) {
+      var dx = e.key === "ArrowLeft" ? -step : e.key === "ArrowRight" ? step : 0;
+      var dy = e.key === "ArrowUp" ? -step : e.key === "ArrowDown" ? step : 0;
+      if (e.altKey) {
+        b.width = clamp(b.width + dx, MIN, 1 - b.left);
+        b.height = clamp(b.height + dy, MIN, 1 - b.top);
+      } else {
+        b.left = clamp(b.left + dx, 0, 1 - b.width);
+        b.top = clamp(b.top + dy, 0, 1 - b.height);
+      }
+      render(); saveSoon();
+    } else if (b && (e.key === "Delete" || e.key === "Backspace")) {
+      removeSelected();
+    } else if (e.key === "+" || e.key === "=") {
+      zoomBy(1.25);
+    } else if (e.key === "-") {
+      zoomBy(0.8);
+    } else {
+      handled = false;
+    }
+    if (handled) { e.preventDefault(); e.stopPropagation(); }
+  });
+
+  // Zoom: the image is drawn larger inside a scrolling frame; boxes stay in image units.
+  var zoom = 1, baseWidth = 0;
+  function zoomBy(f) {
+    if (!baseWidth) baseWidth = img.getBoundingClientRect().width;
+    zoom = clamp(zoom * f, 1, 4);
+    root.classList.toggle("zoomed", zoom > 1);
+    img.style.width = zoom > 1 ? Math.round(baseWidth * zoom) + "px" : "";
+    var label = document.getElementById("zoom-level");
+    if (label) label.textContent = Math.round(zoom * 100) + "%";
+  }
+  var zin = document.getElementById("zoom-in"), zout = document.getElementById("zoom-out");
+  if (zin) zin.addEventListener("click", function () { zoomBy(1.25); });
+  if (zout) zout.addEventListener("click", function () { zoomBy(0.8); });
   tagSelect.addEventListener("change", function () {
     if (selected < 0) return;
     boxes[selected].tagId = tagSelect.value;

@@ -1,10 +1,12 @@
 // Draws detections over an image (quick test, predictions): each element with class
 // "detections" holds its boxes in data-detections ([{tag, p, l, t, w, h}]) and shows
-// those at least as probable as its threshold slider.
+// those at least as probable as its threshold slider. `sightlineDetections(scope)` sets
+// up views added later (the quick test dialog's results).
 (function () {
   "use strict";
-  var views = document.querySelectorAll(".detections");
-  Array.prototype.forEach.call(views, function (root) {
+  function setUp(root) {
+    if (root.getAttribute("data-ready") === "true") return;
+    root.setAttribute("data-ready", "true");
     var boxes = JSON.parse(root.getAttribute("data-detections") || "[]");
     var slider = root.parentNode.querySelector(".detection-threshold");
     var label = root.parentNode.querySelector(".detection-threshold-value");
@@ -31,5 +33,9 @@
     }
     if (slider) slider.addEventListener("input", render);
     render();
-  });
+  }
+  window.sightlineDetections = function (scope) {
+    Array.prototype.forEach.call((scope || document).querySelectorAll(".detections"), setUp);
+  };
+  window.sightlineDetections(document);
 })();

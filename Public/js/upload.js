@@ -7,6 +7,7 @@
   var zone = document.getElementById("dropzone");
   var input = document.getElementById("file-input");
   var list = document.getElementById("upload-list");
+  var summary = document.getElementById("upload-summary");
   var url = root.getAttribute("data-upload");
   var csrf = root.getAttribute("data-csrf");
   var queue = [], running = 0, PARALLEL = 3, done = 0, total = 0;
@@ -29,17 +30,49 @@
     bar.value = 0;
     var status = document.createElement("span");
     status.className = "status";
-    status.textContent = "waiting";
+    status.textContent = "Waiting";
     li.appendChild(name); li.appendChild(bar); li.appendChild(status);
     list.appendChild(li);
     return { li: li, bar: bar, status: status };
   }
 
-  function finish(item, text, ok) {
+  // The batch's outcome in words: "18 added, 2 duplicates skipped, 1 not an image".
+  var tally = { added: 0, duplicate: 0, notImage: 0, failed: 0 };
+  function summarise() {
+    var parts = [];
+    if (tally.added) parts.push(tally.added + " added");
+    if (tally.duplicate) parts.push(tally.duplicate + " duplicate" + (tally.duplicate === 1 ? "" : "s") + " skipped");
+    if (tally.notImage) parts.push(tally.notImage + " not an image");
+    if (tally.failed) parts.push(tally.failed + " failed (see below)");
+    var left = total - done;
+    summary.textContent = parts.join(", ") + (left > 0 ? " · " + left + " to go" : "");
+  }
+
+  // The sidebar's counts follow the uploads, no reload needed.
+  function bump(filter, delta) {
+    var a = document.querySelector('#filters a[data-filter="' + filter + '"]');
+    if (!a) return;
+    a.textContent = a.textContent.replace(/\((\d+)\)$/, function (m, n) { return "(" + (Number(n) + delta) + ")"; });
+  }
+
+  function finish(item, code, text, ok) {
     item.ui.status.textContent = text;
-    item.ui.li.setAttribute("data-status", text);
+    item.ui.li.setAttribute("data-status", code);
     item.ui.li.className = "upload " + (ok ? "ok" : "failed");
+    if (code === "OK") {
+      tally.added++;
+      bump("all", 1);
+      if (item.tags) {
+        bump("tagged", 1);
+        item.tags.split(",").forEach(function (t) { bump(t, 1); });
+      } else {
+        bump("untagged", 1);
+      }
+    } else if (code === "OKDuplicate") tally.duplicate++;
+    else if (code === "ErrorImageFormat") tally.notImage++;
+    else tally.failed++;
     running--; done++;
+    summarise();
     if (done === total) root.setAttribute("data-finished", String(total));
     next();
   }
@@ -53,26 +86,29 @@
     xhr.open("POST", url);
     xhr.setRequestHeader("X-CSRF-Token", csrf);
     xhr.setRequestHeader("Accept", "application/json");
-    item.ui.status.textContent = "uploading";
+    item.ui.status.textContent = "Uploading";
     xhr.upload.onprogress = function (e) {
       if (e.lengthComputable) item.ui.bar.value = Math.round(100 * e.loaded / e.total);
     };
     xhr.onload = function () {
       item.ui.bar.value = 100;
-      var text = "HTTP " + xhr.status, ok = false;
+      var code = "HTTP " + xhr.status, ok = false;
+      var text = xhr.status === 413 ? "File too large" : "Not added (the server answered " + xhr.status + ")";
       try {
         var body = JSON.parse(xhr.responseText);
         if (body.images && body.images.length) {
-          text = body.images[0].status;
-          ok = text === "OK" || text === "OKDuplicate";
-          if (text === "OK") addThumb(body.images[0]);
+          code = body.images[0].status;
+          text = body.images[0].message || code;
+          ok = code === "OK" || code === "OKDuplicate";
+          if (code === "OK") addThumb(body.images[0]);
         } else if (body.message) {
-          text = body.code + ": " + body.message;
+          code = body.code;
+          text = body.message;
         }
       } catch (e) { /* keep the HTTP status */ }
-      finish(item, text, ok);
+      finish(item, code, text, ok);
     };
-    xhr.onerror = function () { finish(item, "network error", false); };
+    xhr.onerror = function () { finish(item, "network", "The server could not be reached", false); };
     xhr.send(form);
   }
 
@@ -80,15 +116,19 @@
   function addThumb(image) {
     var gallery = document.getElementById("gallery");
     if (!gallery || !image.thumbnailUri) return;
+    var cell = document.createElement("div");
+    cell.className = "cell";
+    cell.setAttribute("data-image", image.id);
     var a = document.createElement("a");
     a.className = "thumb";
     a.href = url + "/" + image.id;
     a.setAttribute("data-image", image.id);
     var img = document.createElement("img");
     img.src = image.thumbnailUri;
-    img.alt = "image";
+    img.alt = "Newly uploaded image";
     a.appendChild(img);
-    gallery.insertBefore(a, gallery.firstChild);
+    cell.appendChild(a);
+    gallery.insertBefore(cell, gallery.firstChild);
   }
 
   function next() {

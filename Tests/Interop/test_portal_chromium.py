@@ -40,20 +40,30 @@ def fill(driver, name, value, form=None):
     el.send_keys(value)
 
 
-def submit_credentials(b, email, password, then="/accounts"):
-    """Fills the sign-in or sign-up form on the current page and submits it."""
+def submit_credentials(b, email, password, then=None):
+    """Fills the sign-in or sign-up form on the current page and submits it. Sign-up
+    lands on the resource accounts, sign-in on the projects (or the page asked for)."""
+    signing_up = "/signup" in b.current_url
     fill(b, "email", email)
     fill(b, "password", password)
     b.find_element(By.ID, "submit").click()
-    wait_url(b, then)
+    wait_url(b, then or ("/accounts" if signing_up else "/projects"))
 
 
 def create_account(b, name, tier="S0"):
-    """Creates a resource account from the accounts page; the new keys are shown."""
-    fill(b, "name", name)
+    """Creates a resource account from the accounts page; its page shows the new keys."""
+    if not b.current_url.rstrip("/").endswith("/accounts"):
+        b.find_element(By.ID, "nav-accounts").click()
+        wait_url(b, "/accounts")
+    fill(b, "name", name, form="create-account")
     Select(b.find_element(By.ID, "tier")).select_by_value(tier)
     b.find_element(By.ID, "create").click()
     b.find_element(By.ID, "new-keys")
+
+
+def new_keys(b):
+    """The keys the account page shows once, by label."""
+    return {el.get_attribute("data-label"): el.get_attribute("data-value") for el in b.find_elements(By.CSS_SELECTOR, "code.new-key")}
 
 
 def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
@@ -64,10 +74,10 @@ def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
     wait_url(b, "/signup")
     submit_credentials(b, "person@example.com", "browser-password")
     create_account(b, "my-vision")
-    keys = {el.get_attribute("data-label"): el.text for el in b.find_elements(By.CSS_SELECTOR, "code.new-key")}
+    keys = new_keys(b)
     assert set(keys) == {"Training key 1", "Training key 2", "Prediction key 1", "Prediction key 2"}
     assert all(re.fullmatch(r"[0-9a-f]{32}", k) for k in keys.values())
-    assert b.find_element(By.ID, "endpoint").text == server.url + "/"
+    assert b.find_element(By.ID, "endpoint-value").text == server.url + "/"
     assert "/providers/Microsoft.CognitiveServices/accounts/my-vision-" in b.find_element(By.ID, "resource-id").text
     # The key the page showed works against the API.
     r = requests.get(server.url + "/customvision/v3.4-preview/training/projects",
@@ -77,13 +87,15 @@ def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
     wait_url(b, "/accounts")
     account_url = b.find_element(By.LINK_TEXT, "my-vision").get_attribute("href")
     assert "/accounts/" in account_url
+    b.get(account_url)
+    assert keys["Training key 1"] not in b.page_source, "keys are shown in full only once"
     b.find_element(By.ID, "signout").click()
     wait_url(b, "/signin")
     b.get(account_url)
-    wait_url(b, "/signin")  # signed-out users are sent to sign in
-    submit_credentials(b, "person@example.com", "browser-password")
-    b.find_element(By.LINK_TEXT, "my-vision").click()
-    wait_url(b, account_url)
+    wait_url(b, "/signin?next=")  # signed-out users are sent to sign in, then back
+    assert b.find_element(By.ID, "signin-needed")
+    submit_credentials(b, "person@example.com", "browser-password", then=account_url)
+    assert b.find_element(By.ID, "who").text == "person@example.com"
     assert keys["Training key 1"] not in b.page_source, "keys are shown in full only once"
     b.find_element(By.ID, "signout").click()
     wait_url(b, "/signin")
@@ -94,7 +106,9 @@ def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
     submit_credentials(b, "ops@example.com", ADMIN_PASSWORD)
     b.find_element(By.ID, "nav-admin").click()
     wait_url(b, "/admin")
-    fill(b, "projects", "123", form="tier-form-S0")
+    el = b.find_element(By.ID, "S0-projects")
+    el.clear()
+    el.send_keys("123")
     b.find_element(By.ID, "save-S0").click()
     assert "Saved tier S0" in b.find_element(By.ID, "flash").text
     b.find_element(By.ID, "admin-accounts").click()
@@ -105,4 +119,5 @@ def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
     assert "0 / 123" in usage, usage
     b.find_element(By.ID, "admin-audit").click()
     wait_url(b, "/admin/audit")
-    assert "tier.update" in b.find_element(By.ID, "audit").text
+    audit = b.find_element(By.ID, "audit").text
+    assert "Tier limits changed" in audit and "projects: 100 → 123" in audit, audit

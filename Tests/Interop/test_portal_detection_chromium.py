@@ -14,7 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from test_portal_chromium import browser, create_account, submit_credentials, wait_url  # noqa: F401  (fixture)
+from test_portal_chromium import browser, create_account, new_keys, submit_credentials, wait_url  # noqa: F401  (fixture)
 from test_portal_images_chromium import add_tag, create_project
 from test_quickstart_detection import COMPOSITES
 
@@ -31,7 +31,7 @@ def test_label_train_and_see_detections(server, browser):  # noqa: F811
     b.get(server.url + "/signup")
     submit_credentials(b, "boxes@example.com", "boxes-password")
     create_account(b, "boxes")
-    key = [line.split()[-1] for line in b.find_element(By.ID, "new-keys").text.splitlines() if line.startswith("Training key 1")][0]
+    key = new_keys(b)["Training key 1"]
     project_url = create_project(b, "Forks and scissors", "General (compact) — Object detection (preview)")
     project_id = project_url.rstrip("/").split("/projects/")[1].split("/")[0].split("#")[0]
     add_tag(b, "fork")
@@ -69,14 +69,15 @@ def test_label_train_and_see_detections(server, browser):  # noqa: F811
     WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") == "1")
 
     b.get(project_url)
+    b.find_element(By.ID, "train").click()
     b.find_element(By.ID, "train-button").click()
-    wait_url(b, "#training")
+    wait_url(b, "/performance")
     WebDriverWait(b, 600, poll_frequency=2, ignored_exceptions=WAITS).until(
         lambda d: d.find_element(By.CSS_SELECTOR, "#iterations .it-status").text in ("Completed", "Failed"))
     assert b.find_element(By.CSS_SELECTOR, "#iterations .it-status").text == "Completed"
 
     b.find_element(By.LINK_TEXT, "Iteration 1").click()
-    wait_url(b, "/iterations/")
+    wait_url(b, "/performance?iteration=")
     assert b.find_element(By.ID, "detection-performance")
     first_map = b.find_element(By.ID, "map").text
     overlap = b.find_element(By.ID, "overlap")
@@ -89,6 +90,7 @@ def test_label_train_and_see_detections(server, browser):  # noqa: F811
     assert len(b.find_elements(By.CSS_SELECTOR, "#per-tag .tag-ap")) == 2
 
     test = [e for e in manifest() if e["split"] == "test" and e["tags"] == ["scissors"]][0]
+    b.find_element(By.ID, "quick-test").click()
     b.find_element(By.ID, "quicktest-file").send_keys(os.path.join(COMPOSITES, test["file"]))
     b.find_element(By.ID, "quicktest-button").click()
     WebDriverWait(b, 120, ignored_exceptions=WAITS).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#quicktest-results .detections"))

@@ -20,8 +20,15 @@ def sign_up_with_account(b, server):
 
 
 def create_project(b, name, domain_label):
+    """New project from the Projects page's dialog. `domain_label` is "Domain — type"."""
+    domain, kind = domain_label.split(" — ", 1)
+    b.find_element(By.ID, "nav-projects").click()
+    wait_url(b, "/projects")
+    b.find_element(By.ID, "new-project").click()
+    b.find_element(By.ID, "type-detection" if kind.startswith("Object detection") else "type-classification").click()
     fill(b, "name", name, form="create-project")
-    Select(b.find_element(By.ID, "project-domain")).select_by_visible_text(domain_label)
+    data_type = "ObjectDetection" if kind.startswith("Object detection") else "Classification"
+    b.find_element(By.XPATH, f"//select[@id='project-domain']/option[@data-type='{data_type}' and normalize-space(.)='{domain}']").click()
     b.find_element(By.ID, "create-project-button").click()
     wait_url(b, "/projects/")
     return b.current_url
@@ -82,8 +89,6 @@ def test_upload_tag_filter_and_draw_a_box(server, browser):  # noqa: F811
     assert len(b.find_elements(By.CSS_SELECTOR, "#gallery a.thumb")) == 1
 
     # Object detection: draw a box, reload, it is there; the API sees it too.
-    b.get(server.url + "/accounts")
-    b.find_element(By.LINK_TEXT, "gallery").click()
     od_url = create_project(b, "Boxes", "General — Object detection (preview)")
     add_tag(b, "car")
     file_input = b.find_element(By.ID, "file-input")

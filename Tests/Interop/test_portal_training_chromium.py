@@ -50,14 +50,15 @@ def test_train_progress_threshold_quick_test_publish(server, browser):  # noqa: 
     upload(b, save(fashion("train", 1, 8), "t"), 1)
 
     b.get(project_url)
+    b.find_element(By.ID, "train").click()      # the Train dialog: Quick is chosen
     b.find_element(By.ID, "train-button").click()
-    wait_url(b, "#training")
+    wait_url(b, "/performance")
     WebDriverWait(b, 120, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException)).until(
         lambda d: d.find_element(By.CSS_SELECTOR, "#iterations .it-status").text == "Completed")
     assert b.find_element(By.CSS_SELECTOR, "#iterations progress").get_attribute("value") == "100"
 
     b.find_element(By.LINK_TEXT, "Iteration 1").click()
-    wait_url(b, "/iterations/")
+    wait_url(b, "/performance?iteration=")
     precision, recall = b.find_element(By.ID, "precision").text, b.find_element(By.ID, "recall").text
     slider = b.find_element(By.ID, "threshold")
     slider.click()
@@ -71,6 +72,7 @@ def test_train_progress_threshold_quick_test_publish(server, browser):  # noqa: 
     assert len(b.find_elements(By.CSS_SELECTOR, "svg.pr-curve")) == 2
 
     test_image = save(fashion("t10k", 7, 1), "q")[0]
+    b.find_element(By.ID, "quick-test").click()
     b.find_element(By.ID, "quicktest-file").send_keys(test_image)
     b.find_element(By.ID, "quicktest-button").click()
     try:
@@ -79,7 +81,9 @@ def test_train_progress_threshold_quick_test_publish(server, browser):  # noqa: 
         raise AssertionError(b.find_element(By.TAG_NAME, "main").text[:500])
     first = b.find_elements(By.CSS_SELECTOR, "#quicktest-results .prediction")[0]
     assert first.get_attribute("data-tag") == "sneaker", first.text
+    b.find_element(By.CSS_SELECTOR, "#quicktest-dialog [data-close-dialog]").click()
 
+    b.find_element(By.ID, "open-publish").click()
     b.find_element(By.ID, "publish").click()
     WebDriverWait(b, 10, ignored_exceptions=(NoSuchElementException,)).until(
         lambda d: "Published as classifyModel" in d.find_element(By.ID, "published").text)
@@ -97,9 +101,7 @@ def test_train_progress_threshold_quick_test_publish(server, browser):  # noqa: 
     assert "model.onnx" in archive.namelist()
 
     # The prediction stored by the quick test: confirm its tag and add it to the training set.
-    b.find_element(By.ID, "back").click()
-    wait_url(b, "#training")
-    b.find_element(By.ID, "predictions-link").click()
+    b.find_element(By.ID, "tab-predictions").click()
     wait_url(b, "/predictions")
     item = b.find_element(By.CSS_SELECTOR, ".stored-prediction")
     assert "sneaker" in item.text

@@ -1,13 +1,16 @@
 import Fluent
 import Vapor
 
-/// The portal's admin area: tier catalogue editor, accounts with tier and overrides,
-/// usage against every limit, audit log. Same service calls as the admin API.
+/// The portal's admin area: the tier catalogue as one comparison table (add, edit,
+/// compare), accounts with search, tier, overrides and usage, users, and the audit log
+/// as a readable table of what changed. Same service calls as the admin API.
 struct AdminPages: RouteCollection {
     func boot(routes: RoutesBuilder) throws {
         let a = routes.grouped("admin").grouped(RequireAdmin())
         a.get(use: tiers)
+        a.post("tiers", use: createTier)
         a.post("tiers", ":code", use: updateTier)
+        a.get("users", use: users)
         a.get("accounts", use: accounts)
         a.get("accounts", ":id", use: account)
         a.post("accounts", ":id", "tier", use: setTier)
@@ -17,15 +20,19 @@ struct AdminPages: RouteCollection {
 
     private func admin(_ req: Request) -> AdminService { AdminService(db: req.db, actor: req.portalUser!) }
 
-    private func subnav() -> HNode {
-        H.el("p", [("class", "subnav")], [H.link("Tiers", "/admin", id: "admin-tiers"), H.text(" · "),
-                                          H.link("Accounts", "/admin/accounts", id: "admin-accounts"), H.text(" · "),
-                                          H.link("Audit log", "/admin/audit", id: "admin-audit")])
+    private func subnav(_ here: String) -> HNode {
+        func item(_ label: String, _ href: String, id: String) -> HNode {
+            H.el("a", [("href", href), ("id", id)] + (href == here ? [("aria-current", "page")] : []), [H.text(label)])
+        }
+        return H.el("nav", [("class", "tabs"), ("aria-label", "Admin")], [
+            item("Tiers", "/admin", id: "admin-tiers"), item("Accounts", "/admin/accounts", id: "admin-accounts"),
+            item("Users", "/admin/users", id: "admin-users"), item("Audit log", "/admin/audit", id: "admin-audit"),
+        ])
     }
 
     /// Form fields → LimitPatch. Empty = unlimited (tiers) or no override (overrides);
     /// "unlimited" = an unlimited override.
-    private func patch(from req: Request, emptyMeans: LimitPatch.Value) throws -> LimitPatch {
+    private func patch(from req: Request, emptyMeans: LimitPatch.Value, flagField: String = objectDetectionFlag) throws -> LimitPatch {
         var limits: [Quota: LimitPatch.Value] = [:]
         for q in Quota.allCases {
             guard let raw = try? req.content.get(String.self, at: q.rawValue) else { continue }
@@ -36,7 +43,7 @@ struct AdminPages: RouteCollection {
             else { throw CVError.badRequest("BadRequest", "\(q.label) must be a whole number, empty or 'unlimited'.") }
         }
         var od: LimitPatch.Value?
-        if let raw = try? req.content.get(String.self, at: objectDetectionFlag) {
+        if let raw = try? req.content.get(String.self, at: flagField) {
             od = raw == "on" || raw == "true" ? .number(1) : raw == "false" || raw == "off" ? .number(0) : raw.isEmpty ? emptyMeans : nil
         } else if emptyMeans == .null, (try? req.content.get(String.self, at: "objectDetectionPresent")) != nil {
             od = .number(0)  // an unchecked box on the tier editor
@@ -48,52 +55,121 @@ struct AdminPages: RouteCollection {
         try await tiersPage(req)
     }
 
-    private func tiersPage(_ req: Request, flash: String? = nil, error: String? = nil) async throws -> Response {
+    private func tiersPage(_ req: Request, flash: String? = nil, error: String? = nil, status: HTTPResponseStatus = .ok) async throws -> Response {
         let csrf = req.csrfToken
-        let tiers = try await admin(req).tiers()
-        let body: [HNode] = [subnav()] + tiers.map { t in
-            let tier = Tier(); tier.projects = t.projects; tier.tagsPerProject = t.tagsPerProject
-            tier.imagesPerProject = t.imagesPerProject; tier.iterationsPerProject = t.iterationsPerProject
-            tier.predictionsPerMonth = t.predictionsPerMonth; tier.transactionsPerSecond = t.transactionsPerSecond
-            tier.storedPredictionsPerProject = t.storedPredictionsPerProject
-            tier.trainingTransactionsPerSecond = t.trainingTransactionsPerSecond
-            return H.el("section", [("class", "tier"), ("id", "tier-\(t.code)")], [
-                H.el("h2", [], [H.text("\(t.code) — \(t.name)")]),
-                H.form(action: "/admin/tiers/\(t.code)", csrf: csrf, id: "tier-form-\(t.code)",
-                       Quota.allCases.map { q in
-                           H.field(q.label, name: q.rawValue, value: tier.limit(q).map(String.init) ?? "",
-                                   id: "\(t.code)-\(q.rawValue)", extra: [("placeholder", "unlimited")])
-                       } + [
-                           H.void("input", [("type", "hidden"), ("name", "objectDetectionPresent"), ("value", "1")]),
-                           H.el("label", [], [H.text("Object detection (preview) "),
-                                              H.void("input", [("type", "checkbox"), ("name", objectDetectionFlag), ("id", "\(t.code)-objectDetection")]
-                                                     + (t.objectDetection ? [("checked", "checked")] : []))]),
-                           H.button("Save \(t.code)", id: "save-\(t.code)"),
-                       ]),
+        let tiers = try await Tier.query(on: req.db).sort(\.$code).all()
+        // One column per tier; each column's inputs belong to that tier's form (the
+        // `form` attribute), so the whole catalogue reads and edits as one table.
+        let forms: [HNode] = tiers.map { t in
+            H.form(action: "/admin/tiers/\(t.code)", csrf: csrf, id: "tier-form-\(t.code)", [
+                H.void("input", [("type", "hidden"), ("name", "objectDetectionPresent"), ("value", "1")]),
             ])
         }
-        return .html(PortalLayout.page(title: "Tier catalogue", user: req.portalUser, csrf: csrf, flash: flash, error: error,
-                                       [H.el("p", [], [H.text("Leave a limit empty for unlimited. Changes apply to every account on the tier at once.")])] + body))
+        var rows: [[HNode]] = Quota.allCases.map { q in
+            [H.text(q.label)] + tiers.map { t in
+                H.void("input", [("type", "text"), ("inputmode", "numeric"), ("name", q.rawValue), ("form", "tier-form-\(t.code)"), ("class", "small"),
+                                 ("value", t.limit(q).map(String.init) ?? ""), ("id", "\(t.code)-\(q.rawValue)"), ("placeholder", "unlimited"),
+                                 ("aria-label", "\(q.label) for \(t.code)")])
+            }
+        }
+        rows.append([H.text("Object detection (preview)")] + tiers.map { t in
+            H.void("input", [("type", "checkbox"), ("name", "\(objectDetectionFlag)-\(t.code)"), ("form", "tier-form-\(t.code)"), ("id", "\(t.code)-objectDetection"),
+                             ("aria-label", "Object detection for \(t.code)")] + (t.objectDetection ? [("checked", "checked")] : []))
+        })
+        rows.append([H.text("")] + tiers.map { t in
+            H.el("button", [("type", "submit"), ("form", "tier-form-\(t.code)"), ("id", "save-\(t.code)")], [H.text("Save \(t.code)")])
+        })
+        let table = H.el("div", [("class", "table-wrap")], [
+            H.el("table", [("id", "tier-table")], [
+                H.el("thead", [], [H.el("tr", [], [H.el("th", [("scope", "col")], [H.text("Limit")])] + tiers.map { t in
+                    H.el("th", [("scope", "col"), ("id", "tier-\(t.code)")], [H.text("\(t.code) — \(t.name)")])
+                })]),
+                H.el("tbody", [], rows.map { r in H.el("tr", [], [H.el("th", [("scope", "row")], [r[0]])] + r.dropFirst().map { H.el("td", [], [$0]) }) }),
+            ]),
+        ])
+        let add = H.el("div", [("class", "panel")], [
+            H.el("h2", [], [H.text("Add a tier")]),
+            H.form(action: "/admin/tiers", csrf: csrf, id: "add-tier", [
+                H.el("div", [("class", "row")], [
+                    H.field("Code", name: "code", id: "new-tier-code", extra: [("required", "required"), ("maxlength", "16"), ("pattern", "[A-Za-z0-9_-]+")]),
+                    H.field("Name", name: "name", id: "new-tier-name", extra: [("required", "required"), ("maxlength", "64")]),
+                    H.el("label", [], [H.text("Start from"), H.el("select", [("name", "copy"), ("id", "new-tier-copy")],
+                        [H.el("option", [("value", "")], [H.text("All unlimited")])] + tiers.map { H.el("option", [("value", $0.code)], [H.text($0.code)]) })]),
+                    H.button("Add tier", id: "add-tier-button"),
+                ]),
+            ]),
+        ])
+        return .html(PortalLayout.page(req, title: "Tier catalogue", flash: flash, error: error, [
+            subnav("/admin"),
+            H.el("p", [("class", "hint")], [H.text("Leave a limit empty for unlimited. A change applies to every account on the tier at once.")]),
+        ] + forms + [table, add]), status: status)
+    }
+
+    func createTier(req: Request) async throws -> Response {
+        do {
+            let t = try await admin(req).createTier(code: (try? req.content.get(String.self, at: "code")) ?? "",
+                                                    name: (try? req.content.get(String.self, at: "name")) ?? "",
+                                                    copying: try? req.content.get(String.self, at: "copy"))
+            return req.redirect(to: "/admin", flash: "Added tier \(t.code).")
+        } catch let e as CVError {
+            return try await tiersPage(req, error: "Tier not added: \(e.message)", status: e.status)
+        }
     }
 
     func updateTier(req: Request) async throws -> Response {
         do {
             let code = req.parameters.get("code") ?? ""
-            _ = try await admin(req).updateTier(code: code, patch: try patch(from: req, emptyMeans: .null))
-            return try await tiersPage(req, flash: "Saved tier \(code).")
+            // Each tier's checkbox has its own name: the columns share one table.
+            _ = try await admin(req).updateTier(code: code, patch: try patch(from: req, emptyMeans: .null, flagField: "\(objectDetectionFlag)-\(code)"))
+            return req.redirect(to: "/admin", flash: "Saved tier \(code).")
         } catch let e as CVError {
-            return try await tiersPage(req, error: e.message)
+            return try await tiersPage(req, error: "Not saved: \(e.message)", status: e.status)
         }
     }
 
     func accounts(req: Request) async throws -> Response {
+        let search = String((req.query[String.self, at: "q"] ?? "").trimmingCharacters(in: .whitespaces).prefix(100))
+        let needle = search.lowercased()
         let accounts = try await Account.query(on: req.db).sort(\.$createdAt).all()
         let owners = Dictionary(try await User.query(on: req.db).all().map { ($0.id!, $0.email) }, uniquingKeysWith: { a, _ in a })
-        let rows: [[HNode]] = accounts.map { a in
-            [H.link(a.name, "/admin/accounts/\(a.id!.uuidString.lowercased())"), H.text(owners[a.ownerID] ?? "?"), H.text(a.tierCode)]
+        let shown = accounts.filter { a in
+            needle.isEmpty || a.name.lowercased().contains(needle) || (owners[a.ownerID] ?? "").lowercased().contains(needle)
+                || a.resourceID.lowercased().contains(needle) || a.tierCode.lowercased() == needle
+        }.prefix(200)
+        var rows: [[HNode]] = []
+        for a in shown {
+            let usage = try await UsageReport.make(for: a, on: req.db)
+            let projects = usage.quotas.first { $0.name == Quota.projects.rawValue }
+            let predictions = usage.quotas.first { $0.name == Quota.predictionsPerMonth.rawValue }
+            func text(_ l: UsageReport.Line?) -> String { "\(l?.used ?? 0) / \(l?.limit.map(String.init) ?? "unlimited")" }
+            rows.append([H.link(a.name, "/admin/accounts/\(a.id!.uuidString.lowercased())"), H.text(owners[a.ownerID] ?? "?"), H.text(a.tierCode),
+                         H.text(text(projects)), H.text(text(predictions))])
         }
-        return .html(PortalLayout.page(title: "Accounts", user: req.portalUser, csrf: req.csrfToken,
-                                       [subnav(), H.table(head: ["Account", "Owner", "Tier"], rows: rows, id: "admin-account-list")]))
+        return .html(PortalLayout.page(req, title: "Accounts", [
+            subnav("/admin/accounts"),
+            H.el("form", [("method", "get"), ("action", "/admin/accounts"), ("class", "row"), ("role", "search"), ("id", "account-search")], [
+                H.el("label", [], [H.text("Search by name, owner, resource id or tier"),
+                                   H.void("input", [("type", "search"), ("name", "q"), ("value", search), ("id", "account-search-q")])]),
+                H.button("Search", id: "account-search-button", cls: "secondary"),
+            ]),
+            H.el("p", [("class", "hint")], [H.text("\(shown.count) of \(accounts.count) account\(accounts.count == 1 ? "" : "s")")]),
+            H.el("div", [("class", "table-wrap")], [H.table(head: ["Account", "Owner", "Tier", "Projects", "Predictions this month"], rows: rows, id: "admin-account-list")]),
+        ]))
+    }
+
+    func users(req: Request) async throws -> Response {
+        let users = try await User.query(on: req.db).sort(\.$createdAt).all()
+        var counts: [UUID: Int] = [:]
+        for a in try await Account.query(on: req.db).all() { counts[a.ownerID, default: 0] += 1 }
+        let rows: [[HNode]] = users.map { u in
+            [H.text(u.email), H.text(u.isAdmin ? "Administrator" : "User"), H.text(String(counts[u.id!] ?? 0)),
+             H.text(u.createdAt.map(PortalDates.short) ?? "")]
+        }
+        return .html(PortalLayout.page(req, title: "Users", [
+            subnav("/admin/users"),
+            H.el("p", [("class", "hint")], [H.text("Administrators are made with `sightline create-admin`; users sign up in the portal or through the admin API.")]),
+            H.el("div", [("class", "table-wrap")], [H.table(head: ["Email", "Role", "Resource accounts", "Joined"], rows: rows, id: "users")]),
+        ]))
     }
 
     func account(req: Request) async throws -> Response {
@@ -107,7 +183,7 @@ struct AdminPages: RouteCollection {
         let overrides = Dictionary(try await admin(req).overrides(of: a).map { ($0.name, $0.value) }, uniquingKeysWith: { x, _ in x })
         let tiers = try await admin(req).tiers()
         let body: [HNode] = [
-            subnav(),
+            subnav("/admin/accounts"),
             H.el("p", [], [H.text("Resource id: "), H.el("code", [], [H.text(a.resourceID)])]),
             H.form(action: "/admin/accounts/\(id)/tier", csrf: csrf, id: "tier-change", [
                 H.el("label", [], [H.text("Tier"), H.el("select", [("name", "tier"), ("id", "account-tier")], tiers.map { t in
@@ -124,15 +200,15 @@ struct AdminPages: RouteCollection {
                 return H.field(q.label, name: q.rawValue, value: v, id: "override-\(q.rawValue)")
             } + [H.button("Save overrides", id: "save-overrides")]),
         ]
-        return .html(PortalLayout.page(title: "Account \(a.name) (\(a.tierCode))", user: req.portalUser, csrf: csrf,
-                                       flash: flash, error: error, body))
+        return .html(PortalLayout.page(req, title: "Account \(a.name) (\(a.tierCode))", flash: flash, error: error, body))
     }
 
     func setTier(req: Request) async throws -> Response {
         let a = try await admin(req).findAccount(req.parameters.get("id") ?? "")
         do {
-            try await admin(req).setTier(account: a, tier: try req.content.get(String.self, at: "tier"))
-            return try await accountPage(req, a, flash: "Tier changed.")
+            let tier = try req.content.get(String.self, at: "tier")
+            try await admin(req).setTier(account: a, tier: tier)
+            return req.redirect(to: "/admin/accounts/\(a.id!.uuidString.lowercased())", flash: "Tier changed to \(tier).")
         } catch let e as CVError {
             return try await accountPage(req, a, error: e.message)
         }
@@ -142,19 +218,48 @@ struct AdminPages: RouteCollection {
         let a = try await admin(req).findAccount(req.parameters.get("id") ?? "")
         do {
             _ = try await admin(req).setOverrides(account: a, patch: try patch(from: req, emptyMeans: .null))
-            return try await accountPage(req, a, flash: "Overrides saved.")
+            return req.redirect(to: "/admin/accounts/\(a.id!.uuidString.lowercased())", flash: "Overrides saved.")
         } catch let e as CVError {
             return try await accountPage(req, a, error: e.message)
         }
     }
 
+    static let auditPageSize = 50
+
     func audit(req: Request) async throws -> Response {
-        let entries = try await AuditEntry.query(on: req.db).sort(\.$at, .descending).limit(500).all()
-        let rows: [[HNode]] = entries.map { e in
-            [H.text(ISO8601DateFormatter().string(from: e.at)), H.text(e.actorEmail), H.text(e.action), H.text(e.target),
-             H.el("code", [], [H.text(e.beforeJSON ?? "")]), H.el("code", [], [H.text(e.afterJSON ?? "")])]
+        let action = String((req.query[String.self, at: "action"] ?? "").prefix(64))
+        let who = String((req.query[String.self, at: "who"] ?? "").trimmingCharacters(in: .whitespaces).prefix(100)).lowercased()
+        var q = AuditEntry.query(on: req.db).sort(\.$at, .descending)
+        if !action.isEmpty { q = q.filter(\.$action == action) }
+        var entries = try await q.limit(5_000).all()
+        if !who.isEmpty { entries = entries.filter { $0.actorEmail.lowercased().contains(who) || $0.target.lowercased().contains(who) } }
+        let pages = max(1, (entries.count + Self.auditPageSize - 1) / Self.auditPageSize)
+        let page = min(req.clampedInt("page", 1...100_000, default: 1), pages)
+        let shown = entries.dropFirst((page - 1) * Self.auditPageSize).prefix(Self.auditPageSize)
+        let actions = try await AuditEntry.query(on: req.db).all(\.$action)
+        let rows: [[HNode]] = shown.map { e in
+            [H.text(PortalDates.short(e.at)), H.text(e.actorEmail), H.text(AuditDiff.describe(action: e.action)), H.el("code", [], [H.text(e.target)]),
+             AuditDiff.node(before: e.beforeJSON, after: e.afterJSON)]
         }
-        return .html(PortalLayout.page(title: "Audit log", user: req.portalUser, csrf: req.csrfToken,
-                                       [subnav(), H.table(head: ["When", "Who", "What", "Target", "Before", "After"], rows: rows, id: "audit")]))
+        var query = [String]()
+        if !action.isEmpty { query.append("action=" + (action.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")) }
+        if !who.isEmpty { query.append("who=" + (who.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")) }
+        let prefix = "/admin/audit?" + query.map { $0 + "&" }.joined()
+        var pager: [HNode] = [H.text("Page \(page) of \(pages) · \(entries.count) change\(entries.count == 1 ? "" : "s")")]
+        if page > 1 { pager.append(H.link("← Newer", prefix + "page=\(page - 1)", id: "audit-newer")) }
+        if page < pages { pager.append(H.link("Older →", prefix + "page=\(page + 1)", id: "audit-older")) }
+        return .html(PortalLayout.page(req, title: "Audit log", [
+            subnav("/admin/audit"),
+            H.el("form", [("method", "get"), ("action", "/admin/audit"), ("class", "row"), ("id", "audit-filter")], [
+                H.el("label", [], [H.text("Change"), H.el("select", [("name", "action"), ("id", "audit-action")],
+                    [H.el("option", [("value", "")], [H.text("All changes")])] + Array(Set(actions)).sorted().map { a in
+                        H.el("option", [("value", a)] + (a == action ? [("selected", "selected")] : []), [H.text(AuditDiff.describe(action: a))])
+                    })]),
+                H.el("label", [], [H.text("Who or what"), H.void("input", [("type", "search"), ("name", "who"), ("value", who), ("id", "audit-who")])]),
+                H.button("Filter", id: "audit-filter-button", cls: "secondary"),
+            ]),
+            H.el("div", [("class", "table-wrap")], [H.table(head: ["When", "Who", "What", "Target", "Changes"], rows: rows, id: "audit")]),
+            H.el("p", [("class", "pager")], pager),
+        ]))
     }
 }

@@ -72,6 +72,34 @@ struct AdminService {
         return after
     }
 
+    /// A new tier, starting from a copy of another's limits (or all unlimited).
+    func createTier(code: String, name: String, copying source: String?) async throws -> TierView {
+        defer { AccessCache.shared.invalidateAll() }
+        let code = code.trimmingCharacters(in: .whitespaces), name = name.trimmingCharacters(in: .whitespaces)
+        guard (1...16).contains(code.count), code.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+            throw CVError.badRequest("BadRequest", "A tier code is 1 to 16 letters, digits, '-' or '_'.")
+        }
+        guard TextRules.validName(name, max: 64) else { throw CVError.badRequest("BadRequest", "A tier name is 1 to 64 characters.") }
+        guard try await Tier.query(on: db).filter(\.$code == code).first() == nil else {
+            throw CVError(.conflict, "Conflict", "A tier '\(code)' exists already.")
+        }
+        let tier = Tier()
+        tier.code = code
+        tier.name = name
+        tier.objectDetection = false
+        if let source, !source.isEmpty {
+            guard let from = try await Tier.query(on: db).filter(\.$code == source).first() else {
+                throw CVError.notFound("NotFound", "No tier '\(source.prefix(32))' to copy.")
+            }
+            for q in Quota.allCases { tier.setLimit(q, from.limit(q)) }
+            tier.objectDetection = from.objectDetection
+        }
+        try await tier.create(on: db)
+        let after = TierView(tier)
+        try await AuditLog.record(actor: actor, action: "tier.create", target: "tier:\(code)", before: TierView?.none, after: after, on: db)
+        return after
+    }
+
     func setTier(account: Account, tier: String) async throws {
         defer { AccessCache.shared.invalidateAll() }  // keys, tiers and limits changed
         let before = account.tierCode

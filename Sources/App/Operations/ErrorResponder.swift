@@ -30,7 +30,9 @@ struct ErrorResponder: AsyncMiddleware {
         }
         var headers: HTTPHeaders = (error as? AbortError)?.headers ?? [:]
         if status == .serviceUnavailable, !headers.contains(name: "Retry-After") { headers.add(name: "Retry-After", value: "5") }
-        if isAPI(request.url.path) {
+        // The portal's scripts (upload, quick test) ask for JSON and show the message themselves.
+        let wantsJSON = request.headers.first(name: .accept)?.lowercased().hasPrefix("application/json") == true
+        if isAPI(request.url.path) || wantsJSON {
             let encoder = JSONEncoder()
             encoder.outputFormatting = .sortedKeys  // stable bodies: identical errors are byte-identical
             let body = try? encoder.encode(["code": code, "message": message])
@@ -39,7 +41,7 @@ struct ErrorResponder: AsyncMiddleware {
             return res
         }
         let res = Response(status: status, headers: headers,
-                           body: .init(string: PortalLayout.errorPage(status: status, message: message)))
+                           body: .init(string: PortalLayout.errorPage(request, status: status, message: message)))
         res.headers.replaceOrAdd(name: .contentType, value: "text/html; charset=utf-8")
         return res
     }

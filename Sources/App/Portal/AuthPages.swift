@@ -9,7 +9,7 @@ struct AuthPages: RouteCollection {
 
     func boot(routes: RoutesBuilder) throws {
         routes.get { req -> Response in
-            req.redirect(to: req.portalUser == nil ? "/signin" : "/accounts")
+            req.redirect(to: req.portalUser == nil ? "/signin" : "/projects")
         }
         routes.get("signin", use: signInPage)
         routes.post("signin", use: signIn)
@@ -20,16 +20,24 @@ struct AuthPages: RouteCollection {
 
     private func form(_ req: Request, title: String, action: String, email: String = "", error: String? = nil,
                       status: HTTPResponseStatus = .ok) -> Response {
+        let next = req.returnPath
+        let carry = next.map { "?next=" + ($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "") } ?? ""
         let other: HNode = action == "/signin"
-            ? H.el("p", [], [H.text("New here? "), H.link("Create a user", "/signup", id: "to-signup")])
-            : H.el("p", [], [H.text("Have a user? "), H.link("Sign in", "/signin", id: "to-signin")])
-        return .html(PortalLayout.page(title: title, user: nil, csrf: req.csrfToken, error: error, [
-            H.form(action: action, csrf: req.csrfToken, id: "auth-form", [
-                H.field("Email", name: "email", type: "email", value: email, extra: [("required", "required")]),
-                H.field("Password", name: "password", type: "password", extra: [("required", "required")]),
-                H.button(title, id: "submit"),
+            ? H.el("p", [], [H.text("New here? "), H.link("Create a user", "/signup" + carry, id: "to-signup")])
+            : H.el("p", [], [H.text("Have a user? "), H.link("Sign in", "/signin" + carry, id: "to-signin")])
+        var fields: [HNode] = [
+            H.field("Email", name: "email", type: "email", value: email, extra: [("required", "required"), ("autocomplete", "email")]),
+            H.field("Password", name: "password", type: "password",
+                    extra: [("required", "required"), ("autocomplete", action == "/signin" ? "current-password" : "new-password")]),
+        ]
+        if let next { fields.append(H.void("input", [("type", "hidden"), ("name", "next"), ("value", next)])) }
+        let intro: [HNode] = next == nil ? [] : [H.el("p", [("class", "notice"), ("id", "signin-needed")],
+                                                      [H.text("Sign in to continue to the page you asked for.")])]
+        return .html(PortalLayout.page(title: title, user: nil, csrf: req.csrfToken, error: error, path: action, intro + [
+            H.el("div", [("class", "panel auth")], [
+                H.form(action: action, csrf: req.csrfToken, id: "auth-form", fields + [H.button(title, id: "submit")]),
+                other,
             ]),
-            other,
         ]), status: status)
     }
 
@@ -49,8 +57,9 @@ struct AuthPages: RouteCollection {
         let c = try req.content.decode(Credentials.self)
         do {
             let user = try await users(req).signIn(email: c.email, password: c.password, client: req.clientAddress)
+            let next = req.returnPath
             startSession(req, user)
-            return req.redirect(to: "/accounts")
+            return req.redirect(to: next ?? "/projects")
         } catch let e as CVError {
             return form(req, title: "Sign in", action: "/signin", email: c.email, error: e.message, status: e.status)
         }
@@ -60,8 +69,9 @@ struct AuthPages: RouteCollection {
         let c = try req.content.decode(Credentials.self)
         do {
             let user = try await users(req).signUp(email: c.email, password: c.password, client: req.clientAddress)
+            let next = req.returnPath
             startSession(req, user)
-            return req.redirect(to: "/accounts")
+            return req.redirect(to: next ?? "/projects")
         } catch let e as CVError {
             return form(req, title: "Sign up", action: "/signup", email: c.email, error: e.message, status: e.status)
         }

@@ -42,7 +42,7 @@ struct CustomVisionImportPages: RouteCollection {
             H.form(action: "/import/projects", csrf: csrf, id: "import-source", [
                 H.field("Endpoint", name: "endpoint", type: "url", value: endpoint, id: "import-endpoint",
                         extra: [("required", "required"), ("maxlength", "\(Self.maxField)"), ("placeholder", "https://westeurope.api.cognitive.microsoft.com")]),
-                H.field("Training key", name: "trainingKey", type: "password", id: "import-key", extra: [("required", "required"), ("maxlength", "256"), ("autocomplete", "off")]),
+                H.field("Training key", name: "trainingKey", type: "password", id: "import-key", extra: [("required", "required"), ("maxlength", "256"), ("autocomplete", "new-password")]),
                 H.button("List projects", id: "import-list"),
             ]),
         ]), status: status)

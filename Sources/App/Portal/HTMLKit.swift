@@ -33,6 +33,9 @@ enum H {
 
     static func text(_ s: String) -> HNode { .text(s) }
 
+    /// A fragment as HTML, for scripts that insert what the server rendered.
+    static func render(_ n: HNode) -> String { n.render() }
+
     static func void(_ name: String, _ attrs: [(String, String)]) -> HNode {
         .selfClosedElement(named: name, attributes: attrs.map { Attribute<HTML.BodyContext>(name: $0.0, value: escape($0.1), ignoreIfValueIsEmpty: false) })
     }
@@ -79,7 +82,9 @@ enum H {
         let limitText = limit.map(String.init) ?? "unlimited"
         var fraction = 0.0
         if let used, let limit { fraction = limit == 0 ? 1 : Double(used) / Double(limit) }
-        return el("div", [("class", "usage"), ("data-quota", name)], [
+        // Amber from 80 % of a limit, red at it, so the reader sees what needs attention.
+        let state = limit == nil ? "" : fraction >= 1 ? " at" : fraction >= 0.8 ? " near" : ""
+        return el("div", [("class", "usage" + state), ("data-quota", name)], [
             el("span", [("class", "usage-label")], [text("\(label): ")]),
             el("span", [("class", "usage-value")], [text("\(usedText) / \(limitText)")]),
             fill(fraction),

@@ -44,7 +44,7 @@ extension ImagePages {
     }
 
     struct UploadResult: Content {
-        struct Entry: Content { var status: String; var id: String?; var thumbnailUri: String? }
+        struct Entry: Content { var status: String; var message: String; var id: String?; var thumbnailUri: String? }
         var images: [Entry]
     }
 
@@ -63,7 +63,7 @@ extension ImagePages {
             .ingest(account: c.account, project: c.project, items: items, batchTagIDs: tagIDs, metadata: [:])
         let signer = req.application.blobSigner, base = req.application.settings.publicURL
         return UploadResult(images: outcomes.map { o in
-            .init(status: o.status, id: o.image?.id?.uuidString.lowercased(),
+            .init(status: o.status, message: StatusWording.upload(o.status), id: o.image?.id?.uuidString.lowercased(),
                   thumbnailUri: o.image.map { signer.url(hash: $0.thumbnailHash, base: base) })
         })
     }
@@ -73,16 +73,34 @@ extension ImagePages {
         return try await page(req, c, try await image(req, c))
     }
 
+
+    /// The grid filter the viewer was opened from, carried through its forms.
+    private func filterQuery(_ req: Request) -> String {
+        let f = ProjectPages.Filter(req, field: { req.query[String.self, at: $0] ?? (try? req.content.get(String.self, at: $0)) })
+        return f.queryString
+    }
+
+    private func viewerURL(_ c: Context, _ id: UUID, _ query: String) -> String {
+        "\(c.base)/images/\(id.uuidString.lowercased())" + (query.isEmpty ? "" : "?" + query)
+    }
+
     func addTag(req: Request) async throws -> Response {
         let c = try await Context.load(req)
         let img = try await image(req, c)
         let tagId = try req.content.get(String.self, at: "tagId")
+        let query = filterQuery(req)
+        if c.project.classificationType == "Multiclass",
+           let other = try await ImageTagLink.query(on: req.db).filter(\.$imageID == img.id!).all().first(where: { $0.tagID.uuidString.lowercased() != tagId.lowercased() }) {
+            let name = try await ImageService(db: req.db).projectTags(c.project)[other.tagID]?.name ?? "its tag"
+            return req.redirect(to: viewerURL(c, img.id!, query), flash: nil,
+                                error: "This multiclass project allows one tag per image. Remove \(name) first, or change the project to multilabel in Settings.")
+        }
         do {
             _ = try await ImageService(db: req.db).addTags(project: c.project, pairs: [.init(imageId: img.id!.uuidString, tagId: tagId)])
         } catch let e as CVError {
-            return try await page(req, c, img, error: e.message, status: e.status)
+            return req.redirect(to: viewerURL(c, img.id!, query), flash: nil, error: "Tag not added: \(e.message)")
         }
-        return req.redirect(to: "\(c.base)/images/\(img.id!.uuidString.lowercased())")
+        return req.redirect(to: viewerURL(c, img.id!, query))
     }
 
     func removeTag(req: Request) async throws -> Response {
@@ -90,7 +108,7 @@ extension ImagePages {
         let img = try await image(req, c)
         guard let tag = req.parameters.get("tagId", as: UUID.self) else { throw Abort(.notFound) }
         try await ImageService(db: req.db).removeTags(project: c.project, imageIDs: [img.id!], tagIDs: [tag])
-        return req.redirect(to: "\(c.base)/images/\(img.id!.uuidString.lowercased())")
+        return req.redirect(to: viewerURL(c, img.id!, filterQuery(req)))
     }
 
     func saveRegions(req: Request) async throws -> [WireImageRegion] {
@@ -107,13 +125,19 @@ extension ImagePages {
     func delete(req: Request) async throws -> Response {
         let c = try await Context.load(req)
         let img = try await image(req, c)
+        let query = filterQuery(req)
+        // The viewer moves on to the next image of the list, as the grid would show it.
+        let filtered = try await ImageService(db: req.db).matching(project: c.project,
+            ProjectPages.Filter(req, field: { req.query[String.self, at: $0] ?? (try? req.content.get(String.self, at: $0)) }).query)
+        let index = filtered.firstIndex { $0.id == img.id }
+        let next = index.flatMap { i in i + 1 < filtered.count ? filtered[i + 1] : (i > 0 ? filtered[i - 1] : nil) }
         let freed = try await ImageService(db: req.db).delete(account: c.account, project: c.project, ids: [img.id!])
         BlobSweeper.freeLater(freed, app: req.application)
-        return req.redirect(to: c.base)
+        if let next { return req.redirect(to: viewerURL(c, next.id!, query), flash: "Image deleted.") }
+        return req.redirect(to: c.base + (query.isEmpty ? "" : "?" + query), flash: "Image deleted.")
     }
 
-    private func page(_ req: Request, _ c: Context, _ img: ImageRecord, error: String? = nil,
-                      status: HTTPResponseStatus = .ok) async throws -> Response {
+    private func page(_ req: Request, _ c: Context, _ img: ImageRecord) async throws -> Response {
         let csrf = req.csrfToken
         let tags = try await TagService(db: req.db).list(project: c.project)
         let names = Dictionary(tags.map { ($0.id!, $0.name) }, uniquingKeysWith: { a, _ in a })
@@ -122,48 +146,88 @@ extension ImagePages {
         let signer = req.application.blobSigner, base = req.application.settings.publicURL
         let imageBase = "\(c.base)/images/\(img.id!.uuidString.lowercased())"
         let detection = c.project.projectType == "ObjectDetection"
+        let query = filterQuery(req)
+        let carry = ProjectPages.Filter(req, field: { req.query[String.self, at: $0] }).hiddenFields
+        // Previous and next in the list the viewer was opened from.
+        let list = try await ImageService(db: req.db).matching(project: c.project,
+                                                               ProjectPages.Filter(req, field: { req.query[String.self, at: $0] }).query)
+        let index = list.firstIndex { $0.id == img.id }
+        let prev = index.flatMap { $0 > 0 ? list[$0 - 1] : nil }
+        let next = index.flatMap { $0 + 1 < list.count ? list[$0 + 1] : nil }
+        func step(_ label: String, _ target: ImageRecord?, id: String, rel: String) -> HNode {
+            guard let target else { return H.el("span", [("class", "hint"), ("id", id)], [H.text(label)]) }
+            return H.el("a", [("href", viewerURL(c, target.id!, query)), ("id", id), ("rel", rel), ("class", "button secondary")], [H.text(label)])
+        }
+        let position = index.map { "Image \($0 + 1) of \(list.count)" } ?? "Image not in this list"
+        var body: [HNode] = [
+            H.el("div", [("class", "viewer-nav"), ("id", "viewer-nav")], [
+                H.link("← Back to the images", c.base + (query.isEmpty ? "" : "?" + query), id: "back"),
+                H.el("span", [("id", "viewer-position")], [H.text(position)]),
+                H.el("span", [("class", "row")], [step("← Previous", prev, id: "prev-image", rel: "prev"), step("Next →", next, id: "next-image", rel: "next")]),
+            ]),
+        ]
         let regionJSON = String(decoding: try JSONEncoder().encode(regions.map {
             RegionBox(tagId: $0.tagID.uuidString.lowercased(), left: $0.left, top: $0.top, width: $0.width, height: $0.height)
         }), as: UTF8.self)
         let tagJSON = String(decoding: try JSONEncoder().encode(tags.map { ["id": $0.id!.uuidString.lowercased(), "name": $0.name] }), as: UTF8.self)
-        var body: [HNode] = [
-            H.el("p", [], [H.link("← \(c.project.name)", c.base, id: "back")]),
-            H.el("p", [], [H.text("\(img.width) × \(img.height) px, \(img.format.uppercased())")]),
-        ]
+        var picture: [HNode] = []
         if detection {
-            body.append(H.el("div", [("id", "box-editor"), ("class", "box-editor"), ("data-save", "\(imageBase)/regions"),
-                                     ("data-csrf", csrf), ("data-regions", regionJSON), ("data-tags", tagJSON)], [
-                H.void("img", [("src", signer.url(hash: img.resizedHash, base: base)), ("id", "editor-image"), ("alt", "image"), ("draggable", "false")]),
+            picture.append(H.el("div", [("class", "editor-frame")], [
+                H.el("div", [("id", "box-editor"), ("class", "box-editor"), ("data-save", "\(imageBase)/regions"), ("tabindex", "0"),
+                             ("role", "application"), ("aria-label", "Box editor. N: new box; [ and ]: choose a box; arrows: move it, Shift for larger steps; Alt+arrows: resize; Delete: remove; + and -: zoom."),
+                             ("aria-describedby", "box-status"),
+                             ("data-csrf", csrf), ("data-regions", regionJSON), ("data-tags", tagJSON)], [
+                    H.void("img", [("src", signer.url(hash: img.resizedHash, base: base)), ("id", "editor-image"), ("alt", "The image being labelled"), ("draggable", "false")]),
+                ]),
             ]))
-            body.append(H.el("div", [("class", "editor-tools")], [
+            picture.append(H.el("div", [("class", "editor-tools")], [
                 H.el("label", [], [H.text("Tag for boxes"), H.el("select", [("id", "box-tag")], tags.map {
                     H.el("option", [("value", $0.id!.uuidString.lowercased())], [H.text($0.name)])
                 })]),
-                H.el("button", [("type", "button"), ("id", "delete-box")], [H.text("Delete selected box")]),
-                H.el("button", [("type", "button"), ("id", "suggest-boxes"), ("data-url", "\(imageBase)/proposals")],
+                H.el("button", [("type", "button"), ("id", "delete-box"), ("class", "secondary")], [H.text("Delete selected box")]),
+                H.el("button", [("type", "button"), ("id", "suggest-boxes"), ("class", "secondary"), ("data-url", "\(imageBase)/proposals")],
                      [H.text("Suggest boxes")]),
-                H.el("span", [("id", "box-status"), ("class", "status")], [H.text("\(regions.count) box(es)")]),
+                H.el("span", [("class", "row")], [
+                    H.el("button", [("type", "button"), ("id", "zoom-out"), ("class", "secondary"), ("aria-label", "Zoom out")], [H.text("−")]),
+                    H.el("span", [("id", "zoom-level")], [H.text("100%")]),
+                    H.el("button", [("type", "button"), ("id", "zoom-in"), ("class", "secondary"), ("aria-label", "Zoom in")], [H.text("+")]),
+                ]),
+                H.el("span", [("id", "box-status"), ("class", "status"), ("aria-live", "polite")], [H.text("\(regions.count) box(es)")]),
             ]))
-            body.append(H.el("p", [("class", "hint")], [H.text("Drag on the image to draw a box; drag a box to move it, its corner to resize it. Changes are saved at once. "
-                                                                   + "Suggest boxes adds what the latest trained iteration finds (50 % or more) for you to keep, fix or delete.")]))
+            picture.append(H.el("p", [("class", "hint")], [H.text("Drag on the image to draw a box; drag a box to move it, its corner to resize it. "
+                + "With the keyboard, focus the image: N draws a box, [ and ] choose one, arrows move it, Alt+arrows resize, Delete removes. "
+                + "Changes are saved at once. Suggest boxes adds what the latest trained iteration finds (50 % or more).")]))
         } else {
-            body.append(H.void("img", [("src", signer.url(hash: img.resizedHash, base: base)), ("class", "full"), ("alt", "image"), ("id", "full-image")]))
+            picture.append(H.void("img", [("src", signer.url(hash: img.resizedHash, base: base)), ("class", "full"), ("alt", "The image being viewed"), ("id", "full-image")]))
         }
-        body.append(H.el("h2", [], [H.text("Tags")]))
-        body.append(H.el("ul", [("id", "image-tags")], links.map { l in
-            H.el("li", [], [H.text(names[l.tagID] ?? "?"), H.text(" "),
-                            H.form(action: "\(imageBase)/tags/\(l.tagID.uuidString.lowercased())/delete", csrf: csrf,
-                                   [H.button("Remove", id: "remove-\(names[l.tagID] ?? "")")])])
-        }))
-        body.append(H.form(action: "\(imageBase)/tags", csrf: csrf, id: "add-image-tag", [
-            H.el("label", [], [H.text("Add tag"), H.el("select", [("name", "tagId"), ("id", "image-tag-select")], tags.map {
-                H.el("option", [("value", $0.id!.uuidString.lowercased())], [H.text($0.name)])
-            })]),
-            H.button("Add", id: "add-image-tag-button"),
-        ]))
-        body.append(H.form(action: "\(imageBase)/delete", csrf: csrf, id: "delete-image", [H.button("Delete image", cls: "danger")]))
+        let multiclass = c.project.classificationType == "Multiclass"
+        let side: [HNode] = [
+            H.el("h2", [], [H.text("Tags")]),
+            H.el("ul", [("class", "chips-large"), ("id", "image-tags")], links.isEmpty ? [H.el("li", [("class", "chip untagged")], [H.text("untagged")])] : links.map { l in
+                let name = names[l.tagID] ?? "?"
+                return H.el("li", [("class", "chip"), ("data-tag", l.tagID.uuidString.lowercased())], [
+                    H.text(name),
+                    H.form(action: "\(imageBase)/tags/\(l.tagID.uuidString.lowercased())/delete", csrf: csrf, carry + [
+                        H.el("button", [("type", "submit"), ("id", "remove-\(name)"), ("aria-label", "Remove tag \(name)"), ("title", "Remove \(name)")], [H.text("×")]),
+                    ]),
+                ])
+            }),
+            H.form(action: "\(imageBase)/tags", csrf: csrf, id: "add-image-tag", carry + [
+                H.el("label", [], [H.text("Add tag"), H.el("select", [("name", "tagId"), ("id", "image-tag-select")], tags.map {
+                    H.el("option", [("value", $0.id!.uuidString.lowercased())], [H.text($0.name)])
+                })]),
+                H.button("Add", id: "add-image-tag-button"),
+            ]),
+            H.el("p", [("class", "hint")], [H.text(multiclass ? "Multiclass project: one tag per image." : "Multilabel project: an image may have several tags.")]),
+            H.el("h2", [], [H.text("Details")]),
+            H.el("p", [], [H.text("\(img.width) × \(img.height) px, \(img.format.uppercased()), added \(PortalDates.short(img.createdAt))")]),
+            H.el("form", [("method", "post"), ("action", "\(imageBase)/delete"), ("id", "delete-image"), ("data-confirm", "Delete this image from the project?")],
+                 [H.void("input", [("type", "hidden"), ("name", "_csrf"), ("value", csrf)])] + carry + [H.button("Delete image", cls: "danger")]),
+        ]
+        body.append(H.el("div", [("class", "viewer")], [H.el("div", [], picture), H.el("div", [("class", "panel")], side)]))
         if detection { body.append(H.el("script", [("src", "/js/boxes.js")])) }
-        return .html(PortalLayout.page(title: "Image in \(c.project.name)", user: req.portalUser, csrf: csrf, error: error, body), status: status)
+        body.append(H.el("script", [("src", "/js/viewer.js")]))
+        return try await ProjectWorkspace.page(req, c, tab: .images, body)
     }
 
     /// The box editor's suggestions: region proposals as boxes with their tags.

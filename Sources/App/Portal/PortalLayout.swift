@@ -1,28 +1,48 @@
 import Plot
 import Vapor
 
-/// The page frame every portal page shares.
+/// The page frame every portal page shares: the logo, the navigation with who is signed
+/// in, the page heading (or a page's own header), messages in place, one stylesheet and
+/// the script that gives every page its confirmations, dialogs and copy buttons.
 enum PortalLayout {
+    /// A page for a request: its user and form token, and the message a redirect left.
+    static func page(_ req: Request, title: String, flash: String? = nil, error: String? = nil,
+                     refreshSeconds: Int? = nil, header: HNode? = nil, wide: Bool = false, _ body: [HNode]) -> String {
+        let left = req.takeFlash()
+        return page(title: title, user: req.portalUser, csrf: req.csrfToken, flash: flash ?? left.flash,
+                    error: error ?? left.error, refreshSeconds: refreshSeconds, header: header, wide: wide,
+                    path: req.url.path, body)
+    }
+
     static func page(title: String, user: User?, csrf: String, flash: String? = nil, error: String? = nil,
-                     refreshSeconds: Int? = nil, _ body: [HNode]) -> String {
-        var nav: [HNode] = [H.link("Sightline", "/", id: "home")]
-        if let user {
-            nav.append(H.link("Resource accounts", "/accounts", id: "nav-accounts"))
-            nav.append(H.link("Import from Custom Vision", "/import", id: "nav-import"))
-            if user.isAdmin {
-                nav.append(H.link("Admin", "/admin", id: "nav-admin"))
-            }
-            nav.append(H.el("span", [("class", "who")], [H.text(user.email)]))
-            nav.append(H.form(action: "/signout", csrf: csrf, id: "signout-form", [H.button("Sign out", id: "signout")]))
-        } else {
-            nav.append(H.link("Sign in", "/signin"))
-            nav.append(H.link("Sign up", "/signup"))
+                     refreshSeconds: Int? = nil, header: HNode? = nil, wide: Bool = false, path: String = "",
+                     _ body: [HNode]) -> String {
+        func item(_ label: String, _ href: String, id: String, section: String) -> HNode {
+            let here = path.hasPrefix(section)
+            return H.el("a", [("href", href), ("id", id)] + (here ? [("aria-current", "page"), ("class", "here")] : []), [H.text(label)])
         }
-        var main: [HNode] = [H.el("h1", [], [H.text(title)])]
-        if let flash { main.append(H.el("p", [("class", "flash"), ("id", "flash")], [H.text(flash)])) }
-        if let error { main.append(H.el("p", [("class", "error"), ("id", "error")], [H.text(error)])) }
+        var links: [HNode] = []
+        var account: [HNode] = []
+        if let user {
+            links.append(item("Projects", "/projects", id: "nav-projects", section: "/projects"))
+            links.append(item("Resource accounts", "/accounts", id: "nav-accounts", section: "/accounts"))
+            links.append(item("Import from Custom Vision", "/import", id: "nav-import", section: "/import"))
+            if user.isAdmin { links.append(item("Admin", "/admin", id: "nav-admin", section: "/admin")) }
+            account = [H.el("span", [("class", "who"), ("id", "who")], [H.text(user.email)]),
+                       H.form(action: "/signout", csrf: csrf, id: "signout-form", [H.button("Sign out", id: "signout", cls: "quiet")])]
+        } else {
+            links.append(H.link("Sign in", "/signin"))
+            links.append(H.link("Sign up", "/signup"))
+        }
+        let logo = H.el("a", [("href", user == nil ? "/signin" : "/projects"), ("id", "home"), ("class", "logo")], [
+            .raw(Logo.svg(size: 26)), H.el("span", [], [H.text("Sightline")]),
+        ])
+        var main: [HNode] = [header ?? H.el("h1", [], [H.text(title)])]
+        if let flash { main.append(H.el("p", [("class", "flash"), ("id", "flash"), ("role", "status")], [H.text(flash)])) }
+        if let error { main.append(H.el("p", [("class", "error"), ("id", "error"), ("role", "alert")], [H.text(error)])) }
         main += body
         let html = HTML(
+            .lang(.english),
             .head(
                 .meta(.charset(.utf8)),
                 // Plot's `.title` also writes `og:`/`twitter:` meta tags with the title unescaped
@@ -30,22 +50,42 @@ enum PortalLayout {
                 .element(named: "title", text: "\(title) · Sightline"),
                 .meta(.name("viewport"), .content("width=device-width, initial-scale=1")),
                 .unwrap(refreshSeconds) { .meta(.attribute(named: "http-equiv", value: "refresh"), .content("\($0)")) },
-                .stylesheet("/css/sightline.css")
+                .link(.rel(.icon), .href("/favicon.svg"), .type("image/svg+xml")),
+                .stylesheet("/css/sightline.css"),
+                .script(.src("/js/portal.js"), .attribute(named: "defer"))
             ),
             .body(
-                .element(named: "nav", nodes: nav),
-                .element(named: "main", nodes: main)
+                .element(named: "header", nodes: [
+                    .class("topbar"),
+                    logo,
+                    H.el("nav", [("aria-label", "Main")], links),
+                    H.el("div", [("class", "account-menu")], account),
+                ]),
+                .element(named: "main", nodes: [.class(wide ? "wide" : "narrow")] + main)
             )
         )
         return html.render()
     }
 
-    static func errorPage(status: HTTPResponseStatus, message: String) -> String {
-        page(title: "\(status.code) \(status.reasonPhrase)", user: nil, csrf: "", [
-            H.el("p", [("id", "error")], [H.text(message)]),
-            H.link("Back to Sightline", "/"),
+    /// An error as a page that still shows who is signed in, with a way back.
+    static func errorPage(_ req: Request, status: HTTPResponseStatus, message: String) -> String {
+        var back: [HNode] = []
+        if let ref = req.headers.first(name: .referer), let url = URI(string: ref).path.nilIfEmpty,
+           PortalFlash.isLocalPath(url), url != req.url.path {
+            back.append(H.link("Back to the previous page", url, id: "error-back"))
+            back.append(H.text(" · "))
+        }
+        back.append(H.link(req.portalUser == nil ? "Sign in" : "Your projects", req.portalUser == nil ? "/signin" : "/projects"))
+        return page(title: StatusWording.title(status), user: req.portalUser, csrf: req.portalUser == nil ? "" : req.csrfToken,
+                    path: req.url.path, [
+            H.el("p", [("id", "error"), ("class", "error"), ("role", "alert")], [H.text(message)]),
+            H.el("p", [], back),
         ])
     }
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
 }
 
 extension Response {

@@ -99,7 +99,16 @@ struct PortalSession: AsyncMiddleware {
 /// Sends anonymous visitors to the sign-in page.
 struct RequireUser: AsyncMiddleware {
     func respond(to request: Request, chainingTo next: AsyncResponder) async throws -> Response {
-        guard request.portalUser != nil else { return request.redirect(to: "/signin") }
+        guard request.portalUser != nil else {
+            // A page visited while signed out is where sign-in returns to.
+            var target = "/signin"
+            if request.method == .GET, let path = request.url.string.nilIfEmpty, PortalFlash.isLocalPath(path), path != "/" {
+                var allowed = CharacterSet.urlQueryAllowed
+                allowed.remove(charactersIn: "&=+?#")
+                target += "?next=" + (path.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")
+            }
+            return request.redirect(to: target)
+        }
         return try await next.respond(to: request)
     }
 }

@@ -2,136 +2,193 @@ import Fluent
 import Vapor
 import VisionEngine
 
-/// Training in the portal: the Train button (Quick or Advanced with a budget), live
-/// progress, iterations, the performance page with an exact threshold slider and the PR
-/// curves as inline SVG, publish/unpublish, and a quick test.
+/// Training in the portal: the Train dialog (Quick, or Advanced with a budget), live
+/// progress, and the Performance tab: the iteration list, and for the chosen iteration
+/// exact threshold sliders, precision/recall/AP as figures, a per-tag table, PR curves
+/// with axes, Publish/Unpublish, the Prediction URL, Export and Delete. Quick test too.
 struct TrainingPages: RouteCollection {
     func boot(routes: RoutesBuilder) throws {
         let p = routes.grouped("accounts", ":accountId", "projects", ":projectId")
         p.post("train", use: train)
         p.get("iterations.json", use: status)
+        p.get("performance", use: performance)
         p.get("iterations", ":iterationId", use: iteration)
         p.post("iterations", ":iterationId", "publish", use: publish)
         p.post("iterations", ":iterationId", "unpublish", use: unpublish)
         p.post("iterations", ":iterationId", "export", use: export)
-        p.on(.POST, "iterations", ":iterationId", "quicktest", body: .collect(maxSize: ByteCount(value: RequestBodyReader.prediction)), use: quickTest)
+        p.post("iterations", ":iterationId", "delete", use: deleteIteration)
+        p.on(.POST, "quicktest", body: .collect(maxSize: ByteCount(value: RequestBodyReader.prediction)), use: quickTest)
     }
 
-    private func it(_ req: Request, _ c: ImagePages.Context) async throws -> Iteration {
-        do { return try await TrainingService(db: req.db).iteration(c.project, id: req.parameters.get("iterationId") ?? "") }
+    private func it(_ req: Request, _ c: ImagePages.Context, id: String? = nil) async throws -> Iteration {
+        do { return try await TrainingService(db: req.db).iteration(c.project, id: id ?? req.parameters.get("iterationId") ?? "") }
         catch is CVError { throw Abort(.notFound) }
+    }
+
+    private func performanceURL(_ c: ImagePages.Context, _ it: Iteration, fragment: String = "") -> String {
+        "\(c.base)/performance?iteration=\(it.id!.uuidString.lowercased())" + fragment
     }
 
     func train(req: Request) async throws -> Response {
         let c = try await ImagePages.Context.load(req)
         let advanced = (try? req.content.get(String.self, at: "trainingType")) == "Advanced"
-        let budget = Int((try? req.content.get(String.self, at: "budget")) ?? "0") ?? 0
+        let budget = min(max(Int((try? req.content.get(String.self, at: "budget")) ?? "1") ?? 1, 1), 168)
         do {
-            _ = try await TrainingService(db: req.db).train(account: c.account, project: c.project,
-                                                            trainingType: advanced ? "Advanced" : "Regular",
-                                                            budgetHours: advanced ? max(budget, 1) : 0, force: true)
+            let it = try await TrainingService(db: req.db).train(account: c.account, project: c.project,
+                                                                 trainingType: advanced ? "Advanced" : "Regular",
+                                                                 budgetHours: advanced ? budget : 0, force: true)
+            return req.redirect(to: performanceURL(c, it), flash: "\(it.name) is training (\(advanced ? "Advanced, budget \(budget) h" : "Quick")).")
         } catch let e as CVError {
-            throw CVError(e.status, e.code, "Training was not started: \(e.message)")
+            return req.redirect(to: "\(c.base)/performance", flash: nil, error: "Training was not started: \(e.message)")
         } catch let e as QuotaLedger.Exceeded {
-            throw CVError.quotaExceeded(e)
+            return req.redirect(to: "\(c.base)/performance", flash: nil, error: "Training was not started: \(CVError.quotaExceeded(e).message)")
         }
-        return req.redirect(to: c.base + "#training")
     }
 
     struct IterationStatus: Content {
         var id: String, name: String, status: String, progress: Int, error: String?
     }
 
-    /// Polled by the project page while something trains.
+    /// Polled by the Performance tab while something trains.
     func status(req: Request) async throws -> [IterationStatus] {
         let c = try await ImagePages.Context.load(req)
         return try await TrainingService(db: req.db).iterations(c.project).map {
-            IterationStatus(id: $0.id!.uuidString.lowercased(), name: $0.name, status: $0.status, progress: $0.progress, error: $0.errorDetails)
+            IterationStatus(id: $0.id!.uuidString.lowercased(), name: $0.name, status: StatusWording.iteration($0.status), progress: $0.progress, error: $0.errorDetails)
         }
     }
 
-    /// The training section of the project page.
-    static func section(_ req: Request, _ c: ImagePages.Context, csrf: String) async throws -> [HNode] {
-        let iterations = try await TrainingService(db: req.db).iterations(c.project)
-        let rows: [[HNode]] = iterations.map { it in
-            let id = it.id!.uuidString.lowercased()
-            return [H.link(it.name, "\(c.base)/iterations/\(id)"),
-                    H.el("span", [("class", "it-status"), ("data-iteration", id)], [H.text(it.status)]),
-                    H.el("progress", [("max", "100"), ("value", String(it.progress)), ("data-iteration", id)]),
-                    H.text(it.publishName.map { "published as \($0)" } ?? ""),
-                    H.text(it.errorDetails ?? "")]
-        }
-        return [
-            H.el("h2", [("id", "training")], [H.text("Training")]),
-            H.form(action: "\(c.base)/train", csrf: csrf, id: "train-form", [
-                H.el("label", [("class", "inline")], [H.void("input", [("type", "radio"), ("name", "trainingType"), ("value", "Regular"), ("checked", "checked"), ("id", "quick")]), H.text(" Quick training")]),
-                H.el("label", [("class", "inline")], [H.void("input", [("type", "radio"), ("name", "trainingType"), ("value", "Advanced"), ("id", "advanced")]), H.text(" Advanced training, budget (hours) ")]),
-                H.void("input", [("type", "number"), ("name", "budget"), ("value", "1"), ("min", "1"), ("max", "168"), ("id", "budget"), ("class", "small")]),
-                H.button("Train", id: "train-button"),
-            ]),
-            H.el("p", [], [H.link("Stored predictions", "\(c.base)/predictions", id: "predictions-link")]),
-            iterations.isEmpty ? H.el("p", [], [H.text("No iterations yet.")])
-                : H.table(head: ["Iteration", "Status", "Progress", "Published", "Details"], rows: rows, id: "iterations"),
-            H.el("script", [("src", "/js/training.js"), ("data-status", "\(c.base)/iterations.json"), ("id", "training-script")]),
-        ]
-    }
-
+    /// An old iteration link opens the Performance tab on that iteration.
     func iteration(req: Request) async throws -> Response {
         let c = try await ImagePages.Context.load(req)
-        return try await iterationPage(req, c, try await it(req, c))
+        return req.redirect(to: performanceURL(c, try await it(req, c)))
     }
 
-    private func iterationPage(_ req: Request, _ c: ImagePages.Context, _ it: Iteration, flash: String? = nil,
-                               quickTest: [(String, Float)]? = nil, quickTestImage: String? = nil,
-                               quickTestDetections: [WirePrediction]? = nil) async throws -> Response {
+    func performance(req: Request) async throws -> Response {
+        let c = try await ImagePages.Context.load(req)
+        let iterations = try await TrainingService(db: req.db).iterations(c.project)
+        var chosen: Iteration?
+        if let raw = req.query[String.self, at: "iteration"] {
+            chosen = iterations.first { $0.id!.uuidString.lowercased() == raw.lowercased() }
+            if chosen == nil { throw Abort(.notFound) }
+        } else {
+            chosen = iterations.first { $0.status == "Completed" } ?? iterations.first
+        }
         let csrf = req.csrfToken
+        let catalog = req.application.domainCatalog
+        let list: HNode = iterations.isEmpty
+            ? H.el("p", [("id", "no-iterations")], [H.text("No iterations yet. Add at least two tags with five images each, then choose Train.")])
+            : H.el("ul", [("class", "iteration-list"), ("id", "iterations")], iterations.map { it in
+                let id = it.id!.uuidString.lowercased()
+                let current = it.id == chosen?.id
+                return H.el("li", [], [
+                    H.el("a", [("href", performanceURL(c, it))] + (current ? [("aria-current", "true")] : []), [H.text(it.name)]),
+                    H.el("span", [("class", "meta")], [
+                        H.el("span", [("class", "it-status"), ("data-iteration", id)], [H.text(StatusWording.iteration(it.status))]),
+                        H.text(" · \(StatusWording.trainingType(it.trainingType)) · \(catalog.domain(it.domainID)?.name ?? "?")"),
+                        H.void("br", []),
+                        H.text(PortalDates.short(it.trainedAt ?? it.createdAt ?? Date()) + (it.publishName.map { " · published as \($0)" } ?? "")),
+                    ]),
+                    H.el("progress", [("max", "100"), ("value", String(it.progress)), ("data-iteration", id),
+                                      ("aria-label", "\(it.name) progress")]),
+                ])
+            })
+        var detail: [HNode] = []
+        if let chosen { detail = try await iterationDetail(req, c, chosen, csrf: csrf) }
+        return try await ProjectWorkspace.page(req, c, tab: .performance, [
+            H.el("div", [("class", "split")], [
+                H.el("aside", [("class", "sidebar"), ("aria-label", "Iterations")], [H.el("h2", [], [H.text("Iterations")]), list]),
+                H.el("section", [("id", "iteration-detail"), ("aria-label", chosen?.name ?? "Iteration")], detail),
+            ]),
+            H.el("script", [("src", "/js/training.js"), ("data-status", "\(c.base)/iterations.json"), ("id", "training-script")]),
+        ])
+    }
+
+    private func iterationDetail(_ req: Request, _ c: ImagePages.Context, _ it: Iteration, csrf: String) async throws -> [HNode] {
         let base = "\(c.base)/iterations/\(it.id!.uuidString.lowercased())"
+        let detection = c.project.projectType == "ObjectDetection"
+        let domain = req.application.domainCatalog.domain(it.domainID)
         var body: [HNode] = [
-            H.el("p", [], [H.link("← \(c.project.name)", c.base + "#training", id: "back")]),
-            H.el("p", [], [H.text("Status: "), H.el("strong", [("id", "iteration-status")], [H.text(it.status)])]
+            H.el("h2", [("id", "iteration-name")], [H.text(it.name)]),
+            H.el("p", [], [H.text("Status: "), H.el("strong", [("id", "iteration-status")], [H.text(StatusWording.iteration(it.status))]),
+                           H.text(" · \(StatusWording.trainingType(it.trainingType)) training\(it.trainingType == "Advanced" ? " (budget \(it.budgetHours) h)" : "") on \(domain?.name ?? "?")"
+                                  + (it.trainingSeconds.map { String(format: " · trained in %.1f s", $0) } ?? ""))]
                  + (it.errorDetails.map { [H.el("span", [("class", "error"), ("id", "failure")], [H.text(" " + $0)])] } ?? [])),
         ]
-        let detection = c.project.projectType == "ObjectDetection"
-        if it.status == "Completed", let json = it.metricsJSON,
-           let performance = try await performanceSection(req, c, json: json) {
-            body += performance
-            body.append(H.el("h2", [], [H.text("Publish")]))
+        if it.status == "Training" || it.status == "Queued" {
+            body.append(H.el("progress", [("max", "100"), ("value", String(it.progress)), ("id", "iteration-progress"), ("aria-label", "Training progress")]))
+        }
+        var actions: [HNode] = []
+        if it.status == "Completed" {
+            if it.publishName != nil {
+                actions.append(H.el("form", [("method", "post"), ("action", "\(base)/unpublish"), ("id", "unpublish-form"), ("class", "inline"),
+                                             ("data-confirm", "Unpublish \(it.name)? Apps calling its prediction URL will get errors.")], [
+                    H.void("input", [("type", "hidden"), ("name", "_csrf"), ("value", csrf)]), H.button("Unpublish", id: "unpublish", cls: "secondary"),
+                ]))
+                actions.append(H.el("button", [("type", "button"), ("id", "prediction-url"), ("data-open-dialog", "prediction-url-dialog")], [H.text("Prediction URL")]))
+            } else {
+                actions.append(H.el("button", [("type", "button"), ("id", "open-publish"), ("data-open-dialog", "publish-dialog")], [H.text("Publish")]))
+            }
+        }
+        if it.publishName == nil {
+            actions.append(H.el("form", [("method", "post"), ("action", "\(base)/delete"), ("id", "delete-iteration"), ("class", "inline"),
+                                         ("data-confirm", "Delete \(it.name)? Its model and performance are removed.")], [
+                H.void("input", [("type", "hidden"), ("name", "_csrf"), ("value", csrf)]), H.button("Delete iteration", cls: "danger"),
+            ]))
+        }
+        body.append(H.el("div", [("class", "page-actions")], actions))
+        if it.status == "Completed" {
             if let name = it.publishName {
                 body.append(H.el("p", [("id", "published")], [H.text("Published as \(name) to \(it.predictionResourceID ?? "")")]))
-                body.append(H.form(action: "\(base)/unpublish", csrf: csrf, id: "unpublish-form", [H.button("Unpublish", id: "unpublish")]))
+                body.append(predictionURLDialog(req, c, it, name: name))
             } else {
                 let accounts = try await AccountService(db: req.db).list(owner: req.portalUser!)
-                body.append(H.form(action: "\(base)/publish", csrf: csrf, id: "publish-form", [
-                    H.field("Publish name", name: "publishName", value: detection ? "detectModel" : "classifyModel", id: "publish-name"),
-                    H.el("label", [], [H.text("Prediction resource"), H.el("select", [("name", "predictionId"), ("id", "prediction-account")], accounts.map {
-                        H.el("option", [("value", $0.resourceID)], [H.text("\($0.name) (\($0.tierCode))")])
-                    })]),
-                    H.button("Publish", id: "publish"),
-                ]))
+                body.append(H.el("dialog", [("id", "publish-dialog"), ("aria-labelledby", "publish-title")], [H.el("div", [("class", "dialog-body")], [
+                    H.el("h2", [("id", "publish-title")], [H.text("Publish \(it.name)")]),
+                    H.form(action: "\(base)/publish", csrf: csrf, id: "publish-form", [
+                        H.field("Model name", name: "publishName", value: detection ? "detectModel" : "classifyModel", id: "publish-name",
+                                extra: [("required", "required"), ("maxlength", "256")]),
+                        H.el("label", [], [H.text("Prediction resource"), H.el("select", [("name", "predictionId"), ("id", "prediction-account")], accounts.map {
+                            H.el("option", [("value", $0.resourceID)] + ($0.id == c.account.id ? [("selected", "selected")] : []), [H.text("\($0.name) (\($0.tierCode))")])
+                        })]),
+                        H.el("div", [("class", "dialog-actions")], [
+                            H.el("button", [("type", "button"), ("class", "secondary"), ("data-close-dialog", "")], [H.text("Cancel")]),
+                            H.button("Publish", id: "publish"),
+                        ]),
+                    ]),
+                ])]))
+            }
+            if let json = it.metricsJSON, let performance = try await performanceSection(req, c, json: json) {
+                body += performance
             }
             body += try await exportSection(req, c, it, base: base, csrf: csrf)
-            body.append(H.el("h2", [], [H.text("Quick test")]))
-            body.append(H.el("form", [("method", "post"), ("action", "\(base)/quicktest"), ("enctype", "multipart/form-data"), ("id", "quicktest-form")], [
-                H.void("input", [("type", "hidden"), ("name", "_csrf"), ("value", csrf)]),
-                H.void("input", [("type", "file"), ("name", "imageData"), ("accept", "image/*"), ("id", "quicktest-file")]),
-                H.field("or image URL", name: "url", type: "url", id: "quicktest-url"),
-                H.button("Test", id: "quicktest-button"),
-            ]))
-            if let quickTestImage, let quickTestDetections {
-                body.append(DetectionOverlay.node(imageURL: quickTestImage, predictions: quickTestDetections, id: "quicktest-results"))
-                body.append(H.el("script", [("src", "/js/detections.js")]))
-            } else if let quickTest {
-                body.append(H.el("div", [("id", "quicktest-results")], quickTest.map { name, p in
-                    H.el("div", [("class", "usage prediction"), ("data-tag", name)], [
-                        H.el("span", [], [H.text("\(name): \(String(format: "%.1f", p * 100))%")]),
-                        H.fill(Double(p)),
-                    ])
-                }))
-            }
-        } else if it.status == "Training" {
-            body.append(H.el("progress", [("max", "100"), ("value", String(it.progress)), ("id", "iteration-progress")]))
         }
-        return .html(PortalLayout.page(title: it.name, user: req.portalUser, csrf: csrf, flash: flash, body))
+        return body
+    }
+
+    /// The exact calls that reach a published iteration, with a copyable curl line.
+    private func predictionURLDialog(_ req: Request, _ c: ImagePages.Context, _ it: Iteration, name: String) -> HNode {
+        let detection = c.project.projectType == "ObjectDetection"
+        let endpoint = req.application.settings.endpoint
+        let path = "\(endpoint)customvision/v3.0/Prediction/\(c.project.id!.uuidString.lowercased())/\(detection ? "detect" : "classify")/iterations/\(name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name)"
+        let imageCurl = "curl -X POST \"\(path)/image\" -H \"Prediction-Key: $PREDICTION_KEY\" -H \"Content-Type: application/octet-stream\" --data-binary @image.jpg"
+        let urlCurl = "curl -X POST \"\(path)/url\" -H \"Prediction-Key: $PREDICTION_KEY\" -H \"Content-Type: application/json\" -d '{\"Url\": \"https://example.com/image.jpg\"}'"
+        func copyable(_ label: String, id: String, _ value: String) -> HNode {
+            H.el("div", [], [
+                H.el("h3", [], [H.text(label)]),
+                H.el("pre", [("id", id), ("data-value", value)], [H.text(value)]),
+                H.el("button", [("type", "button"), ("class", "secondary"), ("data-copy", id), ("id", "copy-\(id)")], [H.text("Copy")]),
+            ])
+        }
+        return H.el("dialog", [("id", "prediction-url-dialog"), ("aria-labelledby", "prediction-url-title")], [H.el("div", [("class", "dialog-body")], [
+            H.el("h2", [("id", "prediction-url-title")], [H.text("How to use the Prediction API")]),
+            H.el("p", [], [H.text("Send the header Prediction-Key with a prediction key of the resource \(it.predictionResourceID.map { $0.split(separator: "/").last.map(String.init) ?? $0 } ?? "it is published to"). "
+                                  + "Keys are on its resource account page; Sightline shows a key only when it is created, so set PREDICTION_KEY to the one you copied then.")]),
+            copyable("If you have an image file", id: "prediction-image-url", "\(path)/image"),
+            copyable("If you have an image URL", id: "prediction-url-url", "\(path)/url"),
+            copyable("curl, image file", id: "prediction-curl", imageCurl),
+            copyable("curl, image URL", id: "prediction-curl-url", urlCurl),
+            H.el("div", [("class", "dialog-actions")], [H.el("button", [("type", "button"), ("class", "secondary"), ("data-close-dialog", "")], [H.text("Close")])]),
+        ])])
     }
 
     /// The performance section: precision and recall at a threshold slider (exact, from the
@@ -153,18 +210,20 @@ struct TrainingPages: RouteCollection {
                 H.el("div", [("id", "performance"), ("data-scores", scoreJSON)], [
                     H.el("label", [], [H.text("Probability threshold: "), H.el("span", [("id", "threshold-value")], [H.text("50%")]),
                                        H.void("input", [("type", "range"), ("min", "0"), ("max", "100"), ("value", "50"), ("id", "threshold")])]),
-                    H.el("p", [("class", "overall")], [
-                        H.text("Precision "), H.el("strong", [("id", "precision")], [H.text(percent(s.precision))]),
-                        H.text(" · Recall "), H.el("strong", [("id", "recall")], [H.text(percent(s.recall))]),
-                        H.text(" · mAP "), H.el("strong", [("id", "map")], [H.text(percent(s.averagePrecision))]),
+                    H.el("div", [("class", "figures overall")], [
+                        figure("Precision", id: "precision", percent(s.precision)),
+                        figure("Recall", id: "recall", percent(s.recall)),
+                        figure("AP", id: "map", percent(s.averagePrecision)),
                     ]),
-                    H.table(head: ["Tag", "Precision", "Recall", "AP"], rows: s.perTag.enumerated().map { i, t in
-                        [H.text(names[i]), H.el("span", [("class", "tag-precision"), ("data-tag", String(i))], [H.text(percent(t.precision))]),
+                    H.el("div", [("class", "table-wrap")], [H.table(head: ["Tag", "Images", "Precision", "Recall", "AP"], rows: s.perTag.enumerated().map { i, t in
+                        [H.text(names[i]), H.text(String(report.scored[i].filter(\.positive).count)),
+                         H.el("span", [("class", "tag-precision"), ("data-tag", String(i))], [H.text(percent(t.precision))]),
                          H.el("span", [("class", "tag-recall"), ("data-tag", String(i))], [H.text(percent(t.recall))]),
                          H.text(percent(t.averagePrecision))]
-                    }, id: "per-tag"),
+                    }, id: "per-tag")]),
+                    H.el("p", [("class", "hint")], [H.text("Measured on images held out from training (\(report.folds)-fold cross-validation). A tag is predicted when its probability reaches the threshold.")]),
+                    H.el("div", [("class", "curves")], report.tagIDs.indices.map { PRCurve.svg(report.curve(tag: $0).map { ($0.threshold, $0.precision, $0.recall) }, name: names[$0], threshold: 0.5) }),
                 ]),
-                H.el("div", [("class", "curves")], report.tagIDs.indices.map { prCurve(report, tag: $0, name: names[$0]) }),
                 H.el("script", [("src", "/js/threshold.js")]),
             ]
         }
@@ -183,16 +242,17 @@ struct TrainingPages: RouteCollection {
             H.el("div", [("id", "detection-performance"), ("data-heldout", DetectionOverlay.heldOutJSON(report))], [
                 slider("Probability threshold: ", id: "threshold", value: 50),
                 slider("Overlap threshold: ", id: "overlap", value: 30),
-                H.el("p", [("class", "overall")], [
-                    H.text("Precision "), H.el("strong", [("id", "precision")], [H.text(percent(s.precision))]),
-                    H.text(" · Recall "), H.el("strong", [("id", "recall")], [H.text(percent(s.recall))]),
-                    H.text(" · mAP "), H.el("strong", [("id", "map")], [H.text(percent(s.meanAveragePrecision))]),
+                H.el("div", [("class", "figures overall")], [
+                    figure("Precision", id: "precision", percent(s.precision)),
+                    figure("Recall", id: "recall", percent(s.recall)),
+                    figure("mAP", id: "map", percent(s.meanAveragePrecision)),
                 ]),
-                H.table(head: ["Tag", "Precision", "Recall", "AP"], rows: s.perTag.enumerated().map { i, t in
-                    [H.text(names[i]), H.el("span", [("class", "tag-precision"), ("data-tag", String(i))], [H.text(percent(t.precision))]),
+                H.el("div", [("class", "table-wrap")], [H.table(head: ["Tag", "Boxes held out", "Precision", "Recall", "AP"], rows: s.perTag.enumerated().map { i, t in
+                    [H.text(names[i]), H.text(String(t.truths)),
+                     H.el("span", [("class", "tag-precision"), ("data-tag", String(i))], [H.text(percent(t.precision))]),
                      H.el("span", [("class", "tag-recall"), ("data-tag", String(i))], [H.text(percent(t.recall))]),
                      H.el("span", [("class", "tag-ap"), ("data-tag", String(i))], [H.text(percent(t.averagePrecision))])]
-                }, id: "per-tag"),
+                }, id: "per-tag")]),
             ]),
             H.el("script", [("src", "/js/detection-performance.js")]),
         ]
@@ -200,26 +260,8 @@ struct TrainingPages: RouteCollection {
 
     private func percent(_ v: Double) -> String { String(format: "%.1f%%", v * 100) }
 
-    /// A tag's precision-recall curve as inline SVG (recall across, precision up).
-    private func prCurve(_ r: PerformanceReport, tag: Int, name: String) -> HNode {
-        let points = r.curve(tag: tag)
-        let path = points.map { String(format: "%.1f,%.1f", 10 + 180 * $0.recall, 150 - 140 * $0.precision) }.joined(separator: " ")
-        let svg = """
-        <svg class="pr-curve" width="200" height="170" viewBox="0 0 200 170" role="img" aria-label="precision-recall curve for \(H.escape(name))">\
-        <rect x="10" y="10" width="180" height="140" fill="none" stroke="#8a96a3"/>\
-        <polyline fill="none" stroke="#1a73e8" stroke-width="2" points="\(path)"/>\
-        <text x="100" y="166" font-size="10" text-anchor="middle">recall · \(H.escape(name))</text></svg>
-        """
-        return .raw(svg)
-    }
-
-    func publish(req: Request) async throws -> Response {
-        let c = try await ImagePages.Context.load(req)
-        let iteration = try await it(req, c)
-        try await TrainingService(db: req.db).publish(project: c.project, iteration,
-                                                      name: try req.content.get(String.self, at: "publishName"),
-                                                      predictionID: try req.content.get(String.self, at: "predictionId"), overwrite: false)
-        return try await iterationPage(req, c, iteration, flash: "Published.")
+    private func figure(_ label: String, id: String, _ value: String) -> HNode {
+        H.el("div", [("class", "figure")], [H.el("span", [("class", "label")], [H.text(label)]), H.el("strong", [("id", id)], [H.text(value)])])
     }
 
     /// The Export menu: the targets this iteration can be exported to, and its exports with
@@ -259,6 +301,38 @@ struct TrainingPages: RouteCollection {
         return out
     }
 
+    func publish(req: Request) async throws -> Response {
+        let c = try await ImagePages.Context.load(req)
+        let iteration = try await it(req, c)
+        let name = (try? req.content.get(String.self, at: "publishName")) ?? ""
+        do {
+            try await TrainingService(db: req.db).publish(project: c.project, iteration, name: name,
+                                                          predictionID: (try? req.content.get(String.self, at: "predictionId")) ?? "", overwrite: false)
+        } catch let e as CVError {
+            return req.redirect(to: performanceURL(c, iteration), flash: nil, error: "Not published: \(e.message)")
+        }
+        return req.redirect(to: performanceURL(c, iteration), flash: "Published as \(name). Prediction URL shows how to call it.")
+    }
+
+    func unpublish(req: Request) async throws -> Response {
+        let c = try await ImagePages.Context.load(req)
+        let iteration = try await it(req, c)
+        try await TrainingService(db: req.db).unpublish(iteration)
+        return req.redirect(to: performanceURL(c, iteration), flash: "\(iteration.name) unpublished.")
+    }
+
+    func deleteIteration(req: Request) async throws -> Response {
+        let c = try await ImagePages.Context.load(req)
+        let iteration = try await it(req, c)
+        do {
+            let freed = try await TrainingService(db: req.db).delete(account: c.account, project: c.project, iteration)
+            BlobSweeper.freeLater(freed, app: req.application)
+        } catch let e as CVError {
+            return req.redirect(to: performanceURL(c, iteration), flash: nil, error: "Not deleted: \(e.message)")
+        }
+        return req.redirect(to: "\(c.base)/performance", flash: "\(iteration.name) deleted.")
+    }
+
     func export(req: Request) async throws -> Response {
         let c = try await ImagePages.Context.load(req)
         let iteration = try await it(req, c)
@@ -267,21 +341,16 @@ struct TrainingPages: RouteCollection {
             _ = try await ExportService(db: req.db, domains: req.application.domainCatalog)
                 .request(project: c.project, iteration: iteration, platform: target.first, flavor: target.count > 1 ? target[1] : nil)
         } catch let e as CVError {
-            return try await iterationPage(req, c, iteration, flash: e.message)
+            return req.redirect(to: performanceURL(c, iteration, fragment: "#export"), flash: nil, error: "Not exported: \(e.message)")
         }
-        return req.redirect(to: "\(c.base)/iterations/\(iteration.id!.uuidString.lowercased())#export")
+        return req.redirect(to: performanceURL(c, iteration, fragment: "#export"), flash: "Export started; the download appears below when it is ready.")
     }
 
-    func unpublish(req: Request) async throws -> Response {
-        let c = try await ImagePages.Context.load(req)
-        let iteration = try await it(req, c)
-        try await TrainingService(db: req.db).unpublish(iteration)
-        return try await iterationPage(req, c, iteration, flash: "Unpublished.")
-    }
+    struct QuickTestResult: Content { var html: String }
 
-    func quickTest(req: Request) async throws -> Response {
+    /// Quick test from the dialog: the results as an HTML fragment the dialog shows.
+    func quickTest(req: Request) async throws -> QuickTestResult {
         let c = try await ImagePages.Context.load(req)
-        let iteration = try await it(req, c)
         guard let type = req.headers.contentType, type.type == "multipart", let boundary = type.parameters["boundary"] else {
             throw CVError.badRequest("BadRequestImageStream", "Choose an image or give a URL to test.")
         }
@@ -300,6 +369,8 @@ struct TrainingPages: RouteCollection {
         } else {
             throw CVError.badRequest("BadRequestImageStream", "Choose an image or give a URL to test.")
         }
+        let iterationID = parts.first { $0.name == "iterationId" }.map { String(buffer: $0.body) } ?? ""
+        let iteration = try await it(req, c, id: iterationID)
         try PredictionService.validate(data)
         // A prediction like any other: the account's TPS limit and monthly count apply.
         try await RateLimitMiddleware.check(account: c.account, kind: "prediction", on: req.db)
@@ -307,14 +378,25 @@ struct TrainingPages: RouteCollection {
         let result = try await PredictionService(app: req.application, db: req.db).counted(account: c.account) {
             try await $0.predict(project: c.project, iteration: iteration, data: data, store: true, withTagType: true)
         }
-        if c.project.projectType == "ObjectDetection" {
-            // The stored copy of the image when there is one; the bytes themselves otherwise.
-            var image = "data:image;base64," + data.base64EncodedString()
-            if let id = UUID(uuidString: result.id), let row = try await StoredPrediction.find(id, on: req.db) {
-                image = req.application.blobSigner.url(hash: row.blobHash, base: req.application.settings.publicURL)
-            }
-            return try await iterationPage(req, c, iteration, quickTestImage: image, quickTestDetections: result.predictions)
+        // The stored copy of the image when there is one; the bytes themselves otherwise.
+        var image = "data:image;base64," + data.base64EncodedString()
+        if let id = UUID(uuidString: result.id), let row = try await StoredPrediction.find(id, on: req.db) {
+            image = req.application.blobSigner.url(hash: row.blobHash, base: req.application.settings.publicURL)
         }
-        return try await iterationPage(req, c, iteration, quickTest: result.predictions.map { ($0.tagName, $0.probability) })
+        let node: HNode
+        if c.project.projectType == "ObjectDetection" {
+            node = DetectionOverlay.node(imageURL: image, predictions: result.predictions, id: "quicktest-results")
+        } else {
+            node = H.el("div", [("id", "quicktest-results")], [
+                H.void("img", [("src", image), ("alt", "The tested image"), ("class", "quicktest-image")]),
+                H.el("h3", [], [H.text("Predictions of \(iteration.name)")]),
+            ] + result.predictions.map { p in
+                H.el("div", [("class", "usage prediction"), ("data-tag", p.tagName)], [
+                    H.el("span", [], [H.text("\(p.tagName): \(String(format: "%.1f", p.probability * 100))%")]),
+                    H.fill(Double(p.probability)),
+                ])
+            })
+        }
+        return QuickTestResult(html: H.render(node))
     }
 }

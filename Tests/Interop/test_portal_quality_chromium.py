@@ -1,0 +1,144 @@
+"""Every portal page, in a real Chromium, at 1400 and 400 px wide: axe-core finds no
+serious or critical violation, nothing overflows sideways at 400 px, a screenshot of
+each is written to screenshots/ (git-ignored), and the Nu HTML checker finds no error in
+the HTML as served."""
+import json
+import os
+import shutil
+import tempfile
+import time
+
+import pytest
+import requests
+from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
+from azure.cognitiveservices.vision.customvision.training.models import ImageFileCreateBatch, ImageFileCreateEntry
+from msrest.authentication import ApiKeyCredentials
+from selenium.webdriver.common.by import By
+
+from conftest import Server, make_account
+from portal_checks import axe_violations, nu_check, overflow, screenshot, set_width
+from test_portal_chromium import browser, submit_credentials, wait_url  # noqa: F401  (fixture)
+from test_quickstart_classification import fashion
+from test_quickstart_detection import COMPOSITES
+
+
+@pytest.fixture
+def sqlite_server():
+    s = Server().start()
+    yield s
+    s.stop()
+    shutil.rmtree(s.data_dir, ignore_errors=True)
+
+
+def wait_trained(trainer, project_id, iteration_id):
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        status = trainer.get_iteration(project_id, iteration_id).status
+        if status != "Training":
+            return status
+        time.sleep(0.5)
+    raise AssertionError("training did not finish")
+
+
+def test_every_page_is_accessible_valid_and_fits_400px(sqlite_server, browser):  # noqa: F811
+    server = sqlite_server
+    token = server.create_admin("ops@example.com")
+    acct = make_account(server, token, "pages@example.com", name="studio")
+    trainer = CustomVisionTrainingClient(acct["endpoint"], ApiKeyCredentials(in_headers={"Training-key": acct["trainingKeys"][0]}))
+    shoes = trainer.create_project("Shoes and trousers, a project with a long name that must wrap on a phone", classification_type="Multilabel")
+    sneaker, trouser = trainer.create_tag(shoes.id, "sneaker"), trainer.create_tag(shoes.id, "trouser")
+    entries = [ImageFileCreateEntry(name=f"s{i}.png", contents=d, tag_ids=[sneaker.id]) for i, d in enumerate(fashion("train", 7, 6))]
+    entries += [ImageFileCreateEntry(name=f"t{i}.png", contents=d, tag_ids=[trouser.id]) for i, d in enumerate(fashion("train", 1, 6))]
+    entries += [ImageFileCreateEntry(name="u.png", contents=fashion("train", 7, 1, skip=6)[0])]
+    assert trainer.create_images_from_files(shoes.id, ImageFileCreateBatch(images=entries)).is_batch_successful
+    iteration = trainer.train_project(shoes.id)
+    assert wait_trained(trainer, shoes.id, iteration.id) == "Completed"
+    trainer.publish_iteration(shoes.id, iteration.id, "classifyModel", acct["resourceId"])
+    trainer.quick_test_image(shoes.id, fashion("t10k", 7, 1)[0], iteration_id=iteration.id)
+    image_id = trainer.get_tagged_images(shoes.id, take=1)[0].id
+
+    boxes = trainer.create_project("Forks", domain_id="da2e3a8a-40a5-4171-82f4-58522f70fbc1")
+    fork = trainer.create_tag(boxes.id, "fork")
+    with open(os.path.join(COMPOSITES, "manifest.json")) as f:
+        first = json.load(f)[0]
+    from azure.cognitiveservices.vision.customvision.training.models import Region
+    with open(os.path.join(COMPOSITES, first["file"]), "rb") as f:
+        data = f.read()
+    made = trainer.create_images_from_files(boxes.id, ImageFileCreateBatch(images=[ImageFileCreateEntry(
+        name="c.jpg", contents=data, regions=[Region(tag_id=fork.id, left=x[0], top=x[1], width=x[2], height=x[3]) for x in first["boxes"]])]))
+    assert made.is_batch_successful
+    box_image = made.images[0].image.id
+
+    b = browser
+    base = f"{server.url}/accounts/{acct['id']}/projects/{shoes.id}"
+    od = f"{server.url}/accounts/{acct['id']}/projects/{boxes.id}"
+    pages = [("signin", server.url + "/signin"), ("signup", server.url + "/signup")]
+    signed_in = [
+        ("projects", server.url + "/projects"),
+        ("accounts", server.url + "/accounts"),
+        ("account", f"{server.url}/accounts/{acct['id']}"),
+        ("training-images", base),
+        ("training-images-untagged", base + "?tag=untagged"),
+        ("image-viewer", f"{base}/images/{image_id}"),
+        ("performance", base + "/performance"),
+        ("predictions", base + "/predictions"),
+        ("settings", base + "/settings"),
+        ("detection-images", od),
+        ("detection-viewer", f"{od}/images/{box_image}"),
+        ("import", server.url + "/import"),
+        ("not-found", base + "/no-such-page"),
+    ]
+    admin = [
+        ("admin-tiers", server.url + "/admin"),
+        ("admin-accounts", server.url + "/admin/accounts"),
+        ("admin-account", f"{server.url}/admin/accounts/{acct['id']}"),
+        ("admin-users", server.url + "/admin/users"),
+        ("admin-audit", server.url + "/admin/audit"),
+    ]
+    saved, problems = [], []
+    html_dir = tempfile.mkdtemp(prefix="sightline-pages-")
+
+    def check(name, url, dialog=None):
+        b.get(url)
+        wait_url(b, url.split("?")[0].replace(server.url, "") or "/")
+        # The HTML as served (same session), for the Nu checker.
+        cookies = {c["name"]: c["value"] for c in b.get_cookies()}
+        served = requests.get(url, cookies=cookies, timeout=30)
+        path = os.path.join(html_dir, f"{name}.html")
+        with open(path, "w") as f:
+            f.write(served.text)
+        saved.append(path)
+        for width in (1400, 400):
+            set_width(b, width)
+            b.get(url)
+            if dialog:
+                b.find_element(By.ID, dialog[0]).click()
+                b.find_element(By.ID, dialog[1])
+            if width == 400 and overflow(b) > 0:
+                problems.append(f"{name}: {overflow(b)} px wider than a 400 px viewport")
+            if width == 1400:
+                problems.extend(f"{name}: {v}" for v in axe_violations(b))
+            screenshot(b, name, width)
+
+    for name, url in pages:
+        check(name, url)
+    b.get(server.url + "/signin")
+    submit_credentials(b, "pages@example.com", "password-123")
+    b.get(base + "/predictions")
+    signed_in.append(("prediction-viewer", b.find_element(By.CSS_SELECTOR, ".stored-prediction a").get_attribute("href")))
+    for name, url in signed_in:
+        check(name, url)
+    check("new-project-dialog", server.url + "/projects", dialog=("new-project", "create-project"))
+    check("train-dialog", base, dialog=("train", "train-form"))
+    check("quicktest-dialog", base, dialog=("quick-test", "quicktest-form"))
+    check("prediction-url-dialog", base + "/performance", dialog=("prediction-url", "prediction-curl"))
+    b.delete_all_cookies()
+    b.get(server.url + "/signin")
+    submit_credentials(b, "ops@example.com", "interop-admin-password")
+    for name, url in admin:
+        check(name, url)
+
+    rc, report = nu_check(saved)
+    if rc != 0:
+        problems.append("Nu HTML checker:\n" + report[-4000:])
+    assert not problems, "\n".join(problems)
