@@ -16,10 +16,14 @@
         var status = document.querySelector('.it-status[data-iteration="' + it.id + '"]');
         var bar = document.querySelector('progress[data-iteration="' + it.id + '"]');
         if (status) { status.textContent = it.status; known++; }
-        if (bar) bar.value = it.progress;
-        if (it.status === "Training") training = true;
+        if (bar) {
+          bar.value = it.progress;
+          bar.classList.toggle("done", it.status !== "Training" && it.status !== "Waiting to train");
+        }
+        if (it.status === "Training" || it.status === "Waiting to train") training = true;
       });
       if (training) setTimeout(poll, 1000);
+      else if (document.querySelector('#iteration-progress')) window.location.reload();  // show the finished iteration's performance
     };
     xhr.send();
   }

@@ -22,6 +22,7 @@ def browser():
                 '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1']:
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+    driver.set_window_size(1280, 1024)  # the workspace header and image viewer fit above the fold
     driver.implicitly_wait(5)
     yield driver
     driver.quit()

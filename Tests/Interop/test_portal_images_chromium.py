@@ -85,7 +85,7 @@ def test_upload_tag_filter_and_draw_a_box(server, browser):  # noqa: F811
     dog = [a for a in b.find_elements(By.CSS_SELECTOR, "#filters a") if a.text.startswith("dog")][0]
     assert dog.text == "dog (1)"
     dog.click()
-    wait_url(b, "tag=")
+    wait_url(b, "tags=")
     assert len(b.find_elements(By.CSS_SELECTOR, "#gallery a.thumb")) == 1
 
     # Object detection: draw a box, reload, it is there; the API sees it too.

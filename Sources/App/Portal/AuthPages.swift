@@ -71,7 +71,8 @@ struct AuthPages: RouteCollection {
             let user = try await users(req).signUp(email: c.email, password: c.password, client: req.clientAddress)
             let next = req.returnPath
             startSession(req, user)
-            return req.redirect(to: next ?? "/projects")
+            // A new user's first step is a resource account, which holds projects and keys.
+            return req.redirect(to: next ?? "/accounts", flash: "Welcome. Create a resource account to get keys and start projects.")
         } catch let e as CVError {
             return form(req, title: "Sign up", action: "/signup", email: c.email, error: e.message, status: e.status)
         }

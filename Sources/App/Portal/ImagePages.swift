@@ -201,24 +201,39 @@ extension ImagePages {
             picture.append(H.void("img", [("src", signer.url(hash: img.resizedHash, base: base)), ("class", "full"), ("alt", "The image being viewed"), ("id", "full-image")]))
         }
         let multiclass = c.project.classificationType == "Multiclass"
-        let side: [HNode] = [
-            H.el("h2", [], [H.text("Tags")]),
-            H.el("ul", [("class", "chips-large"), ("id", "image-tags")], links.isEmpty ? [H.el("li", [("class", "chip untagged")], [H.text("untagged")])] : links.map { l in
-                let name = names[l.tagID] ?? "?"
-                return H.el("li", [("class", "chip"), ("data-tag", l.tagID.uuidString.lowercased())], [
-                    H.text(name),
-                    H.form(action: "\(imageBase)/tags/\(l.tagID.uuidString.lowercased())/delete", csrf: csrf, carry + [
-                        H.el("button", [("type", "submit"), ("id", "remove-\(name)"), ("aria-label", "Remove tag \(name)"), ("title", "Remove \(name)")], [H.text("×")]),
-                    ]),
-                ])
-            }),
-            H.form(action: "\(imageBase)/tags", csrf: csrf, id: "add-image-tag", carry + [
-                H.el("label", [], [H.text("Add tag"), H.el("select", [("name", "tagId"), ("id", "image-tag-select")], tags.map {
-                    H.el("option", [("value", $0.id!.uuidString.lowercased())], [H.text($0.name)])
-                })]),
-                H.button("Add", id: "add-image-tag-button"),
-            ]),
-            H.el("p", [("class", "hint")], [H.text(multiclass ? "Multiclass project: one tag per image." : "Multilabel project: an image may have several tags.")]),
+        var side: [HNode]
+        if detection {
+            // A detection image's tags are its boxes' tags.
+            var perTag: [UUID: Int] = [:]
+            for r in regions { perTag[r.tagID, default: 0] += 1 }
+            side = [
+                H.el("h2", [], [H.text("Boxes")]),
+                H.el("ul", [("class", "chips-large"), ("id", "image-tags")], perTag.isEmpty ? [H.el("li", [("class", "chip untagged")], [H.text("no boxes yet")])]
+                     : perTag.sorted { (names[$0.key] ?? "") < (names[$1.key] ?? "") }.map { H.el("li", [("class", "chip")], [H.text("\(names[$0.key] ?? "?") × \($0.value)")]) }),
+                H.el("p", [("class", "hint")], [H.text("Object detection: draw a box for each object and choose its tag.")]),
+            ]
+        } else {
+            side = [
+                H.el("h2", [], [H.text("Tags")]),
+                H.el("ul", [("class", "chips-large"), ("id", "image-tags")], links.isEmpty ? [H.el("li", [("class", "chip untagged")], [H.text("untagged")])] : links.map { l in
+                    let name = names[l.tagID] ?? "?"
+                    return H.el("li", [("class", "chip"), ("data-tag", l.tagID.uuidString.lowercased())], [
+                        H.text(name),
+                        H.form(action: "\(imageBase)/tags/\(l.tagID.uuidString.lowercased())/delete", csrf: csrf, carry + [
+                            H.el("button", [("type", "submit"), ("id", "remove-\(name)"), ("aria-label", "Remove tag \(name)"), ("title", "Remove \(name)")], [H.text("×")]),
+                        ]),
+                    ])
+                }),
+                H.form(action: "\(imageBase)/tags", csrf: csrf, id: "add-image-tag", carry + [
+                    H.el("label", [], [H.text("Add tag"), H.el("select", [("name", "tagId"), ("id", "image-tag-select")], tags.map {
+                        H.el("option", [("value", $0.id!.uuidString.lowercased())], [H.text($0.name)])
+                    })]),
+                    H.button("Add", id: "add-image-tag-button"),
+                ]),
+                H.el("p", [("class", "hint")], [H.text(multiclass ? "Multiclass project: one tag per image." : "Multilabel project: an image may have several tags.")]),
+            ]
+        }
+        side += [
             H.el("h2", [], [H.text("Details")]),
             H.el("p", [], [H.text("\(img.width) × \(img.height) px, \(img.format.uppercased()), added \(PortalDates.short(img.createdAt))")]),
             H.el("form", [("method", "post"), ("action", "\(imageBase)/delete"), ("id", "delete-image"), ("data-confirm", "Delete this image from the project?")],

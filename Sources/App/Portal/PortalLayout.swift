@@ -17,8 +17,10 @@ enum PortalLayout {
     static func page(title: String, user: User?, csrf: String, flash: String? = nil, error: String? = nil,
                      refreshSeconds: Int? = nil, header: HNode? = nil, wide: Bool = false, path: String = "",
                      _ body: [HNode]) -> String {
+        // Projects live under their account's path but belong to the Projects section.
+        let inProject = path.hasPrefix("/accounts/") && path.contains("/projects/")
         func item(_ label: String, _ href: String, id: String, section: String) -> HNode {
-            let here = path.hasPrefix(section)
+            let here = section == "/projects" ? (path.hasPrefix(section) || inProject) : (path.hasPrefix(section) && !inProject)
             return H.el("a", [("href", href), ("id", id)] + (here ? [("aria-current", "page"), ("class", "here")] : []), [H.text(label)])
         }
         var links: [HNode] = []

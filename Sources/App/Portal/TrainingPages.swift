@@ -89,7 +89,7 @@ struct TrainingPages: RouteCollection {
                         H.text(PortalDates.short(it.trainedAt ?? it.createdAt ?? Date()) + (it.publishName.map { " · published as \($0)" } ?? "")),
                     ]),
                     H.el("progress", [("max", "100"), ("value", String(it.progress)), ("data-iteration", id),
-                                      ("aria-label", "\(it.name) progress")]),
+                                      ("aria-label", "\(it.name) progress")] + (it.status == "Training" || it.status == "Queued" ? [] : [("class", "done")])),
                 ])
             })
         var detail: [HNode] = []
