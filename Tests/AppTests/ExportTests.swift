@@ -214,7 +214,7 @@ final class ExportTests: XCTestCase {
         let signedIn = try await portal.post("/signin", ["email": "export@example.com", "password": "password-123"]).status
         XCTAssertEqual(signedIn, .seeOther)
         let account = try await Account.query(on: t.app.db).first()!.id!.uuidString.lowercased()
-        let page = try await portal.get("/accounts/\(account)/projects/\(t.project)/iterations/\(t.iteration)")
+        let page = try await portal.get("/accounts/\(account)/projects/\(t.project)/performance?iteration=\(t.iteration)")
         XCTAssertEqual(page.status, .ok)
         XCTAssertTrue(page.body.contains(#"id="export-unavailable""#), page.body)
         XCTAssertFalse(page.body.contains(#"id="export-form""#))

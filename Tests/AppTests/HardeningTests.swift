@@ -106,11 +106,14 @@ final class HardeningTests: XCTestCase {
             XCTAssertEqual(page.status, .ok, path)
             XCTAssertFalse(page.body.contains("<script>alert"), path)
             XCTAssertFalse(page.body.contains("<img src=x"), path)
-            // Text may hold the quotes (they are harmless there); no tag may hold the payload.
+            // The payload may appear as text or inside a quoted, escaped attribute value;
+            // every tag must still parse as name="value" pairs with no event handler.
             let tags = htmlTags(page.body)
             XCTAssertFalse(tags.isEmpty)
             for tag in tags {
-                XCTAssertFalse(tag.contains("onmouseover") || tag.contains("onerror") || tag.contains("alert"), "\(path): \(tag)")
+                let names = attributeNames(tag)
+                XCTAssertNotNil(names, "\(path): \(tag) does not parse as attributes")
+                XCTAssertFalse(names?.contains { $0.hasPrefix("on") } ?? true, "\(path): \(tag)")
             }
             let csp = page.headers.first(name: "Content-Security-Policy") ?? ""
             XCTAssertTrue(csp.contains("script-src 'self';") && csp.contains("frame-ancestors 'none'"), csp)
@@ -300,10 +303,35 @@ func htmlTags(_ html: String) -> [String] {
 
 /// Whether a tag carries an inline event handler (` onclick=`, ` onerror=`, ...).
 func hasEventHandler(_ tag: String) -> Bool {
-    let words = tag.split(whereSeparator: { $0.isWhitespace })
-    return words.dropFirst().contains { w in
-        let lower = w.lowercased()
-        return lower.hasPrefix("on") && lower.contains("=") && lower.prefix { $0 != "=" }.allSatisfy(\.isLetter)
+    attributeNames(tag).map { $0.contains { $0.hasPrefix("on") } } ?? true
+}
+
+/// A start tag's attribute names, lowercased; nil when it is not `<name` followed by
+/// bare or `name="value"` attributes whose values hold no `"`, `<` or `>` (a payload that
+/// broke out of its attribute would not parse).
+func attributeNames(_ tag: String) -> [String]? {
+    var s = Substring(tag)
+    guard s.hasPrefix("<") else { return nil }
+    s = s.dropFirst()
+    let element = s.prefix { $0.isLetter || $0.isNumber }
+    guard !element.isEmpty else { return nil }
+    s = s.dropFirst(element.count)
+    var names: [String] = []
+    while true {
+        let spaces = s.prefix { $0.isWhitespace }
+        s = s.dropFirst(spaces.count)
+        if s == ">" || s == "/>" { return names }
+        guard !spaces.isEmpty else { return nil }
+        let name = s.prefix { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ":" }
+        guard !name.isEmpty else { return nil }
+        s = s.dropFirst(name.count)
+        names.append(name.lowercased())
+        if s.hasPrefix("=\"") {
+            s = s.dropFirst(2)
+            guard let end = s.firstIndex(of: "\"") else { return nil }
+            if s[..<end].contains(where: { $0 == "<" || $0 == ">" }) { return nil }
+            s = s[s.index(after: end)...]
+        }
     }
 }
 

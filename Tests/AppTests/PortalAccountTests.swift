@@ -11,10 +11,11 @@ final class PortalAccountTests: XCTestCase {
         try await c.get("/signup")
         try await c.post("/signup", ["email": "p@example.com", "password": "long-password"])
         try await c.get("/accounts")
-        let f0 = try await c.post("/accounts", ["name": "free one", "tier": "F0"])
+        let f0 = try await c.submit("/accounts", ["name": "free one", "tier": "F0"])
         XCTAssertEqual(f0.status, .ok)
         let keys = f0.body.components(separatedBy: #"class="new-key""#).dropFirst().map { part -> String in
-            let after = part[part.range(of: ">")!.upperBound...]
+            guard let close = part.range(of: ">") else { return "" }
+            let after = part[close.upperBound...]
             return String(after.prefix { $0 != "<" })
         }
         XCTAssertEqual(keys.count, 4)
@@ -35,22 +36,26 @@ final class PortalAccountTests: XCTestCase {
         XCTAssertEqual(_v2, .ok)
         let page = try await c.get("/accounts/\(id)")
         XCTAssertFalse(page.body.contains(keys[0]))
-        XCTAssertTrue(page.body.contains("…" + keys[0].suffix(4)))
-        let regen = try await c.post("/accounts/\(id)/keys/training/1", [:])
-        XCTAssertTrue(regen.body.contains("Training key 1"))
+        XCTAssertTrue(page.body.contains("••••••••••••" + keys[0].suffix(4)))
+        let regen = try await c.submit("/accounts/\(id)/keys/training/1", [:])
+        XCTAssertTrue(regen.body.contains(#"data-label="Training key 1""#), regen.body)
+        let again = try await c.get("/accounts/\(id)")
+        XCTAssertFalse(again.body.contains(#"class="new-key""#), "a new key is shown once, not on the next visit")
         let _v3 = try await app.training(.GET, "projects", key: keys[0]).status
         XCTAssertEqual(_v3, .unauthorized)
         let _v4 = try await app.training(.GET, "projects", key: keys[1]).status
         XCTAssertEqual(_v4, .ok, "key 2 keeps working")
 
-        let _v5 = try await c.post("/accounts/\(id)/rename", ["name": "renamed"]).body.contains("renamed")
+        let _v5 = try await c.submit("/accounts/\(id)/rename", ["name": "renamed"]).body.contains("Renamed to renamed.")
         XCTAssertTrue(_v5)
         let renamed = try await Account.find(account.id, on: app.db)!
         XCTAssertEqual(renamed.resourceName, account.resourceName, "the resource id never changes")
 
         _ = try await app.training(.POST, "projects?name=p", key: keys[1])
-        let refused = try await c.post("/accounts/\(id)/delete", [:])
-        XCTAssertEqual(refused.status, .conflict)
+        let refused = try await c.submit("/accounts/\(id)/delete", [:])
+        XCTAssertTrue(refused.body.contains(#"id="error""#) && refused.body.contains("Not deleted"), refused.body)
+        let stillThere = try await Account.query(on: app.db).count()
+        XCTAssertEqual(stillThere, 1)
         let pid = try await Project.query(on: app.db).first()!.id!.uuidString.lowercased()
         let _v6 = try await app.training(.DELETE, "projects/\(pid)", key: keys[1]).status
         XCTAssertEqual(_v6, .noContent)
@@ -62,7 +67,7 @@ final class PortalAccountTests: XCTestCase {
         XCTAssertEqual(_v9, 0)
         // With the F0 gone, another F0 is allowed.
         let _v10 = try await c.post("/accounts", ["name": "free again", "tier": "F0"]).status
-        XCTAssertEqual(_v10, .ok)
+        XCTAssertEqual(_v10, .seeOther)
         try await app.asyncShutdown()
     }
 
@@ -79,8 +84,8 @@ final class PortalAccountTests: XCTestCase {
         XCTAssertTrue(tiers.body.contains("tier-form-S0"))
         var form = ["projects": "7", "tagsPerProject": "250", "imagesPerProject": "50000", "iterationsPerProject": "10",
                     "predictionsPerMonth": "", "transactionsPerSecond": "10", "objectDetectionPresent": "1"]
-        form["objectDetection"] = "on"
-        let saved = try await admin.post("/admin/tiers/S0", form)
+        form["objectDetection-S0"] = "on"  // each tier's column has its own checkbox
+        let saved = try await admin.submit("/admin/tiers/S0", form)
         XCTAssertTrue(saved.body.contains("Saved tier S0"), saved.body)
         let s0 = try await Tier.query(on: app.db).filter(\.$code == "S0").first()!
         XCTAssertEqual(s0.projects, 7)
@@ -89,11 +94,13 @@ final class PortalAccountTests: XCTestCase {
         let usage = try await admin.get("/admin/accounts/\(id)")
         XCTAssertTrue(usage.body.contains("Projects: "))
         XCTAssertTrue(usage.body.contains("0 / 7"), "usage shows the new limit")
-        let overrides = try await admin.post("/admin/accounts/\(id)/overrides", ["projects": "unlimited"])
+        let overrides = try await admin.submit("/admin/accounts/\(id)/overrides", ["projects": "unlimited"])
         XCTAssertTrue(overrides.body.contains("0 / unlimited"))
         let audit = try await admin.get("/admin/audit")
-        XCTAssertTrue(audit.body.contains("tier.update"))
-        XCTAssertTrue(audit.body.contains("account.overrides"))
+        XCTAssertTrue(audit.body.contains("Tier limits changed"))
+        XCTAssertTrue(audit.body.contains("<strong>projects: </strong><del>100</del> → <ins>7</ins>"), audit.body)
+        XCTAssertTrue(audit.body.contains("Account overrides changed"))
+        XCTAssertEqual(s0.objectDetection, true)
         try await app.asyncShutdown()
     }
 }
@@ -107,24 +114,30 @@ final class PortalProjectTests: XCTestCase {
         try await c.get("/accounts")
         _ = try await c.post("/accounts", ["name": "free", "tier": "F0"])
         let a = try await Account.query(on: app.db).first()!.id!.uuidString.lowercased()
-        let page = try await c.get("/accounts/\(a)")
-        XCTAssertTrue(page.body.contains("create-project"))
-        let made = try await c.post("/accounts/\(a)/projects", ["name": "Birds", "description": "garden",
-                                                                "domainId": "ee85a74c-405e-4adc-bb47-ffa8ca0c9f31",
-                                                                "classificationType": "Multiclass"])
+        let home = try await c.get("/projects")
+        XCTAssertTrue(home.body.contains(#"id="create-project""#))
+        let made = try await c.post("/projects", ["accountId": a, "name": "Birds", "description": "garden", "projectType": "Classification",
+                                                  "domainId": "ee85a74c-405e-4adc-bb47-ffa8ca0c9f31", "classificationType": "Multiclass"])
         XCTAssertEqual(made.status, .seeOther)
         let location = made.headers.first(name: .location)!
         let project = try await c.get(location)
         XCTAssertTrue(project.body.contains("Multiclass"))
-        let tagged = try await c.post(location + "/tags", ["name": "robin", "type": "Regular"])
+        XCTAssertTrue(project.body.contains("Project Birds created."))
+        let tagged = try await c.submit(location + "/tags", ["name": "robin", "type": "Regular"])
         XCTAssertTrue(tagged.body.contains("Tag robin added."))
         let dupe = try await c.post(location + "/tags", ["name": "Robin", "type": "Regular"])
         XCTAssertEqual(dupe.status, .badRequest)
         XCTAssertTrue(dupe.body.contains("already exists"))
-        _ = try await c.post("/accounts/\(a)/projects", ["name": "Second"])
-        let third = try await c.post("/accounts/\(a)/projects", ["name": "Third"])
+        XCTAssertTrue(dupe.body.contains(#"value="Robin""#), "the input is kept")
+        // A domain of the other type than the one chosen is refused in place.
+        let mismatch = try await c.post("/projects", ["accountId": a, "name": "Boxes", "projectType": "ObjectDetection",
+                                                      "domainId": "ee85a74c-405e-4adc-bb47-ffa8ca0c9f31"])
+        XCTAssertEqual(mismatch.status, .badRequest)
+        _ = try await c.post("/projects", ["accountId": a, "name": "Second", "projectType": "Classification"])
+        let third = try await c.post("/projects", ["accountId": a, "name": "Third", "projectType": "Classification"])
         XCTAssertEqual(third.status, .badRequest, "F0 allows two projects")
         XCTAssertTrue(third.body.contains("project limit"))
+        XCTAssertTrue(third.body.contains(#"data-open="true""#) && third.body.contains(#"value="Third""#), "the dialog reopens with the input")
 
         let stranger = PortalClient(app: app)
         try await stranger.get("/signup")

@@ -53,7 +53,7 @@ final class TenantIsolationTests: XCTestCase {
             XCTAssertEqual(r.status, .seeOther, r.body)
         }
         try await alice.get("/accounts")
-        let created = try await alice.post("/accounts", ["name": "alice-vision", "tier": "S0"])
+        let created = try await alice.submit("/accounts", ["name": "alice-vision", "tier": "S0"])
         XCTAssertEqual(created.status, .ok)
         XCTAssertTrue(created.body.contains("Copy these keys now"))
         let id = try await Account.query(on: app.db).first()!.id!.uuidString.lowercased()

@@ -133,6 +133,14 @@ final class PortalClient {
         return res
     }
 
+    /// A form sent the way a browser sends it: after post/redirect/get, the page landed on.
+    @discardableResult
+    func submit(_ path: String, _ form: [String: String]) async throws -> APIResponse {
+        let res = try await post(path, form)
+        guard res.status == .seeOther || res.status == .found, let location = res.headers.first(name: .location) else { return res }
+        return try await get(location)
+    }
+
     private func cookieHeader() -> HTTPHeaders {
         cookie.map { ["Cookie": $0] } ?? [:]
     }
