@@ -22,6 +22,7 @@ run: build
 
 test-deps: deps
 	@scripts/apt-ensure.sh $(TEST_PACKAGES)
+	@command -v java >/dev/null || scripts/apt-ensure.sh default-jre-headless  # the Nu HTML checker
 	@scripts/venv-ensure.sh
 	@scripts/datasets-ensure.sh
 

@@ -25,8 +25,25 @@
       root.querySelector('.tag-precision[data-tag="' + i + '"]').textContent = pct(ratio(tp, tp + fp));
       root.querySelector('.tag-recall[data-tag="' + i + '"]').textContent = pct(ratio(tp, tp + fn));
     });
+    moveMarks(t);
     document.getElementById("precision").textContent = pct(ratio(TP, TP + FP));
     document.getElementById("recall").textContent = pct(ratio(TP, TP + FN));
+  }
+
+  // Each PR curve marks the point the threshold gives: the lowest curve threshold at or
+  // above it (the same point the server marks at 50 %).
+  function moveMarks(t) {
+    var curves = document.querySelectorAll("svg.pr-curve[data-points]");
+    Array.prototype.forEach.call(curves, function (svg) {
+      var points = JSON.parse(svg.getAttribute("data-points")), f = svg.getAttribute("data-frame").split(",").map(Number);
+      var mark = svg.querySelector(".threshold-mark");
+      if (!mark || !points.length) return;
+      var at = null;
+      points.forEach(function (p) { if (Math.fround(p[0]) >= Math.fround(t)) at = p; });
+      if (!at) at = points[0];
+      mark.setAttribute("cx", String(f[0] + f[2] * at[2]));
+      mark.setAttribute("cy", String(f[1] + f[3] * (1 - at[1])));
+    });
   }
 
   slider.addEventListener("input", update);

@@ -78,6 +78,13 @@ def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
     keys = new_keys(b)
     assert set(keys) == {"Training key 1", "Training key 2", "Prediction key 1", "Prediction key 2"}
     assert all(re.fullmatch(r"[0-9a-f]{32}", k) for k in keys.values())
+    # Shown once, with a copy button that puts the key on the clipboard.
+    b.execute_cdp_cmd("Browser.grantPermissions", {"origin": server.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    copy = b.find_element(By.CSS_SELECTOR, '#new-keys [data-copy="new-key-0"]')
+    copy.click()
+    WebDriverWait(b, 5).until(lambda d: copy.get_attribute("data-copied") == "true")
+    pasted = b.execute_async_script("var done = arguments[0]; navigator.clipboard.readText().then(done, function (e) { done('error: ' + e); });")
+    assert pasted == keys["Training key 1"]
     assert b.find_element(By.ID, "endpoint-value").text == server.url + "/"
     assert "/providers/Microsoft.CognitiveServices/accounts/my-vision-" in b.find_element(By.ID, "resource-id").text
     # The key the page showed works against the API.
@@ -122,3 +129,35 @@ def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
     wait_url(b, "/admin/audit")
     audit = b.find_element(By.ID, "audit").text
     assert "Tier limits changed" in audit and "projects: 100 → 123" in audit, audit
+    # A new tier, copied from S0, appears as a column of the comparison table.
+    b.find_element(By.ID, "admin-tiers").click()
+    wait_url(b, "/admin")
+    fill(b, "code", "S1", form="add-tier")
+    fill(b, "name", "Bigger", form="add-tier")
+    Select(b.find_element(By.ID, "new-tier-copy")).select_by_value("S0")
+    b.find_element(By.ID, "add-tier-button").click()
+    assert "Added tier S1" in b.find_element(By.ID, "flash").text
+    assert b.find_element(By.ID, "tier-S1").text == "S1 — Bigger"
+    assert b.find_element(By.ID, "S1-projects").get_attribute("value") == "123"
+    # Accounts: search by owner; users: everyone, with their role.
+    b.find_element(By.ID, "admin-accounts").click()
+    fill(b, "q", "person@", form="account-search")
+    b.find_element(By.ID, "account-search-button").click()
+    wait_url(b, "q=person")
+    rows = b.find_elements(By.CSS_SELECTOR, "#admin-account-list tbody tr")
+    assert len(rows) == 1 and "my-vision" in rows[0].text and "0 / 123" in rows[0].text, [r.text for r in rows]
+    fill(b, "q", "nobody-here", form="account-search")
+    b.find_element(By.ID, "account-search-button").click()
+    wait_url(b, "q=nobody")
+    assert not b.find_elements(By.CSS_SELECTOR, "#admin-account-list tbody tr")
+    b.find_element(By.ID, "admin-users").click()
+    wait_url(b, "/admin/users")
+    users = b.find_element(By.ID, "users").text
+    assert "person@example.com" in users and "ops@example.com" in users and "Administrator" in users, users
+    # The audit log filters by change.
+    b.find_element(By.ID, "admin-audit").click()
+    Select(b.find_element(By.ID, "audit-action")).select_by_value("tier.create")
+    b.find_element(By.ID, "audit-filter-button").click()
+    wait_url(b, "action=tier.create")
+    rows = b.find_elements(By.CSS_SELECTOR, "#audit tbody tr")
+    assert len(rows) == 1 and "Tier added" in rows[0].text and "tier:S1" in rows[0].text, [r.text for r in rows]

@@ -2,11 +2,13 @@
 filter, and draw a box on a detection project that is still there after a reload."""
 import os
 import tempfile
+import time
 
 import requests
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from test_portal_chromium import browser, create_account, fill, submit_credentials, wait_url  # noqa: F401  (fixture)
@@ -64,6 +66,15 @@ def test_upload_tag_filter_and_draw_a_box(server, browser):  # noqa: F811
     assert len(rows) == 10
     assert all(r.get_attribute("data-status") == "OK" for r in rows), [r.text for r in rows]
     assert all(r.find_element(By.TAG_NAME, "progress").get_attribute("value") == "100" for r in rows)
+    # The batch in words, and the sidebar's counts, without a reload.
+    assert b.find_element(By.ID, "upload-summary").text == "10 added"
+    assert b.find_element(By.CSS_SELECTOR, '#filters a[data-filter="all"]').text == "All (10)"
+    assert b.find_element(By.CSS_SELECTOR, '#filters a[data-filter="untagged"]').text == "Untagged (0)"
+    # The same files again are duplicates, said so.
+    file_input.send_keys("\n".join(paths[:2]))
+    WebDriverWait(b, 60).until(lambda d: d.find_element(By.ID, "uploader").get_attribute("data-finished") == "12")
+    assert b.find_element(By.ID, "upload-summary").text == "10 added, 2 duplicates skipped"
+    assert "Already in the project" in b.find_elements(By.CSS_SELECTOR, "#upload-list li.upload")[-1].text
 
     b.get(project_url)
     assert len(b.find_elements(By.CSS_SELECTOR, "#gallery a.thumb")) == 10
@@ -125,3 +136,18 @@ def test_upload_tag_filter_and_draw_a_box(server, browser):  # noqa: F811
     WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") == "0")
     b.get(image_url)
     assert len(b.find_elements(By.CSS_SELECTOR, "#box-editor .box")) == 0
+    # The keyboard alone: N draws a box, arrows move it (saved), + zooms.
+    editor = b.find_element(By.ID, "box-editor")
+    editor.send_keys("n")
+    WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") == "1")
+    before = float(b.find_element(By.CSS_SELECTOR, "#box-editor .box").value_of_css_property("left").rstrip("px"))
+    editor.send_keys(Keys.SHIFT + Keys.ARROW_RIGHT)
+    WebDriverWait(b, 10).until(lambda d: float(d.find_element(By.CSS_SELECTOR, "#box-editor .box").value_of_css_property("left").rstrip("px")) > before)
+    time.sleep(0.6)  # moves are saved once the keys stop (400 ms)
+    WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") == "1")
+    editor.send_keys("+")
+    assert b.find_element(By.ID, "zoom-level").text == "125%"
+    b.get(image_url)
+    moved = b.find_elements(By.CSS_SELECTOR, "#box-editor .box")
+    assert len(moved) == 1
+    assert float(moved[0].value_of_css_property("left").rstrip("px")) > before, "the keyboard move was saved"

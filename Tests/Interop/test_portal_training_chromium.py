@@ -63,6 +63,8 @@ def test_train_progress_threshold_quick_test_publish(server, browser):  # noqa: 
     slider = b.find_element(By.ID, "threshold")
     slider.click()
     slider.send_keys(Keys.HOME)  # threshold 0: every tag predicted
+    mark = b.find_element(By.CSS_SELECTOR, "svg.pr-curve .threshold-mark")
+    assert mark.get_attribute("cx") == "242", "at 0 % the mark sits at recall 100 %"
     assert b.find_element(By.ID, "threshold-value").text == "0%"
     assert b.find_element(By.ID, "recall").text == "100.0%"
     assert b.find_element(By.ID, "precision").text == "50.0%"

@@ -75,6 +75,10 @@ def test_workspace_flows(server, browser):  # noqa: F811
     assert "not created" in b.find_element(By.ID, "new-project-error").text
     assert b.find_element(By.ID, "project-name").get_attribute("value") == "Third one"
     assert b.find_element(By.ID, "who").text == "work@example.com"
+    # The account page: its two-project limit reached, the bar is red.
+    b.get(f"{server.url}/accounts/{acct['id']}")
+    bar = b.find_element(By.CSS_SELECTOR, '#usage [data-quota="projects"]')
+    assert "at" in bar.get_attribute("class").split() and "2 / 2" in bar.text, bar.get_attribute("outerHTML")
 
     base = f"{server.url}/accounts/{acct['id']}/projects/{project.id}"
     # Bulk: select the 2nd untagged image, shift-click the 5th: four selected, tagged at once.
