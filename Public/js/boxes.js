@@ -166,6 +166,7 @@
   }
   function announce(text) { status.textContent = text; }
   root.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey) return;  // the browser's own zoom and history keys
     var step = e.shiftKey ? 0.05 : 0.01, b = selected >= 0 ? boxes[selected] : null, handled = true;
     if (e.key === "n" || e.key === "N") {
       boxes.push({ tagId: tagSelect.value, left: 0.35, top: 0.35, width: 0.3, height: 0.3 });

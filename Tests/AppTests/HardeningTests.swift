@@ -101,7 +101,8 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(created.status, .ok, created.body)
         let project = created.object["id"] as! String
         _ = try await app.training(.POST, "projects/\(project)/tags?name=\(urlEncode(payload))", key: key)
-        for path in ["/accounts/\(accountID)", "/accounts/\(accountID)/projects/\(project)"] {
+        let base = "/accounts/\(accountID)/projects/\(project)"
+        for path in ["/accounts/\(accountID)", base, "/projects", "\(base)/settings", "\(base)/performance", "\(base)/predictions"] {
             let page = try await c.get(path)
             XCTAssertEqual(page.status, .ok, path)
             XCTAssertFalse(page.body.contains("<script>alert"), path)

@@ -72,4 +72,66 @@ final class TenantIsolationTests: XCTestCase {
         XCTAssertTrue(mine.body.contains("alice-vision"))
         try await app.asyncShutdown()
     }
+
+    /// The workspace's forms name a project and ids in their paths and fields: another
+    /// user's get 404 and change nothing; the owner's bulk form ignores ids of another
+    /// project.
+    func testWorkspaceFormsOfAnotherUsersProjectAre404AndChangeNothing() async throws {
+        let app = try await makeApp()
+        let token = try await app.makeAdmin()
+        let alice = try await app.makeAccount(token: token, email: "alice@example.com", tier: "S0", name: "alice")
+        _ = try await app.makeAccount(token: token, email: "bob@example.com", tier: "S0", name: "bob")
+        let key = trainingKey(alice), aid = alice["id"] as! String
+        let project = try await app.training(.POST, "projects?name=mine", key: key).object["id"] as! String
+        let other = try await app.training(.POST, "projects?name=other", key: key).object["id"] as! String
+        let tag = try await app.training(.POST, "projects/\(project)/tags?name=cat", key: key).object["id"] as! String
+        let base = "/accounts/\(aid)/projects/\(project)"
+        let missing = UUID().uuidString.lowercased()
+
+        let bob = PortalClient(app: app)
+        try await bob.get("/signin")
+        _ = try await bob.post("/signin", ["email": "bob@example.com", "password": "password-123"])
+        try await bob.get("/projects")   // signing in starts a new session: its form token
+        let posts: [(String, [String: String])] = [
+            ("\(base)/settings", ["name": "stolen"]),
+            ("\(base)/bulk", ["action": "delete", "scope": "all"]),
+            ("\(base)/tags", ["name": "dog"]),
+            ("\(base)/tags/\(tag)/rename", ["name": "dog"]),
+            ("\(base)/tags/\(tag)/delete", [:]),
+            ("\(base)/delete", [:]),
+            ("\(base)/train", [:]),
+            ("\(base)/iterations/\(missing)/delete", [:]),
+            ("\(base)/predictions/\(missing)/add", [:]),
+            ("\(base)/predictions/\(missing)/delete", [:]),
+        ]
+        for (path, form) in posts {
+            let r = try await bob.post(path, form)
+            XCTAssertEqual(r.status, .notFound, path)
+        }
+        for path in [base, "\(base)/performance", "\(base)/predictions", "\(base)/settings"] {
+            let status = try await bob.get(path).status
+            XCTAssertEqual(status, .notFound, path)
+        }
+        // New project in someone else's account: refused, nothing made.
+        let made = try await bob.post("/projects", ["accountId": aid, "name": "intruder", "projectType": "Classification"])
+        XCTAssertEqual(made.status, .notFound)
+        let names = try await app.training(.GET, "projects", key: key).array.compactMap { $0["name"] as? String }.sorted()
+        XCTAssertEqual(names, ["mine", "other"])
+        let tags = try await app.training(.GET, "projects/\(project)/tags", key: key).array.compactMap { $0["name"] as? String }
+        XCTAssertEqual(tags, ["cat"])
+
+        // Alice's bulk delete on one project with an image of her other project: ignored.
+        let uploaded = try await app.upload(project, key: key, try distinctImages(1))
+        XCTAssertEqual(uploaded.status, .ok, uploaded.body)
+        let image = ((uploaded.object["images"] as! [[String: Any]])[0]["image"] as! [String: Any])["id"] as! String
+        let a = PortalClient(app: app)
+        try await a.get("/signin")
+        _ = try await a.post("/signin", ["email": "alice@example.com", "password": "password-123"])
+        try await a.get("/projects")
+        let r = try await a.submit("/accounts/\(aid)/projects/\(other)/bulk", ["action": "delete", "imageIds": image])
+        XCTAssertTrue(r.body.contains("Select one or more images first."), r.body)
+        let kept = try await app.training(.GET, "projects/\(project)/images", key: key).array.count
+        XCTAssertEqual(kept, 1)
+        try await app.asyncShutdown()
+    }
 }

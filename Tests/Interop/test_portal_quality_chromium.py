@@ -113,7 +113,8 @@ def test_every_page_is_accessible_valid_and_fits_400px(sqlite_server, browser): 
             b.get(url)
             if dialog:
                 b.find_element(By.ID, dialog[0]).click()
-                b.find_element(By.ID, dialog[1])
+                opened = b.find_element(By.ID, dialog[1]).find_element(By.XPATH, "ancestor::dialog")
+                assert opened.get_property("open"), f"{name}: the dialog did not open"
             if width == 400 and overflow(b) > 0:
                 problems.append(f"{name}: {overflow(b)} px wider than a 400 px viewport")
             if width == 1400:
@@ -137,6 +138,21 @@ def test_every_page_is_accessible_valid_and_fits_400px(sqlite_server, browser): 
     submit_credentials(b, "ops@example.com", "interop-admin-password")
     for name, url in admin:
         check(name, url)
+
+    # A multilabel prediction goes back to the training set with every tag ticked.
+    b.delete_all_cookies()
+    b.get(server.url + "/signin")
+    submit_credentials(b, "pages@example.com", "password-123")
+    b.get(signed_in[-1][1])
+    for box in b.find_elements(By.CSS_SELECTOR, "input.correct-tag"):
+        assert box.get_attribute("type") == "checkbox"
+        if not box.is_selected():
+            box.click()
+    before = {i.id for i in trainer.get_tagged_images(shoes.id, take=100)}
+    b.find_element(By.ID, "add-prediction").click()
+    assert "Added to the training set." in b.find_element(By.ID, "flash").text
+    added = [i for i in trainer.get_tagged_images(shoes.id, take=100) if i.id not in before]
+    assert len(added) == 1 and {t.tag_id for t in added[0].tags} == {sneaker.id, trouser.id}, added
 
     rc, report = nu_check(saved)
     if rc != 0:

@@ -71,6 +71,7 @@ def test_train_progress_threshold_quick_test_publish(server, browser):  # noqa: 
     slider.send_keys(Keys.END)   # threshold 100 %: nothing reaches it
     assert b.find_element(By.ID, "recall").text != "100.0%"
     assert (precision, recall) != (b.find_element(By.ID, "precision").text, b.find_element(By.ID, "recall").text)
+    assert mark.get_attribute("cx") != "242", "at 100 % the mark has left recall 100 %"
     assert len(b.find_elements(By.CSS_SELECTOR, "svg.pr-curve")) == 2
 
     test_image = save(fashion("t10k", 7, 1), "q")[0]

@@ -9,6 +9,8 @@ enum AuditDiff {
         case "tier.create": return "Tier added"
         case "account.tier": return "Account tier changed"
         case "account.overrides": return "Account overrides changed"
+        case "account.create": return "Account created"
+        case "user.create": return "User created"
         default: return action
         }
     }

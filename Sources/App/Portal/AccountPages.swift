@@ -60,7 +60,8 @@ struct AccountPages: RouteCollection {
         do {
             let (account, keys) = try await service(req).create(owner: req.portalUser!, name: form.name, tier: form.tier)
             NewKeysNotice.leave(keys.training.enumerated().map { .init(label: "Training key \($0.offset + 1)", secret: $0.element) }
-                                + keys.prediction.enumerated().map { .init(label: "Prediction key \($0.offset + 1)", secret: $0.element) }, on: req)
+                                + keys.prediction.enumerated().map { .init(label: "Prediction key \($0.offset + 1)", secret: $0.element) },
+                                for: account, on: req)
             return req.redirect(to: path(account), flash: "Resource account \(account.name) created.")
         } catch let e as CVError {
             return try await listPage(req, form: form, error: "The account was not created: \(e.message)", status: e.status)
@@ -101,7 +102,7 @@ struct AccountPages: RouteCollection {
         guard let kind = KeyKind(rawValue: req.parameters.get("kind") ?? ""),
               let slot = req.parameters.get("slot", as: Int.self), (1...2).contains(slot) else { throw Abort(.notFound) }
         let secret = try await service(req).regenerate(a, kind: kind, slot: slot)
-        NewKeysNotice.leave([.init(label: "\(kind.rawValue.capitalized) key \(slot)", secret: secret)], on: req)
+        NewKeysNotice.leave([.init(label: "\(kind.rawValue.capitalized) key \(slot)", secret: secret)], for: a, on: req)
         return req.redirect(to: path(a), flash: "\(kind.rawValue.capitalized) key \(slot) regenerated; the old one no longer works.")
     }
 
@@ -112,7 +113,13 @@ struct AccountPages: RouteCollection {
         let csrf = req.csrfToken
         let usage = try await UsageReport.make(for: a, on: req.db)
         let keys = try await service(req).keys(of: a)
-        let newKeys = NewKeysNotice.take(from: req)
+        var newKeys: [NewKeysNotice.Key] = []
+        var lostKeys = false
+        switch NewKeysNotice.take(for: a, from: req) {
+        case .keys(let k): newKeys = k
+        case .lost: lostKeys = true
+        case .none: break
+        }
         func copyable(_ value: String, id: String, label: String) -> HNode {
             H.el("span", [("class", "row")], [
                 H.el("code", [("id", id), ("data-value", value)], [H.text(value)]),
@@ -120,6 +127,11 @@ struct AccountPages: RouteCollection {
             ])
         }
         var body: [HNode] = []
+        if lostKeys {
+            body.append(H.el("p", [("class", "error"), ("id", "keys-lost"), ("role", "alert")], [
+                H.text("The new key could not be shown (the server restarted before this page). Regenerate it to get one you can copy."),
+            ]))
+        }
         if !newKeys.isEmpty {
             body.append(H.el("div", [("class", "newkeys"), ("id", "new-keys"), ("role", "status")], [
                 H.el("p", [], [H.el("strong", [], [H.text("Copy these keys now. ")]),
@@ -160,7 +172,7 @@ struct AccountPages: RouteCollection {
                 H.el("div", [("class", "row")], [H.field("Name", name: "name", value: renameTo ?? a.name, id: "rename-name", extra: [("required", "required"), ("maxlength", "64")]),
                                                  H.button("Rename", id: "rename", cls: "secondary")]),
             ]),
-            H.el("form", [("method", "post"), ("action", "/accounts/\(id)/delete"), ("id", "delete-form"),
+            H.el("form", [("method", "post"), ("action", "/accounts/\(id)/delete"), ("id", "delete-form"), ("class", "danger-zone"),
                           ("data-confirm", "Delete the resource account \(a.name)? Its keys stop working.")], [
                 H.void("input", [("type", "hidden"), ("name", "_csrf"), ("value", csrf)]),
                 H.button("Delete account", id: "delete", cls: "danger"),

@@ -31,7 +31,9 @@ enum H {
         .element(named: name, nodes: attrs.map { attr($0.0, $0.1) } + children)
     }
 
-    static func text(_ s: String) -> HNode { .text(s) }
+    /// Text, every `&` escaped too (Plot keeps what looks like an entity, so `&amp;` typed
+    /// by a user would show, and be saved back, as `&`).
+    static func text(_ s: String) -> HNode { .raw(escape(s)) }
 
     /// A fragment as HTML, for scripts that insert what the server rendered.
     static func render(_ n: HNode) -> String { n.render() }

@@ -220,7 +220,7 @@ extension ImagePages {
                     return H.el("li", [("class", "chip"), ("data-tag", l.tagID.uuidString.lowercased())], [
                         H.text(name),
                         H.form(action: "\(imageBase)/tags/\(l.tagID.uuidString.lowercased())/delete", csrf: csrf, carry + [
-                            H.el("button", [("type", "submit"), ("id", "remove-\(name)"), ("aria-label", "Remove tag \(name)"), ("title", "Remove \(name)")], [H.text("×")]),
+                            H.el("button", [("type", "submit"), ("id", "remove-\(l.tagID.uuidString.lowercased())"), ("aria-label", "Remove tag \(name)"), ("title", "Remove \(name)")], [H.text("×")]),
                         ]),
                     ])
                 }),

@@ -27,7 +27,7 @@ enum PRCurve {
         parts.append("<text x=\"\(left + w / 2)\" y=\"\(top + h + 30)\" font-size=\"11\" text-anchor=\"middle\" fill=\"#1b1f24\">Recall (%)</text>")
         parts.append("<text x=\"11\" y=\"\(top + h / 2)\" font-size=\"11\" text-anchor=\"middle\" fill=\"#1b1f24\" transform=\"rotate(-90 11 \(top + h / 2))\">Precision (%)</text>")
         // The slider moves the mark: the points with their thresholds, and the plot's frame.
-        let data = "[" + points.map { String(format: "[%.6g,%.4f,%.4f]", $0.threshold, $0.precision, $0.recall) }.joined(separator: ",") + "]"
+        let data = "[" + points.map { String(format: "[%.9g,%.6f,%.6f]", $0.threshold, $0.precision, $0.recall) }.joined(separator: ",") + "]"
         let title = "Precision-recall curve for \(H.escape(name)), threshold \(Int((threshold * 100).rounded())) % marked"
         let figure = "<figure class=\"curve\"><svg class=\"pr-curve\" data-points=\"\(data)\" data-frame=\"\(left),\(top),\(w),\(h)\" width=\"260\" height=\"210\" viewBox=\"0 0 260 210\" role=\"img\" aria-label=\"\(title)\">"
             + parts.joined() + "</svg><figcaption>\(H.escape(name))</figcaption></figure>"

@@ -6,10 +6,11 @@ enum PortalFlash {
     static let flashKey = "flash", errorKey = "flash-error"
 
     /// A path on this site, never `//host` or `/\host`, which browsers read as another origin.
+    /// Browsers drop tabs and newlines while parsing a URL, so `/\t/host` would become
+    /// `//host`: every control character, space and backslash is refused.
     static func isLocalPath(_ s: String) -> Bool {
-        guard s.hasPrefix("/"), s.count <= 2_000 else { return false }
-        let second = s.dropFirst().first
-        return second != "/" && second != "\\" && !s.contains(where: { $0.isNewline || $0 == "\0" })
+        guard s.hasPrefix("/"), s.count <= 2_000, s.dropFirst().first != "/" else { return false }
+        return !s.unicodeScalars.contains { $0.value <= 0x20 || $0.value == 0x7f || $0 == "\\" || (0x80...0x9f).contains($0.value) }
     }
 }
 

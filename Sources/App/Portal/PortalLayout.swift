@@ -94,6 +94,8 @@ extension Response {
     static func html(_ s: String, status: HTTPResponseStatus = .ok) -> Response {
         let r = Response(status: status, body: .init(string: s))
         r.headers.replaceOrAdd(name: .contentType, value: "text/html; charset=utf-8")
+        // Pages carry the form token and, once, new keys: never kept for Back or by proxies.
+        r.headers.replaceOrAdd(name: .cacheControl, value: "no-store")
         return r
     }
 }

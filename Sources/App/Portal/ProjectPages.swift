@@ -145,7 +145,9 @@ struct ProjectPages: RouteCollection {
         } else {
             ids = (form.imageIds ?? "").split(separator: ",").prefix(10_000).compactMap { UUID(uuidString: String($0)) }
         }
-        ids = Array(Set(ids))
+        // Only this project's images count (and are told): other ids are ignored.
+        let wanted = Array(Set(ids))
+        ids = wanted.isEmpty ? [] : try await ImageRecord.query(on: req.db).filter(\.$projectID == c.project.id!).filter(\.$id ~~ wanted).all().compactMap(\.id)
         let back = back(req, c)
         guard !ids.isEmpty else { return req.redirect(to: back, flash: nil, error: "Select one or more images first.") }
         let tags = try await service.projectTags(c.project)
@@ -156,8 +158,9 @@ struct ProjectPages: RouteCollection {
                     return req.redirect(to: back, flash: nil, error: "Choose a tag for the selected images.")
                 }
                 if form.action == "untag" {
+                    let had = try await ImageTagLink.query(on: req.db).filter(\.$imageID ~~ ids).filter(\.$tagID == tagID).count()
                     try await service.removeTags(project: c.project, imageIDs: ids, tagIDs: [tagID])
-                    return req.redirect(to: back, flash: "\(tag.name) removed from \(ids.count) image\(ids.count == 1 ? "" : "s").")
+                    return req.redirect(to: back, flash: "\(tag.name) removed from \(had) image\(had == 1 ? "" : "s").")
                 }
                 var targets = ids, skipped = 0
                 if c.project.classificationType == "Multiclass" {
@@ -194,11 +197,17 @@ struct ProjectPages: RouteCollection {
         let csrf = req.csrfToken
         let tags = try await TagService(db: req.db).list(project: c.project)
         let counts = try await ImageService(db: req.db).imageCounts(project: c.project)
-        let filter = Filter(req, field: { req.query[String.self, at: $0] })
+        // A form that failed shows the grid as it was sent from (its `return` field).
+        let returned = URLComponents(string: "?" + ((try? req.content.get(String.self, at: "return")) ?? "")).flatMap(\.queryItems) ?? []
+        let filter = req.method == .POST
+            ? Filter(req, field: { name in returned.first { $0.name == name }?.value })
+            : Filter(req, field: { req.query[String.self, at: $0] })
         let service = ImageService(db: req.db)
         let all = try await service.matching(project: c.project, filter.query)
         let pages = max(1, (all.count + Self.pageSize - 1) / Self.pageSize)
-        let pageNumber = min(req.clampedInt("page", 1...1_000_000, default: 1), pages)
+        let requested = req.method == .POST ? (returned.first { $0.name == "page" }?.value).flatMap(Int.init).map { min(max($0, 1), 1_000_000) } ?? 1
+            : req.clampedInt("page", 1...1_000_000, default: 1)
+        let pageNumber = min(requested, pages)
         let shown = Array(all.dropFirst((pageNumber - 1) * Self.pageSize).prefix(Self.pageSize))
         let total = try await service.count(project: c.project, ImageQuery())
         let untagged = try await service.count(project: c.project, ImageQuery(tagging: .untagged))

@@ -169,9 +169,13 @@ struct TrainingPages: RouteCollection {
     private func predictionURLDialog(_ req: Request, _ c: ImagePages.Context, _ it: Iteration, name: String) -> HNode {
         let detection = c.project.projectType == "ObjectDetection"
         let endpoint = req.application.settings.endpoint
-        let path = "\(endpoint)customvision/v3.0/Prediction/\(c.project.id!.uuidString.lowercased())/\(detection ? "detect" : "classify")/iterations/\(name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? name)"
-        let imageCurl = "curl -X POST \"\(path)/image\" -H \"Prediction-Key: $PREDICTION_KEY\" -H \"Content-Type: application/octet-stream\" --data-binary @image.jpg"
-        let urlCurl = "curl -X POST \"\(path)/url\" -H \"Prediction-Key: $PREDICTION_KEY\" -H \"Content-Type: application/json\" -d '{\"Url\": \"https://example.com/image.jpg\"}'"
+        // Only unreserved characters stay as they are, so the URL holds nothing a shell
+        // reads ($, quotes, parentheses) and the curl lines are safe to paste.
+        var unreserved = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)..<Unicode.Scalar(128)))
+        unreserved.insert(charactersIn: "-._~")
+        let path = "\(endpoint)customvision/v3.0/Prediction/\(c.project.id!.uuidString.lowercased())/\(detection ? "detect" : "classify")/iterations/\(name.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "")"
+        let imageCurl = "curl -X POST '\(path)/image' -H \"Prediction-Key: $PREDICTION_KEY\" -H 'Content-Type: application/octet-stream' --data-binary @image.jpg"
+        let urlCurl = "curl -X POST '\(path)/url' -H \"Prediction-Key: $PREDICTION_KEY\" -H 'Content-Type: application/json' -d '{\"Url\": \"https://example.com/image.jpg\"}'"
         func copyable(_ label: String, id: String, _ value: String) -> HNode {
             H.el("div", [], [
                 H.el("h3", [], [H.text(label)]),
