@@ -34,6 +34,8 @@ test: test-deps
 bench: deps
 	@scripts/venv-ensure.sh
 	.venv/bin/pip install -q --disable-pip-version-check -r Benchmarks/requirements.txt
+	@scripts/datasets-ensure.sh
+	@[ -s .cache/datasets/photos/manifest.json ] || .venv/bin/python Tests/Fixtures/make_photo_set.py
 	swift build -c release --product sightline-bench
 	swift build -c release --product sightline
 	.venv/bin/python Benchmarks/run.py
@@ -41,6 +43,7 @@ bench: deps
 	.venv/bin/python Benchmarks/detection_bench.py
 	.venv/bin/python Benchmarks/flood_bench.py
 	VICTIM_RATE=20 .venv/bin/python Benchmarks/flood_bench.py
+	.venv/bin/python Benchmarks/classification_quality.py
 
 clean:
 	rm -rf .build .venv

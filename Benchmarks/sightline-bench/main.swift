@@ -11,12 +11,16 @@ import VisionEngine
 //   sightline-bench export-onnx --out model.onnx --opset 12 [--multilabel 1] [--size 416]
 //   sightline-bench export-tflite --out model.tflite [--size 224]
 //   sightline-bench export-sizes                  (every export writer: model bytes, write time)
+//   sightline-bench quality [--sets photos,fashion-mnist] [--per-class 5,15,50] [--seeds 5] [--methods probe,probe-tta,finetune]
+//                                            (classification accuracy: linear probe, TTA, fine-tuning)
 //   sightline-bench framing [--seeds 5]     (classifier accuracy, whole-image vs centre-crop framing)
 //   sightline-bench detect [--forest 1] [--per-tag 30] [--images N] [--views 16] [--samples 8600] [--input 416]
 //                                            (detection: backbone passes, head training, held-out mAP@0.5)
 
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-let weights = root.appendingPathComponent(".cache/weights/efficientnet-lite0.pth").path
+/// `--lite1 1` runs a mode on EfficientNet-Lite1 (General [A1]) instead of Lite0.
+let variant: EfficientNetLite.Variant = CommandLine.arguments.contains("--lite1") ? .lite1 : .lite0
+let weights = root.appendingPathComponent(".cache/weights/\(variant.rawValue).pth").path
 let golden = root.deletingLastPathComponent().appendingPathComponent("shared/reference/efficientnet-lite/golden/efficientnet-lite0.golden_input.f32")
 
 func option(_ name: String, _ fallback: Int) -> Int {
@@ -81,7 +85,7 @@ func syntheticHead(size: Int) -> ClassifierHead {
 }
 
 let mode = CommandLine.arguments.dropFirst().first ?? "forward"
-let model = try EfficientNetLite.load(variant: .lite0, path: weights).with(threads: option("threads", 1))
+let model = try EfficientNetLite.load(variant: variant, path: weights).with(threads: option("threads", 1))
 EfficientNetLite.setBLASThreads(option("threads", 1))
 
 switch mode {
@@ -348,6 +352,17 @@ case "framing":
                         "accuracy": accuracies])
         }
     }
+
+case "quality":
+    // Classification accuracy beyond the linear probe: each method on the same seeded splits
+    // of Fashion-MNIST and the real-photo set, at several training-set sizes.
+    func list(_ name: String, _ fallback: String) -> [String] {
+        let args = CommandLine.arguments
+        let v = args.firstIndex(of: "--\(name)").flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil } ?? fallback
+        return v.split(separator: ",").map(String.init)
+    }
+    try qualityBench(sets: list("sets", "photos,fashion-mnist"), perClassList: list("per-class", "5,15,50").compactMap { Int($0) },
+                     seeds: option("seeds", 5), methods: Set(list("methods", "probe,probe-tta,probe-4views,finetune")))
 
 default:
     FileHandle.standardError.write(Data("unknown mode \(mode)\n".utf8))

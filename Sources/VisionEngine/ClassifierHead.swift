@@ -19,6 +19,9 @@ public struct ClassifierHead: Sendable, Codable, Equatable {
     /// How prediction frames an image for this head: as its training features were framed.
     public var framing: Framing
     public var preprocessing: String
+    /// Advanced training's fine-tuned backbone tail (`trainableTail()`'s parameters in
+    /// order); nil when the head runs on the pretrained backbone as it is.
+    public var tail: [[Float]]?
 
     public var dimension: Int { featureMean.count }
 
@@ -86,6 +89,8 @@ public struct ClassifierHead: Sendable, Codable, Equatable {
         var dimension: Int
         /// Absent in heads written before framing was recorded: those were trained on centre crops.
         var framing: Framing?
+        /// Sizes of the fine-tuned tail's arrays, which follow the head's; absent for a frozen backbone.
+        var tailSizes: [Int]?
     }
 
     static let magic = Data("SLHEAD1\n".utf8)
@@ -93,17 +98,22 @@ public struct ClassifierHead: Sendable, Codable, Equatable {
     public func serialised() throws -> Data {
         try HeadFile.encode(magic: Self.magic, header: Header(kind: kind, backbone: backbone, inputSize: inputSize, tagIDs: tagIDs,
                                                               l2: l2, preprocessing: preprocessing, dimension: dimension,
-                                                              framing: framing),
-                            arrays: [featureMean, featureScale, weights, bias])
+                                                              framing: framing, tailSizes: tail?.map(\.count)),
+                            arrays: [featureMean, featureScale, weights, bias] + (tail ?? []))
     }
 
     public static func deserialise(_ data: Data) throws -> ClassifierHead {
         let (h, arrays) = try HeadFile.decode(data, magic: magic, what: "head") { (h: Header) in
-            [h.dimension, h.dimension, h.tagIDs.count * h.dimension, h.tagIDs.count]
+            let tail = h.tailSizes ?? []
+            // A backbone tail is a few million numbers: anything far larger is not one.
+            guard tail.allSatisfy({ (1...50_000_000).contains($0) }), tail.count <= 64 else { throw HeadError.corruptModel("bad tail sizes") }
+            return [h.dimension, h.dimension, h.tagIDs.count * h.dimension, h.tagIDs.count] + tail
         }
-        return ClassifierHead(kind: h.kind, backbone: h.backbone, inputSize: h.inputSize, tagIDs: h.tagIDs,
-                              featureMean: arrays[0], featureScale: arrays[1], weights: arrays[2], bias: arrays[3],
-                              l2: h.l2, framing: h.framing ?? .centreCrop, preprocessing: h.preprocessing)
+        var head = ClassifierHead(kind: h.kind, backbone: h.backbone, inputSize: h.inputSize, tagIDs: h.tagIDs,
+                                  featureMean: arrays[0], featureScale: arrays[1], weights: arrays[2], bias: arrays[3],
+                                  l2: h.l2, framing: h.framing ?? .centreCrop, preprocessing: h.preprocessing)
+        head.tail = h.tailSizes == nil ? nil : Array(arrays[4...])
+        return head
     }
 }
 

@@ -38,8 +38,9 @@ public struct EfficientNetLite: Sendable {
     var stem: Conv
     var blocks: [Block]
     var head: Conv
-    /// Compiled forward passes per input shape, shared by copies of this value.
-    let plans: ForwardPlans
+    /// Compiled forward passes per input shape, shared by copies of this value (a copy
+    /// with other weights gets its own: `withTail(_:)`).
+    private(set) var plans: ForwardPlans
     let fcWeights: [Float]   // [1000][1280]
     let fcBias: [Float]
     public static let featureSize = 1280
@@ -151,6 +152,12 @@ public struct EfficientNetLite: Sendable {
 
     public var blockCount: Int { blocks.count }
 
+    /// Channels of the `.lastStageInput` feature map (what `trainableTail()` takes).
+    public var lastStageInputChannels: Int {
+        let first = blocks.first { $0.stage == blocks.last!.stage }!
+        return first.expand?.cin ?? first.depthwise.cin
+    }
+
     /// This network with another thread count per forward pass.
     public func with(threads: Int) -> EfficientNetLite {
         var m = self
@@ -221,6 +228,43 @@ public struct EfficientNetLite: Sendable {
         layers.append(layer(head, stride: 1, relu6: true))
         layers.append(GlobalAveragePoolLayer())
         return LayerStack(layers)
+    }
+
+    /// This network with the weights of a `trainableTail()` after training: the parts
+    /// before the last stage are shared, forward passes are compiled anew.
+    public func withTail(_ tail: LayerStack) -> EfficientNetLite {
+        // The layers came from this network's trainableTail(): their shapes are its own.
+        try! withTail(values: tail.parameters.map(\.value))
+    }
+
+    /// This network with a stored tail's weights (`trainableTail()`'s parameters in order).
+    public func withTail(values tail: [[Float]]) throws -> EfficientNetLite {
+        var values = tail[...]
+        func take(_ c: inout Conv) throws {
+            guard values.count >= 2 else { throw HeadError.corruptModel("the fine-tuned tail does not match the backbone") }
+            let w = values.removeFirst(), b = values.removeFirst()
+            guard w.count == c.weights.count, b.count == c.bias.count, (w + b).allSatisfy(\.isFinite) else {
+                throw HeadError.corruptModel("the fine-tuned tail does not match the backbone")
+            }
+            c.weights = w; c.bias = b
+        }
+        var m = self
+        let last = blocks.last!.stage
+        for i in m.blocks.indices where m.blocks[i].stage == last {
+            if m.blocks[i].expand != nil { try take(&m.blocks[i].expand!) }
+            try take(&m.blocks[i].depthwise)
+            try take(&m.blocks[i].project)
+        }
+        try take(&m.head)
+        guard values.isEmpty else { throw HeadError.corruptModel("the fine-tuned tail does not match the backbone") }
+        m.plans = ForwardPlans()
+        return m
+    }
+
+    /// The network a classifier head runs on: this one, or with the head's fine-tuned tail.
+    public func tuned(for head: ClassifierHead) throws -> EfficientNetLite {
+        guard let tail = head.tail else { return self }
+        return try withTail(values: tail)
     }
 
     /// ImageNet logits for pooled features ([N, 1280] → [N, 1000]).

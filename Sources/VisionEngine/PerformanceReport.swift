@@ -41,6 +41,10 @@ public struct PerformanceReport: Codable, Sendable {
     /// The caller's ids for the training samples (image ids), so held-out predictions
     /// can be shown per image.
     public var sampleIDs: [String]?
+    /// How the shipped model was made when that is not the cross-validated probe alone
+    /// (Advanced training), in words, and its fine-tuning's run.
+    public var recipe: String?
+    public var fineTune: FineTuneReport?
 
     public init(tagIDs: [String], scored: [[ScoredExample]], folds: Int) {
         self.tagIDs = tagIDs; self.scored = scored; self.folds = folds

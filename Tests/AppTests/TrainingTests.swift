@@ -180,6 +180,47 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(_v23, "BadRequest")
         try await app.asyncShutdown()
     }
+    /// Advanced: the last stage fine-tuned after the probe, the recipe in the metrics, and
+    /// predictions run on the iteration's own tail.
+    func testAdvancedTrainingFineTunesTheLastStageAndPredictsWithIt() async throws {
+        let f = try await fixture()
+        let app = f.app
+        let started = try await app.training(.POST, "projects/\(f.project)/train?trainingType=Advanced&reservedBudgetInHours=1", key: f.key)
+        XCTAssertEqual(started.object["trainingType"] as? String, "Advanced", started.body)
+        let id = started.object["id"] as! String
+        let done = try await waitForTraining(f, id)
+        XCTAssertEqual(done["status"] as? String, "Completed", "\(done)")
+        XCTAssertEqual(done["reservedBudgetInHours"] as? Int, 1)
+        let it = try await Iteration.find(UUID(uuidString: id), on: app.db)!
+        let report = try JSONDecoder().decode(PerformanceReport.self, from: Data(it.metricsJSON!.utf8))
+        let tuning = try XCTUnwrap(report.fineTune, "the metrics record the fine-tuning run")
+        XCTAssertGreaterThan(tuning.heldOutImages, 0)
+        XCTAssertLessThanOrEqual(tuning.bestHeldOutLoss, tuning.probeHeldOutLoss)
+        XCTAssertNotNil(report.recipe)
+        let head = try ClassifierHead.deserialise(try app.blobStore.read(it.modelHash!))
+        XCTAssertEqual(head.tail != nil, tuning.epochs > 0, "a tail is stored exactly when fine-tuning won")
+
+        // The quick test answers what the iteration's own network computes.
+        let image = try distinctImages(1, from: 30)[0]
+        let res = try await app.testable().sendRequest(.POST, "/customvision/v3.4-preview/training/projects/\(f.project)/quicktest/image?iterationId=\(id)",
+                                                       headers: ["Training-Key": f.key, "Content-Type": "application/octet-stream"],
+                                                       body: ByteBuffer(data: image))
+        XCTAssertEqual(res.status, .ok, res.body.string)
+        let served = try JSONSerialization.jsonObject(with: Data(buffer: res.body)) as! [String: Any]
+        let probability = Dictionary(uniqueKeysWithValues: (served["predictions"] as! [[String: Any]]).map { ($0["tagId"] as! String, $0["probability"] as! Double) })
+        let shared = try app.engine.backbone(.lite0)
+        let x = Tensor(n: 1, h: 224, w: 224, c: 3, data: try Preprocessor.input(encoded: image, size: 224, view: .plain(head.framing)))
+        let direct = head.probabilities(try shared.tuned(for: head).features(x))
+        for (t, p) in zip(head.tagIDs, direct) { XCTAssertEqual(probability[t] ?? -1, Double(p), accuracy: 1e-5) }
+
+        // The stored tail survives its file: the same network back.
+        if let tail = head.tail {
+            XCTAssertEqual(tail.count, shared.trainableTail().parameters.count)
+            let frozen = head.probabilities(shared.features(x))
+            XCTAssertGreaterThan(zip(frozen, direct).map { abs($0 - $1) }.max()!, 1e-6, "predictions use the fine-tuned tail")
+        }
+        try await app.asyncShutdown()
+    }
 }
 
 final class RetentionTests: XCTestCase {
@@ -280,4 +321,5 @@ final class CancellationTests: XCTestCase {
         XCTAssertEqual(again.object["status"] as? String, "Training", again.body)
         try await app.asyncShutdown()
     }
+
 }

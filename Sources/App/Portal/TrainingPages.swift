@@ -209,8 +209,19 @@ struct TrainingPages: RouteCollection {
             // The held-out scores, so the slider recomputes precision and recall exactly.
             let scores = report.scored.map { $0.map { [$0.score, $0.positive ? 1 : 0] } }
             let scoreJSON = String(decoding: try JSONEncoder().encode(scores), as: UTF8.self)
+            var recipe: [HNode] = []
+            if let method = report.recipe {
+                var words = "Model: \(method)."
+                if let f = report.fineTune, f.epochs > 0 {
+                    words += String(format: " On %d held-out images fine-tuning reached %.0f %% against the probe's %.0f %%;",
+                                    f.heldOutImages, f.bestHeldOutAccuracy * 100, f.probeHeldOutAccuracy * 100)
+                }
+                words += " The figures below cross-validate the linear probe it started from."
+                recipe = [H.el("p", [("id", "training-recipe")], [H.text(words)])]
+            }
             return [
                 H.el("h2", [], [H.text("Performance")]),
+            ] + recipe + [
                 H.el("div", [("id", "performance"), ("data-scores", scoreJSON)], [
                     H.el("label", [], [H.text("Probability threshold: "), H.el("span", [("id", "threshold-value")], [H.text("50%")]),
                                        H.void("input", [("type", "range"), ("min", "0"), ("max", "100"), ("value", "50"), ("id", "threshold")])]),

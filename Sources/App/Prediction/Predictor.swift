@@ -18,6 +18,18 @@ final class Predictor: @unchecked Sendable {
     }
 
     func head(for it: Iteration, blobs: BlobStore) throws -> ClassifierHead { try model(for: it, blobs: blobs, ClassifierHead.deserialise) }
+
+    /// Fine-tuned backbones (Advanced training) per iteration; other heads share the engine's.
+    private let tuned = NIOLockedValueBox<[UUID: EfficientNetLite]>([:])
+
+    private func backbone(for head: ClassifierHead, iteration it: Iteration, engine: Engine) throws -> EfficientNetLite {
+        let shared = try engine.backbone(named: head.backbone)
+        guard head.tail != nil else { return shared }
+        if let m = tuned.withLockedValue({ $0[it.id!] }) { return m }
+        let m = try shared.tuned(for: head)
+        tuned.withLockedValue { $0[it.id!] = m }
+        return m
+    }
     func detector(for it: Iteration, blobs: BlobStore) throws -> DetectorHead { try model(for: it, blobs: blobs, DetectorHead.deserialise) }
 
     /// Detections (tag id, probability, box), most probable first: the whole image resized
@@ -49,8 +61,8 @@ final class Predictor: @unchecked Sendable {
         let size = head.inputSize
         let view = AugmentationView.plain(head.framing)
         let input = try await app.predictionDecodePool.run(account: account) { try Preprocessor.input(encoded: data, size: size, view: view) }
-        let probs: [Float] = try await engine.run {
-            let model = try engine.backbone(named: head.backbone)
+        let probs: [Float] = try await engine.run { [self] in
+            let model = try backbone(for: head, iteration: it, engine: engine)
             let features = model.features(Tensor(n: 1, h: size, w: size, c: 3, data: input))
             return head.probabilities(features)
         }

@@ -16,18 +16,6 @@ struct DetectionTrainingJob {
 
     var db: Database { app.db }
 
-    final class Control: @unchecked Sendable {
-        private let box = NIOLockedValueBox<(progress: Int, cancelled: Bool)>((0, false))
-        var progress: Int {
-            get { box.withLockedValue { $0.progress } }
-            set { box.withLockedValue { $0.progress = newValue } }
-        }
-        var cancelled: Bool {
-            get { box.withLockedValue { $0.cancelled } }
-            set { box.withLockedValue { $0.cancelled = newValue } }
-        }
-    }
-
     static func cacheDirectory(_ app: Application) -> URL {
         cacheDirectory(dataDir: URL(fileURLWithPath: app.settings.dataDir))
     }
@@ -71,23 +59,9 @@ struct DetectionTrainingJob {
         let extractor = DetectionExtractor(model: model, cache: try DiskDetectionFeatureCache(directory: Self.cacheDirectory(app)),
                                            inputSize: inputSize)
         let blobs = app.blobStore
-        let control = Control()
-
-        // Mirrors progress to the iteration and cancellation from the job, twice a second.
+        let control = TrainingControl()
         let iterationID = iteration.id!
-        let poller = Task { [db, queue, job] in
-            var reported = -1
-            while !Task.isCancelled {
-                try? await Task.sleep(nanoseconds: 500_000_000)
-                if (try? await queue.isCancelled(job)) == true { control.cancelled = true }
-                let p = control.progress
-                if p != reported {
-                    reported = p
-                    try? await Iteration.query(on: db).filter(\.$id == iterationID).filter(\.$status == "Training")
-                        .set(\.$progress, to: p).update()
-                }
-            }
-        }
+        let poller = control.mirror(iteration: iterationID, job: job, queue: queue, db: db)
         defer { poller.cancel() }
 
         // Backbone passes: 5–40 %.

@@ -43,7 +43,8 @@ struct ExportJob {
             let head = try ClassifierHead.deserialise(model)
             backbone = head.backbone
             let labels = tags(head.tagIDs)
-            package = { try ExportPackager(backbone: $0, head: head, tags: labels, projectID: projectID,
+            // A fine-tuned iteration exports its own tail weights.
+            package = { try ExportPackager(backbone: try $0.tuned(for: head), head: head, tags: labels, projectID: projectID,
                                            iterationID: iterationID, version: Self.producerVersion).package(target) }
         }
         let zipHash = try await engine.run { try blobs.put(try package(try engine.backbone(named: backbone))) }

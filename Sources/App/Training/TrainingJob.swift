@@ -86,7 +86,18 @@ struct TrainingJob {
         }
         var performance = report
         performance.sampleIDs = images.map { $0.id!.uuidString.lowercased() }
-        let modelHash = try app.blobStore.put(try head.serialised())
+        var shipped = head
+        if advanced {
+            // Then the backbone's last stage too, from the best probe (85–99 %).
+            if try await queue.isCancelled(job) { throw Cancelled() }
+            let tuned = try await AdvancedClassifierTraining(app: app, job: job, queue: queue, iterationID: iteration.id!)
+                .run(images: images, tags: samples.map(\.tags), tagIDs: tagIDs, kind: kind, probe: head, model: model,
+                     budgetHours: iteration.budgetHours)
+            shipped = tuned.head
+            performance.recipe = tuned.recipe.method
+            performance.fineTune = tuned.recipe.fineTune
+        }
+        let modelHash = try app.blobStore.put(try shipped.serialised())
         let metrics = String(decoding: try JSONEncoder().encode(performance), as: UTF8.self)
         try await Iteration.query(on: db).filter(\.$id == iteration.id!).filter(\.$status == "Training")
             .set(\.$status, to: "Completed").set(\.$progress, to: 100).set(\.$modelHash, to: modelHash)

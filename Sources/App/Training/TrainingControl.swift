@@ -1,0 +1,36 @@
+import Fluent
+import Foundation
+import NIOConcurrencyHelpers
+import VisionEngine
+
+/// Progress and cancellation crossing between a training job's engine thread and the
+/// database: the engine side reads and writes this box; a poller mirrors it.
+final class TrainingControl: @unchecked Sendable {
+    private let box = NIOLockedValueBox<(progress: Int, cancelled: Bool)>((0, false))
+    var progress: Int {
+        get { box.withLockedValue { $0.progress } }
+        set { box.withLockedValue { $0.progress = newValue } }
+    }
+    var cancelled: Bool {
+        get { box.withLockedValue { $0.cancelled } }
+        set { box.withLockedValue { $0.cancelled = newValue } }
+    }
+
+    /// Mirrors progress to the iteration and cancellation from the job, twice a second,
+    /// until the returned task is cancelled.
+    func mirror(iteration iterationID: UUID, job: Job, queue: JobQueue, db: Database) -> Task<Void, Never> {
+        Task { [self] in
+            var reported = -1
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 500_000_000)
+                if (try? await queue.isCancelled(job)) == true { cancelled = true }
+                let p = progress
+                if p != reported {
+                    reported = p
+                    try? await Iteration.query(on: db).filter(\.$id == iterationID).filter(\.$status == "Training")
+                        .set(\.$progress, to: p).update()
+                }
+            }
+        }
+    }
+}

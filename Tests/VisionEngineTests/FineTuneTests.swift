@@ -1,0 +1,85 @@
+import Foundation
+@testable import VisionEngine
+import XCTest
+
+/// Advanced training's fine-tuning: the tail it trains goes back into the network that
+/// predicts and exports, and training lowers the loss it optimises.
+final class FineTuneTests: XCTestCase {
+    func assertNear(_ a: [Float], _ b: [Float], _ tol: Float, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, file: file, line: line)
+        XCTAssertLessThan(zip(a, b).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0, tol, file: file, line: line)
+    }
+
+    /// Fashion-MNIST, `perClass` images of the first `classes` classes, as last-stage maps of `views`.
+    func samples(_ model: EfficientNetLite, classes: Int, perClass: Int, views: Int) throws -> [FineTuneSample] {
+        let images = try FashionMNIST(split: "train").take(perClass: perClass).filter { $0.label < classes }
+        return try images.map { x in
+            let maps = try AugmentationView.views(count: views).map { v -> Tensor in
+                let input = try Preprocessor.input(rgb: x.pixels.flatMap { [$0, $0, $0] }, width: 28, height: 28, size: 224, view: v)
+                return model.forward(Tensor(n: 1, h: 224, w: 224, c: 3, data: input), maps: [.lastStageInput]).map(.lastStageInput)!
+            }
+            return FineTuneSample(maps: maps, tags: [x.label])
+        }
+    }
+
+    func testAnUntrainedTailPutBackComputesTheSameFeatures() throws {
+        let model = try lite0()
+        let input = try floats(sharedReference.appendingPathComponent("golden/efficientnet-lite0.golden_input.f32"))
+        let x = Tensor(n: 1, h: 224, w: 224, c: 3, data: input)
+        let same = model.withTail(model.trainableTail())
+        assertNear(same.features(x), model.features(x), 1e-5)
+    }
+
+    func testTrainingLowersTheLossAndTheShippedNetworkIsTheTrainedOne() throws {
+        let model = try lite0()
+        let data = try samples(model, classes: 3, perClass: 6, views: 2)
+        let tags = ["a", "b", "c"]
+        let pooled = ClassifierFineTuner.probeSamples(data, model: model, threads: 1)
+        var options = FineTuneOptions()
+        options.tailRate = 3e-4
+        let probe = try Trainer.fit(pooled, tagIDs: tags, kind: .multiclass, backbone: model.variant.rawValue, inputSize: 224, options: options.probe)
+        let targets = ClassifierFineTuner.Targets(data, tags: 3, kind: .multiclass)
+        let rows = Array(data.indices)
+        let before = ClassifierFineTuner.Network(model: model, head: probe, threads: 1)
+        // The network starts out as the probe: same scores as the head on the plain features.
+        let startScores = before.forward(ClassifierFineTuner.stack([data[0].maps[0]])).data
+        var expected = pooled[0].views[0]
+        probe.standardise(&expected)
+        assertNear(startScores, ClassifierHead.scores(expected, n: 1, d: probe.dimension, weights: probe.weights, bias: probe.bias, tags: 3), 1e-3)
+        let lossBefore = ClassifierFineTuner.evaluate(before, data, rows, targets: targets, tags: 3, kind: .multiclass, batch: 8).loss
+        let (net, report) = try ClassifierFineTuner.run(data, rows: rows, heldOut: [], model: model, head: probe, epochs: 4,
+                                                        options: options) { _ in true }
+        XCTAssertEqual(report.epochs, 4)
+        let lossAfter = ClassifierFineTuner.evaluate(net, data, rows, targets: targets, tags: 3, kind: .multiclass, batch: 8).loss
+        XCTAssertLessThan(lossAfter, lossBefore * 0.9, "training loss \(lossBefore) → \(lossAfter)")
+
+        // The trained tail inside the whole network gives what the trained tail gave.
+        let tuned = model.withTail(net.tail)
+        let input = try Preprocessor.input(rgb: [UInt8](repeating: 90, count: 28 * 28 * 3), width: 28, height: 28, size: 224)
+        let x = Tensor(n: 1, h: 224, w: 224, c: 3, data: input)
+        let map = model.forward(x, maps: [.lastStageInput]).map(.lastStageInput)!
+        assertNear(tuned.features(x), net.tail.forward(map).data, 1e-4)
+        XCTAssertGreaterThan(zip(tuned.features(x), model.features(x)).map { abs($0 - $1) }.max()!, 1e-3, "the tail did not change")
+    }
+
+    func testEarlyStoppingNeverShipsWorseThanTheProbeOnItsHeldOutFold() throws {
+        let model = try lite0()
+        let data = try samples(model, classes: 3, perClass: 5, views: 2)
+        var options = FineTuneOptions()
+        options.maxEpochs = 3
+        options.patience = 1
+        var fractions: [Double] = []
+        let result = try ClassifierFineTuner.train(data, tagIDs: ["a", "b", "c"], kind: .multiclass, model: model, options: options) {
+            fractions.append($0); return true
+        }
+        let r = result.report
+        XCTAssertEqual(r.heldOutImages, 3)
+        XCTAssertLessThanOrEqual(r.bestHeldOutLoss, r.probeHeldOutLoss)
+        XCTAssertTrue((0...3).contains(r.epochs) && r.epochsRun <= 3)
+        XCTAssertEqual(fractions.last, 1)
+        XCTAssertEqual(fractions, fractions.sorted(), "progress only moves forward")
+        XCTAssertThrowsError(try ClassifierFineTuner.train(data, tagIDs: ["a", "b", "c"], kind: .multiclass, model: model, options: options) { _ in false }) {
+            XCTAssertEqual($0 as? FineTuneError, .cancelled)
+        }
+    }
+}
