@@ -206,6 +206,9 @@ public enum ClassifierFineTuner {
                 let scores = net.forward(x)
                 let (_, g) = loss(scores.data, rows: part, targets: targets, tags: c, kind: head.kind)
                 net.backward(Tensor(n: scores.n, h: 1, w: 1, c: c, data: g))
+                // The probe's own L2 penalty on the head's weights (its objective, continued).
+                let w = net.linear.weights
+                for k in w.gradient.indices { w.gradient[k] += head.l2 * w.value[k] }
                 tailAdam.update(net.tail.parameters)
                 headAdam.update(net.linear.parameters)
             }
@@ -255,12 +258,14 @@ public enum ClassifierFineTuner {
         let trainRows = samples.indices.filter { !heldSet.contains($0) }
         // Choosing the epoch count: about 60 % of the work.
         let choosing = try Trainer.fit(trainRows.map { pooled[$0] }, tagIDs: tagIDs, kind: kind, backbone: backbone, inputSize: size, options: o.probe)
-        let deadline = o.timeBudget.map { Date().addingTimeInterval($0 * 0.6) }
+        let began = Date()
+        let deadline = o.timeBudget.map { began.addingTimeInterval($0 * 0.6) }
         let (_, report) = try run(samples, rows: trainRows, heldOut: held, model: model, head: choosing, epochs: o.maxEpochs, options: o,
                                   deadline: deadline) { progress($0 * 0.6) }
         let probe = try Trainer.fit(pooled, tagIDs: tagIDs, kind: kind, backbone: backbone, inputSize: size, options: o.probe)
         guard report.epochs > 0 else { _ = progress(1); return (model, probe, report) }
-        let (net, _) = try run(samples, rows: Array(samples.indices), heldOut: [], model: model, head: probe, epochs: report.epochs, options: o) {
+        let (net, _) = try run(samples, rows: Array(samples.indices), heldOut: [], model: model, head: probe, epochs: report.epochs, options: o,
+                               deadline: o.timeBudget.map { began.addingTimeInterval($0) }) {
             progress(0.6 + 0.4 * $0)
         }
         _ = progress(1)
@@ -268,7 +273,13 @@ public enum ClassifierFineTuner {
         head.weights = net.linear.weights.value
         head.bias = net.linear.bias.value
         head.tail = net.tail.parameters.map(\.value)
-        return (model.withTail(net.tail), head, report)
+        // A refit that diverged (it has no held-out check) ships the probe instead.
+        guard (head.weights + head.bias).allSatisfy(\.isFinite), let tuned = try? model.withTail(net.tail) else {
+            var lost = report
+            lost.epochs = 0
+            return (model, probe, lost)
+        }
+        return (tuned, head, report)
     }
 }
 
@@ -278,6 +289,7 @@ final class PowerStandardiseLayer: Layer {
     let mean: [Float], scale: [Float]
     private var roots: [Float] = []
     init(mean: [Float], scale: [Float]) { self.mean = mean; self.scale = scale }
+    static let maxScale: Float = 10, minRoot: Float = 0.05
     var parameters: [Parameter] { [] }
 
     func forward(_ x: Tensor) -> Tensor {
@@ -292,8 +304,9 @@ final class PowerStandardiseLayer: Layer {
     func backward(_ dy: Tensor) -> Tensor {
         let d = mean.count
         var dx = dy.data
-        // d sqrt(x)/dx = 1 / (2 sqrt x), bounded where a feature is (near) zero.
-        for i in 0..<dy.n { for j in 0..<d { dx[i * d + j] *= scale[j] * 0.5 / max(roots[i * d + j], 1e-2) } }
+        // d sqrt(x)/dx = 1 / (2 sqrt x), bounded where a feature is (near) zero, and the
+        // scale of near-constant features capped: they would otherwise swamp the tail's gradient.
+        for i in 0..<dy.n { for j in 0..<d { dx[i * d + j] *= min(scale[j], Self.maxScale) * 0.5 / max(roots[i * d + j], Self.minRoot) } }
         return Tensor(n: dy.n, h: 1, w: 1, c: d, data: dx)
     }
 }

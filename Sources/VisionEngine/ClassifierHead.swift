@@ -104,6 +104,7 @@ public struct ClassifierHead: Sendable, Codable, Equatable {
 
     public static func deserialise(_ data: Data) throws -> ClassifierHead {
         let (h, arrays) = try HeadFile.decode(data, magic: magic, what: "head") { (h: Header) in
+            guard h.dimension > 0, !h.tagIDs.isEmpty else { throw HeadError.corruptModel("a head needs features and tags") }
             let tail = h.tailSizes ?? []
             // A backbone tail is a few million numbers: anything far larger is not one.
             guard tail.allSatisfy({ (1...50_000_000).contains($0) }), tail.count <= 64 else { throw HeadError.corruptModel("bad tail sizes") }

@@ -232,9 +232,8 @@ public struct EfficientNetLite: Sendable {
 
     /// This network with the weights of a `trainableTail()` after training: the parts
     /// before the last stage are shared, forward passes are compiled anew.
-    public func withTail(_ tail: LayerStack) -> EfficientNetLite {
-        // The layers came from this network's trainableTail(): their shapes are its own.
-        try! withTail(values: tail.parameters.map(\.value))
+    public func withTail(_ tail: LayerStack) throws -> EfficientNetLite {
+        try withTail(values: tail.parameters.map(\.value))
     }
 
     /// This network with a stored tail's weights (`trainableTail()`'s parameters in order).

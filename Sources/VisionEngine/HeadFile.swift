@@ -26,7 +26,15 @@ enum HeadFile {
         let header = try JSONDecoder().decode(Header.self, from: Data(bytes[p..<p + length]))
         p += length
         let sizes = try counts(header)
-        guard bytes.count - p == sizes.reduce(0, +) * 4 else { throw HeadError.corruptModel("payload size does not match the header") }
+        // Sizes from a stored header: never negative, and their sum must not overflow.
+        var total = 0
+        for n in sizes {
+            guard n >= 0 else { throw HeadError.corruptModel("negative array size") }
+            let (sum, overflow) = total.addingReportingOverflow(n)
+            guard !overflow, sum <= bytes.count else { throw HeadError.corruptModel("payload size does not match the header") }
+            total = sum
+        }
+        guard bytes.count - p == total * 4 else { throw HeadError.corruptModel("payload size does not match the header") }
         var arrays: [[Float]] = []
         for n in sizes {
             arrays.append(bytes[p..<p + 4 * n].withUnsafeBytes { raw in (0..<n).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) } })

@@ -195,10 +195,11 @@ final class TrainingTests: XCTestCase {
         let report = try JSONDecoder().decode(PerformanceReport.self, from: Data(it.metricsJSON!.utf8))
         let tuning = try XCTUnwrap(report.fineTune, "the metrics record the fine-tuning run")
         XCTAssertGreaterThan(tuning.heldOutImages, 0)
-        XCTAssertLessThanOrEqual(tuning.bestHeldOutLoss, tuning.probeHeldOutLoss)
-        XCTAssertNotNil(report.recipe)
+        // Two visually distinct tags: the held-out loss improves within the first epochs.
+        XCTAssertGreaterThan(tuning.epochs, 0, "\(tuning)")
+        XCTAssertTrue(report.recipe?.hasPrefix("fine-tuned last stage") == true, report.recipe ?? "no recipe")
         let head = try ClassifierHead.deserialise(try app.blobStore.read(it.modelHash!))
-        XCTAssertEqual(head.tail != nil, tuning.epochs > 0, "a tail is stored exactly when fine-tuning won")
+        let tail = try XCTUnwrap(head.tail, "a fine-tuned iteration stores its tail")
 
         // The quick test answers what the iteration's own network computes.
         let image = try distinctImages(1, from: 30)[0]
@@ -213,12 +214,10 @@ final class TrainingTests: XCTestCase {
         let direct = head.probabilities(try shared.tuned(for: head).features(x))
         for (t, p) in zip(head.tagIDs, direct) { XCTAssertEqual(probability[t] ?? -1, Double(p), accuracy: 1e-5) }
 
-        // The stored tail survives its file: the same network back.
-        if let tail = head.tail {
-            XCTAssertEqual(tail.count, shared.trainableTail().parameters.count)
-            let frozen = head.probabilities(shared.features(x))
-            XCTAssertGreaterThan(zip(frozen, direct).map { abs($0 - $1) }.max()!, 1e-6, "predictions use the fine-tuned tail")
-        }
+        // The stored tail is the whole trainable tail, and predictions depend on it.
+        XCTAssertEqual(tail.count, shared.trainableTail().parameters.count)
+        let frozen = head.probabilities(shared.features(x))
+        XCTAssertGreaterThan(zip(frozen, direct).map { abs($0 - $1) }.max()!, 1e-6, "predictions use the fine-tuned tail")
         try await app.asyncShutdown()
     }
 }

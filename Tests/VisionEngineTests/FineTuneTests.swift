@@ -26,7 +26,7 @@ final class FineTuneTests: XCTestCase {
         let model = try lite0()
         let input = try floats(sharedReference.appendingPathComponent("golden/efficientnet-lite0.golden_input.f32"))
         let x = Tensor(n: 1, h: 224, w: 224, c: 3, data: input)
-        let same = model.withTail(model.trainableTail())
+        let same = try model.withTail(model.trainableTail())
         assertNear(same.features(x), model.features(x), 1e-5)
     }
 
@@ -54,7 +54,7 @@ final class FineTuneTests: XCTestCase {
         XCTAssertLessThan(lossAfter, lossBefore * 0.9, "training loss \(lossBefore) → \(lossAfter)")
 
         // The trained tail inside the whole network gives what the trained tail gave.
-        let tuned = model.withTail(net.tail)
+        let tuned = try model.withTail(net.tail)
         let input = try Preprocessor.input(rgb: [UInt8](repeating: 90, count: 28 * 28 * 3), width: 28, height: 28, size: 224)
         let x = Tensor(n: 1, h: 224, w: 224, c: 3, data: input)
         let map = model.forward(x, maps: [.lastStageInput]).map(.lastStageInput)!
@@ -74,12 +74,37 @@ final class FineTuneTests: XCTestCase {
         }
         let r = result.report
         XCTAssertEqual(r.heldOutImages, 3)
-        XCTAssertLessThanOrEqual(r.bestHeldOutLoss, r.probeHeldOutLoss)
-        XCTAssertTrue((0...3).contains(r.epochs) && r.epochsRun <= 3)
+        XCTAssertTrue((0...3).contains(r.epochs) && r.epochsRun <= 3 && r.epochs <= r.epochsRun, "\(r)")
+        XCTAssertEqual(result.head.tail != nil, r.epochs > 0, "a tail ships exactly when an epoch beat the probe")
         XCTAssertEqual(fractions.last, 1)
         XCTAssertEqual(fractions, fractions.sorted(), "progress only moves forward")
         XCTAssertThrowsError(try ClassifierFineTuner.train(data, tagIDs: ["a", "b", "c"], kind: .multiclass, model: model, options: options) { _ in false }) {
             XCTAssertEqual($0 as? FineTuneError, .cancelled)
         }
+    }
+
+    func testAHostileOrMismatchedTailIsACorruptModelNotACrash() throws {
+        func file(_ json: String, payload: Int = 0) -> Data {
+            var d = Data("SLHEAD1\n".utf8)
+            var n = UInt32(json.utf8.count).littleEndian
+            d.append(Data(bytes: &n, count: 4))
+            d.append(Data(json.utf8))
+            d.append(Data(count: payload))
+            return d
+        }
+        // Sizes that only add up with a negative dimension.
+        let hostile = file(#"{"kind":"multiclass","backbone":"b","inputSize":224,"tagIDs":[],"l2":0.3,"preprocessing":"x","dimension":-1,"tailSizes":[2]}"#)
+        XCTAssertThrowsError(try ClassifierHead.deserialise(hostile))
+        let huge = file(#"{"kind":"multiclass","backbone":"b","inputSize":224,"tagIDs":["a"],"l2":0.3,"preprocessing":"x","dimension":1,"tailSizes":[9223372036854775807]}"#)
+        XCTAssertThrowsError(try ClassifierHead.deserialise(huge))
+        // A well-formed file whose tail is not this backbone's.
+        var head = ClassifierHead(kind: .multiclass, backbone: "efficientnet-lite0", inputSize: 224, tagIDs: ["a", "b"],
+                                  featureMean: [0, 0], featureScale: [1, 1], weights: [1, 0, 0, 1], bias: [0, 0], l2: 0.3)
+        head.tail = [[1, 2, 3], [4]]
+        let back = try ClassifierHead.deserialise(try head.serialised())
+        XCTAssertEqual(back.tail, head.tail)
+        XCTAssertThrowsError(try lite0().tuned(for: back)) { XCTAssertEqual($0 as? HeadError, .corruptModel("the fine-tuned tail does not match the backbone")) }
+        head.tail = try lite0().trainableTail().parameters.map { p in p.value.map { _ in Float.nan } }
+        XCTAssertThrowsError(try lite0().tuned(for: head), "non-finite weights are refused")
     }
 }

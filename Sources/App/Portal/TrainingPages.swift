@@ -216,7 +216,7 @@ struct TrainingPages: RouteCollection {
                     words += String(format: " On %d held-out images fine-tuning reached %.0f %% against the probe's %.0f %%;",
                                     f.heldOutImages, f.bestHeldOutAccuracy * 100, f.probeHeldOutAccuracy * 100)
                 }
-                words += " The figures below cross-validate the linear probe it started from."
+                words += " The precision and recall below were cross-validated on the linear probe, before fine-tuning."
                 recipe = [H.el("p", [("id", "training-recipe")], [H.text(words)])]
             }
             return [

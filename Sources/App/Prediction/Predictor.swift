@@ -19,15 +19,27 @@ final class Predictor: @unchecked Sendable {
 
     func head(for it: Iteration, blobs: BlobStore) throws -> ClassifierHead { try model(for: it, blobs: blobs, ClassifierHead.deserialise) }
 
-    /// Fine-tuned backbones (Advanced training) per iteration; other heads share the engine's.
-    private let tuned = NIOLockedValueBox<[UUID: EfficientNetLite]>([:])
+    /// Fine-tuned backbones (Advanced training) per iteration, the most recently used few:
+    /// each holds its own prepared weights (tens of MB), so the rest are rebuilt on demand.
+    private let tuned = NIOLockedValueBox<(models: [UUID: EfficientNetLite], recent: [UUID])>(([:], []))
+    static let tunedKept = 6
 
-    private func backbone(for head: ClassifierHead, iteration it: Iteration, engine: Engine) throws -> EfficientNetLite {
+    private func backbone(for head: ClassifierHead, iteration id: UUID, engine: Engine) throws -> EfficientNetLite {
         let shared = try engine.backbone(named: head.backbone)
         guard head.tail != nil else { return shared }
-        if let m = tuned.withLockedValue({ $0[it.id!] }) { return m }
+        if let m = tuned.withLockedValue({ state -> EfficientNetLite? in
+            guard let m = state.models[id] else { return nil }
+            state.recent.removeAll { $0 == id }
+            state.recent.append(id)
+            return m
+        }) { return m }
         let m = try shared.tuned(for: head)
-        tuned.withLockedValue { $0[it.id!] = m }
+        tuned.withLockedValue { state in
+            state.models[id] = m
+            state.recent.removeAll { $0 == id }
+            state.recent.append(id)
+            while state.recent.count > Self.tunedKept { state.models[state.recent.removeFirst()] = nil }
+        }
         return m
     }
     func detector(for it: Iteration, blobs: BlobStore) throws -> DetectorHead { try model(for: it, blobs: blobs, DetectorHead.deserialise) }
@@ -61,8 +73,9 @@ final class Predictor: @unchecked Sendable {
         let size = head.inputSize
         let view = AugmentationView.plain(head.framing)
         let input = try await app.predictionDecodePool.run(account: account) { try Preprocessor.input(encoded: data, size: size, view: view) }
+        let id = it.id!
         let probs: [Float] = try await engine.run { [self] in
-            let model = try backbone(for: head, iteration: it, engine: engine)
+            let model = try backbone(for: head, iteration: id, engine: engine)
             let features = model.features(Tensor(n: 1, h: size, w: size, c: 3, data: input))
             return head.probabilities(features)
         }

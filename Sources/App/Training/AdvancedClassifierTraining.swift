@@ -80,9 +80,12 @@ struct AdvancedClassifierTraining {
         } catch FineTuneError.cancelled {
             throw TrainingJob.Cancelled()
         }
-        let method = trained.report.epochs > 0
-            ? "fine-tuned last stage and head, \(trained.report.epochs) epochs from the linear probe"
-            : "linear probe: fine-tuning did not beat it on the held-out images"
-        return (trained.head, Recipe(method: method, views: count, fineTune: trained.report))
+        guard trained.report.epochs > 0 else {
+            // The cross-validated probe stays what ships.
+            return (probe, Recipe(method: "linear probe: fine-tuning the last stage did not beat it on the held-out images",
+                                  views: count, fineTune: trained.report))
+        }
+        return (trained.head, Recipe(method: "fine-tuned last stage and head, \(trained.report.epochs) epochs from the linear probe, \(count) views",
+                                     views: count, fineTune: trained.report))
     }
 }
