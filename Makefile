@@ -35,7 +35,6 @@ bench: deps
 	@scripts/venv-ensure.sh
 	.venv/bin/pip install -q --disable-pip-version-check -r Benchmarks/requirements.txt
 	@scripts/datasets-ensure.sh
-	@[ -s .cache/datasets/photos/manifest.json ] || .venv/bin/python Tests/Fixtures/make_photo_set.py
 	swift build -c release --product sightline-bench
 	swift build -c release --product sightline
 	.venv/bin/python Benchmarks/run.py

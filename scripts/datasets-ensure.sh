@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Extracts Fashion-MNIST from Debian's dataset-fashion-mnist into .cache/datasets for the
-# engine's accuracy test, then builds the object-detection sets (Tests/Fixtures/make_detection_set.py).
+# engine's accuracy test, then builds the object-detection sets (Tests/Fixtures/make_detection_set.py)
+# and the real-photo set (Tests/Fixtures/make_photo_set.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/apt-ensure.sh dataset-fashion-mnist
@@ -16,3 +17,6 @@ if [ ! -s .cache/datasets/deepforest-tiles/manifest.json ] || [ ! -s .cache/data
    || ! grep -q '"split": "benchtest"' .cache/datasets/od-composites/manifest.json; then
   .venv/bin/python Tests/Fixtures/make_detection_set.py
 fi
+# Real photographs from Debian packages (Tests/Fixtures/make_photo_set.py) for the
+# fine-tuning test and the classification-quality benchmark.
+[ -s .cache/datasets/photos/manifest.json ] || .venv/bin/python Tests/Fixtures/make_photo_set.py
