@@ -66,14 +66,6 @@ final class PhotoFineTuneTests: XCTestCase {
         }.count
         let quickAccuracy = Double(quickRight) / Double(testIDs.count)
         let right = try testIDs.filter { i in
-                let p = head.probabilities(try run(photos[i], .identity).features)
-                _ = network
-                return p.indices.max { p[$0] < p[$1] } == photos[i].label
-            }.count
-            return Double(right) / Double(testIDs.count)
-        }
-        let quickAccuracy = try accuracy(model, quick)
-        let right = try testIDs.filter { i in
             let x = try Preprocessor.input(rgb: photos[i].rgb, width: photos[i].width, height: photos[i].height, size: 224)
             let p = advanced.head.probabilities(advanced.model.features(Tensor(n: 1, h: 224, w: 224, c: 3, data: x)))
             return p.indices.max { p[$0] < p[$1] } == photos[i].label
