@@ -126,7 +126,7 @@ func qualityBench(sets names: [String], perClassList: [Int], seeds: Int, methods
                     options.headRate = Float(option("head-rate", Int(options.headRate * 1e6))) / 1e6
                     options.patience = option("patience", options.patience)
                     let ms = try milliseconds {
-                        result = try ClassifierFineTuner.train(zip(tr, labels).map { FineTuneSample(maps: $0.maps, tags: [$1]) },
+                        result = try ClassifierFineTuner.train(zip(tr, labels).map { FineTuneSample(maps: $0.maps, features: $0.features, tags: [$1]) },
                                                                tagIDs: tags, kind: .multiclass, model: model, options: options)
                     }
                     reports.append(result.report)

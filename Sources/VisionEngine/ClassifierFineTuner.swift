@@ -1,11 +1,23 @@
 import Foundation
 
 /// One image for fine-tuning: the `.lastStageInput` feature map of each augmentation view
-/// (view 0, the evaluation view, first), the pooled features of view 0's map, and its tags.
+/// (view 0, the evaluation view, first), the pooled features the same forward passes gave
+/// (the probe's input), and its tags.
 public struct FineTuneSample: Sendable {
     public var maps: [Tensor]
+    public var features: [[Float]]
     public var tags: [Int]
-    public init(maps: [Tensor], tags: [Int]) { self.maps = maps; self.tags = tags }
+    public init(maps: [Tensor], features: [[Float]], tags: [Int]) {
+        precondition(maps.count == features.count, "one map and one feature vector per view")
+        self.maps = maps; self.features = features; self.tags = tags
+    }
+
+    /// The pooled features of one backbone pass per view (`forward(_:maps: [.lastStageInput])`).
+    public init(outputs: [BackboneOutput], tags: [Int]) {
+        self.init(maps: outputs.map { $0.map(.lastStageInput)! }, features: outputs.map(\.features), tags: tags)
+    }
+
+    var probeSample: TrainingSample { TrainingSample(views: features, tags: tags) }
 }
 
 public struct FineTuneOptions: Sendable {
@@ -164,16 +176,6 @@ public enum ClassifierFineTuner {
         return Tensor(n: maps.count, h: f.h, w: f.w, c: f.c, data: maps.flatMap(\.data))
     }
 
-    /// The pooled features of every sample's views through the unchanged tail: the probe's input.
-    static func probeSamples(_ samples: [FineTuneSample], model: EfficientNetLite, threads: Int) -> [TrainingSample] {
-        let tail = model.trainableTail()
-        for layer in Network.flatten(tail) { (layer as? ConvolutionLayer)?.threads = threads }
-        return samples.map { s in
-            let pooled = tail.forward(stack(s.maps)).data
-            let d = EfficientNetLite.featureSize
-            return TrainingSample(views: (0..<s.maps.count).map { Array(pooled[$0 * d..<($0 + 1) * d]) }, tags: s.tags)
-        }
-    }
 
     /// `epochs` epochs (or, with a held-out fold, until its loss stops improving) from the probe.
     static func run(_ samples: [FineTuneSample], rows trainRows: [Int], heldOut: [Int], model: EfficientNetLite, head: ClassifierHead,
@@ -226,22 +228,9 @@ public enum ClassifierFineTuner {
         return (net, report)
     }
 
-    /// The held-out fold: a seeded share of the images, never taking a tag's last training image.
+    /// The held-out fold (HeldOutFold), in image order.
     static func heldOut(_ samples: [FineTuneSample], tags c: Int, options o: FineTuneOptions) -> [Int] {
-        var rng = SplitMix64(seed: o.seed &+ 99)
-        var order = Array(samples.indices)
-        order.shuffle(using: &rng)
-        let want = min(max(1, Int((Double(samples.count) * o.heldOutShare).rounded())), samples.count - 1)
-        var remaining = [Int](repeating: 0, count: c)
-        for s in samples { for t in Set(s.tags) { remaining[t] += 1 } }
-        var out: [Int] = []
-        for i in order where out.count < want {
-            let tags = Set(samples[i].tags)
-            guard tags.allSatisfy({ remaining[$0] > 1 }) else { continue }
-            for t in tags { remaining[t] -= 1 }
-            out.append(i)
-        }
-        return out.sorted()
+        HeldOutFold.choose(tags: samples.map { Set($0.tags) }, classes: c, share: o.heldOutShare, seed: o.seed &+ 99).sorted()
     }
 
     /// Fine-tunes and returns the backbone with its new tail weights, the head for it, and
@@ -251,7 +240,7 @@ public enum ClassifierFineTuner {
                              progress: (Double) -> Bool = { _ in true }) throws -> (model: EfficientNetLite, head: ClassifierHead, report: FineTuneReport) {
         let c = tagIDs.count
         guard samples.count >= 2 else { throw FineTuneError.tooFewImages }
-        let pooled = probeSamples(samples, model: model, threads: o.threads)
+        let pooled = samples.map(\.probeSample)
         let backbone = model.variant.rawValue, size = model.variant.inputSize
         let held = heldOut(samples, tags: c, options: o)
         let heldSet = Set(held)

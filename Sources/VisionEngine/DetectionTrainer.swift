@@ -170,21 +170,7 @@ public enum DetectionTrainer {
     /// The images held out for measuring: a seeded share, at least one, never all, and
     /// never so many that a tag is left without training images.
     public static func heldOut(_ samples: [DetectionSample], classes: Int, options o: DetectionTrainingOptions) -> Set<Int> {
-        guard samples.count >= 2 else { return [] }
-        var rng = SplitMix64(seed: o.seed &+ 99)
-        var order = Array(samples.indices)
-        order.shuffle(using: &rng)
-        let want = min(max(1, Int((Double(samples.count) * o.heldOutShare).rounded())), samples.count - 1)
-        var remaining = [Int](repeating: 0, count: classes)
-        for s in samples { for t in Set(s.boxes.map(\.tag)) { remaining[t] += 1 } }
-        var out = Set<Int>()
-        for i in order where out.count < want {
-            let tags = Set(samples[i].boxes.map(\.tag))
-            guard tags.allSatisfy({ remaining[$0] > 1 }) else { continue }
-            for t in tags { remaining[t] -= 1 }
-            out.insert(i)
-        }
-        return out
+        HeldOutFold.choose(tags: samples.map { Set($0.boxes.map(\.tag)) }, classes: classes, share: o.heldOutShare, seed: o.seed &+ 99)
     }
 
     /// Measures a network fitted without the held-out images on them (whole-image view),

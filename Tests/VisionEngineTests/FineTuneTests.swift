@@ -14,11 +14,11 @@ final class FineTuneTests: XCTestCase {
     func samples(_ model: EfficientNetLite, classes: Int, perClass: Int, views: Int) throws -> [FineTuneSample] {
         let images = try FashionMNIST(split: "train").take(perClass: perClass).filter { $0.label < classes }
         return try images.map { x in
-            let maps = try AugmentationView.views(count: views).map { v -> Tensor in
+            let outputs = try AugmentationView.views(count: views).map { v -> BackboneOutput in
                 let input = try Preprocessor.input(rgb: x.pixels.flatMap { [$0, $0, $0] }, width: 28, height: 28, size: 224, view: v)
-                return model.forward(Tensor(n: 1, h: 224, w: 224, c: 3, data: input), maps: [.lastStageInput]).map(.lastStageInput)!
+                return model.forward(Tensor(n: 1, h: 224, w: 224, c: 3, data: input), maps: [.lastStageInput])
             }
-            return FineTuneSample(maps: maps, tags: [x.label])
+            return FineTuneSample(outputs: outputs, tags: [x.label])
         }
     }
 
@@ -34,7 +34,7 @@ final class FineTuneTests: XCTestCase {
         let model = try lite0()
         let data = try samples(model, classes: 3, perClass: 6, views: 2)
         let tags = ["a", "b", "c"]
-        let pooled = ClassifierFineTuner.probeSamples(data, model: model, threads: 1)
+        let pooled = data.map(\.probeSample)
         var options = FineTuneOptions()
         options.tailRate = 3e-4
         let probe = try Trainer.fit(pooled, tagIDs: tags, kind: .multiclass, backbone: model.variant.rawValue, inputSize: 224, options: options.probe)

@@ -55,7 +55,7 @@ final class PhotoFineTuneTests: XCTestCase {
         for i in trainIDs {
             let outs = try views.map { try run(photos[i], $0) }
             quickSamples.append(TrainingSample(views: outs.prefix(2).map(\.features), tags: [photos[i].label]))
-            tuneSamples.append(FineTuneSample(maps: outs.map { $0.map(.lastStageInput)! }, tags: [photos[i].label]))
+            tuneSamples.append(FineTuneSample(outputs: outs, tags: [photos[i].label]))
         }
         // Quick: the linear probe on the plain view and its mirror.
         let quick = try Trainer.fit(quickSamples, tagIDs: tags, kind: .multiclass, backbone: model.variant.rawValue, inputSize: 224)

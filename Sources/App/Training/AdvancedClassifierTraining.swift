@@ -55,11 +55,11 @@ struct AdvancedClassifierTraining {
             samples += try await app.engine.run {
                 try zip(part, partTags).map { img, t in
                     let decoded = try ImageDecoder.rgb8(try blobs.read(img.originalHash))
-                    let maps = try views.map { v -> Tensor in
+                    let outputs = try views.map { v -> BackboneOutput in
                         let input = try Preprocessor.input(rgb: decoded.pixels, width: decoded.width, height: decoded.height, size: size, view: v)
-                        return model.forward(Tensor(n: 1, h: size, w: size, c: 3, data: input), maps: [.lastStageInput]).map(.lastStageInput)!
+                        return model.forward(Tensor(n: 1, h: size, w: size, c: 3, data: input), maps: [.lastStageInput])
                     }
-                    return FineTuneSample(maps: maps, tags: t)
+                    return FineTuneSample(outputs: outputs, tags: t)
                 }
             }
             control.progress = 85 + 4 * min(images.count, start + chunk) / max(images.count, 1)
