@@ -21,7 +21,7 @@ NAMES = {
     "probe": "Linear probe (Quick today: 2 views)",
     "probe-tta": "Linear probe + mirror TTA",
     "probe-large": "Linear probe, tested at 9/7 of the input size",
-    "probe-4views": "Linear probe, 4 views (Advanced today)",
+    "probe-4views": "Linear probe, 4 views (Advanced before)",
     "probe-4views-tta": "Linear probe, 4 views + mirror TTA",
     "finetune": "Fine-tuned last stage + head (16 views)",
 }

@@ -81,7 +81,9 @@ func top1(_ p: [Float]) -> Int { p.indices.max { p[$0] < p[$1] }! }
 /// Held-out top-1 accuracy of each method on each set, per training-set size and seed,
 /// with the training time of each fit (features cached beforehand, as a retrain sees them).
 func qualityBench(sets names: [String], perClassList: [Int], seeds: Int, methods: Set<String>) throws {
-    let views = AugmentationView.views(count: option("views", FineTuneOptions().views))
+    // Colour jitter in percent: --colour 20 is ±20 %.
+    let colour = Double(option("colour", Int((FineTuneOptions().colourJitter * 100).rounded()))) / 100
+    let views = AugmentationView.views(count: option("views", FineTuneOptions().views), colour: colour)
     for name in names {
         let set = name == "photos" ? try qualityPhotos() : try qualityFashion()
         let tags = (0..<set.classes).map { "c\($0)" }
@@ -125,6 +127,9 @@ func qualityBench(sets names: [String], perClassList: [Int], seeds: Int, methods
                     options.tailRate = Float(option("tail-rate", Int(options.tailRate * 1e6))) / 1e6
                     options.headRate = Float(option("head-rate", Int(options.headRate * 1e6))) / 1e6
                     options.patience = option("patience", options.patience)
+                    options.probeViews = option("probe-views", options.probeViews)
+                    options.colourJitter = colour
+                    options.mix = Float(option("mix", Int((options.mix * 100).rounded()))) / 100
                     let ms = try milliseconds {
                         result = try ClassifierFineTuner.train(zip(tr, labels).map { FineTuneSample(maps: $0.maps, features: $0.features, tags: [$1]) },
                                                                tagIDs: tags, kind: .multiclass, model: model, options: options)

@@ -32,10 +32,17 @@ public struct AugmentationView: Hashable, Sendable, Codable {
     public var dx: Double
     public var dy: Double
     public var framing: Framing
+    /// Colour jitter (1: none): brightness and contrast scale the pixel values and their
+    /// spread around the image's mean grey, saturation each pixel's distance from its grey.
+    public var brightness: Double = 1
+    public var contrast: Double = 1
+    public var saturation: Double = 1
 
     public init(index: Int, flip: Bool, scale: Double, dx: Double, dy: Double, framing: Framing = .whole) {
         self.index = index; self.flip = flip; self.scale = scale; self.dx = dx; self.dy = dy; self.framing = framing
     }
+
+    var jittersColour: Bool { brightness != 1 || contrast != 1 || saturation != 1 }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -43,6 +50,9 @@ public struct AugmentationView: Hashable, Sendable, Codable {
                   scale: try c.decode(Double.self, forKey: .scale), dx: try c.decode(Double.self, forKey: .dx),
                   dy: try c.decode(Double.self, forKey: .dy),
                   framing: try c.decodeIfPresent(Framing.self, forKey: .framing) ?? .centreCrop)
+        brightness = try c.decodeIfPresent(Double.self, forKey: .brightness) ?? 1
+        contrast = try c.decodeIfPresent(Double.self, forKey: .contrast) ?? 1
+        saturation = try c.decodeIfPresent(Double.self, forKey: .saturation) ?? 1
     }
 
     /// The evaluation and prediction view: the whole image.
@@ -56,10 +66,10 @@ public struct AugmentationView: Hashable, Sendable, Codable {
     }
 
     /// Features of a view are cached under this number: whole-image views from 200,
-    /// centre-crop views from 300, so the two framings never share a cache entry. Numbers
-    /// below 200 were resized by libvips' own resize before the resize became PIL's (2026-12)
-    /// and are never read again.
-    public var cacheIndex: Int { (framing == .whole ? 200 : 300) + index }
+    /// centre-crop views from 300, so the two framings never share a cache entry (colour-
+    /// jittered views from 400 and 500). Numbers below 200 were resized by libvips' own
+    /// resize before the resize became PIL's (2026-12) and are never read again.
+    public var cacheIndex: Int { (framing == .whole ? 200 : 300) + (jittersColour ? 200 : 0) + index }
 
     /// The same crop flipped the other way.
     public func isMirror(of other: AugmentationView) -> Bool {
@@ -67,22 +77,51 @@ public struct AugmentationView: Hashable, Sendable, Codable {
     }
 
     /// `count` views of a framing: its plain view, that mirrored, then seeded scale/position
-    /// jitters (70–95 % of the sides).
-    public static func views(count: Int, framing: Framing = .whole, seed: UInt64 = 0x5EED) -> [AugmentationView] {
+    /// jitters (70–95 % of the sides), with `colour` also seeded brightness, contrast and
+    /// saturation jitter of up to ±`colour` (the crops stay those of the same seed without).
+    public static func views(count: Int, framing: Framing = .whole, seed: UInt64 = 0x5EED, colour: Double = 0) -> [AugmentationView] {
         precondition(count <= 100, "cache numbers give each framing 100 views")
+        precondition((0..<1).contains(colour), "colour jitter is a fraction below 1")
         var out: [AugmentationView] = []
         var rng = SplitMix64(seed: seed)
+        var colourRNG = SplitMix64(seed: seed ^ 0xC010_0C01)
         let plain = plain(framing)
         for i in 0..<count {
             switch i {
             case 0: out.append(plain)
             case 1: out.append(AugmentationView(index: 1, flip: true, scale: plain.scale, dx: 0, dy: 0, framing: framing))
             default:
-                out.append(AugmentationView(index: i, flip: i % 2 == 1, scale: 0.70 + 0.25 * rng.nextUnit(),
-                                            dx: 2 * rng.nextUnit() - 1, dy: 2 * rng.nextUnit() - 1, framing: framing))
+                var v = AugmentationView(index: i, flip: i % 2 == 1, scale: 0.70 + 0.25 * rng.nextUnit(),
+                                         dx: 2 * rng.nextUnit() - 1, dy: 2 * rng.nextUnit() - 1, framing: framing)
+                if colour > 0 {
+                    v.brightness = 1 + colour * (2 * colourRNG.nextUnit() - 1)
+                    v.contrast = 1 + colour * (2 * colourRNG.nextUnit() - 1)
+                    v.saturation = 1 + colour * (2 * colourRNG.nextUnit() - 1)
+                }
+                out.append(v)
             }
         }
         return out
+    }
+
+    /// The colour jitter on a network input ((x−127)/128, RGB interleaved), in pixel values,
+    /// clamped to 0…255 as a jittered image would be.
+    func applyColour(_ x: inout [Float]) {
+        let n = x.count / 3
+        guard n > 0 else { return }
+        var px = x.map { $0 * 128 + 127 }
+        let b = Float(brightness), c = Float(contrast), s = Float(saturation)
+        func grey(_ i: Int) -> Float { 0.299 * px[3 * i] + 0.587 * px[3 * i + 1] + 0.114 * px[3 * i + 2] }
+        for k in px.indices { px[k] = min(max(px[k] * b, 0), 255) }
+        var mean: Float = 0
+        for i in 0..<n { mean += grey(i) }
+        mean /= Float(n)
+        for k in px.indices { px[k] = min(max(mean + (px[k] - mean) * c, 0), 255) }
+        for i in 0..<n {
+            let g = grey(i)
+            for k in 3 * i..<3 * i + 3 { px[k] = min(max(g + (px[k] - g) * s, 0), 255) }
+        }
+        for k in x.indices { x[k] = (px[k] - 127) / 128 }
     }
 
     /// The view's crop of a width×height image: (left, top, width, height) in pixels.
@@ -147,6 +186,10 @@ public enum Preprocessor {
             let message = String(cString: sl_vips_error())
             sl_vips_error_clear()
             throw ImageDecodeError.corrupt(message)
+        }
+        if view.jittersColour {
+            view.applyColour(&out)
+            if mirrored { view.applyColour(&mirror) }
         }
         return (out, mirrored ? mirror : nil)
     }

@@ -34,7 +34,7 @@ final class FineTuneTests: XCTestCase {
         let model = try lite0()
         let data = try samples(model, classes: 3, perClass: 6, views: 2)
         let tags = ["a", "b", "c"]
-        let pooled = data.map(\.probeSample)
+        let pooled = data.map { $0.probeSample(views: 2) }
         var options = FineTuneOptions()
         options.tailRate = 3e-4
         let probe = try Trainer.fit(pooled, tagIDs: tags, kind: .multiclass, backbone: model.variant.rawValue, inputSize: 224, options: options.probe)

@@ -37,9 +37,9 @@ struct AdvancedClassifierTraining {
              model: EfficientNetLite, budgetHours: Int) async throws -> (head: ClassifierHead, recipe: Recipe) {
         let count = Self.views(images: images.count, model: model)
         guard count > 0 else {
-            return (probe, Recipe(method: "linear probe: too many images to fine-tune in memory", views: 4, fineTune: nil))
+            return (probe, Recipe(method: "linear probe: too many images to fine-tune in memory", views: 2, fineTune: nil))
         }
-        let views = AugmentationView.views(count: count, framing: probe.framing)
+        let views = AugmentationView.views(count: count, framing: probe.framing, colour: FineTuneOptions().colourJitter)
         let control = TrainingControl()
         control.progress = 85
         let poller = control.mirror(iteration: iterationID, job: job, queue: queue, db: app.db)
