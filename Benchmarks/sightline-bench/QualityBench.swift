@@ -61,9 +61,50 @@ func qualitySplit(_ set: QualitySet, perClass: Int, testPerClass: Int, seed: UIn
     return (train, test)
 }
 
+/// `--feature-cache 1` keeps each image's backbone passes on disk between runs (for trying
+/// recipes: the passes are most of a run), keyed by set, image, size, backbone and views.
+/// Stale after any change to the backbone or the preprocessor: delete .cache/bench-features.
+let featureCacheDir: URL? = option("feature-cache", 0) == 1 ? root.appendingPathComponent(".cache/bench-features") : nil
+
+func cachedFeatures(_ key: String, views: Int, compute: () throws -> (features: [[Float]], maps: [Tensor])) throws -> (features: [[Float]], maps: [Tensor]) {
+    guard let dir = featureCacheDir else { return try compute() }
+    let file = dir.appendingPathComponent(key)
+    let f = EfficientNetLite.featureSize
+    if let data = try? Data(contentsOf: file), data.count > 12 {
+        let floats = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+        let h = Int(floats[0]), w = Int(floats[1]), c = Int(floats[2])
+        if floats.count == 3 + views * (f + h * w * c) {
+            var features: [[Float]] = [], maps: [Tensor] = []
+            var at = 3
+            for _ in 0..<views {
+                features.append(Array(floats[at..<at + f])); at += f
+                maps.append(Tensor(n: 1, h: h, w: w, c: c, data: Array(floats[at..<at + h * w * c]))); at += h * w * c
+            }
+            return (features, maps)
+        }
+    }
+    let out = try compute()
+    let m = out.maps[0]
+    var floats: [Float] = [Float(m.h), Float(m.w), Float(m.c)]
+    for (feature, map) in zip(out.features, out.maps) { floats += feature; floats += map.data }
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    try floats.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: file)
+    return out
+}
+
+/// A short stable name for a list of views (FNV-1a of their JSON).
+func viewsKey(_ views: [AugmentationView]) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys
+    var h: UInt64 = 0xcbf2_9ce4_8422_2325
+    for b in try! encoder.encode(views) { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+    return String(h, radix: 16)
+}
+
 /// Pooled features and last-stage inputs of `views` for images, through the plain backbone.
 func qualityFeatures(_ set: QualitySet, _ indices: [Int], views: [AugmentationView], size: Int = model.variant.inputSize) throws -> [(features: [[Float]], maps: [Tensor])] {
-    return try indices.map { i in
+    let key = "\(set.name)-\(model.variant.rawValue)-\(size)-\(viewsKey(views))"
+    return try indices.map { i in try cachedFeatures("\(key)-\(i).f32", views: views.count) {
         let item = set.items[i]
         var features: [[Float]] = [], maps: [Tensor] = []
         for v in views {
@@ -73,7 +114,7 @@ func qualityFeatures(_ set: QualitySet, _ indices: [Int], views: [AugmentationVi
             maps.append(out.map(.lastStageInput)!)
         }
         return (features, maps)
-    }
+    } }
 }
 
 func top1(_ p: [Float]) -> Int { p.indices.max { p[$0] < p[$1] }! }
@@ -122,7 +163,9 @@ func qualityBench(sets names: [String], perClassList: [Int], seeds: Int, methods
                 if methods.contains("finetune") {
                     var result: (model: EfficientNetLite, head: ClassifierHead, report: FineTuneReport)!
                     var options = FineTuneOptions()
-                    options.maxEpochs = option("epochs", 30)
+                    options.epochs = option("epochs", options.epochs)
+                    // --early-stopping 1: the first recipe's epoch choice on the held-out loss.
+                    options.earlyStopping = option("early-stopping", 0) == 1
                     // Rates in millionths, for trying others: --tail-rate 100 is 1e-4.
                     options.tailRate = Float(option("tail-rate", Int(options.tailRate * 1e6))) / 1e6
                     options.headRate = Float(option("head-rate", Int(options.headRate * 1e6))) / 1e6
@@ -130,6 +173,11 @@ func qualityBench(sets names: [String], perClassList: [Int], seeds: Int, methods
                     options.probeViews = option("probe-views", options.probeViews)
                     options.colourJitter = colour
                     options.mix = Float(option("mix", Int((options.mix * 100).rounded()))) / 100
+                    // Mixup's α and label smoothing in percent: --mixup 40 is α = 0.4.
+                    options.mixup = Float(option("mixup", 0)) / 100
+                    options.smoothing = Float(option("smoothing", 0)) / 100
+                    // --held-out 0: no early stopping, --epochs epochs on every image.
+                    options.heldOutShare = Double(option("held-out", Int((options.heldOutShare * 100).rounded()))) / 100
                     let ms = try milliseconds {
                         result = try ClassifierFineTuner.train(zip(tr, labels).map { FineTuneSample(maps: $0.maps, features: $0.features, tags: [$1]) },
                                                                tagIDs: tags, kind: .multiclass, model: model, options: options)

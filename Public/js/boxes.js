@@ -51,7 +51,7 @@
     xhr.setRequestHeader("X-CSRF-Token", csrf);
     xhr.onload = function () {
       if (xhr.status === 200) {
-        status.textContent = "saved " + boxes.length + " box(es)";
+        status.textContent = "saved " + boxes.length + (boxes.length === 1 ? " box" : " boxes");
         root.setAttribute("data-saved", String(boxes.length));
       } else {
         var msg = "HTTP " + xhr.status;

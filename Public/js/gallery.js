@@ -53,8 +53,8 @@
 
   form.addEventListener("submit", function (e) {
     var action = e.submitter ? e.submitter.value : "";
-    var n = count.getAttribute("data-selected");
-    if (action === "delete" && !window.confirm("Delete " + n + " image(s)? This cannot be undone.")) e.preventDefault();
+    var n = Number(count.getAttribute("data-selected"));
+    if (action === "delete" && !window.confirm("Delete " + (n === 1 ? "1 image" : n + " images") + "? This cannot be undone.")) e.preventDefault();
   });
   update();
 })();

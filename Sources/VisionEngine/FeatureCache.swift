@@ -83,19 +83,23 @@ public struct FeatureExtractor: Sendable {
             for (j, p) in pending.enumerated() {
                 let vector = Array(f[j * EfficientNetLite.featureSize..<(j + 1) * EfficientNetLite.featureSize])
                 out[p.i][p.v] = vector
-                cache.store(vector, for: FeatureKey(blobHash: sources[p.i].hash, backbone: backbone, view: views[p.v].cacheIndex))
+                if let key = key(sources[p.i], views[p.v]) { cache.store(vector, for: key) }
             }
             computed += pending.count
             pending.removeAll(keepingCapacity: true)
         }
+        // Colour-jittered views are never cached: their number does not carry the jitter's amounts.
+        func key(_ source: FeatureSource, _ view: AugmentationView) -> FeatureKey? {
+            view.isCacheable ? FeatureKey(blobHash: source.hash, backbone: backbone, view: view.cacheIndex) : nil
+        }
         func cached(_ source: FeatureSource, _ view: AugmentationView) -> Bool {
-            cache.features(for: FeatureKey(blobHash: source.hash, backbone: backbone, view: view.cacheIndex)) != nil
+            key(source, view).flatMap { cache.features(for: $0) } != nil
         }
         for (i, source) in sources.enumerated() {
             var image: (rgb: [UInt8], width: Int, height: Int)?
             var mirrors: [Int: [Float]] = [:]
             for (v, view) in views.enumerated() {
-                if let cached = cache.features(for: FeatureKey(blobHash: source.hash, backbone: backbone, view: view.cacheIndex)) {
+                if let key = key(source, view), let cached = cache.features(for: key) {
                     out[i][v] = cached
                     continue
                 }

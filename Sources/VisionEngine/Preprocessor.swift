@@ -43,6 +43,9 @@ public struct AugmentationView: Hashable, Sendable, Codable {
     }
 
     var jittersColour: Bool { brightness != 1 || contrast != 1 || saturation != 1 }
+    /// Whether features of this view may be cached under `cacheIndex`: not when its colours
+    /// are jittered, since the number does not say by how much.
+    public var isCacheable: Bool { !jittersColour }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -67,13 +70,14 @@ public struct AugmentationView: Hashable, Sendable, Codable {
 
     /// Features of a view are cached under this number: whole-image views from 200,
     /// centre-crop views from 300, so the two framings never share a cache entry (colour-
-    /// jittered views from 400 and 500). Numbers below 200 were resized by libvips' own
+    /// jittered views are numbered from 400 and 500 but never cached: `isCacheable`). Numbers below 200 were resized by libvips' own
     /// resize before the resize became PIL's (2026-12) and are never read again.
     public var cacheIndex: Int { (framing == .whole ? 200 : 300) + (jittersColour ? 200 : 0) + index }
 
     /// The same crop flipped the other way.
     public func isMirror(of other: AugmentationView) -> Bool {
         flip != other.flip && scale == other.scale && dx == other.dx && dy == other.dy && framing == other.framing
+            && brightness == other.brightness && contrast == other.contrast && saturation == other.saturation
     }
 
     /// `count` views of a framing: its plain view, that mirrored, then seeded scale/position

@@ -71,6 +71,27 @@ final class PortalAccountTests: XCTestCase {
         try await app.asyncShutdown()
     }
 
+    /// An address no route matches still draws a page that shows who is signed in; API
+    /// paths keep their JSON 404 and their 405 for a known path with another method.
+    func testNotFoundPageKeepsTheSignedInUser() async throws {
+        let app = try await makeApp()
+        let c = PortalClient(app: app)
+        try await c.get("/signup")
+        try await c.post("/signup", ["email": "lost@example.com", "password": "long-password"])
+        let page = try await c.get("/accounts/nowhere/projects/nothing/no-such-page")
+        XCTAssertEqual(page.status, .notFound)
+        XCTAssertTrue(page.body.contains(#"id="who""#), page.body)
+        XCTAssertTrue(page.body.contains("lost@example.com"))
+        let visitor = try await PortalClient(app: app).get("/no-such-page")
+        XCTAssertEqual(visitor.status, .notFound)
+        XCTAssertFalse(visitor.body.contains(#"id="who""#))
+        let api = try await app.call(.GET, "customvision/v3.3/training/no-such-operation")
+        XCTAssertEqual(api.status, .notFound)
+        XCTAssertTrue(api.body.hasPrefix("{"), api.body)
+        let wrongMethod = try await app.call(.DELETE, "customvision/v3.3/training/domains")
+        XCTAssertEqual(wrongMethod.status, .methodNotAllowed)
+    }
+
     func testAdminEditsTierInPortalAndUsageShowsIt() async throws {
         let app = try await makeApp()
         _ = try await app.makeAdmin(email: "root@example.com")
@@ -98,9 +119,32 @@ final class PortalAccountTests: XCTestCase {
         XCTAssertTrue(overrides.body.contains("0 / unlimited"))
         let audit = try await admin.get("/admin/audit")
         XCTAssertTrue(audit.body.contains("Tier limits changed"))
-        XCTAssertTrue(audit.body.contains("<strong>projects: </strong><del>100</del> → <ins>7</ins>"), audit.body)
+        XCTAssertTrue(audit.body.contains("<strong>Projects: </strong><del>100</del> → <ins>7</ins>"), audit.body)
         XCTAssertTrue(audit.body.contains("Account overrides changed"))
+        // Targets read as names, the stored id kept as the title.
+        XCTAssertTrue(audit.body.contains(#"<span title="account:\#(id)" class="audit-target">Account <strong>ops</strong></span>"#), audit.body)
+        XCTAssertEqual(AuditDiff.label("tagsPerProject"), "Tags per project")
+        XCTAssertEqual(AuditDiff.label("objectDetection"), "Object detection")
         XCTAssertEqual(s0.objectDetection, true)
+
+        // Paging reaches every entry, the oldest on the last page, filters kept.
+        for n in 0..<60 {
+            _ = try await admin.submit("/admin/tiers/S0", form.merging(["projects": "\(20 + n)"]) { $1 })
+        }
+        let total = try await AuditEntry.query(on: app.db).count()
+        let first = try await admin.get("/admin/audit?action=tier.update")
+        XCTAssertTrue(first.body.contains("Page 1 of 2 · 61 changes"), first.body)
+        XCTAssertTrue(first.body.contains(#"id="audit-older""#))
+        XCTAssertTrue(first.body.contains("<del>78</del> → <ins>79</ins>"))
+        let second = try await admin.get("/admin/audit?action=tier.update&page=2")
+        XCTAssertTrue(second.body.contains("Page 2 of 2"))
+        XCTAssertTrue(second.body.contains("<del>100</del> → <ins>7</ins>"), "the oldest change is on the last page")
+        XCTAssertFalse(second.body.contains(#"<td data-label="What">Account overrides changed</td>"#), "the filter is kept across pages")
+        XCTAssertTrue(first.body.contains(#"<td data-label="What">Tier limits changed</td>"#))
+        let everything = try await admin.get("/admin/audit?page=99")
+        XCTAssertTrue(everything.body.contains("of \((total + 49) / 50) · \(total) changes"), everything.body)
+        let byWho = try await admin.get("/admin/audit?who=root%40example")
+        XCTAssertTrue(byWho.body.contains("\(total) changes"))
         try await app.asyncShutdown()
     }
 }

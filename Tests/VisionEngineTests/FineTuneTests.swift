@@ -66,7 +66,8 @@ final class FineTuneTests: XCTestCase {
         let model = try lite0()
         let data = try samples(model, classes: 3, perClass: 5, views: 2)
         var options = FineTuneOptions()
-        options.maxEpochs = 3
+        options.earlyStopping = true
+        options.epochs = 3
         options.patience = 1
         var fractions: [Double] = []
         let result = try ClassifierFineTuner.train(data, tagIDs: ["a", "b", "c"], kind: .multiclass, model: model, options: options) {
@@ -81,6 +82,27 @@ final class FineTuneTests: XCTestCase {
         XCTAssertThrowsError(try ClassifierFineTuner.train(data, tagIDs: ["a", "b", "c"], kind: .multiclass, model: model, options: options) { _ in false }) {
             XCTAssertEqual($0 as? FineTuneError, .cancelled)
         }
+    }
+
+    /// The fixed schedule ships only what its held-out fold finds no less accurate than the
+    /// probe: a schedule whose rates wreck the network is refused, and the probe ships.
+    func testTheFixedScheduleShipsOnlyWhatTheHeldOutFoldAccepts() throws {
+        let model = try lite0()
+        let data = try samples(model, classes: 3, perClass: 5, views: 2)
+        var options = FineTuneOptions()
+        options.epochs = 2
+        let kept = try ClassifierFineTuner.train(data, tagIDs: ["a", "b", "c"], kind: .multiclass, model: model, options: options)
+        XCTAssertTrue([0, 2].contains(kept.report.epochs), "\(kept.report)")
+        XCTAssertEqual(kept.report.epochsRun, 2)
+        XCTAssertEqual(kept.head.tail != nil, kept.report.epochs > 0)
+        if kept.report.epochs > 0 { XCTAssertGreaterThanOrEqual(kept.report.bestHeldOutAccuracy, kept.report.probeHeldOutAccuracy) }
+
+        options.tailRate = 5
+        options.headRate = 5
+        let wrecked = try ClassifierFineTuner.train(data, tagIDs: ["a", "b", "c"], kind: .multiclass, model: model, options: options)
+        XCTAssertEqual(wrecked.report.epochs, 0, "\(wrecked.report)")
+        XCTAssertLessThan(wrecked.report.bestHeldOutAccuracy, wrecked.report.probeHeldOutAccuracy)
+        XCTAssertNil(wrecked.head.tail, "the probe ships")
     }
 
     func testAHostileOrMismatchedTailIsACorruptModelNotACrash() throws {

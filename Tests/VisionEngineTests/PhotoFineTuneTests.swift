@@ -79,7 +79,7 @@ final class PhotoFineTuneTests: XCTestCase {
         // A budget used up at once: the epoch search stops after its first epoch.
         var tight = FineTuneOptions()
         tight.timeBudget = 0.001
-        tight.maxEpochs = 30
+        tight.epochs = 30
         let short = try ClassifierFineTuner.train(tuneSamples.enumerated().filter { $0.offset % 3 == 0 }.map(\.element), tagIDs: tags, kind: .multiclass, model: model, options: tight)
         XCTAssertEqual(short.report.epochsRun, 1, "\(short.report)")
     }

@@ -229,23 +229,30 @@ struct AdminPages: RouteCollection {
     func audit(req: Request) async throws -> Response {
         let action = String((req.query[String.self, at: "action"] ?? "").prefix(64))
         let who = String((req.query[String.self, at: "who"] ?? "").trimmingCharacters(in: .whitespaces).prefix(100)).lowercased()
-        var q = AuditEntry.query(on: req.db).sort(\.$at, .descending)
-        if !action.isEmpty { q = q.filter(\.$action == action) }
-        var entries = try await q.limit(5_000).all()
-        if !who.isEmpty { entries = entries.filter { $0.actorEmail.lowercased().contains(who) || $0.target.lowercased().contains(who) } }
-        let pages = max(1, (entries.count + Self.auditPageSize - 1) / Self.auditPageSize)
+        // Filtered and paged by the database: the whole log stays reachable, however long.
+        func filtered() -> QueryBuilder<AuditEntry> {
+            var q = AuditEntry.query(on: req.db)
+            if !action.isEmpty { q = q.filter(\.$action == action) }
+            if !who.isEmpty { q = q.group(.or) { $0.filter(\.$actorEmail ~~ who).filter(\.$target ~~ who) } }
+            return q
+        }
+        let total = try await filtered().count()
+        let pages = max(1, (total + Self.auditPageSize - 1) / Self.auditPageSize)
         let page = min(req.clampedInt("page", 1...100_000, default: 1), pages)
-        let shown = entries.dropFirst((page - 1) * Self.auditPageSize).prefix(Self.auditPageSize)
-        let actions = try await AuditEntry.query(on: req.db).all(\.$action)
+        let shown = try await filtered().sort(\.$at, .descending).sort(\.$id)
+            .range(((page - 1) * Self.auditPageSize)..<(page * Self.auditPageSize)).all()
+        let actions = try await AuditEntry.query(on: req.db).unique().all(\.$action)
+        let names = try await AuditDiff.targetNames(shown.map(\.target), on: req.db)
         let rows: [[HNode]] = shown.map { e in
-            [H.text(PortalDates.short(e.at)), H.text(e.actorEmail), H.text(AuditDiff.describe(action: e.action)), H.el("code", [], [H.text(e.target)]),
+            [H.text(PortalDates.short(e.at)), H.text(e.actorEmail), H.text(AuditDiff.describe(action: e.action)),
+             AuditDiff.targetNode(e.target, names: names),
              AuditDiff.node(before: e.beforeJSON, after: e.afterJSON)]
         }
         var query = [String]()
         if !action.isEmpty { query.append("action=" + (action.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")) }
         if !who.isEmpty { query.append("who=" + (who.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")) }
         let prefix = "/admin/audit?" + query.map { $0 + "&" }.joined()
-        var pager: [HNode] = [H.text("Page \(page) of \(pages) · \(entries.count) change\(entries.count == 1 ? "" : "s")")]
+        var pager: [HNode] = [H.text("Page \(page) of \(pages) · \(total) change\(total == 1 ? "" : "s")")]
         if page > 1 { pager.append(H.link("← Newer", prefix + "page=\(page - 1)", id: "audit-newer")) }
         if page < pages { pager.append(H.link("Older →", prefix + "page=\(page + 1)", id: "audit-older")) }
         return .html(PortalLayout.page(req, title: "Audit log", [

@@ -1,3 +1,4 @@
+import Fluent
 import Foundation
 
 /// An audit entry in words: the action's name, and the fields that changed as
@@ -63,11 +64,49 @@ enum AuditDiff {
         }
     }
 
+    /// A stored field name in words: a quota's label, else the camel-case name spelled out.
+    static func label(_ field: String) -> String {
+        if let q = Quota(rawValue: field) { return q.label }
+        var words = ""
+        for ch in field {
+            if ch.isUppercase, !words.isEmpty { words.append(" ") }
+            words.append(contentsOf: ch.lowercased())
+        }
+        return words.prefix(1).uppercased() + words.dropFirst()
+    }
+
+    /// The names of the accounts and users that targets ("account:<id>", "user:<id>") name.
+    static func targetNames(_ targets: [String], on db: Database) async throws -> [String: String] {
+        func ids(_ kind: String) -> [UUID] {
+            targets.compactMap { t in t.hasPrefix(kind + ":") ? UUID(uuidString: String(t.dropFirst(kind.count + 1))) : nil }
+        }
+        var names: [String: String] = [:]
+        let accounts = ids("account"), users = ids("user")
+        if !accounts.isEmpty {
+            for a in try await Account.query(on: db).filter(\.$id ~~ accounts).all() { names["account:" + a.id!.uuidString.lowercased()] = a.name }
+        }
+        if !users.isEmpty {
+            for u in try await User.query(on: db).filter(\.$id ~~ users).all() { names["user:" + u.id!.uuidString.lowercased()] = u.email }
+        }
+        return names
+    }
+
+    /// A target as a reader knows it: "Account studio", "User ann@example.com", "Tier S0";
+    /// the stored id stays on it as its title (and is what the filter searches).
+    static func targetNode(_ target: String, names: [String: String]) -> HNode {
+        let kind = target.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
+        let rest = String(target.dropFirst(kind.count + 1))
+        let noun = ["account": "Account", "user": "User", "tier": "Tier"][kind]
+        guard let noun, !rest.isEmpty else { return H.el("code", [], [H.text(target)]) }
+        let name = kind == "tier" ? rest : (names[target] ?? "(deleted)")
+        return H.el("span", [("title", target), ("class", "audit-target")], [H.text(noun + " "), H.el("strong", [], [H.text(name)])])
+    }
+
     static func node(before: String?, after: String?) -> HNode {
         let list = changes(before: before, after: after)
         if list.isEmpty { return H.el("span", [("class", "hint")], [H.text("No field changed")]) }
         return H.el("ul", [("class", "diff")], list.map { c in
-            H.el("li", [], [H.el("strong", [], [H.text(c.field + ": ")]),
+            H.el("li", [], [H.el("strong", [], [H.text(label(c.field) + ": ")]),
                             H.el("del", [], [H.text(c.before ?? "—")]), H.text(" → "), H.el("ins", [], [H.text(c.after ?? "—")])])
         })
     }

@@ -65,10 +65,14 @@ enum H {
         el("a", [("href", href)] + (id.map { [("id", $0)] } ?? []), [text(title)])
     }
 
-    static func table(head: [String], rows: [[HNode]], id: String? = nil) -> HNode {
-        el("table", id.map { [("id", $0)] } ?? [], [
+    /// A table; on narrow screens (`cards`) each row becomes a card, every cell labelled by
+    /// its column's heading, so no column hides off screen.
+    static func table(head: [String], rows: [[HNode]], id: String? = nil, cards: Bool = true) -> HNode {
+        el("table", (id.map { [("id", $0)] } ?? []) + (cards ? [("class", "cards")] : []), [
             el("thead", [], [el("tr", [], head.map { el("th", [], [text($0)]) })]),
-            el("tbody", [], rows.map { el("tr", [], $0.map { el("td", [], [$0]) }) }),
+            el("tbody", [], rows.map { el("tr", [], $0.enumerated().map { i, cell in
+                el("td", i < head.count && !head[i].isEmpty ? [("data-label", head[i])] : [], [cell])
+            }) }),
         ])
     }
 
@@ -80,8 +84,9 @@ enum H {
 
     /// A usage bar: used against a limit (nil = unlimited).
     static func usageBar(label: String, used: Int?, limit: Int?, name: String) -> HNode {
-        let usedText = used.map(String.init) ?? "–"
-        let limitText = limit.map(String.init) ?? "unlimited"
+        // Grouped digits, as the tier table writes limits ("13 / 50,000").
+        let usedText = used.map { $0.formatted() } ?? "–"
+        let limitText = limit.map { $0.formatted() } ?? "unlimited"
         var fraction = 0.0
         if let used, let limit { fraction = limit == 0 ? 1 : Double(used) / Double(limit) }
         // Amber from 80 % of a limit, red at it, so the reader sees what needs attention.

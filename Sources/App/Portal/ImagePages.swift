@@ -192,7 +192,7 @@ extension ImagePages {
                     H.el("span", [("id", "zoom-level")], [H.text("100%")]),
                     H.el("button", [("type", "button"), ("id", "zoom-in"), ("class", "secondary"), ("aria-label", "Zoom in")], [H.text("+")]),
                 ]),
-                H.el("span", [("id", "box-status"), ("class", "status"), ("aria-live", "polite")], [H.text("\(regions.count) box(es)")]),
+                H.el("span", [("id", "box-status"), ("class", "status"), ("aria-live", "polite")], [H.text(regions.count == 1 ? "1 box" : "\(regions.count) boxes")]),
             ]))
             picture.append(H.el("p", [("class", "hint")], [H.text("Drag on the image to draw a box; drag a box to move it, its corner to resize it. "
                 + "With the keyboard, focus the image: N draws a box, [ and ] choose one, arrows move it, Alt+arrows resize, Delete removes. "

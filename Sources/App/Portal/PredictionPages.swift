@@ -122,7 +122,7 @@ struct PredictionPages: RouteCollection {
             body.append(H.el("div", [("class", "viewer")], [
                 DetectionOverlay.node(imageURL: image, predictions: predictions, id: "prediction-view"),
                 H.el("div", [("class", "panel")], [
-                    H.el("p", [], [H.text("The boxes at or above 50 % become the image's regions; fix them in the image viewer afterwards.")]),
+                    H.el("p", [], [H.text("The boxes at or above 50 % become the image's regions; the box editor opens next, to correct them.")]),
                     H.form(action: "\(c.base)/predictions/\(id)/add", csrf: csrf, [H.button("Add to training set", id: "add-prediction", cls: "add-prediction")]),
                 ]),
             ]))
@@ -187,6 +187,12 @@ struct PredictionPages: RouteCollection {
         let status = outcome.first?.status ?? "ErrorUnknown"
         if status == "OK" || status == "OKDuplicate" {
             try await row.delete(on: req.db)
+            // A detection image opens in the box editor, where its boxes are corrected.
+            if c.project.projectType == "ObjectDetection", status == "OK", let added = outcome.first?.image?.id {
+                let boxes = item.regions.count
+                return req.redirect(to: "\(c.base)/images/\(added.uuidString.lowercased())",
+                                    flash: "Added to the training set with \(boxes) \(boxes == 1 ? "box" : "boxes"): correct them here.")
+            }
             return req.redirect(to: "\(c.base)/predictions", flash: status == "OK" ? "Added to the training set." : "That image is already in the training set.")
         }
         return req.redirect(to: "\(c.base)/predictions", flash: nil, error: "Not added: \(StatusWording.upload(status)).")

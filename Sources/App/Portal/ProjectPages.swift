@@ -263,7 +263,7 @@ struct ProjectPages: RouteCollection {
                         H.button("Rename", cls: "secondary"),
                     ]),
                     H.el("form", [("method", "post"), ("action", "\(c.base)/tags/\(id)/delete"),
-                                  ("data-confirm", "Delete the tag \(t.name)? It is removed from \(counts[t.id!] ?? 0) image(s); the images stay.")], [
+                                  ("data-confirm", "Delete the tag \(t.name)? It is removed from \(Self.images(counts[t.id!] ?? 0)); the images stay.")], [
                         H.void("input", [("type", "hidden"), ("name", "_csrf"), ("value", csrf)]),
                         H.button("Delete tag", cls: "danger"),
                     ]),
@@ -364,6 +364,9 @@ struct ProjectPages: RouteCollection {
     }
 
     /// The projects of one account, shown on its page.
+    /// "1 image", "3 images".
+    static func images(_ n: Int) -> String { n == 1 ? "1 image" : "\(n) images" }
+
     static func section(_ req: Request, account a: Account, csrf: String) async throws -> [HNode] {
         let list = try await ProjectService(db: req.db, domains: req.application.domainCatalog).list(account: a)
         let catalog = req.application.domainCatalog

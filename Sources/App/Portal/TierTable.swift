@@ -6,7 +6,7 @@ enum TierTable {
             [H.text(q.label)] + tiers.map { H.text($0.limit(q).map { $0.formatted() } ?? "Unlimited") }
         } + [[H.text("Object detection")] + tiers.map { H.text($0.objectDetection ? "Yes" : "No") }]
         return H.el("div", [("class", "table-wrap")], [
-            H.table(head: ["Limit"] + tiers.map { "\($0.code) — \($0.name)" }, rows: rows, id: id),
+            H.table(head: ["Limit"] + tiers.map { "\($0.code) — \($0.name)" }, rows: rows, id: id, cards: false),
         ])
     }
 }

@@ -253,7 +253,7 @@ struct TrainingPages: RouteCollection {
         }
         return [
             H.el("h2", [], [H.text("Performance")]),
-            H.el("p", [], [H.text("Measured on \(report.images.count) held-out image(s) that the model measured was not trained on.")]),
+            H.el("p", [], [H.text("Measured on \(report.images.count == 1 ? "1 held-out image" : "\(report.images.count) held-out images") that the model measured was not trained on.")]),
             H.el("div", [("id", "detection-performance"), ("data-heldout", DetectionOverlay.heldOutJSON(report))], [
                 slider("Probability threshold: ", id: "threshold", value: 50),
                 slider("Overlap threshold: ", id: "overlap", value: 30),

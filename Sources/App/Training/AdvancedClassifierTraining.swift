@@ -82,10 +82,12 @@ struct AdvancedClassifierTraining {
         }
         guard trained.report.epochs > 0 else {
             // The cross-validated probe stays what ships.
-            return (probe, Recipe(method: "linear probe: fine-tuning the last stage did not beat it on the held-out images",
+            return (probe, Recipe(method: "linear probe: the fine-tuned last stage was less accurate on the held-out images",
                                   views: count, fineTune: trained.report))
         }
-        return (trained.head, Recipe(method: "fine-tuned last stage and head, \(trained.report.epochs) epochs from the linear probe, \(count) views",
-                                     views: count, fineTune: trained.report))
+        var method = "fine-tuned last stage and head, \(trained.report.epochs) epochs from the linear probe, "
+            + "\(count) views (crops, flips, colour ±\(Int((options.colourJitter * 100).rounded())) %)"
+        if options.mix < 1 { method += ", \(Int((options.mix * 100).rounded())) % of the way from the probe's weights" }
+        return (trained.head, Recipe(method: method, views: count, fineTune: trained.report))
     }
 }
