@@ -72,8 +72,9 @@ func cachedFeatures(_ key: String, views: Int, compute: () throws -> (features: 
     let f = EfficientNetLite.featureSize
     if let data = try? Data(contentsOf: file), data.count > 12 {
         let floats = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-        let h = Int(floats[0]), w = Int(floats[1]), c = Int(floats[2])
-        if floats.count == 3 + views * (f + h * w * c) {
+        let header = floats[0..<3]
+        if header.allSatisfy({ $0.isFinite && $0 >= 1 && $0 <= 4096 }),
+           case let (h, w, c) = (Int(header[0]), Int(header[1]), Int(header[2])), floats.count == 3 + views * (f + h * w * c) {
             var features: [[Float]] = [], maps: [Tensor] = []
             var at = 3
             for _ in 0..<views {
@@ -88,7 +89,7 @@ func cachedFeatures(_ key: String, views: Int, compute: () throws -> (features: 
     var floats: [Float] = [Float(m.h), Float(m.w), Float(m.c)]
     for (feature, map) in zip(out.features, out.maps) { floats += feature; floats += map.data }
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    try floats.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: file)
+    try floats.withUnsafeBufferPointer { Data(buffer: $0) }.write(to: file, options: .atomic)
     return out
 }
 
@@ -130,7 +131,7 @@ func qualityBench(sets names: [String], perClassList: [Int], seeds: Int, methods
         let tags = (0..<set.classes).map { "c\($0)" }
         for perClass in perClassList {
             var accuracy: [String: [Double]] = [:], trainMs: [String: [Double]] = [:]
-            var reports: [FineTuneReport] = []
+            var reports: [String: [FineTuneReport]] = [:]
             var used = 0
             for s in 0..<UInt64(seeds) {
                 guard let split = qualitySplit(set, perClass: perClass, testPerClass: 30, seed: 0xC1A5 + s) else { continue }
@@ -160,12 +161,12 @@ func qualityBench(sets names: [String], perClassList: [Int], seeds: Int, methods
                         }
                     }
                 }
-                if methods.contains("finetune") {
+                // "finetune-early": the first recipe's epoch choice, early stopping on the held-out loss.
+                for method in ["finetune", "finetune-early"] where methods.contains(method) {
                     var result: (model: EfficientNetLite, head: ClassifierHead, report: FineTuneReport)!
                     var options = FineTuneOptions()
-                    options.epochs = option("epochs", options.epochs)
-                    // --early-stopping 1: the first recipe's epoch choice on the held-out loss.
-                    options.earlyStopping = option("early-stopping", 0) == 1
+                    options.earlyStopping = method == "finetune-early" || option("early-stopping", 0) == 1
+                    options.epochs = option("epochs", options.earlyStopping ? 30 : options.epochs)
                     // Rates in millionths, for trying others: --tail-rate 100 is 1e-4.
                     options.tailRate = Float(option("tail-rate", Int(options.tailRate * 1e6))) / 1e6
                     options.headRate = Float(option("head-rate", Int(options.headRate * 1e6))) / 1e6
@@ -176,13 +177,13 @@ func qualityBench(sets names: [String], perClassList: [Int], seeds: Int, methods
                     // Mixup's α and label smoothing in percent: --mixup 40 is α = 0.4.
                     options.mixup = Float(option("mixup", 0)) / 100
                     options.smoothing = Float(option("smoothing", 0)) / 100
-                    // --held-out 0: no early stopping, --epochs epochs on every image.
+                    // --held-out 0: no held-out fold and no check, the schedule on every image.
                     options.heldOutShare = Double(option("held-out", Int((options.heldOutShare * 100).rounded()))) / 100
                     let ms = try milliseconds {
                         result = try ClassifierFineTuner.train(zip(tr, labels).map { FineTuneSample(maps: $0.maps, features: $0.features, tags: [$1]) },
                                                                tagIDs: tags, kind: .multiclass, model: model, options: options)
                     }
-                    reports.append(result.report)
+                    reports[method, default: []].append(result.report)
                     // What ships: the fine-tuned network's whole forward pass, then its head.
                     let size = model.variant.inputSize
                     let tuned = try split.test.map { i -> [Float] in
@@ -190,13 +191,13 @@ func qualityBench(sets names: [String], perClassList: [Int], seeds: Int, methods
                         let input = try Preprocessor.input(rgb: item.pixels, width: item.width, height: item.height, size: size)
                         return result.model.features(Tensor(n: 1, h: size, w: size, c: 3, data: input))
                     }
-                    record("finetune", ms) { top1(result.head.probabilities(tuned[$0])) }
+                    record(method, ms) { top1(result.head.probabilities(tuned[$0])) }
                 }
             }
             for method in accuracy.keys.sorted() {
                 var fields: [String: Any] = ["set": set.name, "per_class": perClass, "method": method, "splits": used,
                                              "accuracy": accuracy[method]!, "train_ms": trainMs[method]!]
-                if method == "finetune" {
+                if let reports = reports[method] {
                     fields["epochs"] = reports.map(\.epochs)
                     fields["probe_held_out_accuracy"] = reports.map(\.probeHeldOutAccuracy)
                     fields["best_held_out_accuracy"] = reports.map(\.bestHeldOutAccuracy)

@@ -54,16 +54,20 @@ public struct FineTuneOptions: Sendable {
     public var headRate: Float = 3e-4
     public var weightDecay: Float = 1e-4
     /// Mixup on the last-stage inputs: each batch blended with itself shuffled, by a share
-    /// drawn from Beta(α, α), targets blended alike (0: off).
+    /// drawn from Beta(α, α), targets blended alike (0: off). Off: with early stopping on
+    /// the real-photo set at 15 per class it lost a point (α 0.4: 83.2 against 84.2 for the probe).
     public var mixup: Float = 0
-    /// Label smoothing of multiclass training targets (0: off; the held-out loss is unsmoothed).
+    /// Label smoothing of multiclass training targets (0: off; the held-out loss is
+    /// unsmoothed). Off: 0.1 never beat the probe's held-out loss, so the probe shipped.
     public var smoothing: Float = 0
-    /// The held-out fold's share of the images (0: none, `maxEpochs` epochs are trained).
+    /// The held-out fold's share of the images (0: no fold and no check, the schedule
+    /// trains on every image and ships).
     public var heldOutShare = 0.2
     public var seed: UInt64 = 11
     public var threads = 1
     /// Seconds the whole fine-tuning may take (Advanced training's reserved budget): the
-    /// epoch search stops at 60 % of it, leaving the refit on every image its share.
+    /// checked run on the fold's complement stops at 60 % of it (judged as far as it got),
+    /// leaving the refit on every image its share.
     public var timeBudget: TimeInterval?
     /// The linear probe the head starts from.
     public var probe = TrainingOptions()
@@ -72,7 +76,8 @@ public struct FineTuneOptions: Sendable {
 
 /// What a fine-tuning run did, for the iteration's metrics and the benchmark.
 public struct FineTuneReport: Sendable, Codable, Equatable {
-    /// Epochs of the chosen model (0: the fine-tuned tail never beat the probe on the held-out fold).
+    /// Epochs of the model that ships (0: the probe ships, the fine-tune having been less
+    /// accurate on the held-out fold, or with early stopping no epoch having beaten it).
     public var epochs: Int
     public var epochsRun: Int
     public var heldOutImages: Int
@@ -80,6 +85,8 @@ public struct FineTuneReport: Sendable, Codable, Equatable {
     public var bestHeldOutLoss: Double
     public var probeHeldOutAccuracy: Double
     public var bestHeldOutAccuracy: Double
+    /// The refit on every image diverged (it has no fold to check it), so the probe ships.
+    public var refitDiverged: Bool?
 }
 
 public enum FineTuneError: Error, Equatable {
@@ -92,9 +99,9 @@ public enum FineTuneError: Error, Equatable {
 /// Advanced training for classifiers: fine-tunes the backbone's last stage and head
 /// convolution together with a linear head, starting from the linear probe (so the first
 /// step computes exactly what Quick training ships), with Adam, on augmented views'
-/// cached last-stage inputs. A seeded held-out fold picks the epoch count (early
-/// stopping on its loss); the shipped model is then refitted on every image for that many
-/// epochs. When no epoch beats the probe, the probe on every image is what ships.
+/// cached last-stage inputs, for a fixed cosine schedule. The schedule first runs on all
+/// but a seeded held-out fold; only if the fold finds it at least as accurate as the probe
+/// is it run again on every image and shipped, otherwise the probe on every image ships.
 public enum ClassifierFineTuner {
     /// The trainable part: tail layers, the fixed power-standardisation, the linear head.
     final class Network {
@@ -234,7 +241,7 @@ public enum ClassifierFineTuner {
         let headAdam = AdamOptimizer(learningRate: o.headRate, weightDecay: o.weightDecay)
         var rng = SplitMix64(seed: o.seed)
         let start = heldOut.isEmpty ? (0.0, 0.0) : evaluate(net, samples, heldOut, targets: targets, tags: c, kind: head.kind, batch: o.batchSize)
-        var best = (loss: start.0, accuracy: start.1, epoch: 0, values: stopEarly ? net.snapshot() : [])
+        var best = (loss: start.0, accuracy: start.1, epoch: 0, values: stopEarly && !heldOut.isEmpty ? net.snapshot() : [])
         var run = 0
         let stepsPerEpoch = (trainRows.count + o.batchSize - 1) / o.batchSize
         let total = epochs * stepsPerEpoch
@@ -325,6 +332,10 @@ public enum ClassifierFineTuner {
         guard samples.count >= 2 else { throw FineTuneError.tooFewImages }
         guard (0...1).contains(o.mix) else { throw FineTuneError.invalidOption("mix must be within 0...1") }
         guard (1...1000).contains(o.epochs) else { throw FineTuneError.invalidOption("epochs must be within 1...1000") }
+        guard (1...4096).contains(o.batchSize) else { throw FineTuneError.invalidOption("batchSize must be within 1...4096") }
+        guard (0..<1).contains(o.heldOutShare) else { throw FineTuneError.invalidOption("heldOutShare must be within 0..<1") }
+        guard (0..<1).contains(o.smoothing) else { throw FineTuneError.invalidOption("smoothing must be within 0..<1") }
+        guard (0...100).contains(o.mixup) else { throw FineTuneError.invalidOption("mixup must be within 0...100") }
         let pooled = samples.map { $0.probeSample(views: o.probeViews) }
         let backbone = model.variant.rawValue, size = model.variant.inputSize
         let began = Date()
@@ -333,7 +344,7 @@ public enum ClassifierFineTuner {
             let held = heldOut(samples, tags: c, options: o)
             let heldSet = Set(held)
             let trainRows = samples.indices.filter { !heldSet.contains($0) }
-            // Choosing the epoch count: about 60 % of the work.
+            // The checked run: about 60 % of the work.
             let choosing = try Trainer.fit(trainRows.map { pooled[$0] }, tagIDs: tagIDs, kind: kind, backbone: backbone, inputSize: size, options: o.probe)
             let deadline = o.timeBudget.map { began.addingTimeInterval($0 * 0.6) }
             // The schedule on the other images; it ships (refitted on every image) only if
@@ -365,6 +376,7 @@ public enum ClassifierFineTuner {
         guard (head.weights + head.bias).allSatisfy(\.isFinite), let tuned = try? model.withTail(net.tail) else {
             var lost = report
             lost.epochs = 0
+            lost.refitDiverged = true
             return (model, probe, lost)
         }
         return (tuned, head, report)

@@ -145,6 +145,11 @@ final class PortalAccountTests: XCTestCase {
         XCTAssertTrue(everything.body.contains("of \((total + 49) / 50) · \(total) changes"), everything.body)
         let byWho = try await admin.get("/admin/audit?who=root%40example")
         XCTAssertTrue(byWho.body.contains("\(total) changes"))
+        // Case-insensitive on either database, wildcards taken literally.
+        let byTier = try await admin.get("/admin/audit?who=s0")
+        XCTAssertTrue(byTier.body.contains("· 61 changes"), byTier.body)
+        let literal = try await admin.get("/admin/audit?who=%25")
+        XCTAssertTrue(literal.body.contains("· 0 changes"), literal.body)
         try await app.asyncShutdown()
     }
 }

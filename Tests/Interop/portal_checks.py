@@ -2,6 +2,9 @@
 horizontal overflow, and screenshots; the Nu HTML checker runs over the pages as served."""
 import os
 import subprocess
+import tempfile
+
+import requests
 
 from axe_selenium_python import Axe
 
@@ -56,13 +59,11 @@ class PageAudit:
     for one Nu HTML checker run at the end (`finish`, which returns what went wrong)."""
 
     def __init__(self, browser, server_url):
-        import tempfile
         self.b, self.server_url = browser, server_url
         self.saved, self.problems = [], []
         self.html_dir = tempfile.mkdtemp(prefix="sightline-pages-")
 
     def keep_served(self, name, url):
-        import requests
         cookies = {c["name"]: c["value"] for c in self.b.get_cookies()}
         served = requests.get(url, cookies=cookies, timeout=30)
         self.keep_html(name, served.text)
@@ -81,11 +82,14 @@ class PageAudit:
         """The checks on the page as it is now, at both widths (no reload)."""
         for width in (1400, 400):
             set_width(self.b, width)
-            if width == 400 and overflow(self.b) > 0:
-                self.problems.append(f"{name}: {overflow(self.b)} px wider than a 400 px viewport")
-            self.problems.extend(f"{name} at {width} px: {v}" for v in axe_violations(self.b))
-            screenshot(self.b, name, width)
+            self._checks(name, width)
         set_width(self.b, 1400)
+
+    def _checks(self, name, width):
+        if width == 400 and overflow(self.b) > 0:
+            self.problems.append(f"{name}: {overflow(self.b)} px wider than a 400 px viewport")
+        self.problems.extend(f"{name} at {width} px: {v}" for v in axe_violations(self.b))
+        screenshot(self.b, name, width)
 
     def check(self, name, url, prepare=None, served=True):
         """Loads `url` at each width, runs `prepare(browser)` (opens a dialog, runs a quick
@@ -97,10 +101,7 @@ class PageAudit:
             self.b.get(url)
             if prepare:
                 prepare(self.b)
-            if width == 400 and overflow(self.b) > 0:
-                self.problems.append(f"{name}: {overflow(self.b)} px wider than a 400 px viewport")
-            self.problems.extend(f"{name} at {width} px: {v}" for v in axe_violations(self.b))
-            screenshot(self.b, name, width)
+            self._checks(name, width)
         set_width(self.b, 1400)
 
     def finish(self):

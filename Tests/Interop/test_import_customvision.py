@@ -142,6 +142,7 @@ def test_import_customvision_from_a_loopback_source():
 def test_portal_import_from_custom_vision(browser):  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
+    from portal_checks import PageAudit
     from test_portal_chromium import create_account, fill, submit_credentials, wait_url
 
     source, target = Server(), Server()
@@ -168,14 +169,29 @@ def test_portal_import_from_custom_vision(browser):  # noqa: F811
         b.find_element(By.ID, "import-list").click()
         WebDriverWait(b, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "input.import-project"))
         assert "kitchen" in b.find_element(By.ID, "import-projects").text
+        # Post/redirect/get: the list is a page of its own, reloadable, with no key in it.
+        assert "/import/projects/" in b.current_url
+        assert src_acct["trainingKeys"][0] not in b.page_source
+        b.refresh()
+        WebDriverWait(b, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "input.import-project"))
+        audit = PageAudit(b, target.url)
+        listing = b.current_url
+        audit.check("import-projects", listing)
+        b.get(listing)
         b.find_element(By.ID, "import-go").click()
         wait_url(b, "/import/runs/")
         WebDriverWait(b, 120).until(lambda d: "Finished." in d.find_element(By.ID, "import-status").text)
         row = b.find_element(By.ID, "import-run").text
         assert "Done" in row and "10 copied, 0 already here, 0 did not fit, 0 failed, of 10" in row, row
+        audit.check("import-run", b.current_url)
+        problems = audit.finish()
+        assert not problems, "\n".join(problems)
         b.find_element(By.LINK_TEXT, "Open").click()
         wait_url(b, "/projects/")
         assert "kitchen" in b.find_element(By.TAG_NAME, "h1").text
+        # The list is used up once its import starts.
+        b.get(listing)
+        assert "expired" in b.find_element(By.ID, "error").text
 
         # A wrong key is told in place, with the endpoint kept.
         b.get(target.url + "/import")

@@ -147,11 +147,17 @@ def test_label_train_and_see_detections(server, browser):  # noqa: F811
     problems = audit.finish()
     assert not problems, "\n".join(problems)
 
-    # Added to the training set, the image opens in the box editor with the boxes to correct.
+    # Added to the training set, the image opens in the box editor with the boxes to correct:
+    # those the predictions list counted at 50 % or more.
+    b.get(project_url + "/predictions")
+    card = [c for c in b.find_elements(By.CSS_SELECTOR, ".stored-prediction")
+            if c.find_element(By.CSS_SELECTOR, "a").get_attribute("href") == viewer][0]
+    listed = int(card.text.split(" object")[0].split()[-1])
     b.get(viewer)
     b.find_element(By.ID, "add-prediction").click()
     wait_url(b, "/images/")
     message = WebDriverWait(b, 20, ignored_exceptions=WAITS).until(lambda d: d.find_element(By.ID, "flash").text)
     assert "correct them here" in message, message
     count = int(message.split(" with ")[1].split(" ")[0])
+    assert count == listed, (message, card.text)
     assert len(b.find_elements(By.CSS_SELECTOR, "#box-editor .box")) == count

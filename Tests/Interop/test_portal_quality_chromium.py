@@ -133,6 +133,10 @@ def test_every_page_is_accessible_valid_and_fits_400px(sqlite_server, browser): 
     signed_in.append(("prediction-viewer", b.find_element(By.CSS_SELECTOR, ".stored-prediction a").get_attribute("href")))
     for name, url in signed_in:
         audit.check(name, url)
+    # An address nothing answers still shows who is signed in.
+    b.get(base + "/no-such-page")
+    assert b.find_element(By.ID, "who").text == "pages@example.com"
+    assert "not found" in b.find_element(By.ID, "error").text.lower()
     audit.check("new-project-dialog", server.url + "/projects", prepare=dialog("new-project", "create-project"), served=False)
     audit.check("train-dialog", base, prepare=dialog("train", "train-form"), served=False)
     audit.check("quicktest-dialog", base, prepare=dialog("quick-test", "quicktest-form"), served=False)

@@ -20,6 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import Server, admin_api, make_account
+from portal_checks import PageAudit
 from test_portal_chromium import browser, submit_credentials, wait_url  # noqa: F401  (fixture)
 from test_portal_workspace_chromium import flash, wait_trained
 from test_quickstart_classification import fashion
@@ -90,7 +91,7 @@ def test_more_workspace_flows(url_server, browser):  # noqa: F811
     dropped = [[f"d{i}.png", base64.b64encode(d).decode(), "image/png"] for i, d in enumerate(fashion("train", 3, 2))]
     dropped.append(["notes.txt", base64.b64encode(b"not a picture at all").decode(), "text/plain"])
     b.execute_script(DROP, dropped)
-    WebDriverWait(b, 60).until(lambda d: d.find_element(By.ID, "uploader").get_attribute("data-finished") == "1")
+    WebDriverWait(b, 60).until(lambda d: d.find_element(By.ID, "uploader").get_attribute("data-finished") == "3")
     summary = b.find_element(By.ID, "upload-summary").text
     assert "2 added" in summary and "1 not an image" in summary, summary
     WebDriverWait(b, 10, ignored_exceptions=WAITS).until(lambda d: filter_count(d, "all") == "All (14)")
@@ -197,6 +198,10 @@ def test_more_workspace_flows(url_server, browser):  # noqa: F811
     second = iterations["Iteration 2"]
     b.get(f"{base}/performance?iteration={second.id}")
     b.find_element(By.ID, "open-publish").click()
+    audit = PageAudit(b, server.url)
+    audit.look("publish-dialog")
+    problems = audit.finish()
+    assert not problems, "\n".join(problems)
     b.find_element(By.ID, "publish").click()
     assert "Published as" in flash(b)
     b.find_element(By.ID, "unpublish").click()

@@ -92,17 +92,56 @@ final class FineTuneTests: XCTestCase {
         var options = FineTuneOptions()
         options.epochs = 2
         let kept = try ClassifierFineTuner.train(data, tagIDs: ["a", "b", "c"], kind: .multiclass, model: model, options: options)
-        XCTAssertTrue([0, 2].contains(kept.report.epochs), "\(kept.report)")
         XCTAssertEqual(kept.report.epochsRun, 2)
+        XCTAssertEqual(kept.report.epochs == 2, kept.report.bestHeldOutAccuracy >= kept.report.probeHeldOutAccuracy,
+                       "it ships exactly when the fold finds it no less accurate: \(kept.report)")
+        XCTAssertEqual(kept.report.epochs == 0, kept.report.bestHeldOutAccuracy < kept.report.probeHeldOutAccuracy)
         XCTAssertEqual(kept.head.tail != nil, kept.report.epochs > 0)
-        if kept.report.epochs > 0 { XCTAssertGreaterThanOrEqual(kept.report.bestHeldOutAccuracy, kept.report.probeHeldOutAccuracy) }
 
         options.tailRate = 5
         options.headRate = 5
         let wrecked = try ClassifierFineTuner.train(data, tagIDs: ["a", "b", "c"], kind: .multiclass, model: model, options: options)
         XCTAssertEqual(wrecked.report.epochs, 0, "\(wrecked.report)")
         XCTAssertLessThan(wrecked.report.bestHeldOutAccuracy, wrecked.report.probeHeldOutAccuracy)
+        XCTAssertNil(wrecked.report.refitDiverged, "refused by the fold, not by the refit's divergence check")
         XCTAssertNil(wrecked.head.tail, "the probe ships")
+
+        // Options out of range are refused, not trained with.
+        for bad in [{ (o: inout FineTuneOptions) in o.mix = 1.5 }, { $0.epochs = 0 }, { $0.batchSize = 0 },
+                    { $0.heldOutShare = 1 }, { $0.smoothing = .nan }] {
+            var o = FineTuneOptions()
+            bad(&o)
+            XCTAssertThrowsError(try ClassifierFineTuner.train(data, tagIDs: ["a", "b", "c"], kind: .multiclass, model: model, options: o)) {
+                guard case FineTuneError.invalidOption = $0 else { return XCTFail("\($0)") }
+            }
+        }
+    }
+
+    /// Mixup's draws come from Beta(α, α), and the soft targets it (and label smoothing)
+    /// makes have the loss gradient that finite differences give.
+    func testMixupDrawsAndSoftTargetsAreSound() {
+        var rng = SplitMix64(seed: 3)
+        let draws = (0..<4000).map { _ in ClassifierFineTuner.betaSample(0.4, using: &rng) }
+        XCTAssert(draws.allSatisfy { (0...1).contains($0) })
+        let mean = draws.reduce(0, +) / Double(draws.count)
+        let variance = draws.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(draws.count)
+        XCTAssertEqual(mean, 0.5, accuracy: 0.03)
+        XCTAssertEqual(variance, 1 / (4 * (2 * 0.4 + 1)), accuracy: 0.015, "Beta(a, a) has variance 1 / (4 (2a + 1))")
+
+        let a = ClassifierFineTuner.RowTarget(y: [1, 0, 0], w: [2, 2, 2]), b = ClassifierFineTuner.RowTarget(y: [0, 1, 0], w: [1, 1, 1])
+        let mixed = a.blended(with: b, share: 0.7).smoothed(0.1)
+        XCTAssertEqual(mixed.y.reduce(0, +), 1, accuracy: 1e-6)
+        for kind in [ClassifierHead.Kind.multiclass, .multilabel] {
+            let scores: [Float] = [0.2, -0.1, 0.5]
+            let (_, g) = ClassifierFineTuner.loss(scores, targets: [mixed], tags: 3, kind: kind)
+            for t in 0..<3 {
+                var up = scores, down = scores
+                up[t] += 1e-2; down[t] -= 1e-2
+                let numeric = (ClassifierFineTuner.loss(up, targets: [mixed], tags: 3, kind: kind).0
+                               - ClassifierFineTuner.loss(down, targets: [mixed], tags: 3, kind: kind).0) / 2e-2
+                XCTAssertEqual(Double(g[t]), numeric, accuracy: 2e-3, "\(kind) tag \(t)")
+            }
+        }
     }
 
     func testAHostileOrMismatchedTailIsACorruptModelNotACrash() throws {

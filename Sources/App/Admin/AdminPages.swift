@@ -1,4 +1,5 @@
 import Fluent
+import SQLKit
 import Vapor
 
 /// The portal's admin area: the tier catalogue as one comparison table (add, edit,
@@ -233,7 +234,17 @@ struct AdminPages: RouteCollection {
         func filtered() -> QueryBuilder<AuditEntry> {
             var q = AuditEntry.query(on: req.db)
             if !action.isEmpty { q = q.filter(\.$action == action) }
-            if !who.isEmpty { q = q.group(.or) { $0.filter(\.$actorEmail ~~ who).filter(\.$target ~~ who) } }
+            if !who.isEmpty {
+                // Case-insensitive on SQLite and PostgreSQL alike (LIKE is case-sensitive on
+                // PostgreSQL), with the search's own % and _ taken literally.
+                let pattern = "%" + who.replacingOccurrences(of: "!", with: "!!").replacingOccurrences(of: "%", with: "!%")
+                    .replacingOccurrences(of: "_", with: "!_") + "%"
+                q = q.group(.or) { g in
+                    for column in ["actor_email", "target"] {
+                        g.filter(.custom(SQLQueryString("LOWER(\(ident: column)) LIKE \(bind: pattern) ESCAPE '!'")))
+                    }
+                }
+            }
             return q
         }
         let total = try await filtered().count()
@@ -262,7 +273,8 @@ struct AdminPages: RouteCollection {
                     [H.el("option", [("value", "")], [H.text("All changes")])] + Array(Set(actions)).sorted().map { a in
                         H.el("option", [("value", a)] + (a == action ? [("selected", "selected")] : []), [H.text(AuditDiff.describe(action: a))])
                     })]),
-                H.el("label", [], [H.text("Who or what"), H.void("input", [("type", "search"), ("name", "who"), ("value", who), ("id", "audit-who")])]),
+                H.el("label", [], [H.text("Who or what"), H.void("input", [("type", "search"), ("name", "who"), ("value", who), ("id", "audit-who"),
+                                                                             ("placeholder", "an email, a tier, or an id")])]),
                 H.button("Filter", id: "audit-filter-button", cls: "secondary"),
             ]),
             H.el("div", [("class", "table-wrap")], [H.table(head: ["When", "Who", "What", "Target", "Changes"], rows: rows, id: "audit")]),

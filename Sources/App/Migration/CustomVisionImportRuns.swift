@@ -33,6 +33,41 @@ final class CustomVisionImportRuns: @unchecked Sendable {
     func run(_ id: UUID, user: UUID) -> Run? {
         runs.withLockedValue { $0[id] }.flatMap { $0.userID == user ? $0 : nil }
     }
+
+    /// A source's project list, kept in this process so the page that picks from it is a
+    /// GET (post/redirect/get) and the training key never goes back into a page.
+    struct Listing: Sendable {
+        let userID: UUID
+        let endpoint: String
+        let trainingKey: String
+        let projects: [CustomVisionSource.Project]
+        let created: Date
+    }
+
+    private let listings = NIOLockedValueBox<[UUID: Listing]>([:])
+    /// A listing is kept half an hour, and each user's five newest only.
+    static let listingSeconds: TimeInterval = 1800
+    static let listingsPerUser = 5
+
+    func keep(_ listing: Listing) -> UUID {
+        let id = UUID()
+        listings.withLockedValue { l in
+            let now = Date()
+            l = l.filter { now.timeIntervalSince($0.value.created) < Self.listingSeconds }
+            l[id] = listing
+            let mine = l.filter { $0.value.userID == listing.userID }.sorted { $0.value.created < $1.value.created }
+            for (old, _) in mine.dropLast(Self.listingsPerUser) { l[old] = nil }
+        }
+        return id
+    }
+
+    func listing(_ id: UUID, user: UUID) -> Listing? {
+        listings.withLockedValue { $0[id] }.flatMap {
+            $0.userID == user && Date().timeIntervalSince($0.created) < Self.listingSeconds ? $0 : nil
+        }
+    }
+
+    func forget(listing id: UUID) { listings.withLockedValue { $0[id] = nil } }
 }
 
 struct CustomVisionImportRunsKey: StorageKey { typealias Value = CustomVisionImportRuns }

@@ -10,14 +10,14 @@ struct CustomVisionImportPages: RouteCollection {
         let i = routes.grouped("import")
         i.get(use: form)
         i.post("projects", use: listProjects)
+        i.get("projects", ":listingId", use: pickProjects)
         i.post("start", use: start)
         i.get("runs", ":runId", use: run)
     }
 
     struct SourceForm: Content { var endpoint: String; var trainingKey: String }
     struct StartForm: Content {
-        var endpoint: String
-        var trainingKey: String
+        var listing: String
         var accountId: String
         var projects: [String]?
         var train: String?
@@ -50,6 +50,7 @@ struct CustomVisionImportPages: RouteCollection {
 
     func form(req: Request) async throws -> Response { formPage(req) }
 
+    /// Lists the source's projects, keeps the list, and redirects to the page that picks from it.
     func listProjects(req: Request) async throws -> Response {
         let f = try req.content.decode(SourceForm.self)
         let projects: [CustomVisionSource.Project]
@@ -60,18 +61,33 @@ struct CustomVisionImportPages: RouteCollection {
         } catch {
             return formPage(req, endpoint: f.endpoint, error: "Could not list the source's projects: \(error)", status: .badRequest)
         }
+        let id = req.application.customVisionImports.keep(.init(userID: req.portalUser!.id!, endpoint: f.endpoint.trimmingCharacters(in: .whitespaces),
+                                                                 trainingKey: f.trainingKey.trimmingCharacters(in: .whitespaces),
+                                                                 projects: projects, created: Date()))
+        return req.redirect(to: "/import/projects/\(id.uuidString.lowercased())", flash: nil)
+    }
+
+    private func listing(_ req: Request) throws -> (UUID, CustomVisionImportRuns.Listing)? {
+        guard let id = UUID(uuidString: req.parameters.get("listingId") ?? ""),
+              let l = req.application.customVisionImports.listing(id, user: req.portalUser!.id!) else { return nil }
+        return (id, l)
+    }
+
+    static let expired = "That list of projects has expired (lists are kept for half an hour); list them again."
+
+    func pickProjects(req: Request) async throws -> Response {
+        guard let (id, l) = try listing(req) else { return formPage(req, error: Self.expired, status: .notFound) }
         let accounts = try await AccountService(db: req.db).list(owner: req.portalUser!)
         let csrf = req.csrfToken
-        let rows: [[HNode]] = projects.map { p in
+        let rows: [[HNode]] = l.projects.map { p in
             [H.el("label", [], [H.void("input", [("type", "checkbox"), ("name", "projects[]"), ("value", p.id), ("checked", "checked"),
                                                  ("class", "import-project")]), H.text(" " + p.name)]),
              H.text(p.id)]
         }
-        return .html(PortalLayout.page(title: "Import from Custom Vision", user: req.portalUser, csrf: csrf, [
-            H.el("p", [], [H.text("\(projects.count) projects at \(CustomVisionSource.safe(f.endpoint)). Pick those to copy and the account to copy them into.")]),
+        return .html(PortalLayout.page(req, title: "Import from Custom Vision", [
+            H.el("p", [], [H.text("\(l.projects.count) projects at \(CustomVisionSource.safe(l.endpoint)). Pick those to copy and the account to copy them into.")]),
             H.form(action: "/import/start", csrf: csrf, id: "import-start", [
-                H.void("input", [("type", "hidden"), ("name", "endpoint"), ("value", f.endpoint)]),
-                H.void("input", [("type", "hidden"), ("name", "trainingKey"), ("value", f.trainingKey)]),
+                H.void("input", [("type", "hidden"), ("name", "listing"), ("value", id.uuidString.lowercased())]),
                 H.table(head: ["Project", "Id"], rows: rows, id: "import-projects"),
                 H.el("label", [], [H.text("Into account"), H.el("select", [("name", "accountId"), ("id", "import-account")], accounts.map { a in
                     H.el("option", [("value", a.id!.uuidString.lowercased())], [H.text("\(a.name) (\(a.tierCode))")])
@@ -86,21 +102,28 @@ struct CustomVisionImportPages: RouteCollection {
     func start(req: Request) async throws -> Response {
         let f = try req.content.decode(StartForm.self)
         let user = req.portalUser!
-        let account = try await AccountService(db: req.db).find(owner: user, id: f.accountId)
-        let chosen = (f.projects ?? []).filter { !$0.isEmpty && $0.count <= 64 }
-        guard !chosen.isEmpty else { return formPage(req, endpoint: f.endpoint, error: "Pick at least one project.", status: .badRequest) }
         let runs = req.application.customVisionImports
+        guard let id = UUID(uuidString: f.listing), let l = runs.listing(id, user: user.id!) else {
+            return formPage(req, error: Self.expired, status: .notFound)
+        }
+        let account = try await AccountService(db: req.db).find(owner: user, id: f.accountId)
+        let known = Set(l.projects.map(\.id))
+        let chosen = (f.projects ?? []).filter { known.contains($0) }
+        guard !chosen.isEmpty else {
+            return req.redirect(to: "/import/projects/\(id.uuidString.lowercased())", flash: nil, error: "Pick at least one project.")
+        }
         let progressSource: CustomVisionSource
-        do { progressSource = try source(req, endpoint: f.endpoint, key: f.trainingKey) } catch let e as CVError {
-            return formPage(req, endpoint: f.endpoint, error: e.message, status: e.status)
+        do { progressSource = try source(req, endpoint: l.endpoint, key: l.trainingKey) } catch let e as CVError {
+            return formPage(req, endpoint: l.endpoint, error: e.message, status: e.status)
         }
         var counted = progressSource
         let box = CustomVisionImporter.Progress()
         counted.onThrottle = { _ in box.update { $0.throttled += 1 } }
-        let id = runs.start(user: user.id!, account: account, endpoint: f.endpoint,
-                            importer: CustomVisionImporter(app: req.application, source: counted, account: account),
-                            projects: chosen, train: f.train == "on", progress: box)
-        return req.redirect(to: "/import/runs/\(id.uuidString.lowercased())")
+        let run = runs.start(user: user.id!, account: account, endpoint: l.endpoint,
+                             importer: CustomVisionImporter(app: req.application, source: counted, account: account),
+                             projects: chosen, train: f.train == "on", progress: box)
+        runs.forget(listing: id)
+        return req.redirect(to: "/import/runs/\(run.uuidString.lowercased())")
     }
 
     func run(req: Request) async throws -> Response {

@@ -363,10 +363,10 @@ struct ProjectPages: RouteCollection {
         })
     }
 
-    /// The projects of one account, shown on its page.
     /// "1 image", "3 images".
     static func images(_ n: Int) -> String { n == 1 ? "1 image" : "\(n) images" }
 
+    /// The projects of one account, shown on its page.
     static func section(_ req: Request, account a: Account, csrf: String) async throws -> [HNode] {
         let list = try await ProjectService(db: req.db, domains: req.application.domainCatalog).list(account: a)
         let catalog = req.application.domainCatalog

@@ -212,8 +212,8 @@ struct TrainingPages: RouteCollection {
             var recipe: [HNode] = []
             if let method = report.recipe {
                 var words = "Model: \(method)."
-                if let f = report.fineTune, f.epochs > 0 {
-                    words += String(format: " On %d held-out images fine-tuning reached %.0f %% against the probe's %.0f %%;",
+                if let f = report.fineTune, f.epochs > 0, f.heldOutImages > 0 {
+                    words += String(format: " On %d held-out images fine-tuning reached %.0f %% against the probe's %.0f %%.",
                                     f.heldOutImages, f.bestHeldOutAccuracy * 100, f.probeHeldOutAccuracy * 100)
                 }
                 words += " The precision and recall below were cross-validated on the linear probe, before fine-tuning."
@@ -253,7 +253,7 @@ struct TrainingPages: RouteCollection {
         }
         return [
             H.el("h2", [], [H.text("Performance")]),
-            H.el("p", [], [H.text("Measured on \(report.images.count == 1 ? "1 held-out image" : "\(report.images.count) held-out images") that the model measured was not trained on.")]),
+            H.el("p", [], [H.text("Measured on \(report.images.count == 1 ? "1 held-out image" : "\(report.images.count) held-out images") the model was not trained on.")]),
             H.el("div", [("id", "detection-performance"), ("data-heldout", DetectionOverlay.heldOutJSON(report))], [
                 slider("Probability threshold: ", id: "threshold", value: 50),
                 slider("Overlap threshold: ", id: "overlap", value: 30),

@@ -82,8 +82,9 @@ struct AdvancedClassifierTraining {
         }
         guard trained.report.epochs > 0 else {
             // The cross-validated probe stays what ships.
-            return (probe, Recipe(method: "linear probe: the fine-tuned last stage was less accurate on the held-out images",
-                                  views: count, fineTune: trained.report))
+            let why = trained.report.refitDiverged == true ? "fine-tuning on every image diverged"
+                : "the fine-tuned last stage was less accurate on the held-out images"
+            return (probe, Recipe(method: "linear probe: \(why)", views: count, fineTune: trained.report))
         }
         var method = "fine-tuned last stage and head, \(trained.report.epochs) epochs from the linear probe, "
             + "\(count) views (crops, flips, colour ±\(Int((options.colourJitter * 100).rounded())) %)"
