@@ -90,6 +90,8 @@ final class PortalAccountTests: XCTestCase {
         XCTAssertTrue(api.body.hasPrefix("{"), api.body)
         let wrongMethod = try await app.call(.DELETE, "customvision/v3.3/training/domains")
         XCTAssertEqual(wrongMethod.status, .methodNotAllowed)
+        // Shut down: a live app's job workers would claim later tests' jobs on a shared PostgreSQL.
+        try await app.asyncShutdown()
     }
 
     func testAdminEditsTierInPortalAndUsageShowsIt() async throws {

@@ -25,12 +25,14 @@ then
   the server's probabilities within 1e-4; the SavedModel flavor's serving_default
   signature, called as Microsoft's SavedModel sample calls it, does too.
 """
+import html
 import http.server
 import importlib.util
 import io
 import itertools
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -99,6 +101,17 @@ def train_and_publish(trainer, classification_type, resource_id, training_type="
     assert iteration.exportable and set(iteration.exportable_to) == {"CoreML", "ONNX", "DockerFile", "OpenVino", "TensorFlow"}
     assert trainer.publish_iteration(project.id, iteration.id, "exported", resource_id)
     return project, iteration
+
+
+def recipe(server, account_id, project_id, iteration_id, email="export@example.com"):
+    """What the Performance tab says made the iteration's model (signed in as its owner)."""
+    s = requests.Session()
+    page = s.get(server.url + "/signin", timeout=30).text
+    token = re.search(r'name="_csrf" value="([^"]+)"', page).group(1)
+    assert s.post(server.url + "/signin", data={"email": email, "password": "password-123", "_csrf": token}, timeout=30).ok
+    perf = s.get(f"{server.url}/accounts/{account_id}/projects/{project_id}/performance?iteration={iteration_id}", timeout=30).text
+    found = re.search(r'<p id="training-recipe">(.*?)</p>', perf, re.S)
+    return html.unescape(found.group(1)) if found else ""
 
 
 def export_all(trainer, project, iteration, server):
@@ -457,6 +470,10 @@ def test_exports_predict_what_the_server_predicts(server):
         # Multilabel trains Advanced: its exports carry the fine-tuned last stage.
         project, iteration = train_and_publish(trainer, classification_type, acct["resourceId"],
                                                "Advanced" if classification_type == "Multilabel" else "Regular")
+        if classification_type == "Multilabel":
+            # The tuned path, not a probe kept because the fine-tune lost: what is exported is fine-tuned.
+            made = recipe(server, acct["id"], project.id, iteration.id)
+            assert made.startswith("Model: fine-tuned last stage and head"), made
         server_probabilities = []
         for data in images:
             result = predictor.classify_image(project.id, "exported", data)
