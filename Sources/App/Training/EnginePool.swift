@@ -83,6 +83,12 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
             try? await queue.finish(job, state: "cancelled")
         } catch {
             if Task.isCancelled { return }  // shutting down: the job is re-queued
+            // Its iteration deleted while it trained, the job's last writes fail on the missing
+            // row before it sees the cancellation: that is a cancellation, not a failure.
+            if (try? await Iteration.query(on: app.db).filter(\.$id == job.iterationID).count()) == 0 {
+                try? await queue.finish(job, state: "cancelled")
+                return
+            }
             let reason = "\(error)"
             app.logger.error("training failed", metadata: ["iteration": "\(job.iterationID)", "error": "\(reason)"])
             try? await queue.fail(job, error: reason, details: "Training failed: \(reason)")
