@@ -160,4 +160,4 @@ def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
     b.find_element(By.ID, "audit-filter-button").click()
     wait_url(b, "action=tier.create")
     rows = b.find_elements(By.CSS_SELECTOR, "#audit tbody tr")
-    assert len(rows) == 1 and "Tier added" in rows[0].text and "tier:S1" in rows[0].text, [r.text for r in rows]
+    assert len(rows) == 1 and "Tier added" in rows[0].text and "Tier S1" in rows[0].text, [r.text for r in rows]
