@@ -35,6 +35,7 @@ public func configure(_ app: Application) async throws {
         try c.encode(wireDate(date))
     }
     ContentConfiguration.global.use(encoder: encoder, for: .json)
+    ContentConfiguration.global.use(decoder: FormDataContentDecoder(), for: .formData)
 
     app.blobStore = BlobStore(dataDir: settings.dataDir)
     app.blobSigner = try BlobSigner.load(settings: settings)
@@ -58,6 +59,7 @@ public func configure(_ app: Application) async throws {
     app.middleware.use(SecurityHeadersMiddleware())
     app.middleware.use(AccessLogMiddleware())
     app.middleware.use(ErrorResponder())
+    app.middleware.use(RequestShapeGuard())
     app.middleware.use(MethodNotAllowed(routes: app.routes))
     app.middleware.use(FileMiddleware(publicDirectory: app.directory.publicDirectory))
     app.middleware.use(PortalNotFoundPage())
@@ -101,6 +103,7 @@ public func configure(_ app: Application) async throws {
     app.lifecycle.use(DecodePoolLifecycle())
     app.engine = Engine(weightsDir: settings.weightsDir, workers: settings.engineWorkers, threadsPerJob: settings.engineThreads)
     app.predictor = Predictor()
+    app.suggestionFlights = SuggestionFlights()
     app.lifecycle.use(EngineLifecycle())
     app.lifecycle.use(EnginePool(workers: settings.engineWorkers, heartbeatSeconds: settings.engineHeartbeatSeconds))
 }

@@ -75,6 +75,32 @@ final class CredentialTests: XCTestCase {
         try await app.asyncShutdown()
     }
 
+    /// Guesses from many addresses drain the email's bucket, but it refuses only clients
+    /// that have failed for that email: the owner's right password still works, every time.
+    func testGuessesFromRotatingAddressesNeverRefuseTheOwner() async throws {
+        let app = try await makeApp()
+        let users = UserService(db: app.db, threadPool: app.threadPool)
+        _ = try await users.create(email: "o@example.com", password: "right-password")
+        var statuses: [Int] = []
+        for client in 0..<12 {
+            for _ in 0..<5 {
+                do { _ = try await users.signIn(email: "o@example.com", password: "wrong-password", client: "203.0.113.\(client)") }
+                catch let e as CVError { statuses.append(Int(e.status.code)) }
+            }
+        }
+        XCTAssertTrue(statuses.contains(429), "the email's bucket slows the guessing clients down: \(statuses)")
+        for _ in 0..<6 {
+            let owner = try await users.signIn(email: "o@example.com", password: "right-password", client: "198.51.100.7")
+            XCTAssertEqual(owner.email, "o@example.com")
+        }
+        // A guessing client that has failed is still refused by the email's bucket.
+        do {
+            _ = try await users.signIn(email: "o@example.com", password: "right-password", client: "203.0.113.11")
+            XCTFail("a client that failed for this email is held to its buckets")
+        } catch let e as CVError { XCTAssertEqual(e.status, .tooManyRequests) }
+        try await app.asyncShutdown()
+    }
+
     func testFailedSignInsAreThrottledPerClientAndThroughTheForm() async throws {
         let app = try await makeApp()
         let c = PortalClient(app: app)

@@ -56,12 +56,27 @@ final class RequestLimitTests: XCTestCase {
         _ = try await app.admin(.PUT, "accounts/\(account)/overrides", token: token,
                                 body: #"{"predictionsPerMonth": "unlimited", "transactionsPerSecond": 2}"#)
         let burst = try await withThrowingTaskGroup(of: APIResponse.self) { group in
-            for i in 0..<8 { group.addTask { try await self.quickTest(app, project, key: key, images[i % 6]) } }
+            for i in 0..<16 { group.addTask { try await self.quickTest(app, project, key: key, images[i % 6]) } }
             return try await group.reduce(into: []) { $0.append($1) }
         }
         let refused = burst.filter { $0.status == .tooManyRequests }
         XCTAssertGreaterThanOrEqual(refused.count, 4, burst.map { "\($0.status.code)" }.joined(separator: ","))
         XCTAssertTrue(refused.allSatisfy { $0.headers.first(name: "Retry-After") != nil && $0.code == "TooManyRequests" })
+        try await app.asyncShutdown()
+    }
+
+    /// A sequential script slightly over the training rate is paced, never refused: each
+    /// call past the limit waits for the next second (Microsoft's SDK does not retry a 429).
+    func testASequentialScriptOverTheTrainingRateIsPacedNotRefused() async throws {
+        let app = try await makeApp()
+        let token = try await app.makeAdmin()
+        let acct = try await app.makeAccount(token: token, email: "paced@example.com", tier: "S0", trainingRateLimited: true)
+        _ = try await app.admin(.PUT, "accounts/\(acct["id"] as! String)/overrides", token: token, body: #"{"trainingTransactionsPerSecond": 3}"#)
+        let key = trainingKey(acct)
+        for i in 0..<10 {
+            let r = try await app.training(.POST, "projects?name=paced\(i)", key: key)
+            XCTAssertEqual(r.status, .ok, "call \(i): \(r.body)")
+        }
         try await app.asyncShutdown()
     }
 
@@ -80,8 +95,8 @@ final class RequestLimitTests: XCTestCase {
                 return try await group.reduce(into: []) { $0.append($1) }
             }
         }
-        // 30 at once: at most 10 in each of the (at most two) one-second windows they span.
-        let limited = try await burst(30)
+        // 50 at once: at most 10 admitted and 10 paced in each of the (at most two) one-second windows they span.
+        let limited = try await burst(50)
         let refused = limited.filter { $0.status == .tooManyRequests }
         XCTAssertGreaterThanOrEqual(refused.count, 10, limited.map { "\($0.status.code)" }.joined(separator: ","))
         XCTAssertTrue(refused.allSatisfy { $0.headers.first(name: "Retry-After") == "1" && $0.code == "TooManyRequests" })

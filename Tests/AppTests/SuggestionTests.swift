@@ -70,6 +70,17 @@ final class SuggestionTests: XCTestCase {
         XCTAssertTrue(suggested.array.allSatisfy { (($0["predictions"] as? [[String: Any]])?.first?["tagName"] as? String) == "grey" }, suggested.body)
         let _v1 = try await Suggestion.query(on: app.db).count()
         XCTAssertEqual(_v1, 16, "each untagged image was predicted once and kept")
+        // Each paid one prediction of the month's quota; with the quota spent, new images get none.
+        let owner = try await Account.find(UUID(uuidString: account["id"] as! String), on: app.db)!
+        let used = try await QuotaLedger.used(.predictionsPerMonth, account: owner, on: app.db)
+        XCTAssertEqual(used, 16)
+        _ = try await app.admin(.PUT, "accounts/\(account["id"] as! String)/overrides", token: token, body: #"{"predictionsPerMonth": 16}"#)
+        _ = try await app.upload(project, key: key, try distinctImages(2, from: 90))
+        let spent = try await app.training(.POST, q, key: key, body: #"{"threshold":0}"#)
+        XCTAssertEqual(spent.code, "BadRequestExceededQuota", spent.body)
+        let _used = try await QuotaLedger.used(.predictionsPerMonth, account: owner, on: app.db)
+        XCTAssertEqual(_used, 16)
+        _ = try await app.admin(.PUT, "accounts/\(account["id"] as! String)/overrides", token: token, body: #"{"predictionsPerMonth": "unlimited"}"#)
 
         // Bad input: no iteration, an unknown one, a threshold out of range, too many ids.
         let _v2 = try await app.training(.POST, "projects/\(project)/images/suggested", key: key, body: "{}").code

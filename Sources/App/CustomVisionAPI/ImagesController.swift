@@ -54,10 +54,7 @@ struct ImagesController: RouteCollection {
         let tagIDs = try Self.csv(req, "tagIds", max: 20)
         var items: [IngestItem] = []
         try await UploadGate.shared.admit(req, account: req.account.id!) {
-            if let type = req.headers.contentType, type.type == "multipart" {
-                guard let boundary = type.parameters["boundary"] else {
-                    throw CVError.badRequest("BadRequestImageStream", "The multipart body has no boundary.")
-                }
+            if let boundary = try MultipartBoundary.of(req.headers.contentType) {
                 for part in try await RequestBodyReader.multipart(req, boundary: boundary, maxParts: ImageIngestor.maxBatch,
                                                                   limit: RequestBodyReader.trainingMultipart) {
                     items.append(IngestItem(data: Data(buffer: part.body)))
@@ -300,7 +297,7 @@ struct ImagesController: RouteCollection {
     func regionProposals(req: Request) async throws -> WireImageRegionProposal {
         let p = try await req.project()
         guard let id = UUID(uuidString: req.parameters.get("imageId") ?? "") else { throw CVError.notFound("NotFoundImage", "Image not found.") }
-        let found = try await RegionProposalService(app: req.application, db: req.db).proposals(project: p, imageID: id)
+        let found = try await RegionProposalService(app: req.application, db: req.db).proposals(project: p, imageID: id, account: req.account)
         return WireImageRegionProposal(projectId: p.id!.uuidString.lowercased(), imageId: id.uuidString.lowercased(),
                                        proposals: found.map { WireRegionProposal(confidence: $0.confidence, boundingBox: WireBoundingBox($0.box)) })
     }

@@ -40,9 +40,10 @@ enum RequestBodyReader {
         }
     }
 
-    /// The parts of a multipart body, parsed while it streams in; at most `maxParts` parts
-    /// and `limit` bytes, refused at the first part or byte beyond.
-    static func multipart(_ req: Request, boundary: String, maxParts: Int, limit: Int) async throws -> [MultipartPart] {
+    /// The parts of a multipart body, counted while it streams in and split once it has
+    /// arrived; at most `maxParts` parts and `limit` bytes, refused at the first part or
+    /// byte beyond.
+    static func multipart(_ req: Request, boundary: MultipartBoundary, maxParts: Int, limit: Int) async throws -> [MultipartPart] {
         if let n = declaredLength(req), n > limit { throw tooLarge(limit) }
         let collector = PartCollector(boundary: boundary, maxParts: maxParts, limit: limit)
         let loop = req.eventLoop
@@ -61,64 +62,61 @@ enum RequestBodyReader {
                     finish(error)
                     return loop.makeSucceededVoidFuture()
                 case .end:
-                    finish(collector.finish())
+                    finish(collector.refusal)
                     return loop.makeSucceededVoidFuture()
                 }
             }
         }
-        return collector.parts
+        // Split here, off the event loop.
+        return try parts(collector.body, boundary: boundary, maxParts: maxParts)
     }
 
     /// The parts of a multipart body already in memory, at most `maxParts`.
-    static func parts(_ body: ByteBuffer, boundary: String, maxParts: Int = ImageIngestor.maxBatch) throws -> [MultipartPart] {
-        let collector = PartCollector(boundary: boundary, maxParts: maxParts, limit: .max)
-        if let error = collector.feed(body) ?? collector.finish() { throw error }
-        return collector.parts
+    static func parts(_ body: ByteBuffer, boundary: MultipartBoundary, maxParts: Int = ImageIngestor.maxBatch) throws -> [MultipartPart] {
+        do { return try MultipartBody.parts(body, boundary: boundary, maxParts: maxParts) } catch let e as MultipartBody.Failure {
+            throw e == .tooManyParts ? tooManyParts(maxParts) : unreadable
+        }
     }
 
-    /// Feeds MultipartKit's parser chunk by chunk and keeps the finished parts.
-    private final class PartCollector: @unchecked Sendable {
-        private let parser: MultipartParser
-        private let maxParts: Int, limit: Int
-        private var received = 0
-        private var headers = HTTPHeaders()
-        private var current = ByteBuffer()
-        private(set) var parts: [MultipartPart] = []
+    static let unreadable = CVError.badRequest("BadRequestImageStream", "The multipart body cannot be read.")
+    static func tooManyParts(_ maxParts: Int) -> CVError {
+        CVError.badRequest("BadRequestImageBatch", "A batch holds at most \(maxParts) images.")
+    }
 
-        init(boundary: String, maxParts: Int, limit: Int) {
-            parser = MultipartParser(boundary: boundary)
+    /// Keeps a streaming multipart body within its limits: bytes, and parts counted by
+    /// their delimiters as they arrive (so a batch is refused at its first part too many).
+    private final class PartCollector: @unchecked Sendable {
+        private let delimiter: [UInt8]
+        private let maxParts: Int, limit: Int
+        private(set) var body = ByteBuffer()
+        private var delimiters = 0, scanned = 0, received = 0
+
+        init(boundary: MultipartBoundary, maxParts: Int, limit: Int) {
+            delimiter = MultipartBody.delimiter(boundary)
             self.maxParts = maxParts; self.limit = limit
-            parser.onHeader = { [unowned self] name, value in headers.add(name: name, value: value) }
-            parser.onBody = { [unowned self] chunk in current.writeBuffer(&chunk) }
-            parser.onPartComplete = { [unowned self] in
-                parts.append(MultipartPart(headers: headers, body: current))
-                headers = HTTPHeaders()
-                current = ByteBuffer()
-            }
         }
 
-        /// Why the body is refused, once it is; the rest is then read without parsing it,
+        /// Why the body is refused, once it is; the rest is then read without keeping it,
         /// so that the client, still sending, gets the answer.
-        private var refusal: Error?
+        private(set) var refusal: Error?
 
         /// An error that ends reading at once (the body is over its limit), else nil.
         func feed(_ chunk: ByteBuffer) -> Error? {
             received += chunk.readableBytes
             guard received <= limit else { return RequestBodyReader.tooLarge(limit) }
             guard refusal == nil else { return nil }
-            do { try parser.execute(chunk) } catch {
-                refusal = CVError.badRequest("BadRequestImageStream", "The multipart body cannot be read.")
-                return nil
-            }
-            // A chunk is small, so at most one chunk's parts are parsed past the limit.
-            if parts.count > maxParts {
-                refusal = CVError.badRequest("BadRequestImageBatch", "A batch holds at most \(maxParts) images.")
-                parts.removeAll()
+            var chunk = chunk
+            body.writeBuffer(&chunk)
+            let (found, resume) = body.withUnsafeReadableBytes { MultipartBody.countDelimiters($0, from: scanned, delimiter: delimiter) }
+            delimiters += found
+            scanned = resume
+            // n parts end in n delimiters after the first (which may have no line break before it).
+            if delimiters > maxParts + 1 {
+                refusal = RequestBodyReader.tooManyParts(maxParts)
+                body = ByteBuffer()
             }
             return nil
         }
-
-        func finish() -> Error? { refusal }
     }
 }
 

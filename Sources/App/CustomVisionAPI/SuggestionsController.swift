@@ -82,7 +82,7 @@ struct SuggestionsController: RouteCollection {
         q.ids = ids
         let images = try await ImageService(db: req.db).matching(project: project, q)
         guard images.count == Set(ids).count else { throw CVError.badRequest("BadRequestInvalidIds", "An image id is not in this project.") }
-        let found = try await service(req).suggestions(project: project, iteration: it, images: images)
+        let found = try await service(req).suggestions(project: project, iteration: it, images: images, account: req.account)
         let tags = try await ImageService(db: req.db).projectTags(project)
         let p = project.id!.uuidString.lowercased(), i = it.id!.uuidString.lowercased()
         // In the order asked for.
@@ -116,7 +116,7 @@ struct SuggestionsController: RouteCollection {
         guard (token.tagIds ?? []).count <= 20 else { throw CVError.badRequest("BadRequest", "At most 20 tagIds.") }
         let q = SuggestionService.Query(tagIDs: token.tagIds ?? [], threshold: try Self.threshold(token.threshold),
                                         descending: sort == "uncertaintydescending")
-        let matched = try await service(req).matching(project: project, iteration: it, q)
+        let matched = try await service(req).matching(project: project, iteration: it, account: req.account, q)
         let page = matched.dropFirst(offset).prefix(maxCount)
         let tags = try await ImageService(db: req.db).projectTags(project)
         let signer = req.application.blobSigner, base = req.application.settings.publicURL
@@ -143,7 +143,7 @@ struct SuggestionsController: RouteCollection {
         guard asked.count <= 100 else { throw CVError.badRequest("BadRequest", "At most 100 tagIds.") }
         var wanted: [String] = []
         for t in (asked.isEmpty ? tags.keys.map { $0.uuidString } : asked).map({ $0.lowercased() }) where !wanted.contains(t) { wanted.append(t) }
-        let matched = try await service(req).matching(project: project, iteration: it,
+        let matched = try await service(req).matching(project: project, iteration: it, account: req.account,
                                                       .init(tagIDs: wanted, threshold: try Self.threshold(filter.threshold)))
         var out = Dictionary(uniqueKeysWithValues: wanted.map { ($0, 0) })
         for (_, _, hits) in matched { for tag in Set(hits.map(\.tagID)) where out[tag] != nil { out[tag]! += 1 } }

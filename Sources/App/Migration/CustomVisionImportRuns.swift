@@ -18,10 +18,24 @@ final class CustomVisionImportRuns: @unchecked Sendable {
     /// Finished runs kept for their page; the oldest go first.
     static let kept = 50
 
+    /// Unfinished runs at once: per user, and in this process. Each holds a few images in
+    /// memory and a source connection.
+    static let perUser = 1
+    static let inProcess = 4
+
+    struct Busy: Error { let message: String }
+
     func start(user: UUID, account: Account, endpoint: String, importer: CustomVisionImporter,
-               projects: [String], train: Bool, progress: CustomVisionImporter.Progress) -> UUID {
+               projects: [String], train: Bool, progress: CustomVisionImporter.Progress) throws -> UUID {
         let id = UUID()
-        runs.withLockedValue { r in
+        try runs.withLockedValue { r in
+            let running = r.values.filter { !$0.progress.report.finished }
+            if running.filter({ $0.userID == user }).count >= Self.perUser {
+                throw Busy(message: "Your last import is still running; wait for it to finish or cancel it.")
+            }
+            if running.count >= Self.inProcess {
+                throw Busy(message: "\(Self.inProcess) imports are running on this server; try again when one has finished.")
+            }
             r[id] = Run(userID: user, accountID: account.id!, endpoint: endpoint, started: Date(), progress: progress)
             let finished = r.filter { $0.value.progress.report.finished }.sorted { $0.value.started < $1.value.started }
             for (old, _) in finished.dropLast(Self.kept) { r[old] = nil }

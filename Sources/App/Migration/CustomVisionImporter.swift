@@ -36,6 +36,7 @@ struct CustomVisionImporter: Sendable {
         var projects: [ProjectReport] = []
         var throttled = 0
         var finished = false
+        var cancelled = false
         var error: String?
     }
 
@@ -44,11 +45,15 @@ struct CustomVisionImporter: Sendable {
         private let box = NIOLockedValueBox(Report())
         var report: Report { box.withLockedValue { $0 } }
         func update(_ body: (inout Report) -> Void) { box.withLockedValue { body(&$0) } }
+        /// Asks the run to stop after the images it is copying now.
+        func cancel() { update { $0.cancelled = true } }
+        var isCancelled: Bool { report.cancelled }
     }
 
-    /// Images per ingestion transaction: small, so an interrupted run loses little and
-    /// progress moves often.
-    static let batch = 16
+    /// Images downloaded at once, then ingested in one transaction before the next are
+    /// fetched: a run holds at most this many source images in memory, whatever page size
+    /// the source answers with.
+    static let batch = 4
 
     static func normalise(endpoint: String) -> String {
         var e = endpoint.trimmingCharacters(in: .whitespaces).lowercased()
@@ -63,6 +68,7 @@ struct CustomVisionImporter: Sendable {
             let wanted = projectIDs.isEmpty ? try await source.projects().map(\.id) : projectIDs
             progress.update { r in r.projects = wanted.map { ProjectReport(sourceID: $0, name: $0) } }
             for (n, id) in wanted.enumerated() {
+                if progress.isCancelled { progress.update { $0.projects[n].state = "cancelled" }; continue }
                 do {
                     try await copy(id, index: n, train: train, progress: progress)
                 } catch {
@@ -90,45 +96,39 @@ struct CustomVisionImporter: Sendable {
         let total = try await source.imageCount(sp.id)
         progress.update { $0.projects[n].imagesTotal = total }
         let ingestor = ImageIngestor(db: app.db, blobs: app.blobStore, decoder: app.decodePool, settings: app.settings)
-        var skip = 0
-        while true {
-            let page = try await source.images(sp.id, skip: skip)
+        // Never more images than the source counted, nor pages than that count needs: a
+        // source that keeps answering cannot keep a run going.
+        var skip = 0, limitReached = false
+        pages: for _ in 0..<max(1, (total + CustomVisionSource.pageSize - 1) / CustomVisionSource.pageSize) {
+            let page = Array(try await source.images(sp.id, skip: skip).prefix(min(CustomVisionSource.pageSize, total - skip)))
             if page.isEmpty { break }
             skip += page.count
-            let bytes = await download(page)
-            var items: [(IngestItem, [String: String])] = []
-            for (image, data) in zip(page, bytes) {
-                var item = IngestItem(sourceURL: image.originalImageUri)
-                switch data {
-                case .success(let d): item.data = d
-                case .failure: item.failure = "ErrorSource"
-                }
-                item.tagIDs = (image.tags ?? []).compactMap { tagMap[$0.tagId]?.uuidString }
-                item.regions = (image.regions ?? []).compactMap { r in
-                    tagMap[r.tagId].map { RegionBox(tagId: $0.uuidString, left: r.left, top: r.top, width: r.width, height: r.height) }
-                }.filter(\.isValid)
-                items.append((item, image.metadata ?? [:]))
-            }
-            // Metadata is per batch in the ingestion: images that share it go in together.
-            let groups = Dictionary(grouping: items.indices) { items[$0].1.sorted { $0.key < $1.key }.map { "\($0.key)\u{0}\($0.value)" }.joined(separator: "\u{1}") }
-            for (_, indices) in groups {
-                for start in stride(from: 0, to: indices.count, by: Self.batch) {
-                    let part = indices[start..<min(start + Self.batch, indices.count)]
-                    let outcomes = try await ingestor.ingest(account: account, project: project, items: part.map { items[$0].0 },
-                                                             batchTagIDs: [], metadata: items[part.first!].1)
-                    progress.update { r in
-                        for o in outcomes {
-                            switch o.status {
-                            case "OK": r.projects[n].copied += 1
-                            case "OKDuplicate": r.projects[n].alreadyThere += 1
-                            case "ErrorLimitExceed": r.projects[n].didNotFit += 1
-                            default: r.projects[n].failed += 1
-                            }
+            for start in stride(from: 0, to: page.count, by: Self.batch) {
+                if progress.isCancelled { break pages }
+                let chunk = Array(page[start..<min(start + Self.batch, page.count)])
+                let outcomes = try await ingest(chunk, bytes: await download(chunk), tagMap: tagMap, project: project, ingestor: ingestor)
+                progress.update { r in
+                    for o in outcomes {
+                        switch o.status {
+                        case "OK": r.projects[n].copied += 1
+                        case "OKDuplicate": r.projects[n].alreadyThere += 1
+                        case "ErrorLimitExceed": r.projects[n].didNotFit += 1
+                        default: r.projects[n].failed += 1
                         }
                     }
                 }
+                // The project is full: the rest cannot fit either.
+                if outcomes.contains(where: { $0.status == "ErrorLimitExceed" }) { limitReached = true; break pages }
             }
             if page.count < CustomVisionSource.pageSize { break }
+        }
+        if progress.isCancelled {
+            progress.update { $0.projects[n].state = "cancelled"; $0.projects[n].notes.append("Cancelled; importing again copies only what is missing.") }
+            return
+        }
+        if limitReached {
+            let left = total - progress.report.projects[n].imagesDone
+            progress.update { $0.projects[n].didNotFit += max(0, left) }
         }
         let done = progress.report.projects[n]
         if done.didNotFit > 0 {
@@ -140,6 +140,32 @@ struct CustomVisionImporter: Sendable {
             progress.update { $0.projects[n].training = summary }
         }
         progress.update { $0.projects[n].state = "done" }
+    }
+
+    /// One batch of source images through the same ingestion as uploads; images that share
+    /// metadata go in together (the ingestion takes metadata per batch).
+    private func ingest(_ images: [CustomVisionSource.Image], bytes: [Result<Data, Error>], tagMap: [String: UUID], project: Project,
+                        ingestor: ImageIngestor) async throws -> [IngestOutcome] {
+        var items: [(IngestItem, [String: String])] = []
+        for (image, data) in zip(images, bytes) {
+            var item = IngestItem(sourceURL: image.originalImageUri)
+            switch data {
+            case .success(let d): item.data = d
+            case .failure: item.failure = "ErrorSource"
+            }
+            item.tagIDs = (image.tags ?? []).compactMap { tagMap[$0.tagId]?.uuidString }
+            item.regions = (image.regions ?? []).compactMap { r in
+                tagMap[r.tagId].map { RegionBox(tagId: $0.uuidString, left: r.left, top: r.top, width: r.width, height: r.height) }
+            }.filter(\.isValid)
+            items.append((item, image.metadata ?? [:]))
+        }
+        let groups = Dictionary(grouping: items.indices) { items[$0].1.sorted { $0.key < $1.key }.map { "\($0.key)\u{0}\($0.value)" }.joined(separator: "\u{1}") }
+        var outcomes: [IngestOutcome] = []
+        for (_, indices) in groups.sorted(by: { $0.value[0] < $1.value[0] }) {
+            outcomes += try await ingestor.ingest(account: account, project: project, items: indices.map { items[$0].0 },
+                                                  batchTagIDs: [], metadata: items[indices[0]].1)
+        }
+        return outcomes
     }
 
     /// The project an earlier run made for this source project, or a new one.
@@ -190,7 +216,7 @@ struct CustomVisionImporter: Sendable {
         return map
     }
 
-    /// Original bytes for a page, four at a time.
+    /// Original bytes for a batch, all at once.
     private func download(_ page: [CustomVisionSource.Image]) async -> [Result<Data, Error>] {
         var out = [Result<Data, Error>?](repeating: nil, count: page.count)
         let source = self.source
@@ -205,7 +231,7 @@ struct CustomVisionImporter: Sendable {
                     do { return (i, .success(try await source.download(uri))) } catch { return (i, .failure(error)) }
                 }
             }
-            for _ in 0..<4 { start() }
+            for _ in 0..<Self.batch { start() }
             while let (i, r) = await group.next() {
                 out[i] = r
                 start()

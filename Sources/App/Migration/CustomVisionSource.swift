@@ -65,6 +65,8 @@ struct CustomVisionSource: Sendable {
         var averagePrecision: Double?
     }
 
+    /// A listing's JSON: a page of 256 images with their tags, regions and metadata fits many times over.
+    static let listingLimit = 16 * 1024 * 1024
     /// Images per page: the API's largest `take`.
     static let pageSize = 256
     static let apiVersion = "v3.3"
@@ -88,7 +90,7 @@ struct CustomVisionSource: Sendable {
     static func escape(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-"])) ?? s }
 
     private func get<T: Decodable>(_ path: String) async throws -> T {
-        let body = try await fetch(base + path, headers: ["Training-Key": trainingKey], limit: 64 * 1024 * 1024)
+        let body = try await fetch(base + path, headers: ["Training-Key": trainingKey], limit: Self.listingLimit)
         do { return try JSONDecoder().decode(T.self, from: body) } catch {
             throw Failure(description: "The source answered \(path.split(separator: "?")[0]) with JSON this importer cannot read: \(error)")
         }

@@ -13,6 +13,7 @@ struct CustomVisionImportPages: RouteCollection {
         i.get("projects", ":listingId", use: pickProjects)
         i.post("start", use: start)
         i.get("runs", ":runId", use: run)
+        i.post("runs", ":runId", "cancel", use: cancel)
     }
 
     struct SourceForm: Content { var endpoint: String; var trainingKey: String }
@@ -119,11 +120,34 @@ struct CustomVisionImportPages: RouteCollection {
         var counted = progressSource
         let box = CustomVisionImporter.Progress()
         counted.onThrottle = { _ in box.update { $0.throttled += 1 } }
-        let run = runs.start(user: user.id!, account: account, endpoint: l.endpoint,
-                             importer: CustomVisionImporter(app: req.application, source: counted, account: account),
-                             projects: chosen, train: f.train == "on", progress: box)
+        let run: UUID
+        do {
+            run = try runs.start(user: user.id!, account: account, endpoint: l.endpoint,
+                                 importer: CustomVisionImporter(app: req.application, source: counted, account: account),
+                                 projects: chosen, train: f.train == "on", progress: box)
+        } catch let busy as CustomVisionImportRuns.Busy {
+            return req.redirect(to: "/import/projects/\(id.uuidString.lowercased())", flash: nil, error: busy.message)
+        }
         runs.forget(listing: id)
+        try await AuditLog.record(actor: user, action: "import.start", target: "account:\(account.id!.uuidString.lowercased())",
+                                  before: String?.none, after: ImportAudit(endpoint: CustomVisionSource.safe(l.endpoint), projects: chosen,
+                                                                           train: f.train == "on", run: run.uuidString.lowercased()), on: req.db)
         return req.redirect(to: "/import/runs/\(run.uuidString.lowercased())")
+    }
+
+    /// Who imported what from where, in the audit log.
+    struct ImportAudit: Encodable { var endpoint: String; var projects: [String]; var train: Bool; var run: String }
+
+    /// Stops a run after the images it is copying now.
+    func cancel(req: Request) async throws -> Response {
+        guard let id = UUID(uuidString: req.parameters.get("runId") ?? ""),
+              let run = req.application.customVisionImports.run(id, user: req.portalUser!.id!) else { throw Abort(.notFound) }
+        if !run.progress.report.finished {
+            run.progress.cancel()
+            try await AuditLog.record(actor: req.portalUser!, action: "import.cancel", target: "account:\(run.accountID.uuidString.lowercased())",
+                                      before: String?.none, after: ["run": id.uuidString.lowercased()], on: req.db)
+        }
+        return req.redirect(to: "/import/runs/\(id.uuidString.lowercased())", flash: run.progress.report.finished ? nil : "Cancelling: the import stops after the images it is copying now.")
     }
 
     func run(req: Request) async throws -> Response {
@@ -141,6 +165,10 @@ struct CustomVisionImportPages: RouteCollection {
             H.el("p", [("id", "import-status")], [H.text(r.finished ? "Finished." : "Copying from \(CustomVisionSource.safe(run.endpoint)); this page follows it.")]),
             H.table(head: ["Project", "State", "Images", "Notes", ""], rows: rows, id: "import-run"),
         ]
+        if !r.finished {
+            body.append(H.form(action: "/import/runs/\(id.uuidString.lowercased())/cancel", csrf: req.csrfToken, id: "import-cancel",
+                               [H.button(r.cancelled ? "Cancelling…" : "Cancel import", id: "import-cancel-button")]))
+        }
         if r.throttled > 0 { body.append(H.el("p", [], [H.text("The source asked to slow down \(r.throttled) times; each was waited out.")])) }
         if let e = r.error { body.append(H.el("p", [("class", "error")], [H.text(e)])) }
         // Follows the run without script: the page reloads itself every two seconds until it ends.
@@ -154,6 +182,7 @@ struct CustomVisionImportPages: RouteCollection {
         case "copying": return "Copying"
         case "training": return "Training the copy"
         case "done": return "Done"
+        case "cancelled": return "Cancelled"
         default: return "Failed"
         }
     }

@@ -50,7 +50,7 @@ extension ImagePages {
 
     func upload(req: Request) async throws -> UploadResult {
         let c = try await Context.load(req)
-        guard let type = req.headers.contentType, type.type == "multipart", let boundary = type.parameters["boundary"] else {
+        guard let boundary = try MultipartBoundary.of(req.headers.contentType) else {
             throw CVError(.unsupportedMediaType, "UnsupportedMediaType", "Send the files as multipart/form-data.")
         }
         var items: [IngestItem] = []
@@ -250,7 +250,7 @@ extension ImagePages {
         let c = try await Context.load(req)
         guard let id = req.parameters.get("imageId", as: UUID.self) else { throw Abort(.notFound) }
         try await RateLimitMiddleware.check(account: c.account, kind: "prediction", on: req.db)
-        let found = try await RegionProposalService(app: req.application, db: req.db).proposals(project: c.project, imageID: id)
+        let found = try await RegionProposalService(app: req.application, db: req.db).proposals(project: c.project, imageID: id, account: c.account)
         struct Suggestion: Encodable { var tagId: String; var confidence: Float; var left: Double; var top: Double; var width: Double; var height: Double }
         let out = found.map { p -> Suggestion in
             let b = WireBoundingBox(p.box)

@@ -75,17 +75,35 @@ struct PortalSession: AsyncMiddleware {
         return response
     }
 
+    static let visitorBodyLimit = 16 * 1024
+    static let userBodyLimit = 8 * 1024 * 1024
+
+    static func tooLarge(_ limit: Int) -> CVError {
+        CVError(.payloadTooLarge, "BadRequest", "The form is over the \(limit >= 1024 * 1024 ? "\(limit / 1024 / 1024) MB" : "\(limit / 1024) KB") it may send.",
+                headers: ["Connection": "close"])
+    }
+
     private func respondChecked(_ request: Request, _ next: AsyncResponder) async throws -> Response {
         // Signing out when the session has already ended is just a redirect.
         let signingOutAlready = request.portalUser == nil && request.url.path == "/signout"
         if request.method == .POST && !signingOutAlready {
             // Forms send the token as a field; the upload and box-editor scripts as a header.
             var sent = request.headers.first(name: "X-CSRF-Token")
-            if sent == nil {
+            // Visitors only sign in or up: their forms are small, whatever they send.
+            let limit = request.portalUser == nil ? Self.visitorBodyLimit : Self.userBodyLimit
+            if sent == nil || request.portalUser == nil {
                 // Route middleware runs before a route collects its body: a form that
                 // arrived in several chunks is still streaming here, so collect it first.
-                if request.body.data == nil { _ = try await request.body.collect(max: 8 * 1024 * 1024).get() }
-                sent = try? request.content.get(String.self, at: "_csrf")
+                if let n = RequestBodyReader.declaredLength(request), n > limit { throw Self.tooLarge(limit) }
+                if request.body.data == nil {
+                    do { _ = try await request.body.collect(max: limit).get() } catch let e as AbortError where e.status == .payloadTooLarge {
+                        throw Self.tooLarge(limit)
+                    }
+                }
+                if let n = request.body.data?.readableBytes, n > limit { throw Self.tooLarge(limit) }
+            }
+            if sent == nil, let body = request.body.data {
+                sent = try? FormField.value("_csrf", in: body, type: request.headers.contentType)
             }
             let expected = request.portalUser != nil ? request.session.data["csrf"] : request.visitorCookieToken
             guard let expected, let sent, sent == expected else {

@@ -221,7 +221,7 @@ struct ProjectPages: RouteCollection {
         let labelledCount = req.query[String.self, at: "labelled"].flatMap { Int($0) }.map { min(max($0, 0), 256) }
         var main: [HNode] = [uploader(c, tags: tags, csrf: csrf)]
         if let labelledCount { main.append(H.el("p", [("class", "flash"), ("id", "smart-result")], [H.text("\(labelledCount) images tagged.")])) }
-        if filter.tagging == .untagged, let smart = try await SmartLabeler.gallery(req, project: c.project, base: c.base, images: shown, tags: tags, csrf: csrf) {
+        if filter.tagging == .untagged, let smart = try await SmartLabeler.gallery(req, account: c.account, project: c.project, base: c.base, images: shown, tags: tags, csrf: csrf) {
             main.append(smart)
         } else {
             main.append(selectionBar(c, tags: tags, filter: filter, matching: all.count, returnQuery: returnQuery, csrf: csrf))

@@ -366,7 +366,7 @@ struct TrainingPages: RouteCollection {
     /// Quick test from the dialog: the results as an HTML fragment the dialog shows.
     func quickTest(req: Request) async throws -> QuickTestResult {
         let c = try await ImagePages.Context.load(req)
-        guard let type = req.headers.contentType, type.type == "multipart", let boundary = type.parameters["boundary"] else {
+        guard let boundary = try MultipartBoundary.of(req.headers.contentType) else {
             throw CVError.badRequest("BadRequestImageStream", "Choose an image or give a URL to test.")
         }
         let parts = try RequestBodyReader.parts(req.body.data ?? ByteBuffer(), boundary: boundary)

@@ -99,7 +99,7 @@ struct PredictionService {
             }
         }
         let body = req.body.data ?? ByteBuffer()
-        if let type = req.headers.contentType, type.type == "multipart", let boundary = type.parameters["boundary"] {
+        if let boundary = try MultipartBoundary.of(req.headers.contentType) {
             guard let part = try RequestBodyReader.parts(body, boundary: boundary).first else {
                 throw CVError.badRequest("BadRequestImageStream", "The multipart body holds no image.")
             }

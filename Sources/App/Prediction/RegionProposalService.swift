@@ -14,7 +14,8 @@ struct RegionProposalService {
 
     struct Proposal: Sendable { var confidence: Float; var tagID: String; var box: NormalisedBox }
 
-    func proposals(project: Project, imageID: UUID) async throws -> [Proposal] {
+    /// One prediction of `account`'s monthly quota, given back when nothing was predicted.
+    func proposals(project: Project, imageID: UUID, account: Account) async throws -> [Proposal] {
         guard project.projectType == "ObjectDetection" else {
             throw CVError.badRequest("BadRequestNotSupported", "Region proposals are for object detection projects.")
         }
@@ -23,11 +24,12 @@ struct RegionProposalService {
         }
         guard let it = try await Iteration.query(on: db).filter(\.$projectID == project.id!).filter(\.$status == "Completed")
             .sort(\.$number, .descending).first() else { return [] }
-        let blobs = app.blobStore
-        let data = try await app.threadPool.runIfActive { try blobs.read(image.originalHash) }
-        let found: [(tagID: String, detection: Detection)]
-        do { found = try await app.predictor.detect(data, iteration: it, account: project.accountID, app: app) } catch is ImageDecodeError {
-            throw CVError(.internalServerError, "ErrorRegionProposal", "The stored image could not be decoded.")
+        let found = try await PredictionService(app: app, db: db).counted(account: account) { _ in
+            let blobs = app.blobStore
+            let data = try await app.threadPool.runIfActive { try blobs.read(image.originalHash) }
+            do { return try await app.predictor.detect(data, iteration: it, account: project.accountID, app: app) } catch is ImageDecodeError {
+                throw CVError(.internalServerError, "ErrorRegionProposal", "The stored image could not be decoded.")
+            }
         }
         return found.filter { $0.detection.probability >= Self.minimumConfidence }.prefix(Self.maximumProposals)
             .map { Proposal(confidence: $0.detection.probability, tagID: $0.tagID, box: $0.detection.box) }

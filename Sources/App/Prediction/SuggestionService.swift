@@ -11,9 +11,11 @@ struct SuggestionService {
     /// Detections kept per image: the region proposals' floor and count.
     static let minimumBoxProbability: Float = 0.05
     static let maximumBoxes = 32
-    /// New predictions one call may make: a query over more untagged images answers from
-    /// those predicted so far, and the next call predicts the next ones.
+    /// New predictions one call may make, and for how long it may start new ones: a query
+    /// over more untagged images answers from those predicted so far, and the next call
+    /// predicts the next ones.
     static let maximumNewPerCall = 1000
+    static let maximumSecondsPerCall: Double = 10
 
     /// The project's Completed iteration named by `raw`.
     func iteration(_ project: Project, id raw: String?) async throws -> Iteration {
@@ -28,9 +30,12 @@ struct SuggestionService {
     }
 
     /// Suggestions for the given images (all of the project's, in order), computing those
-    /// not kept yet. Each computation is one prediction on the engine's shared pool, so
-    /// other callers' predictions interleave with a long run of them.
-    func suggestions(project: Project, iteration: Iteration, images: [ImageRecord]) async throws -> [UUID: Suggestion] {
+    /// not kept yet when `predictNew`. Each computation is one prediction of `account`'s
+    /// monthly quota, run on the engine's shared pool, so other callers' predictions
+    /// interleave with a long run of them. Throws `QuotaLedger.Exceeded` only when the
+    /// quota stopped the call before it could add any.
+    func suggestions(project: Project, iteration: Iteration, images: [ImageRecord], account: Account,
+                     predictNew: Bool = true) async throws -> [UUID: Suggestion] {
         var out: [UUID: Suggestion] = [:]
         let ids = images.compactMap(\.id)
         for start in stride(from: 0, to: ids.count, by: 500) {
@@ -39,37 +44,56 @@ struct SuggestionService {
                 out[s.imageID] = s
             }
         }
-        let detector = project.projectType == "ObjectDetection"
-        let blobs = app.blobStore
+        guard predictNew else { return out }
+        let deadline = Date().addingTimeInterval(Self.maximumSecondsPerCall)
         var made = 0
         for img in images where out[img.id!] == nil {
-            guard made < Self.maximumNewPerCall else { break }
-            made += 1
-            let data = try await app.threadPool.runIfActive { try blobs.read(img.originalHash) }
-            var entries: [Suggestion.Entry]
+            guard made < Self.maximumNewPerCall, made == 0 || Date() < deadline else { break }
+            let key = "\(iteration.id!)|\(img.id!)"
+            let result: (entries: [Suggestion.Entry], started: Bool)
             do {
-                if detector {
-                    entries = try await app.predictor.detect(data, iteration: iteration, account: project.accountID, app: app)
-                        .filter { $0.detection.probability >= Self.minimumBoxProbability }.prefix(Self.maximumBoxes)
-                        .map { Suggestion.Entry(tagID: $0.tagID, probability: $0.detection.probability,
-                                                box: [$0.detection.box.left, $0.detection.box.top, $0.detection.box.width, $0.detection.box.height]) }
-                } else {
-                    entries = try await app.predictor.classify(data, iteration: iteration, account: project.accountID, app: app)
-                        .map { Suggestion.Entry(tagID: $0.tagID, probability: $0.probability, box: nil) }
+                result = try await app.suggestionFlights.entries(key) { [self] in
+                    try await predict(img, project: project, iteration: iteration, account: account)
                 }
-            } catch is ImageDecodeError {
-                entries = []
+            } catch let e as QuotaLedger.Exceeded {
+                if made == 0 { throw e }
+                break
             }
+            made += 1
             let s = Suggestion()
             s.iterationID = iteration.id!; s.imageID = img.id!; s.createdAt = Date()
-            s.predictions = entries
-            s.uncertainty = Double(1 - (entries.map(\.probability).max() ?? 0))
-            do { try await s.create(on: db) } catch let e where (e as? DatabaseError)?.isConstraintFailure == true {
-                // Computed meanwhile by another request, or the image was deleted: either way nothing to keep.
+            s.predictions = result.entries
+            s.uncertainty = Double(1 - (result.entries.map(\.probability).max() ?? 0))
+            if result.started {
+                do { try await s.create(on: db) } catch let e where (e as? DatabaseError)?.isConstraintFailure == true {
+                    // Computed meanwhile by another process, or the image was deleted: either way nothing to keep.
+                }
             }
             out[img.id!] = s
         }
         return out
+    }
+
+    /// One image's suggestion, paid for with one prediction; an image that cannot be
+    /// decoded suggests nothing and costs nothing.
+    private func predict(_ img: ImageRecord, project: Project, iteration: Iteration, account: Account) async throws -> [Suggestion.Entry] {
+        try await QuotaLedger.consumeOne(.predictionsPerMonth, account: account, on: db)
+        do {
+            let blobs = app.blobStore
+            let data = try await app.threadPool.runIfActive { try blobs.read(img.originalHash) }
+            if project.projectType == "ObjectDetection" {
+                return try await app.predictor.detect(data, iteration: iteration, account: project.accountID, app: app)
+                    .filter { $0.detection.probability >= Self.minimumBoxProbability }.prefix(Self.maximumBoxes)
+                    .map { Suggestion.Entry(tagID: $0.tagID, probability: $0.detection.probability,
+                                            box: [$0.detection.box.left, $0.detection.box.top, $0.detection.box.width, $0.detection.box.height]) }
+            }
+            return try await app.predictor.classify(data, iteration: iteration, account: project.accountID, app: app)
+                .map { Suggestion.Entry(tagID: $0.tagID, probability: $0.probability, box: nil) }
+        } catch {
+            try? await QuotaLedger.release(.predictionsPerMonth, account: account, on: db)
+            if error is ImageDecodeError { return [] }
+            throw error
+        }
     }
 
     struct Query {
@@ -80,9 +104,9 @@ struct SuggestionService {
 
     /// The project's untagged images whose suggestion for one of `q.tagIDs` (any tag when
     /// empty) reaches `q.threshold`, by uncertainty; each with the predictions that matched.
-    func matching(project: Project, iteration: Iteration, _ q: Query) async throws -> [(ImageRecord, Suggestion, [Suggestion.Entry])] {
+    func matching(project: Project, iteration: Iteration, account: Account, _ q: Query) async throws -> [(ImageRecord, Suggestion, [Suggestion.Entry])] {
         let untagged = try await ImageService(db: db).matching(project: project, ImageQuery(tagging: .untagged, newestFirst: false))
-        let found = try await suggestions(project: project, iteration: iteration, images: untagged)
+        let found = try await suggestions(project: project, iteration: iteration, images: untagged, account: account)
         let wanted = Set(q.tagIDs.map { $0.lowercased() })
         var out: [(ImageRecord, Suggestion, [Suggestion.Entry])] = []
         for img in untagged {

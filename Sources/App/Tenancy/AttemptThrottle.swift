@@ -22,8 +22,8 @@ struct AttemptThrottle {
     static let signInPair = Bucket(capacity: 5, perSecond: 1.0 / 60)
     /// Per client, across all emails: password spraying from one address.
     static let signInClient = Bucket(capacity: 30, perSecond: 1.0 / 10)
-    /// Per email, across all clients: guessing from many addresses. Generous, so that an
-    /// attacker can only slow the owner down (to one try every 20 seconds), not lock her out.
+    /// Per email, across all clients: guessing from many addresses. It refuses only clients
+    /// that have failed for this email lately, so attackers elsewhere cannot lock the owner out.
     static let signInEmail = Bucket(capacity: 50, perSecond: 1.0 / 20)
     /// Per client: new users.
     static let signUpClient = Bucket(capacity: 5, perSecond: 1.0 / 300)
@@ -66,6 +66,14 @@ struct AttemptThrottle {
         let updated = try row?.decode(column: "updated_at", as: Double.self) ?? t
         let now = min(bucket.capacity, tokens + max(0, t - updated) * bucket.perSecond)
         return max(1, ((1 - now) / bucket.perSecond).rounded(.up))
+    }
+
+    /// Whether `key`'s bucket is full: its client has not failed lately.
+    func isFull(_ rawKey: String, _ bucket: Bucket, now: Date = Date()) async throws -> Bool {
+        let row = try await (db as! SQLDatabase).raw("SELECT tokens, updated_at FROM sign_in_throttle WHERE key = \(bind: Self.rowKey(rawKey))").first()
+        guard let row else { return true }
+        let tokens = try row.decode(column: "tokens", as: Double.self), updated = try row.decode(column: "updated_at", as: Double.self)
+        return tokens + max(0, now.timeIntervalSince1970 - updated) * bucket.perSecond >= bucket.capacity
     }
 
     /// Fills `key`'s bucket again (after a right password).

@@ -11,8 +11,8 @@ final class LocalRateWindow: @unchecked Sendable {
     private let lock = NIOLock()
     private var counts: [Slot: (window: Int64, count: Int)] = [:]
 
-    /// Counts one call; false when this process alone has seen more than `limit` this second.
-    func admit(account: UUID, kind: String, limit: Int, now: Date = Date()) -> Bool {
+    /// Counts one call; returns this process's count for the account this second.
+    func count(account: UUID, kind: String, now: Date = Date()) -> Int {
         let window = Int64(now.timeIntervalSince1970.rounded(.down))
         let slot = Slot(account: account, kind: kind)
         return lock.withLock {
@@ -20,7 +20,7 @@ final class LocalRateWindow: @unchecked Sendable {
             var entry: (window: Int64, count: Int) = counts[slot].flatMap { $0.window == window ? $0 : nil } ?? (window, 0)
             entry.count += 1
             counts[slot] = entry
-            return entry.count <= limit
+            return entry.count
         }
     }
 }

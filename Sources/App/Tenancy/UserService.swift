@@ -34,7 +34,10 @@ struct UserService {
     }
 
     /// Verifies a password. Every attempt takes a token from the (email, client) bucket and
-    /// from the client's bucket before the password is checked; a right password fills the
+    /// from the client's bucket before the password is checked; a client that has failed for
+    /// this email lately also takes one from the email's bucket, and a client that has not
+    /// pays the email's bucket only after a wrong password, so the email's bucket never
+    /// refuses the owner because of guesses from elsewhere. A right password fills the
     /// pair's bucket again. See `AttemptThrottle` for the rates.
     func signIn(email rawEmail: String, password: String, client: String) async throws -> User {
         let email = Self.normalise(email: rawEmail)
@@ -45,19 +48,23 @@ struct UserService {
         let pairKey = "signin:\(email)|\(client)", clientKey = "signin-client:\(client)", emailKey = "signin-email:\(email)"
         // The client's bucket first: a client past its rate creates no rows for new emails.
         if let wait = try await throttle.take(clientKey, AttemptThrottle.signInClient) { throw AttemptThrottle.tooMany(wait) }
+        let failedBefore = try await !throttle.isFull(pairKey, AttemptThrottle.signInPair)
         if let wait = try await throttle.take(pairKey, AttemptThrottle.signInPair) { throw AttemptThrottle.tooMany(wait) }
-        if let wait = try await throttle.take(emailKey, AttemptThrottle.signInEmail) { throw AttemptThrottle.tooMany(wait) }
+        if failedBefore, let wait = try await throttle.take(emailKey, AttemptThrottle.signInEmail) { throw AttemptThrottle.tooMany(wait) }
         let user = try await User.query(on: db).filter(\.$email == email).first()
         let stored = user?.passwordHash
         let ok = try await threadPool.runIfActive { () -> Bool in
             // Hash even for unknown emails so timing does not reveal which exist.
             stored.map { PasswordHasher.verify(password, encoded: $0) } ?? { _ = try? PasswordHasher.hash(password); return false }()
         }
-        guard ok, let user else { throw CVError(.unauthorized, "Unauthorized", "Wrong email or password.") }
+        guard ok, let user else {
+            if !failedBefore { _ = try await throttle.take(emailKey, AttemptThrottle.signInEmail) }
+            throw CVError(.unauthorized, "Unauthorized", "Wrong email or password.")
+        }
         // A right password costs nothing: the pair is full again, the client and email get their token back.
         try await throttle.refill(pairKey)
         try await throttle.giveBack(clientKey, AttemptThrottle.signInClient)
-        try await throttle.giveBack(emailKey, AttemptThrottle.signInEmail)
+        if failedBefore { try await throttle.giveBack(emailKey, AttemptThrottle.signInEmail) }
         return user
     }
 
