@@ -7,7 +7,7 @@ CONFIGURATION ?= debug
 RUN_PACKAGES := libargon2-dev libvips-dev libopenblas-dev libdnnl-dev pkg-config
 TEST_PACKAGES := postgresql chromium chromium-driver python3-venv
 
-.PHONY: run test build deps test-deps bench clean
+.PHONY: run test build deps test-deps bench clean fuzz
 
 deps:
 	@scripts/apt-ensure.sh $(RUN_PACKAGES)
@@ -29,6 +29,11 @@ test-deps: deps
 test: test-deps
 	swift build --build-tests
 	scripts/test-all.sh
+
+# The request fuzzer, long (`make test` runs it short); FUZZ_SEED replays a run.
+fuzz: deps
+	swift build --build-tests
+	FUZZ_ITERATIONS=$${FUZZ_ITERATIONS:-50000} swift test --skip-build --filter FuzzTests
 
 # Benchmarks (release build, outside CI): the engine next to onnxruntime and NumPy.
 bench: deps

@@ -8,7 +8,10 @@ Floods (each from one F0 or S0 account of the attacker):
   that does not exist (answered 429);
 * heavy decodes: 2 clients uploading batches of 4 large, cheap-to-send PNGs (6000x6000);
 * large bodies: 6 clients streaming 100 MB bodies of unknown length at once, and one
-  multipart body of a million empty parts.
+  multipart body of a million empty parts;
+* issue 28: anonymous multipart requests with an empty boundary (they crashed the server),
+  anonymous sign-in forms of 100,000 repeated fields (they froze it), smart-labeling
+  queries over 300 untagged images, and legal 64 × 6 MB multipart batches.
 
 The victim runs 2 clients of `GET /projects` (S0, TPS limit lifted) and one `/healthz`.
 The flood clients run in a process of their own at `FLOOD_NICE` (default 19): on one
@@ -175,6 +178,60 @@ def main():
                 n += 1
             return n
         rows.append(run_flood(url, gkey, "a million empty parts (1 client, 10 MB body)", parts, 1))
+        # Issue 28, item 1: one anonymous request with an empty boundary used to kill the server.
+        def empty_boundary(stop):
+            s = requests.Session()
+            n = 0
+            while time.monotonic() < stop:
+                for path in ("/signin", f"/customvision/v3.3/training/projects/{bproject}/images"):
+                    r = s.post(url + path, data=b"x", headers={"Content-Type": "multipart/form-data; boundary=", "Training-Key": bkey}, timeout=60)
+                    assert r.status_code == 400, r.status_code
+                    n += 1
+            return n
+        rows.append(run_flood(url, gkey, "empty multipart boundaries (4 clients, anonymous and keyed)", empty_boundary, 4))
+
+        # Item 2: 100,000 repeated fields took Vapor's form decoder a minute of CPU.
+        repeated = "&".join(["a=1"] * 100_000)
+
+        def many_fields(stop):
+            s = requests.Session()
+            n = 0
+            while time.monotonic() < stop:
+                r = s.post(f"{url}/signin", data=repeated, headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=120)
+                assert r.status_code in (400, 413), r.status_code
+                n += 1
+            return n
+        rows.append(run_flood(url, gkey, "sign-in forms of 100,000 repeated fields (4 clients, anonymous)", many_fields, 4))
+
+        # Item 5: smart labeling over many untagged images, from a trained project.
+        sproject, siteration = suggestion_project(base, bkey)
+
+        def suggestions(stop):
+            s = requests.Session()
+            s.headers["Training-Key"] = bkey
+            n = 0
+            while time.monotonic() < stop:
+                r = s.post(f"{base}/projects/{sproject}/images/suggested?iterationId={siteration}", json={"maxCount": 256}, timeout=120)
+                assert r.status_code in (200, 429), r.text
+                n += 1
+            return n
+        rows.append(run_flood(url, gkey, "smart-labeling queries (2 clients, 300 untagged images)", suggestions, 2))
+
+        # Item 7: legal 64 × 6 MB batches, parsed at about 1 MB/s on the event loop before.
+        batch = b"".join(b"--bb\r\nContent-Disposition: form-data; name=\"imageData\"; filename=\"x\"\r\n\r\n"
+                         + os.urandom(6 * 1024 * 1024 - 4096) + b"\r\n" for _ in range(64)) + b"--bb--\r\n"
+
+        def batches(stop):
+            n = 0
+            while time.monotonic() < stop:
+                try:
+                    requests.post(f"{base}/projects/{bproject}/images", data=batch, timeout=600,
+                                  headers={"Training-Key": bkey, "Content-Type": "multipart/form-data; boundary=bb"})
+                except requests.RequestException:
+                    pass  # a third large body is refused before it is read
+                n += 1
+            return n
+        rows.append(run_flood(url, gkey, f"multipart batches of 64 × 6 MB (4 clients, {len(batch) >> 20} MB each)", batches, 4))
         rss = int(open(f"/proc/{server.proc.pid}/status").read().split("VmHWM:")[1].split()[0]) // 1024
     finally:
         server.stop()
@@ -188,6 +245,33 @@ def main():
     for name, rate, p50, health, calls, cpu in rows:
         print(f"| {name} | {rate:.1f} | {p50:.1f} | {health:.1f} | {rate / ref:.2f} | {calls or ''} | {cpu:.1f} |")
     print(f"Server peak RSS over the run: {rss} MB")
+
+
+def suggestion_project(base, key):
+    """A classification project trained on 10 tagged images, with 300 untagged ones to suggest for."""
+    h = {"Training-Key": key}
+    project = requests.post(f"{base}/projects?name=smart", headers=h).json()["id"]
+    tags = [requests.post(f"{base}/projects/{project}/tags?name={n}", headers=h).json()["id"] for n in ("red", "blue")]
+
+    def jpeg(rgb, i):
+        img = Image.new("RGB", (96, 96), rgb)
+        img.putpixel((i % 96, i // 96 % 96), (i % 256, 7, 9))
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=95)
+        return buf.getvalue()
+
+    def upload(images, tag=None):
+        for start in range(0, len(images), 64):
+            files = [("imageData", (f"{i}.jpg", data, "image/jpeg")) for i, data in enumerate(images[start:start + 64])]
+            url = f"{base}/projects/{project}/images" + (f"?tagIds={tag}" if tag else "")
+            requests.post(url, files=files, headers=h, timeout=120).raise_for_status()
+    upload([jpeg((200 + i, 20, 20), i) for i in range(5)], tags[0])
+    upload([jpeg((20, 20, 200 + i), i) for i in range(5)], tags[1])
+    upload([jpeg((i % 256, 100, 255 - i % 256), 1000 + i) for i in range(300)])
+    iteration = requests.post(f"{base}/projects/{project}/train", headers=h).json()["id"]
+    while requests.get(f"{base}/projects/{project}/iterations/{iteration}", headers=h).json()["status"] == "Training":
+        time.sleep(1)
+    return project, iteration
 
 
 def cpu_seconds(pid):

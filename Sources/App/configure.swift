@@ -61,7 +61,7 @@ public func configure(_ app: Application) async throws {
     app.middleware.use(ErrorResponder())
     app.middleware.use(RequestShapeGuard())
     app.middleware.use(MethodNotAllowed(routes: app.routes))
-    app.middleware.use(FileMiddleware(publicDirectory: app.directory.publicDirectory))
+    app.middleware.use(PublicFiles(publicDirectory: app.directory.publicDirectory))
     app.middleware.use(PortalNotFoundPage())
 
     try app.register(collection: HealthController(expectedMigrations: migrations.count))

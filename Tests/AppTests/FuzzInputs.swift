@@ -109,7 +109,7 @@ struct FuzzInputs {
 
     mutating func segment() -> String {
         if chance(0.7) { return pick([project, UUID().uuidString, "prod", "images", "tags", "iterations"]) }
-        if chance(0.3) { return String(repeating: "s", count: int(200...400)) }
+        if chance(0.3) { return String(repeating: pick(["s", "%41"]), count: int(200...400)) }
         return token().addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/", "?", "#"])) ?? "x"
     }
 
@@ -134,6 +134,7 @@ struct FuzzInputs {
             (.POST, "/customvision/v2.0/Prediction/\(project)/image", ["Prediction-Key": predictionKey]),
             (.GET, "/customvision/v3.3/training/\(segment())/\(segment())/\(segment())", ["Training-Key": trainingKey]),
             (.GET, "/accounts/\(account)/projects/\(segment())/\(segment())", ["Cookie": cookie]),
+            (.GET, "/\(segment())", [:]), (.GET, "/css/\(segment())", ["Cookie": cookie]),
         ]
         var (method, path, headers) = pick(routes)
         if chance(0.6) { path += "?" + query() }

@@ -10,7 +10,7 @@ struct ExportsController: RouteCollection {
         t.post(use: export)
     }
 
-    private func service(_ req: Request) -> ExportService { ExportService(db: req.db, domains: req.application.domainCatalog) }
+    private func service(_ req: Request) -> ExportService { ExportService(db: req.db, domains: req.application.domainCatalog, settings: req.application.settings) }
 
     private func wire(_ e: Export, _ req: Request) -> WireExport {
         WireExport(e, signer: req.application.blobSigner, base: req.application.settings.publicURL)

@@ -54,6 +54,8 @@ struct CustomVisionImporter: Sendable {
     /// fetched: a run holds at most this many source images in memory, whatever page size
     /// the source answers with.
     static let batch = 4
+    /// Azure's largest project holds 100,000 images; a source claiming more is not believed.
+    static let maxImagesPerProject = 1_000_000
 
     static func normalise(endpoint: String) -> String {
         var e = endpoint.trimmingCharacters(in: .whitespaces).lowercased()
@@ -93,7 +95,8 @@ struct CustomVisionImporter: Sendable {
         let project = try await targetProject(for: sp, progress: progress, index: n)
         progress.update { $0.projects[n].targetID = project.id!.uuidString.lowercased() }
         let tagMap = try await copyTags(from: sp.id, to: project, progress: progress, index: n)
-        let total = try await source.imageCount(sp.id)
+        // A number from the source: range-checked before any arithmetic.
+        let total = min(max(0, try await source.imageCount(sp.id)), Self.maxImagesPerProject)
         progress.update { $0.projects[n].imagesTotal = total }
         let ingestor = ImageIngestor(db: app.db, blobs: app.blobStore, decoder: app.decodePool, settings: app.settings)
         // Never more images than the source counted, nor pages than that count needs: a

@@ -14,8 +14,11 @@ struct CustomVisionSource: Sendable {
     let endpoint: String
     let trainingKey: String
     let http: HTTPClient
-    /// Checked on the endpoint and on every image URI when set (the portal's imports).
-    let policy: URLPolicy?
+    /// Checked on the endpoint and on every image URI (but those of `trustedOrigin`).
+    let policy: URLPolicy
+    /// `scheme://host:port` the operator named on the command line: fetched without the
+    /// policy. Image URIs the source names elsewhere are still checked.
+    var trustedOrigin: String? = nil
     /// Told each time the source answers 429 (the importer counts them).
     var onThrottle: @Sendable (Int) -> Void = { _ in }
 
@@ -103,10 +106,18 @@ struct CustomVisionSource: Sendable {
 
     private func fetch(_ url: String, headers: HTTPHeaders, limit: Int) async throws -> Data {
         var target = url, headers = headers
-        if let policy {
+        if Self.origin(url) == nil || Self.origin(url) != trustedOrigin {
             switch policy.check(url) {
             case .failure(let why):
-                throw Failure(description: "\(URL(string: url)?.host ?? "the address") may not be fetched from this server (\(why)).")
+                // Which address a name resolved to stays on the server: it may be an internal one.
+                let reason: String
+                switch why {
+                case .disabled: reason = "fetching is turned off"
+                case .badURL: reason = "not an http or https address"
+                case .forbiddenAddress: reason = "not a public address"
+                case .unresolvable: reason = "the name does not resolve"
+                }
+                throw Failure(description: "\(URL(string: url)?.host ?? "the address") may not be fetched from this server (\(reason)).")
             case .success(let addresses):
                 // Plain http goes to the address just checked (Host header kept), so a second
                 // DNS answer cannot point it elsewhere; https is bound to its name by TLS.
@@ -126,7 +137,7 @@ struct CustomVisionSource: Sendable {
                 response = try await http.execute(request, timeout: .seconds(60))
             } catch {
                 failures += 1
-                guard failures < 4 else { throw Failure(description: "\(Self.safe(url)) could not be reached: \(error)") }
+                guard failures < 4 else { throw Failure(description: "\(Self.safe(url)) could not be reached: \(Self.unreachable(error))") }
                 try await Task.sleep(nanoseconds: UInt64(failures) * 1_000_000_000)
                 continue
             }
@@ -148,6 +159,19 @@ struct CustomVisionSource: Sendable {
                 throw Failure(description: "\(Self.safe(url)) answered \(response.status.code)\(code.map { " \($0)" } ?? "")\(response.status.code == 401 ? ": check the endpoint and training key" : "").")
             }
         }
+    }
+
+    /// Why a connection failed, without the addresses a connection error lists (internal
+    /// DNS answers among them).
+    static func unreachable(_ error: Error) -> String {
+        if let e = error as? HTTPClientError { return "\(e)" }
+        return "the connection failed"
+    }
+
+    /// `scheme://host:port`, the port made explicit.
+    static func origin(_ url: String) -> String? {
+        guard let c = URLComponents(string: url), let scheme = c.scheme?.lowercased(), let host = c.host?.lowercased() else { return nil }
+        return "\(scheme)://\(host):\(c.port ?? (scheme == "https" ? 443 : 80))"
     }
 
     /// A URL without its query (signed image URIs carry their signature there).

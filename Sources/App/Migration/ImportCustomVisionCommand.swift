@@ -36,7 +36,10 @@ struct ImportCustomVisionCommand: AsyncCommand {
         for id in (signature.project ?? "").split(separator: ",").map({ String($0).trimmingCharacters(in: .whitespaces) })
         where !id.isEmpty && !ids.contains(id) { ids.append(id) }
         let progress = CustomVisionImporter.Progress()
-        let source = CustomVisionSource(endpoint: from, trainingKey: key, http: app.http.client.shared, policy: nil,
+        // The endpoint is the operator's choice; where its answers point is not.
+        let source = CustomVisionSource(endpoint: from, trainingKey: key, http: app.http.client.shared,
+                                        policy: URLPolicy(enabled: true, allowLoopback: app.settings.imageURLAllowLoopback),
+                                        trustedOrigin: CustomVisionSource.origin(from),
                                         onThrottle: { _ in progress.update { $0.throttled += 1 } })
         let importer = CustomVisionImporter(app: app, source: source, account: account)
         let terminal = isatty(STDOUT_FILENO) == 1

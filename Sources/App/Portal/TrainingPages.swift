@@ -298,7 +298,7 @@ struct TrainingPages: RouteCollection {
             })]),
             H.button("Export", id: "export-button"),
         ]))
-        let exports = try await ExportService(db: req.db, domains: req.application.domainCatalog).exports(it)
+        let exports = try await ExportService(db: req.db, domains: req.application.domainCatalog, settings: req.application.settings).exports(it)
         if !exports.isEmpty {
             let signer = req.application.blobSigner, publicURL = req.application.settings.publicURL
             let pending = exports.contains { $0.status == "Exporting" }
@@ -353,7 +353,7 @@ struct TrainingPages: RouteCollection {
         let iteration = try await it(req, c)
         let target = ((try? req.content.get(String.self, at: "target")) ?? "").split(separator: "|").map(String.init)
         do {
-            _ = try await ExportService(db: req.db, domains: req.application.domainCatalog)
+            _ = try await ExportService(db: req.db, domains: req.application.domainCatalog, settings: req.application.settings)
                 .request(project: c.project, iteration: iteration, platform: target.first, flavor: target.count > 1 ? target[1] : nil)
         } catch let e as CVError {
             return req.redirect(to: performanceURL(c, iteration, fragment: "#export"), flash: nil, error: "Not exported: \(e.message)")

@@ -7,15 +7,14 @@ import Vapor
 actor SuggestionFlights {
     private var running: [String: Task<[Suggestion.Entry], Error>] = [:]
 
-    /// The entries for `key`, from a prediction already running or from `compute`, and
-    /// whether this caller started it (and so paid for it).
-    func entries(_ key: String, _ compute: @escaping @Sendable () async throws -> [Suggestion.Entry]) async throws
-        -> (entries: [Suggestion.Entry], started: Bool) {
-        if let task = running[key] { return (try await task.value, false) }
+    /// The entries for `key`, from a prediction already running or from `compute` (which
+    /// pays for it and keeps it).
+    func entries(_ key: String, _ compute: @escaping @Sendable () async throws -> [Suggestion.Entry]) async throws -> [Suggestion.Entry] {
+        if let task = running[key] { return try await task.value }
         let task = Task { try await compute() }
         running[key] = task
         defer { running[key] = nil }
-        return (try await task.value, true)
+        return try await task.value
     }
 }
 

@@ -50,28 +50,33 @@ struct SuggestionService {
         for img in images where out[img.id!] == nil {
             guard made < Self.maximumNewPerCall, made == 0 || Date() < deadline else { break }
             let key = "\(iteration.id!)|\(img.id!)"
-            let result: (entries: [Suggestion.Entry], started: Bool)
+            let entries: [Suggestion.Entry]
             do {
-                result = try await app.suggestionFlights.entries(key) { [self] in
-                    try await predict(img, project: project, iteration: iteration, account: account)
+                entries = try await app.suggestionFlights.entries(key) { [self] in
+                    let entries = try await predict(img, project: project, iteration: iteration, account: account)
+                    // Kept before the flight ends, so a later caller finds the row, not a new prediction.
+                    do { try await Self.suggestion(iteration: iteration, image: img, entries).create(on: db) }
+                    catch let e where (e as? DatabaseError)?.isConstraintFailure == true {
+                        // Computed meanwhile by another process, or the image was deleted: either way nothing to keep.
+                    }
+                    return entries
                 }
             } catch let e as QuotaLedger.Exceeded {
                 if made == 0 { throw e }
                 break
             }
             made += 1
-            let s = Suggestion()
-            s.iterationID = iteration.id!; s.imageID = img.id!; s.createdAt = Date()
-            s.predictions = result.entries
-            s.uncertainty = Double(1 - (result.entries.map(\.probability).max() ?? 0))
-            if result.started {
-                do { try await s.create(on: db) } catch let e where (e as? DatabaseError)?.isConstraintFailure == true {
-                    // Computed meanwhile by another process, or the image was deleted: either way nothing to keep.
-                }
-            }
-            out[img.id!] = s
+            out[img.id!] = Self.suggestion(iteration: iteration, image: img, entries)
         }
         return out
+    }
+
+    private static func suggestion(iteration: Iteration, image: ImageRecord, _ entries: [Suggestion.Entry]) -> Suggestion {
+        let s = Suggestion()
+        s.iterationID = iteration.id!; s.imageID = image.id!; s.createdAt = Date()
+        s.predictions = entries
+        s.uncertainty = Double(1 - (entries.map(\.probability).max() ?? 0))
+        return s
     }
 
     /// One image's suggestion, paid for with one prediction; an image that cannot be

@@ -52,7 +52,7 @@ struct RateLimitMiddleware: AsyncMiddleware {
             var count = LocalRateWindow.shared.count(account: id, kind: kind, now: now)
             if count <= limit { count = try await RateLimiter.count(account: account, kind: kind, now: now, on: db) }
             admitted = count <= limit
-            guard !admitted, attempt == 0, count <= 2 * limit else { break }
+            guard !admitted, attempt == 0, count - limit <= limit else { break }
             let next = now.timeIntervalSince1970.rounded(.down) + 1
             try await Task.sleep(nanoseconds: UInt64(max(0, next - Date().timeIntervalSince1970) * 1e9) + 1_000_000)
         }

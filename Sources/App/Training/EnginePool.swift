@@ -91,7 +91,7 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
             }
             let reason = "\(error)"
             app.logger.error("training failed", metadata: ["iteration": "\(job.iterationID)", "error": "\(reason)"])
-            try? await queue.fail(job, error: reason, details: "Training failed: \(reason)")
+            try? await queue.fail(job, error: reason, details: "Training failed: \(FailureText.describe(error))")
         }
     }
 
@@ -108,7 +108,7 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
             if Task.isCancelled { return }
             let reason = "\(error)"
             app.logger.error("import failed", metadata: ["project": "\(job.projectID.map { "\($0)" } ?? "-")", "error": "\(reason)"])
-            try? await queue.fail(job, error: reason, details: reason)
+            try? await queue.fail(job, error: reason, details: FailureText.describe(error))
         }
     }
 
@@ -123,7 +123,7 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
             if Task.isCancelled { return }
             let reason = "\(error)"
             app.logger.error("export failed", metadata: ["export": "\(job.exportID.map { "\($0)" } ?? "-")", "error": "\(reason)"])
-            try? await queue.fail(job, error: reason, details: reason)
+            try? await queue.fail(job, error: reason, details: FailureText.describe(error))
         }
     }
 }

@@ -5,6 +5,8 @@ import Vapor
 struct ExportService {
     let db: Database
     let domains: DomainCatalog
+    /// Where exports are written: none starts while the disk is below `MIN_FREE_DISK_MB`.
+    let settings: Settings
 
     /// Starts an export of a trained iteration, or returns the one already running or done
     /// for the same platform and flavor; a failed one is started again.
@@ -17,6 +19,8 @@ struct ExportService {
         let target = try ExportTarget.parse(platform: platform, flavor: flavor,
                                             allowed: ExportTarget.allowed(domain: domains.domain(it.domainID), project: project))
         let iterationID = it.id!, projectID = project.id!
+        if let existing = try await Self.find(iterationID, target, on: db), existing.status != "Failed" { return existing }
+        try StorageSpace.refuseWritesIfLow(settings: settings)
         do {
             let export = try await db.writeTransaction { tx in
                 if let existing = try await Self.find(iterationID, target, on: tx) {
