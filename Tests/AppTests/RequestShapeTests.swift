@@ -137,6 +137,25 @@ final class RequestShapeTests: XCTestCase {
         XCTAssertEqual(utf8.first?.0, "form-data; name=\"f\"; filename=\"\u{e9}t\u{e9}.jpg\"", "UTF-8 in a header value, as browsers send file names")
     }
 
+    /// Through a real socket, where the body arrives in chunks and delimiters straddle them:
+    /// 64 parts are a batch, 65 are refused.
+    func testStreamedBatchesCountTheirPartsAcrossChunks() async throws {
+        let (app, key, _, _, _) = try await setUp()
+        let project = try await app.training(.POST, "projects?name=stream", key: key).object["id"] as! String
+        let tester = try app.testable(method: .running(port: 0))
+        for (parts, refused) in [(64, false), (65, true)] {
+            var body = ByteBuffer()
+            for i in 0..<parts { body.writeString("--b\r\nContent-Disposition: form-data; name=\"imageData\"\r\n\r\n" + String(repeating: "x", count: 3000 + i)) ; body.writeString("\r\n") }
+            body.writeString("--b--\r\n")
+            let res = try await tester.sendRequest(.POST, "/customvision/v3.3/training/projects/\(project)/images",
+                                                   headers: ["Training-Key": key, "Content-Type": "multipart/form-data; boundary=b"], body: body)
+            let code = APIResponse(status: res.status, headers: res.headers, body: res.body.string).code
+            XCTAssertLessThan(res.status.code, 500)
+            XCTAssertEqual(code == "BadRequestImageBatch", refused, "\(parts) parts: \(res.status) \(res.body.string.prefix(200))")
+        }
+        try await app.asyncShutdown()
+    }
+
     func testTheFormTokenScanDecodesOnlyItsField() {
         XCTAssertEqual(FormField.urlEncoded("_csrf", in: Array("a=1&_csrf=ab%2Bc+d&_csrf=no".utf8)), "ab+c d")
         XCTAssertNil(FormField.urlEncoded("_csrf", in: Array("a=1&x_csrf=1&_csrf".utf8)))

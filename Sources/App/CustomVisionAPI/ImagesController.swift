@@ -55,10 +55,8 @@ struct ImagesController: RouteCollection {
         var items: [IngestItem] = []
         try await UploadGate.shared.admit(req, account: req.account.id!) {
             if let boundary = try MultipartBoundary.of(req.headers.contentType) {
-                for part in try await RequestBodyReader.multipart(req, boundary: boundary, maxParts: ImageIngestor.maxBatch,
-                                                                  limit: RequestBodyReader.trainingMultipart) {
-                    items.append(IngestItem(data: Data(buffer: part.body)))
-                }
+                items = try await RequestBodyReader.multipart(req, boundary: boundary, maxParts: ImageIngestor.maxBatch,
+                                                              limit: RequestBodyReader.trainingMultipart, account: req.account.id!) { IngestItem(data: Data(buffer: $0.body)) }
             } else {
                 items.append(IngestItem(data: Data(buffer: try await RequestBodyReader.collect(req, limit: RequestBodyReader.trainingImage))))
             }

@@ -29,12 +29,11 @@ enum MultipartBody {
     /// `\r\n--boundary`, which ends every part (RFC 2046 §5.1.1).
     static func delimiter(_ boundary: MultipartBoundary) -> [UInt8] { [13, 10, 45, 45] + Array(boundary.value.utf8) }
 
-    /// How many delimiters `bytes` holds from `start`, and where the search may resume once
-    /// more bytes arrive (a delimiter may straddle the end).
-    static func countDelimiters(_ bytes: UnsafeRawBufferPointer, from start: Int, delimiter: [UInt8]) -> (count: Int, resume: Int) {
-        var count = 0, at = start
+    /// How many delimiters `bytes` holds.
+    static func countDelimiters(_ bytes: UnsafeRawBufferPointer, delimiter: [UInt8]) -> Int {
+        var count = 0, at = 0
         while let found = find(delimiter, in: bytes, from: at) { count += 1; at = found + delimiter.count }
-        return (count, max(at, bytes.count - delimiter.count + 1))
+        return count
     }
 
     private struct Span { var headers: HTTPHeaders; var body: Range<Int> }

@@ -40,10 +40,13 @@ enum RequestBodyReader {
         }
     }
 
-    /// The parts of a multipart body, counted while it streams in and split once it has
-    /// arrived; at most `maxParts` parts and `limit` bytes, refused at the first part or
-    /// byte beyond.
-    static func multipart(_ req: Request, boundary: MultipartBoundary, maxParts: Int, limit: Int) async throws -> [MultipartPart] {
+    /// The parts of a multipart body, each made a `T` by `convert`: counted while it streams
+    /// in, then joined, split and converted as `account`'s work on the upload decode pool
+    /// (at nice 10): hundreds of megabytes of copying would otherwise hold an event loop or
+    /// a Swift concurrency thread, and every other request with it. At most `maxParts` parts
+    /// and `limit` bytes, refused at the first part or byte beyond.
+    static func multipart<T: Sendable>(_ req: Request, boundary: MultipartBoundary, maxParts: Int, limit: Int, account: UUID,
+                                       convert: @escaping @Sendable (MultipartPart) -> T) async throws -> [T] {
         if let n = declaredLength(req), n > limit { throw tooLarge(limit) }
         let collector = PartCollector(boundary: boundary, maxParts: maxParts, limit: limit)
         let loop = req.eventLoop
@@ -67,8 +70,9 @@ enum RequestBodyReader {
                 }
             }
         }
-        // Split here, off the event loop.
-        return try parts(collector.body, boundary: boundary, maxParts: maxParts)
+        return try await req.application.decodePool.run(account: account) {
+            try parts(collector.joined(), boundary: boundary, maxParts: maxParts).map(convert)
+        }
     }
 
     /// The parts of a multipart body already in memory, at most `maxParts`.
@@ -85,11 +89,15 @@ enum RequestBodyReader {
 
     /// Keeps a streaming multipart body within its limits: bytes, and parts counted by
     /// their delimiters as they arrive (so a batch is refused at its first part too many).
+    /// Chunks are kept as they came: growing one buffer would copy hundreds of megabytes on
+    /// the event loop each time it doubles.
     private final class PartCollector: @unchecked Sendable {
         private let delimiter: [UInt8]
         private let maxParts: Int, limit: Int
-        private(set) var body = ByteBuffer()
-        private var delimiters = 0, scanned = 0, received = 0
+        private var chunks: [ByteBuffer] = []
+        /// The last bytes seen, shorter than a delimiter: one may straddle two chunks.
+        private var tail: [UInt8] = []
+        private var delimiters = 0, received = 0
 
         init(boundary: MultipartBoundary, maxParts: Int, limit: Int) {
             delimiter = MultipartBody.delimiter(boundary)
@@ -105,17 +113,30 @@ enum RequestBodyReader {
             received += chunk.readableBytes
             guard received <= limit else { return RequestBodyReader.tooLarge(limit) }
             guard refusal == nil else { return nil }
-            var chunk = chunk
-            body.writeBuffer(&chunk)
-            let (found, resume) = body.withUnsafeReadableBytes { MultipartBody.countDelimiters($0, from: scanned, delimiter: delimiter) }
-            delimiters += found
-            scanned = resume
+            chunks.append(chunk)
+            let keep = delimiter.count - 1
+            // Delimiters that start in the tail and end in this chunk, then those inside it.
+            let joint = tail + chunk.getBytes(at: chunk.readerIndex, length: min(keep, chunk.readableBytes))!
+            delimiters += joint.withUnsafeBytes { raw in
+                var n = 0, at = 0
+                while let found = MultipartBody.find(delimiter, in: raw, from: at), found < tail.count { n += 1; at = found + 1 }
+                return n
+            }
+            delimiters += chunk.withUnsafeReadableBytes { MultipartBody.countDelimiters($0, delimiter: delimiter) }
+            tail = Array((tail + chunk.getBytes(at: chunk.readerIndex + max(0, chunk.readableBytes - keep), length: min(keep, chunk.readableBytes))!).suffix(keep))
             // n parts end in n delimiters after the first (which may have no line break before it).
             if delimiters > maxParts + 1 {
                 refusal = RequestBodyReader.tooManyParts(maxParts)
-                body = ByteBuffer()
+                chunks = []
             }
             return nil
+        }
+
+        /// The body in one buffer, one copy.
+        func joined() -> ByteBuffer {
+            var body = ByteBufferAllocator().buffer(capacity: chunks.reduce(0) { $0 + $1.readableBytes })
+            for chunk in chunks { body.writeImmutableBuffer(chunk) }
+            return body
         }
     }
 }
