@@ -38,5 +38,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0032_CreateImportedProjects(),
         M0033_CreateSuggestions(),
         M0034_DefaultIteration(),
+        M0035_ImportSnapshot(),
     ]
 }

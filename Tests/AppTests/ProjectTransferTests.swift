@@ -106,6 +106,9 @@ final class ProjectTransferTests: XCTestCase {
         _ = try await app.upload(project, key: key, try distinctImages(6), tagIds: [colour])
         _ = try await app.upload(project, key: key, try greyImages(6), tagIds: [grey])
         let exportToken = try await app.training(.GET, "projects/\(project)/export", key: key).object["token"] as! String
+        // Made after the export: the token does not copy them (it is a snapshot, not a live grant).
+        let late = try await app.training(.POST, "projects/\(project)/tags?name=late", key: key).object["id"] as! String
+        _ = try await app.upload(project, key: key, try distinctImages(2, from: 60), tagIds: [late])
 
         // Over the target's image limit: refused before anything is made.
         _ = try await app.admin(.PUT, "accounts/\(small["id"] as! String)/overrides", token: token, body: #"{"imagesPerProject":10}"#)
@@ -137,6 +140,10 @@ final class ProjectTransferTests: XCTestCase {
         XCTAssertEqual(imported.object["name"] as? String, "cls", "the source's name when none is given")
         let _v4 = try await waitForImport(app, copy, key: smallKey)
         XCTAssertEqual(_v4, "Succeeded")
+        let copied = try await app.training(.GET, "projects/\(copy)/images/count", key: smallKey).body
+        XCTAssertEqual(copied, "12", "the images of the export, not those added since")
+        let copiedTags = try await app.training(.GET, "projects/\(copy)/tags", key: smallKey).array.compactMap { $0["name"] as? String }
+        XCTAssertEqual(Set(copiedTags), ["colour", "grey"])
         let started = try await app.training(.POST, "projects/\(copy)/train", key: smallKey)
         let iteration = try XCTUnwrap(started.object["id"] as? String, started.body)
         let _status = try await app.trainedStatus(project: copy, iteration: iteration, key: smallKey)

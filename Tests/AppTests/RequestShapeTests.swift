@@ -127,6 +127,8 @@ final class RequestShapeTests: XCTestCase {
         let inside = try split("--b\r\nX: 1\r\n\r\nbody with --b inside\r\n--b--")
         XCTAssertEqual(inside.map(\.1), ["body with --b inside"])
         XCTAssertThrowsError(try split("--b\r\nX: 1\r\n\r\n\r\n--b\r\nno blank line after headers\r\n--b--"))
+        let headersOnly = try split("--b\r\nX: 1\r\n\r\n--b\r\n\r\nnext\r\n--b--")
+        XCTAssertEqual(headersOnly.map(\.1), ["", "next"], "a part of headers and no body does not swallow the next part")
         XCTAssertThrowsError(try split("--b\r\n\u{e9}: x\r\n\r\nbody\r\n--b--"))   // a header name above 127
         XCTAssertThrowsError(try split("--b\r\nX: 1\r\n\r\nno end"))
         XCTAssertThrowsError(try split("no delimiter at all"))

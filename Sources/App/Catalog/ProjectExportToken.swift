@@ -1,12 +1,15 @@
 import Crypto
 import Foundation
 
-/// The token `export_project` hands out and `import_project` takes: which project, until
-/// when, signed with the server's key. It names one project and grants nothing but a copy
-/// of it; holding it is the permission, as with Azure's tokens.
+/// The token `export_project` hands out and `import_project` takes: which project, when it
+/// was issued, until when, signed with the server's key. It names one project and grants
+/// nothing but a copy of it as it was when issued (the tags and images that existed then);
+/// holding it is the permission, as with Azure's tokens.
 struct ProjectExportToken: Equatable {
     var projectID: UUID
     var expires: Date
+    /// Nil in tokens issued before tokens carried it: those copy the project as it is.
+    var issued: Date? = nil
 
     /// How long a token can be imported after it was made.
     static let lifetime: TimeInterval = 24 * 3600
@@ -14,11 +17,13 @@ struct ProjectExportToken: Equatable {
 
     enum Invalid: Error { case malformed, badSignature, expired }
 
-    private struct Payload: Codable { var p: UUID; var e: Int }
+    /// `i`: the issue time in milliseconds, rounded up (nothing made after it is copied).
+    private struct Payload: Codable { var p: UUID; var e: Int; var i: Int? }
 
     /// `v1.<payload, base64url>.<HMAC-SHA256, base64url>`; the MAC covers the version and payload.
     func encoded(key: SymmetricKey) -> String {
-        let payload = try! JSONEncoder().encode(Payload(p: projectID, e: Int(expires.timeIntervalSince1970)))
+        let payload = try! JSONEncoder().encode(Payload(p: projectID, e: Int(expires.timeIntervalSince1970),
+                                                     i: issued.map { Int(($0.timeIntervalSince1970 * 1000).rounded(.up)) }))
         let body = "v1." + Self.base64url(payload)
         return body + "." + Self.base64url(Data(HMAC<SHA256>.authenticationCode(for: Data(Self.purpose(body).utf8), using: key)))
     }
@@ -36,7 +41,7 @@ struct ProjectExportToken: Equatable {
         guard let p = try? JSONDecoder().decode(Payload.self, from: payload) else { throw Invalid.malformed }
         let expires = Date(timeIntervalSince1970: TimeInterval(p.e))
         guard expires > now else { throw Invalid.expired }
-        return ProjectExportToken(projectID: p.p, expires: expires)
+        return ProjectExportToken(projectID: p.p, expires: expires, issued: p.i.map { Date(timeIntervalSince1970: TimeInterval($0) / 1000) })
     }
 
     /// Keeps these MACs apart from the blob URLs', which use the same key.

@@ -2,8 +2,8 @@ import Fluent
 import Foundation
 import Vapor
 
-/// Fills a project made by `import_project` from the project its token exported: tags,
-/// then images in chunks (blob hashes shared, not copied) with their tags, regions and
+/// Fills a project made by `import_project` from the project its token exported, as it was
+/// when the token was issued (tags and images made since are not copied): tags, then images in chunks (blob hashes shared, not copied) with their tags, regions and
 /// metadata, each chunk paying the target's image quota. A retried job skips what an
 /// earlier attempt copied (tags by name, images by content hash). Ends with the project's
 /// status Succeeded, or Failed when the source went away or the target's quota ran out.
@@ -25,8 +25,9 @@ struct ProjectImportJob {
         guard let account = try await Account.find(target.accountID, on: db) else { throw Cancelled() }
         let tagMap = try await copyTags(from: source, to: target, account: account)
         let have = Set(try await ImageRecord.query(on: db).filter(\.$projectID == targetID).all().map(\.originalHash))
-        let pending = try await ImageRecord.query(on: db).filter(\.$projectID == sourceID).sort(\.$createdAt).sort(\.$id).all()
-            .filter { !have.contains($0.originalHash) }
+        var images = ImageRecord.query(on: db).filter(\.$projectID == sourceID)
+        if let snapshot = job.snapshotAt { images = images.filter(\.$createdAt <= snapshot) }
+        let pending = try await images.sort(\.$createdAt).sort(\.$id).all().filter { !have.contains($0.originalHash) }
         for start in stride(from: 0, to: pending.count, by: Self.chunk) {
             guard try await Job.find(job.id, on: db)?.state == "running" else { throw Cancelled() }
             try await copy(pending[start..<min(start + Self.chunk, pending.count)].compactMap(\.id), to: target, account: account, tags: tagMap)
@@ -36,7 +37,9 @@ struct ProjectImportJob {
 
     /// Source tag id → target tag id; tags an earlier attempt made are reused by name.
     private func copyTags(from source: Project, to target: Project, account: Account) async throws -> [UUID: UUID] {
-        let sourceTags = try await Tag.query(on: db).filter(\.$projectID == source.id!).sort(\.$createdAt).all()
+        var tags = Tag.query(on: db).filter(\.$projectID == source.id!)
+        if let snapshot = job.snapshotAt { tags = tags.filter(\.$createdAt <= snapshot) }
+        let sourceTags = try await tags.sort(\.$createdAt).all()
         return try await db.writeTransaction { tx in
             var existing: [String: UUID] = [:]
             for t in try await Tag.query(on: tx).filter(\.$projectID == target.id!).all() { existing[t.nameKey] = t.id! }

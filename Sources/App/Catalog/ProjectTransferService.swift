@@ -23,7 +23,7 @@ struct ProjectTransferService {
         let id = project.id!
         let images = try await ImageRecord.query(on: db).filter(\.$projectID == id).count()
         let regions = try await ImageRegion.query(on: db).filter(\.$projectID == id).count()
-        let token = ProjectExportToken(projectID: id, expires: now.addingTimeInterval(ProjectExportToken.lifetime))
+        let token = ProjectExportToken(projectID: id, expires: now.addingTimeInterval(ProjectExportToken.lifetime), issued: now)
         return Summary(iterations: try await Iteration.query(on: db).filter(\.$projectID == id).count(),
                        images: images, tags: try await Tag.query(on: db).filter(\.$projectID == id).count(), regions: regions,
                        estimatedImportMilliseconds: Self.estimatedMilliseconds(images: images, regions: regions),
@@ -45,8 +45,16 @@ struct ProjectTransferService {
             throw invalid("The project this token exports no longer exists.")
         }
         guard source.status == "Succeeded" else { throw invalid("The project this token exports is itself still importing, or failed to.") }
-        let tags = try await Tag.query(on: db).filter(\.$projectID == source.id!).count()
-        let images = try await ImageRecord.query(on: db).filter(\.$projectID == source.id!).count()
+        // What the token copies: the tags and images that existed when it was issued.
+        let snapshot = token.issued
+        var tagQuery = Tag.query(on: db).filter(\.$projectID == source.id!)
+        var imageQuery = ImageRecord.query(on: db).filter(\.$projectID == source.id!)
+        if let snapshot {
+            tagQuery = tagQuery.filter(\.$createdAt <= snapshot)
+            imageQuery = imageQuery.filter(\.$createdAt <= snapshot)
+        }
+        let tags = try await tagQuery.count()
+        let images = try await imageQuery.count()
         // A new project starts at zero, so the limits alone say whether it fits.
         for (quota, need) in [(Quota.tagsPerProject, tags), (.imagesPerProject, images)] {
             if let limit = try await LimitResolver.limit(quota, for: account, on: db), need > limit {
@@ -64,7 +72,7 @@ struct ProjectTransferService {
             changes: changes, status: "Importing") { tx, made in
                 let job = Job()
                 job.kind = "import"; job.iterationID = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
-                job.projectID = made.id; job.sourceProjectID = sourceID
+                job.projectID = made.id; job.sourceProjectID = sourceID; job.snapshotAt = snapshot
                 job.state = "queued"; job.attempts = 0; job.createdAt = Date()
                 try await job.create(on: tx)
             }

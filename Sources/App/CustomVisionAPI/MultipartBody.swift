@@ -53,15 +53,24 @@ enum MultipartBody {
                 while pos < raw.count, raw[pos] == 32 || raw[pos] == 9 { pos += 1 }   // transport padding
                 guard matches(crlf, in: raw, at: pos) else { throw Failure.malformed }
                 pos += 2
+                // The part is everything up to the next delimiter: `headers [CRLF body]`,
+                // where the headers (each line ending in CRLF) may be none.
+                guard let end = find(delimiter, in: raw, from: pos) else { throw Failure.malformed }
+                let part = UnsafeRawBufferPointer(rebasing: raw[pos..<end])
                 let headerEnd: Int, bodyStart: Int
-                if matches(crlf, in: raw, at: pos) {
-                    headerEnd = pos; bodyStart = pos + 2
+                if part.isEmpty {
+                    headerEnd = pos; bodyStart = pos                          // no headers, no body
+                } else if matches(crlf, in: part, at: 0) {
+                    headerEnd = pos; bodyStart = pos + 2                      // no headers
+                } else if let e = find([13, 10, 13, 10], in: part, from: 0) {
+                    headerEnd = pos + e; bodyStart = pos + e + 4              // headers, a blank line, the body
+                } else if matches(crlf, in: part, at: part.count - 2) {
+                    headerEnd = end - 2; bodyStart = end                      // headers, no body
                 } else {
-                    guard let e = find([13, 10, 13, 10], in: raw, from: pos), e - pos <= maxHeaderBytes else { throw Failure.malformed }
-                    headerEnd = e; bodyStart = e + 4
+                    throw Failure.malformed
                 }
+                guard headerEnd - pos <= maxHeaderBytes else { throw Failure.malformed }
                 let headers = try parseHeaders(UnsafeRawBufferPointer(rebasing: raw[pos..<headerEnd]))
-                guard let end = find(delimiter, in: raw, from: bodyStart) else { throw Failure.malformed }
                 guard out.count < maxParts else { throw Failure.tooManyParts }
                 out.append(Span(headers: headers, body: bodyStart..<end))
                 pos = end + delimiter.count

@@ -98,6 +98,9 @@ enum RequestBodyReader {
         /// The last bytes seen, shorter than a delimiter: one may straddle two chunks.
         private var tail: [UInt8] = []
         private var delimiters = 0, received = 0
+        /// Whether the body opens with `--boundary` (no line break before it, so that first
+        /// delimiter is not counted): then n parts have n counted delimiters, else n + 1.
+        private var opensBare = false
 
         init(boundary: MultipartBoundary, maxParts: Int, limit: Int) {
             delimiter = MultipartBody.delimiter(boundary)
@@ -113,6 +116,10 @@ enum RequestBodyReader {
             received += chunk.readableBytes
             guard received <= limit else { return RequestBodyReader.tooLarge(limit) }
             guard refusal == nil else { return nil }
+            if chunks.isEmpty {
+                let dashBoundary = Array(delimiter.dropFirst(2))
+                opensBare = chunk.getBytes(at: chunk.readerIndex, length: min(dashBoundary.count, chunk.readableBytes)) == dashBoundary
+            }
             chunks.append(chunk)
             let keep = delimiter.count - 1
             // Delimiters that start in the tail and end in this chunk, then those inside it.
@@ -124,18 +131,21 @@ enum RequestBodyReader {
             }
             delimiters += chunk.withUnsafeReadableBytes { MultipartBody.countDelimiters($0, delimiter: delimiter) }
             tail = Array((tail + chunk.getBytes(at: chunk.readerIndex + max(0, chunk.readableBytes - keep), length: min(keep, chunk.readableBytes))!).suffix(keep))
-            // n parts end in n delimiters after the first (which may have no line break before it).
-            if delimiters > maxParts + 1 {
+            // Refused at the delimiter that ends part maxParts + 1 (until the bytes after it
+            // arrive, a closing delimiter looks like one that opens another part).
+            if delimiters > (opensBare ? maxParts : maxParts + 1) {
                 refusal = RequestBodyReader.tooManyParts(maxParts)
                 chunks = []
             }
             return nil
         }
 
-        /// The body in one buffer, one copy.
+        /// The body in one buffer (one copy; the chunks are let go as it is made).
         func joined() -> ByteBuffer {
+            if chunks.count == 1 { return chunks.removeFirst() }
             var body = ByteBufferAllocator().buffer(capacity: chunks.reduce(0) { $0 + $1.readableBytes })
             for chunk in chunks { body.writeImmutableBuffer(chunk) }
+            chunks = []
             return body
         }
     }

@@ -40,8 +40,29 @@ final class CustomVisionImportRuns: @unchecked Sendable {
             let finished = r.filter { $0.value.progress.report.finished }.sorted { $0.value.started < $1.value.started }
             for (old, _) in finished.dropLast(Self.kept) { r[old] = nil }
         }
-        Task { await importer.run(projectIDs: projects, train: train, progress: progress) }
+        progress.attach(Task { await importer.run(projectIDs: projects, train: train, progress: progress) })
+        Task { await Self.watch(progress) }
         return id
+    }
+
+    /// A run that copies nothing for this long (and is not training) is stopped: a source
+    /// that answers slowly or not at all cannot hold one of the server's runs for good.
+    static let idleLimit: TimeInterval = 300
+
+    static func watch(_ progress: CustomVisionImporter.Progress, every seconds: TimeInterval = 30) async {
+        var last = -1, since = Date()
+        while !progress.report.finished {
+            try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+            let r = progress.report
+            let done = r.projects.reduce(0) { $0 + $1.imagesDone }
+            if done != last || r.projects.contains(where: { $0.state == "training" }) {
+                last = done; since = Date()
+            } else if Date().timeIntervalSince(since) > idleLimit, !r.finished {
+                progress.update { $0.error = "The source sent nothing for \(Int(idleLimit / 60)) minutes; the import stopped. Importing again copies only what is missing." }
+                progress.cancel()
+                return
+            }
+        }
     }
 
     func run(_ id: UUID, user: UUID) -> Run? {

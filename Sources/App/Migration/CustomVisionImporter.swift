@@ -43,10 +43,17 @@ struct CustomVisionImporter: Sendable {
     /// The report as it changes; the importer writes, callers read.
     final class Progress: @unchecked Sendable {
         private let box = NIOLockedValueBox(Report())
+        private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
         var report: Report { box.withLockedValue { $0 } }
         func update(_ body: (inout Report) -> Void) { box.withLockedValue { body(&$0) } }
-        /// Asks the run to stop after the images it is copying now.
-        func cancel() { update { $0.cancelled = true } }
+        /// The task running the import, which `cancel` cancels.
+        func attach(_ running: Task<Void, Never>) { task.withLockedValue { $0 = running } }
+        /// Stops the run: a download or a wait for the source ends at once; images being
+        /// ingested are kept.
+        func cancel() {
+            update { $0.cancelled = true }
+            task.withLockedValue { $0 }?.cancel()
+        }
         var isCancelled: Bool { report.cancelled }
     }
 
@@ -73,10 +80,13 @@ struct CustomVisionImporter: Sendable {
                 if progress.isCancelled { progress.update { $0.projects[n].state = "cancelled" }; continue }
                 do {
                     try await copy(id, index: n, train: train, progress: progress)
+                } catch where progress.isCancelled {
+                    progress.update { $0.projects[n].state = "cancelled"; $0.projects[n].notes.append("Cancelled; importing again copies only what is missing.") }
                 } catch {
                     progress.update { $0.projects[n].state = "failed"; $0.projects[n].notes.append(Self.describe(error)) }
                 }
             }
+        } catch where progress.isCancelled {
         } catch {
             progress.update { $0.error = Self.describe(error) }
         }

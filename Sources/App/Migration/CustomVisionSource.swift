@@ -68,6 +68,8 @@ struct CustomVisionSource: Sendable {
         var averagePrecision: Double?
     }
 
+    /// 429s waited out for one request, each at most a minute.
+    static let maxThrottles = 30
     /// A listing's JSON: a page of 256 images with their tags, regions and metadata fits many times over.
     static let listingLimit = 16 * 1024 * 1024
     /// Images per page: the API's largest `take`.
@@ -128,7 +130,7 @@ struct CustomVisionSource: Sendable {
                 }
             }
         }
-        var failures = 0
+        var failures = 0, throttles = 0
         while true {
             var request = HTTPClientRequest(url: target)
             request.headers = headers
@@ -146,6 +148,10 @@ struct CustomVisionSource: Sendable {
                 return Data(buffer: try await response.body.collect(upTo: limit))
             case 429:
                 _ = try? await response.body.collect(upTo: 64 * 1024)
+                throttles += 1
+                guard throttles <= Self.maxThrottles else {
+                    throw Failure(description: "\(Self.safe(url)) kept answering 429 (\(Self.maxThrottles) times in a row); the import stopped.")
+                }
                 let wait = min(60, max(1, Int(response.headers.first(name: "Retry-After") ?? "") ?? 1))
                 onThrottle(wait)
                 try await Task.sleep(nanoseconds: UInt64(wait) * 1_000_000_000)

@@ -3,7 +3,8 @@ import Vapor
 /// Refuses, before any route or decoder sees it, a request whose shape alone could crash
 /// or stall the server: a multipart content type without a valid boundary (MultipartKit
 /// traps on an empty one), and query strings or URL-encoded bodies with more fields than
-/// any form has (Vapor's URL-encoded decoder is quadratic in repeated keys).
+/// any form has (Vapor's URL-encoded decoder is quadratic in repeated keys; the portal's
+/// forms use it, the APIs do not).
 struct RequestShapeGuard: AsyncMiddleware {
     /// More than any portal form (a gallery page selects 48 images) or API query sends.
     static let maxFields = 1_000
@@ -15,7 +16,8 @@ struct RequestShapeGuard: AsyncMiddleware {
         if let query = request.url.query, Self.fieldCount(query.utf8) > Self.maxFields {
             throw CVError.badRequest("BadRequest", "The query string has more than \(Self.maxFields) parameters.")
         }
-        if let type = request.headers.contentType, type.type.lowercased() == "application",
+        // The APIs read JSON, multipart and raw bytes only (curl labels a raw image as a form).
+        if !ErrorResponder.isAPI(request.url.path), let type = request.headers.contentType, type.type.lowercased() == "application",
            type.subType.lowercased() == "x-www-form-urlencoded" {
             if request.body.data == nil {
                 if let n = RequestBodyReader.declaredLength(request), n > Self.maxFormBytes { throw Self.formTooLarge }

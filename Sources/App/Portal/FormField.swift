@@ -6,7 +6,7 @@ import Vapor
 enum FormField {
     static func value(_ name: String, in body: ByteBuffer, type: HTTPMediaType?) throws -> String? {
         if let boundary = try MultipartBoundary.of(type) {
-            let parts = try RequestBodyReader.parts(body, boundary: boundary, maxParts: .max)
+            let parts = try RequestBodyReader.parts(body, boundary: boundary, maxParts: RequestShapeGuard.maxFields)
             return parts.first { $0.name == name }.map { String(buffer: $0.body) }
         }
         return urlEncoded(name, in: body.readableBytesView)

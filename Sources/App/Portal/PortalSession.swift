@@ -89,9 +89,10 @@ struct PortalSession: AsyncMiddleware {
         if request.method == .POST && !signingOutAlready {
             // Forms send the token as a field; the upload and box-editor scripts as a header.
             var sent = request.headers.first(name: "X-CSRF-Token")
-            // Visitors only sign in or up: their forms are small, whatever they send.
+            // Visitors only sign in or up: their forms are small. (A script's request, which
+            // sends the token as a header, is read by its route, within the route's limit.)
             let limit = request.portalUser == nil ? Self.visitorBodyLimit : Self.userBodyLimit
-            if sent == nil || request.portalUser == nil {
+            if sent == nil {
                 // Route middleware runs before a route collects its body: a form that
                 // arrived in several chunks is still streaming here, so collect it first.
                 if let n = RequestBodyReader.declaredLength(request), n > limit { throw Self.tooLarge(limit) }

@@ -20,16 +20,20 @@ struct SmartLabeler: RouteCollection {
             .sort(\.$number, .descending).first()
     }
 
+    /// The images' suggestions; once the month's predictions are spent, those already made.
+    static func suggestions(_ req: Request, account: Account, project: Project, iteration: Iteration,
+                            images: [ImageRecord]) async throws -> [UUID: Suggestion] {
+        let service = SuggestionService(app: req.application, db: req.db)
+        do { return try await service.suggestions(project: project, iteration: iteration, images: images, account: account) } catch is QuotaLedger.Exceeded {
+            return try await service.suggestions(project: project, iteration: iteration, images: images, account: account, predictNew: false)
+        }
+    }
+
     /// The gallery of untagged images as the labeler's form; nil when there is nothing to suggest with.
     static func gallery(_ req: Request, account: Account, project: Project, base: String, images: [ImageRecord], tags: [Tag], csrf: String) async throws -> HNode? {
         guard project.projectType != "ObjectDetection", !images.isEmpty,
               let it = try await iteration(project, db: req.db) else { return nil }
-        let service = SuggestionService(app: req.application, db: req.db)
-        let found: [UUID: Suggestion]
-        do { found = try await service.suggestions(project: project, iteration: it, images: images, account: account) } catch is QuotaLedger.Exceeded {
-            // The month's predictions are spent: show the suggestions already made.
-            found = try await service.suggestions(project: project, iteration: it, images: images, account: account, predictNew: false)
-        }
+        let found = try await suggestions(req, account: account, project: project, iteration: it, images: images)
         let names = Dictionary(uniqueKeysWithValues: tags.map { ($0.id!.uuidString.lowercased(), $0.name) })
         let signer = req.application.blobSigner, publicURL = req.application.settings.publicURL
         return H.form(action: "\(base)/smart-labeler", csrf: csrf, id: "smart-labeler", [
@@ -71,8 +75,7 @@ struct SmartLabeler: RouteCollection {
             guard let t = UUID(uuidString: tag), known[t] != nil else { return req.redirect(to: back + "&labelled=0") }
             pairs = images.map { ImageService.TagPair(imageId: $0.id!.uuidString, tagId: t.uuidString) }
         } else if let it = try await Self.iteration(c.project, db: req.db) {
-            let found = try await SuggestionService(app: req.application, db: req.db)
-                .suggestions(project: c.project, iteration: it, images: images, account: c.account)
+            let found = try await Self.suggestions(req, account: c.account, project: c.project, iteration: it, images: images)
             for img in images {
                 if let top = found[img.id!]?.predictions.max(by: { $0.probability < $1.probability }),
                    let t = UUID(uuidString: top.tagID), known[t] != nil {

@@ -45,6 +45,12 @@ struct AttemptThrottle {
 
     /// Takes one token from `key`'s bucket; nil when taken, else the seconds to wait.
     func take(_ rawKey: String, _ bucket: Bucket, now: Date = Date()) async throws -> Double? {
+        try await takeCounting(rawKey, bucket, now: now).wait
+    }
+
+    /// Takes one token; `wasFull` when the bucket was full before this take, decided in the
+    /// same statement, so of concurrent takes from a full bucket only one sees it full.
+    func takeCounting(_ rawKey: String, _ bucket: Bucket, now: Date = Date()) async throws -> (wait: Double?, wasFull: Bool) {
         let sql = db as! SQLDatabase
         let key = Self.rowKey(rawKey)
         let t = now.timeIntervalSince1970
@@ -60,20 +66,12 @@ struct AttemptThrottle {
             UPDATE sign_in_throttle SET tokens = \(refilled) - 1, updated_at = \(bind: t)
             WHERE key = \(bind: key) AND \(refilled) >= 1 RETURNING tokens
             """).first()
-        if taken != nil { return nil }
+        if let taken { return (nil, try taken.decode(column: "tokens", as: Double.self) >= bucket.capacity - 1) }
         let row = try await sql.raw("SELECT tokens, updated_at FROM sign_in_throttle WHERE key = \(bind: key)").first()
         let tokens = try row?.decode(column: "tokens", as: Double.self) ?? 0
         let updated = try row?.decode(column: "updated_at", as: Double.self) ?? t
         let now = min(bucket.capacity, tokens + max(0, t - updated) * bucket.perSecond)
-        return max(1, ((1 - now) / bucket.perSecond).rounded(.up))
-    }
-
-    /// Whether `key`'s bucket is full: its client has not failed lately.
-    func isFull(_ rawKey: String, _ bucket: Bucket, now: Date = Date()) async throws -> Bool {
-        let row = try await (db as! SQLDatabase).raw("SELECT tokens, updated_at FROM sign_in_throttle WHERE key = \(bind: Self.rowKey(rawKey))").first()
-        guard let row else { return true }
-        let tokens = try row.decode(column: "tokens", as: Double.self), updated = try row.decode(column: "updated_at", as: Double.self)
-        return tokens + max(0, now.timeIntervalSince1970 - updated) * bucket.perSecond >= bucket.capacity
+        return (max(1, ((1 - now) / bucket.perSecond).rounded(.up)), false)
     }
 
     /// Fills `key`'s bucket again (after a right password).

@@ -48,8 +48,9 @@ struct UserService {
         let pairKey = "signin:\(email)|\(client)", clientKey = "signin-client:\(client)", emailKey = "signin-email:\(email)"
         // The client's bucket first: a client past its rate creates no rows for new emails.
         if let wait = try await throttle.take(clientKey, AttemptThrottle.signInClient) { throw AttemptThrottle.tooMany(wait) }
-        let failedBefore = try await !throttle.isFull(pairKey, AttemptThrottle.signInPair)
-        if let wait = try await throttle.take(pairKey, AttemptThrottle.signInPair) { throw AttemptThrottle.tooMany(wait) }
+        let pair = try await throttle.takeCounting(pairKey, AttemptThrottle.signInPair)
+        if let wait = pair.wait { throw AttemptThrottle.tooMany(wait) }
+        let failedBefore = !pair.wasFull
         if failedBefore, let wait = try await throttle.take(emailKey, AttemptThrottle.signInEmail) { throw AttemptThrottle.tooMany(wait) }
         let user = try await User.query(on: db).filter(\.$email == email).first()
         let stored = user?.passwordHash

@@ -13,6 +13,8 @@ final class Job: Model, @unchecked Sendable {
     /// The project an `import` job fills, and the project it copies.
     @OptionalField(key: "project_id") var projectID: UUID?
     @OptionalField(key: "source_project_id") var sourceProjectID: UUID?
+    /// When the export token was issued: an `import` job copies what existed then.
+    @OptionalField(key: "snapshot_at") var snapshotAt: Date?
     /// queued, running, done, failed, cancelled
     @Field(key: "state") var state: String
     @Field(key: "attempts") var attempts: Int
