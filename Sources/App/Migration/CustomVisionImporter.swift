@@ -48,7 +48,7 @@ struct CustomVisionImporter: Sendable {
         func update(_ body: (inout Report) -> Void) { box.withLockedValue { body(&$0) } }
         /// The task running the import, which `cancel` cancels.
         func attach(_ running: Task<Void, Never>) { task.withLockedValue { $0 = running } }
-        /// Stops the run: a download or a wait for the source ends at once; images being
+        /// Stops the run: a download or a wait for the source ends at once; images already
         /// ingested are kept.
         func cancel() {
             update { $0.cancelled = true }
