@@ -50,7 +50,7 @@ final class FuzzTests: XCTestCase {
     }
 
     /// Each corpus file is one raw request: the request line, headers, a blank line, the body;
-    /// `{project}`, `{trainingKey}` and `{predictionKey}` are filled in.
+    /// `{project}`, `{trainingKey}` and `{predictionKey}` are filled in the line and headers.
     static func corpus(project: String, trainingKey: String, predictionKey: String) throws -> [Input] {
         let dir = repoRoot + "/Tests/Fixtures/fuzz-corpus"
         return try FileManager.default.contentsOfDirectory(atPath: dir).sorted().map { name in
@@ -61,15 +61,14 @@ final class FuzzTests: XCTestCase {
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name)))
             let split = (0..<max(0, bytes.count - 1)).first { bytes[$0] == 10 && bytes[$0 + 1] == 10 }
             let head = fill(String(decoding: bytes[..<(split ?? bytes.count)], as: UTF8.self))
-            let body = Array(fill(String(decoding: split.map { bytes[($0 + 2)...] } ?? [], as: UTF8.self)).utf8)
-            let rawBody = body.count == (split.map { bytes.count - $0 - 2 } ?? 0) ? body : split.map { Array(bytes[($0 + 2)...]) } ?? []
+            let body = split.map { Array(bytes[($0 + 2)...]) } ?? []   // as it is: it may not be UTF-8
             var lines = head.split(separator: "\n").map(String.init)
             let request = lines.removeFirst().split(separator: " ")
             var headers = HTTPHeaders()
             for line in lines { if let colon = line.firstIndex(of: ":") {
                 headers.add(name: String(line[..<colon]), value: String(line[line.index(after: colon)...]).trimmingCharacters(in: .whitespaces))
             } }
-            return Input(method: HTTPMethod(rawValue: String(request[0])), path: String(request[1]), headers: headers, body: rawBody)
+            return Input(method: HTTPMethod(rawValue: String(request[0])), path: String(request[1]), headers: headers, body: body)
         }
     }
 }
