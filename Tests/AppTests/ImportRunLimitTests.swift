@@ -22,7 +22,7 @@ final class ImportRunLimitTests: XCTestCase {
         func start(_ n: Int) async throws -> UUID {
             let acct = try await app.makeAccount(token: token, email: "imp\(n)@example.com", tier: "S0")
             let account = try await Account.find(UUID(uuidString: acct["id"] as! String), on: app.db)!
-            let source = CustomVisionSource(endpoint: endpoint, trainingKey: "k", http: app.http.client.shared,
+            let source = CustomVisionSource(endpoint: endpoint, trainingKey: "k", http: app.pinnedHTTP,
                                             policy: URLPolicy(enabled: true, allowLoopback: true))
             return try runs.start(user: UUID(uuidString: "00000000-0000-0000-0000-00000000000\(n % 10)")!, account: account, endpoint: endpoint,
                                   importer: CustomVisionImporter(app: app, source: source, account: account),

@@ -10,6 +10,8 @@ struct URLPolicy: Sendable {
     var enabled: Bool
     /// Only tests turn this on, to fetch from a server of their own on 127.0.0.1.
     var allowLoopback: Bool
+    /// How names are resolved: the system's resolver, or a test's own.
+    var resolver: @Sendable (String) -> [[UInt8]] = URLPolicy.resolve
 
     enum Refusal: Error, Equatable {
         case disabled, badURL, forbiddenAddress(String), unresolvable
@@ -18,7 +20,7 @@ struct URLPolicy: Sendable {
     static let blockedNames: Set<String> = ["localhost", "metadata", "metadata.google.internal", "instance-data"]
 
     /// Checks the URL and resolves its host; returns the addresses it may connect to.
-    func check(_ raw: String, resolve: (String) -> [[UInt8]] = URLPolicy.resolve) -> Result<[[UInt8]], Refusal> {
+    func check(_ raw: String, resolve: ((String) -> [[UInt8]])? = nil) -> Result<[[UInt8]], Refusal> {
         guard enabled else { return .failure(.disabled) }
         guard let url = URL(string: raw), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
               var host = url.host?.lowercased(), !host.isEmpty, url.user == nil else { return .failure(.badURL) }
@@ -27,7 +29,7 @@ struct URLPolicy: Sendable {
         if !allowLoopback && (Self.blockedNames.contains(host) || host.hasSuffix(".localhost") || host.hasSuffix(".internal")) {
             return .failure(.forbiddenAddress(host))
         }
-        let addresses = resolve(host)
+        let addresses = (resolve ?? resolver)(host)
         guard !addresses.isEmpty else { return .failure(.unresolvable) }
         for a in addresses where !permitted(a) { return .failure(.forbiddenAddress(Self.format(a))) }
         return .success(addresses)

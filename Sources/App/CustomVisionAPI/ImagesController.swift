@@ -91,7 +91,7 @@ struct ImagesController: RouteCollection {
         guard entries.allSatisfy({ !($0.url ?? "").isEmpty }) else {
             throw CVError.badRequest("BadRequestImageUrl", "Every entry needs a url.")
         }
-        let fetcher = ImageURLFetcher(http: req.application.http.client.shared, policy: req.application.urlPolicy, logger: req.logger)
+        let fetcher = ImageURLFetcher(http: req.application.pinnedHTTP, policy: req.application.urlPolicy, logger: req.logger)
         // Fetch up to 8 at a time; results keep the batch's order.
         var fetched = [Result<Data, ImageURLFetcher.Failure>?](repeating: nil, count: entries.count)
         try await withThrowingTaskGroup(of: (Int, Result<Data, ImageURLFetcher.Failure>).self) { group in

@@ -13,7 +13,7 @@ import VisionEngine
 struct CustomVisionSource: Sendable {
     let endpoint: String
     let trainingKey: String
-    let http: HTTPClient
+    let http: PinnedHTTPClient
     /// Checked on the endpoint and on every image URI (but those of `trustedOrigin`).
     let policy: URLPolicy
     /// `scheme://host:port` the operator named on the command line: fetched without the
@@ -107,7 +107,7 @@ struct CustomVisionSource: Sendable {
     }
 
     private func fetch(_ url: String, headers: HTTPHeaders, limit: Int) async throws -> Data {
-        var target = url, headers = headers
+        var pinned: [UInt8]? = nil
         if Self.origin(url) == nil || Self.origin(url) != trustedOrigin {
             switch policy.check(url) {
             case .failure(let why):
@@ -121,48 +121,52 @@ struct CustomVisionSource: Sendable {
                 }
                 throw Failure(description: "\(URL(string: url)?.host ?? "the address") may not be fetched from this server (\(reason)).")
             case .success(let addresses):
-                // Plain http goes to the address just checked (Host header kept), so a second
-                // DNS answer cannot point it elsewhere; https is bound to its name by TLS.
-                if var c = URLComponents(string: url), c.scheme?.lowercased() == "http", let host = c.host, let pinned = addresses.first {
-                    headers.replaceOrAdd(name: .host, value: c.port.map { "\(host):\($0)" } ?? host)
-                    c.host = pinned.count == 4 ? URLPolicy.format(pinned) : "[\(URLPolicy.format(pinned))]"
-                    target = c.string ?? url
-                }
+                // The connection goes to the address just checked, so a second DNS answer
+                // cannot point it elsewhere.
+                pinned = addresses.first
             }
         }
+        enum Outcome { case body(Data), retry(seconds: Int) }
         var failures = 0, throttles = 0
         while true {
-            var request = HTTPClientRequest(url: target)
-            request.headers = headers
-            let response: HTTPClientResponse
+            let outcome: Outcome
             do {
-                response = try await http.execute(request, timeout: .seconds(60))
+                outcome = try await http.execute(url, headers: headers, pinnedTo: pinned, timeout: .seconds(60)) { response in
+                    switch response.status.code {
+                    case 200:
+                        return .body(Data(buffer: try await response.body.collect(upTo: limit)))
+                    case 429:
+                        _ = try? await response.body.collect(upTo: 64 * 1024)
+                        throttles += 1
+                        guard throttles <= Self.maxThrottles else {
+                            throw Failure(description: "\(Self.safe(url)) kept answering 429 (\(Self.maxThrottles) times in a row); the import stopped.")
+                        }
+                        let wait = min(60, max(1, Int(response.headers.first(name: "Retry-After") ?? "") ?? 1))
+                        onThrottle(wait)
+                        return .retry(seconds: wait)
+                    case 500...599 where failures < 3:
+                        _ = try? await response.body.collect(upTo: 64 * 1024)
+                        failures += 1
+                        return .retry(seconds: failures)
+                    default:
+                        let body = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
+                        let code = (try? JSONDecoder().decode([String: String].self, from: Data(body.utf8)))?["code"]
+                        throw Failure(description: "\(Self.safe(url)) answered \(response.status.code)\(code.map { " \($0)" } ?? "")\(response.status.code == 401 ? ": check the endpoint and training key" : "").")
+                    }
+                }
+            } catch let failure as Failure {
+                throw failure
+            } catch is NIOTooManyBytesError {
+                throw Failure(description: "\(Self.safe(url)) sent more than \(limit / (1024 * 1024)) MB.")
             } catch {
                 failures += 1
                 guard failures < 4 else { throw Failure(description: "\(Self.safe(url)) could not be reached: \(Self.unreachable(error))") }
                 try await Task.sleep(nanoseconds: UInt64(failures) * 1_000_000_000)
                 continue
             }
-            switch response.status.code {
-            case 200:
-                return Data(buffer: try await response.body.collect(upTo: limit))
-            case 429:
-                _ = try? await response.body.collect(upTo: 64 * 1024)
-                throttles += 1
-                guard throttles <= Self.maxThrottles else {
-                    throw Failure(description: "\(Self.safe(url)) kept answering 429 (\(Self.maxThrottles) times in a row); the import stopped.")
-                }
-                let wait = min(60, max(1, Int(response.headers.first(name: "Retry-After") ?? "") ?? 1))
-                onThrottle(wait)
-                try await Task.sleep(nanoseconds: UInt64(wait) * 1_000_000_000)
-            case 500...599 where failures < 3:
-                _ = try? await response.body.collect(upTo: 64 * 1024)
-                failures += 1
-                try await Task.sleep(nanoseconds: UInt64(failures) * 1_000_000_000)
-            default:
-                let body = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
-                let code = (try? JSONDecoder().decode([String: String].self, from: Data(body.utf8)))?["code"]
-                throw Failure(description: "\(Self.safe(url)) answered \(response.status.code)\(code.map { " \($0)" } ?? "")\(response.status.code == 401 ? ": check the endpoint and training key" : "").")
+            switch outcome {
+            case .body(let data): return data
+            case .retry(let seconds): try await Task.sleep(nanoseconds: UInt64(seconds) * 1_000_000_000)
             }
         }
     }

@@ -37,7 +37,7 @@ struct ImportCustomVisionCommand: AsyncCommand {
         where !id.isEmpty && !ids.contains(id) { ids.append(id) }
         let progress = CustomVisionImporter.Progress()
         // The endpoint is the operator's choice; where its answers point is not.
-        let source = CustomVisionSource(endpoint: from, trainingKey: key, http: app.http.client.shared,
+        let source = CustomVisionSource(endpoint: from, trainingKey: key, http: app.pinnedHTTP,
                                         policy: URLPolicy(enabled: true, allowLoopback: app.settings.imageURLAllowLoopback),
                                         trustedOrigin: CustomVisionSource.origin(from),
                                         onThrottle: { _ in progress.update { $0.throttled += 1 } })

@@ -33,7 +33,7 @@ struct CustomVisionImportPages: RouteCollection {
             throw CVError.badRequest("BadRequestInvalidUri", "The endpoint is the https address of the Custom Vision resource, e.g. https://westeurope.api.cognitive.microsoft.com.")
         }
         guard !k.isEmpty, k.count <= 256 else { throw CVError.badRequest("BadRequest", "Give a training key of that resource.") }
-        return CustomVisionSource(endpoint: e, trainingKey: k, http: req.application.http.client.shared, policy: req.application.urlPolicy)
+        return CustomVisionSource(endpoint: e, trainingKey: k, http: req.application.pinnedHTTP, policy: req.application.urlPolicy)
     }
 
     private func formPage(_ req: Request, endpoint: String = "", error: String? = nil, status: HTTPResponseStatus = .ok) -> Response {

@@ -20,7 +20,7 @@ extension TrainingPages {
         if let file {
             data = Data(buffer: file.body)
         } else if !link.isEmpty {
-            let fetcher = ImageURLFetcher(http: req.application.http.client.shared, policy: req.application.urlPolicy, logger: req.logger)
+            let fetcher = ImageURLFetcher(http: req.application.pinnedHTTP, policy: req.application.urlPolicy, logger: req.logger)
             guard case .success(let fetched) = await fetcher.fetch(link) else {
                 throw CVError.badRequest("BadRequestImageUrl", "The image at that URL could not be fetched.")
             }

@@ -92,7 +92,7 @@ struct PredictionService {
             guard let raw = try req.wireBody(ImageURL.self).url, !raw.isEmpty else {
                 throw CVError.badRequest("BadRequestImageUrl", "url is required.")
             }
-            let fetcher = ImageURLFetcher(http: req.application.http.client.shared, policy: req.application.urlPolicy, logger: req.logger)
+            let fetcher = ImageURLFetcher(http: req.application.pinnedHTTP, policy: req.application.urlPolicy, logger: req.logger)
             switch await fetcher.fetch(raw) {
             case .success(let d): return d
             case .failure: throw CVError.badRequest("BadRequestImageUrl", "The image at the URL could not be fetched.")

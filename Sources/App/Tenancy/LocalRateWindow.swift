@@ -2,8 +2,8 @@ import Foundation
 import NIOConcurrencyHelpers
 
 /// This process's share of the TPS count: calls past an account's limit within the current
-/// second are refused here, before the database is touched, so a flood of refused calls
-/// costs the other tenants nothing. Calls within it still go to the database count, which
+/// second are held back here (paced into the next second, or refused past twice the limit)
+/// before the database is touched, so a flood costs the other tenants nothing. Calls within it still go to the database count, which
 /// stays the truth across processes.
 final class LocalRateWindow: @unchecked Sendable {
     static let shared = LocalRateWindow()
