@@ -1,13 +1,15 @@
 # `make run`: serve the portal on http://localhost:8080 (SQLite under ./data).
 # `make test`: the whole suite, SQLite and a throw-away PostgreSQL, plus interop checks.
+# `make check`: the fast loop while developing (no database server, browser or TensorFlow).
 SHELL := /bin/bash
 HOST ?= 127.0.0.1
 PORT ?= 8080
 CONFIGURATION ?= debug
 RUN_PACKAGES := libargon2-dev libvips-dev libopenblas-dev libdnnl-dev pkg-config
 TEST_PACKAGES := postgresql chromium chromium-driver python3-venv
+CHECK_SKIPS := DetectionAccuracyTests|PhotoFineTuneTests|FashionMNISTTests|FuzzTests
 
-.PHONY: run test build deps test-deps bench clean fuzz
+.PHONY: run test check build deps test-deps bench bench-smoke clean fuzz
 
 deps:
 	@scripts/apt-ensure.sh $(RUN_PACKAGES)
@@ -26,9 +28,19 @@ test-deps: deps
 	@scripts/venv-ensure.sh
 	@scripts/datasets-ensure.sh
 
-test: test-deps
-	swift build --build-tests
+# Installs what it needs, builds, runs every phase and prints each phase's time.
+test:
 	scripts/test-all.sh
+
+# Swift tests on SQLite without the long accuracy and fuzz runs: minutes, not a quarter hour.
+check: deps
+	swift build --build-tests
+	scripts/pinned.sh swift test --skip-build --skip '$(CHECK_SKIPS)'
+
+# Every benchmark at tiny sizes on the debug build (`make test` runs this too).
+bench-smoke: test-deps
+	swift build --build-tests
+	scripts/bench-smoke.sh
 
 # The request fuzzer, long (`make test` runs it short); FUZZ_SEED replays a run.
 fuzz: deps

@@ -1,4 +1,4 @@
-"""A release `sightline serve` on 127.0.0.1 with a fresh SQLite DATA_DIR and an admin
+"""A `sightline serve` (release; debug in a smoke run) on 127.0.0.1 with a fresh SQLite DATA_DIR and an admin
 token, shared by the service benchmarks."""
 import os
 import shutil
@@ -9,8 +9,9 @@ import time
 
 import requests
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-SERVER = os.path.join(ROOT, ".build", "release", "sightline")
+from bench_mode import ROOT, SMOKE, binary
+
+SERVER = binary("sightline")
 
 
 def free_port():
@@ -28,6 +29,8 @@ class BenchServer:
         self.data_dir = tempfile.mkdtemp(prefix=prefix)
         env = dict(os.environ, DATA_DIR=self.data_dir, PUBLIC_URL=self.url, SIGHTLINE_CONFIG_DIR=os.path.join(ROOT, "config"),
                    LOG_LEVEL="warning", DATABASE_URL="", SIGHTLINE_ADMIN_PASSWORD="bench-password", ENGINE_WORKERS="1")
+        if SMOKE:
+            env["DETECTION_MAX_SAMPLES"] = "128"  # a smoke run's detector only has to exist
         self.token = subprocess.run([SERVER, "create-admin", "--email", "bench@example.com"], cwd=ROOT, env=env,
                                     capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
         self.proc = subprocess.Popen([SERVER, "serve", "--hostname", "127.0.0.1", "--port", str(port)], cwd=ROOT, env=env,

@@ -14,9 +14,11 @@ import json
 import os
 import statistics
 import subprocess
+import tempfile
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-BENCH = os.path.join(ROOT, ".build", "release", "sightline-bench")
+from bench_mode import ROOT, SMOKE, binary, sized
+
+BENCH = binary("sightline-bench")
 NAMES = {
     "probe": "Linear probe (Quick today: 2 views)",
     "probe-tta": "Linear probe + mirror TTA",
@@ -35,16 +37,19 @@ def run(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--seeds", default="5")
-    p.add_argument("--sets", default="photos,fashion-mnist")
-    p.add_argument("--per-class", default="5,15,50")
-    p.add_argument("--methods", default="probe,probe-tta,probe-large,probe-4views,finetune,finetune-early")
+    # A smoke run: one seed, 5 per class, the probe and the fine-tune, Lite0; the table is not kept.
+    p.add_argument("--seeds", default=sized("5", "1"))
+    p.add_argument("--sets", default=sized("photos,fashion-mnist", "fashion-mnist"))
+    p.add_argument("--per-class", default=sized("5,15,50", "5"))
+    p.add_argument("--methods", default=sized("probe,probe-tta,probe-large,probe-4views,finetune,finetune-early", "probe,finetune"))
     p.add_argument("--feature-cache", action="store_true",
                    help="keep backbone passes in .cache/bench-features between runs (stale after engine changes)")
-    p.add_argument("--lite1-methods", default="probe,probe-tta", help="methods also run on Lite1; empty for none")
-    p.add_argument("--out", default=os.path.join(ROOT, "Benchmarks", "classification-quality.md"))
+    p.add_argument("--lite1-methods", default=sized("probe,probe-tta", ""), help="methods also run on Lite1; empty for none")
+    p.add_argument("--out", default=os.path.join(tempfile.gettempdir() if SMOKE else os.path.join(ROOT, "Benchmarks"),
+                                                 "classification-quality.md"))
     a = p.parse_args()
     common = ["--sets", a.sets, "--per-class", a.per_class, "--seeds", a.seeds] + (["--feature-cache", "1"] if a.feature_cache else [])
+    common += ["--epochs", "1"] if SMOKE else []
     rows = [dict(r, backbone="Lite0") for r in run(common + ["--methods", a.methods])]
     if a.lite1_methods:
         rows += [dict(r, backbone="Lite1") for r in run(common + ["--methods", a.lite1_methods, "--lite1", "1", "--views", "4"])]

@@ -52,6 +52,7 @@ import urllib.parse
 
 import requests
 
+from bench_mode import SMOKE, binary, env_or
 from bench_server import ROOT, BenchServer
 
 COMPOSITES = os.path.join(ROOT, ".cache", "datasets", "od-composites")
@@ -63,8 +64,8 @@ IOU_THRESHOLD = 0.5
 POLL_S = 0.1
 
 
-def env_int(name, default):
-    return int(os.environ.get(name, str(default)))
+def env_int(name, default, smoke=None):
+    return int(env_or(name, default, default if smoke is None else smoke))
 
 
 # ---- data ---------------------------------------------------------------------------------
@@ -354,13 +355,14 @@ def summarise(runs):
 
 
 def main():
-    sizes = sorted({int(s) for s in os.environ.get("DETECTION_PER_TAG", "15,30").split(",") if s.strip()})
-    max_runs, repeat_under = env_int("TRAIN_RUNS", 3), float(os.environ.get("REPEAT_UNDER_S", "120"))
-    rounds = env_int("LATENCY_ROUNDS", 3)
+    # A smoke run: the API's smallest detection project (15 per tag), once, on a few test images.
+    sizes = sorted({int(s) for s in env_or("DETECTION_PER_TAG", "15,30", "15").split(",") if s.strip()})
+    max_runs, repeat_under = env_int("TRAIN_RUNS", 3, 1), float(os.environ.get("REPEAT_UNDER_S", "120"))
+    rounds = env_int("LATENCY_ROUNDS", 3, 1)
     if not sizes or sizes[0] < 1 or max_runs < 1 or rounds < 1:
         sys.exit("DETECTION_PER_TAG, TRAIN_RUNS and LATENCY_ROUNDS must be positive")
     entries = manifest()
-    test_images = load([e for e in entries if e["split"] == "benchtest"])
+    test_images = load([e for e in entries if e["split"] == "benchtest"][:4 if SMOKE else None])
     largest = sizes[-1]
     print(f"## Object detection benchmarks (release server, SQLite, ENGINE_WORKERS=1, {os.cpu_count()} CPUs)")
     print(f"Sizes are images per tag ({', '.join(f'{n} per tag = {2 * n} training images' for n in sizes)}); "
@@ -418,17 +420,18 @@ def main():
 
 def engine_run(*args):
     """One `sightline-bench detect` run (release build), its JSON line."""
-    bench = os.path.join(ROOT, ".build", "release", "sightline-bench")
+    bench = binary("sightline-bench")
     if not os.path.exists(bench):
         sys.exit("build it first: swift build -c release --product sightline-bench")
-    out = subprocess.run([bench, "detect", "--full", "1", *map(str, args)], cwd=ROOT, check=True,
+    smoke = ["--views", "4", "--samples", "128", "--max-samples", "128"] if SMOKE else []
+    out = subprocess.run([bench, "detect", "--full", "1", *map(str, args), *smoke], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout
     return json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
 
 
 def engine_section():
-    counts = [int(s) for s in os.environ.get("ENGINE_IMAGES", "15,30,60").split(",") if s.strip()]
-    inputs = [int(s) for s in os.environ.get("FOREST_INPUTS", "416,608").split(",") if s.strip()]
+    counts = [int(s) for s in env_or("ENGINE_IMAGES", "15,30,60", "15").split(",") if s.strip()]
+    inputs = [int(s) for s in env_or("FOREST_INPUTS", "416,608", "").split(",") if s.strip()]
     if counts:
         print()
         print("Engine alone (sightline-bench detect --full 1 --images N, release, 1 run each): held-out "

@@ -25,15 +25,20 @@ import io
 import multiprocessing
 import os
 import statistics
+import sys
 import threading
 import time
 
 import requests
 from PIL import Image
 
+from bench_mode import env_or, sized
 from bench_server import BenchServer
 
-SECONDS = float(os.environ.get("FLOOD_SECONDS", "8"))
+SECONDS = float(env_or("FLOOD_SECONDS", 8, 0.5))
+LEAD = sized(2, 0.5)  # the flood starts this much before the victim's window and ends after it
+UNTAGGED = sized(300, 20)  # images the smart-labeling flood suggests for
+BATCH_PARTS = sized(64, 2)  # 6 MB parts per multipart batch
 NICE = int(os.environ.get("FLOOD_NICE", "19"))
 RATE = float(os.environ.get("VICTIM_RATE", "0"))
 SERVER_PID = [0]
@@ -87,9 +92,12 @@ def flood(target, clients, seconds):
         return sum(pool.map(lambda _: target(stop), range(clients)))
 
 
+PNG_SIDE = sized(6000, 1000)
+
+
 def large_png():
     # A smooth gradient: 36 megapixels that compress to well under the 6 MB limit.
-    img = Image.linear_gradient("L").resize((6000, 6000)).convert("RGB")
+    img = Image.linear_gradient("L").resize((PNG_SIDE, PNG_SIDE)).convert("RGB")
     buf = io.BytesIO()
     img.save(buf, "PNG", optimize=False, compress_level=9)
     return buf.getvalue()
@@ -118,7 +126,7 @@ def main():
         bkey = bad["trainingKeys"][0]
         bproject = requests.post(f"{base}/projects?name=flood", headers={"Training-Key": bkey}).json()["id"]
 
-        victim(url, gkey, 2)  # warm up
+        victim(url, gkey, sized(2, 0.5))  # warm up
         before = cpu_seconds(server.proc.pid)
         rows.append(("no flood (reference)", *victim(url, gkey, SECONDS), 0, cpu_seconds(server.proc.pid) - before))
 
@@ -148,7 +156,7 @@ def main():
                               headers={"Training-Key": bkey, "Content-Type": f"multipart/form-data; boundary={boundary}"})
                 n += 1
             return n
-        rows.append(run_flood(url, gkey, f"heavy decodes (2 clients, 4 × 6000×6000 PNG of {len(png) // 1024} KB)", decodes, 2))
+        rows.append(run_flood(url, gkey, f"heavy decodes (2 clients, 4 × {PNG_SIDE}×{PNG_SIDE} PNG of {len(png) // 1024} KB)", decodes, 2))
 
         # Item 6: large bodies.
         chunk = b"\0" * (1 << 20)
@@ -215,11 +223,11 @@ def main():
                 assert r.status_code in (200, 429), r.text
                 n += 1
             return n
-        rows.append(run_flood(url, gkey, "smart-labeling queries (2 clients, 300 untagged images)", suggestions, 2))
+        rows.append(run_flood(url, gkey, f"smart-labeling queries (2 clients, {UNTAGGED} untagged images)", suggestions, 2))
 
         # Item 7: legal 64 × 6 MB batches, parsed at about 1 MB/s on the event loop before.
         batch = b"".join(b"--bb\r\nContent-Disposition: form-data; name=\"imageData\"; filename=\"x\"\r\n\r\n"
-                         + os.urandom(6 * 1024 * 1024 - 4096) + b"\r\n" for _ in range(64)) + b"--bb--\r\n"
+                         + os.urandom(6 * 1024 * 1024 - 4096) + b"\r\n" for _ in range(BATCH_PARTS)) + b"--bb--\r\n"
 
         def batches(stop):
             n = 0
@@ -231,7 +239,7 @@ def main():
                     pass  # a third large body is refused before it is read
                 n += 1
             return n
-        rows.append(run_flood(url, gkey, f"multipart batches of 64 × 6 MB (4 clients, {len(batch) >> 20} MB each)", batches, 4))
+        rows.append(run_flood(url, gkey, f"multipart batches of {BATCH_PARTS} × 6 MB (4 clients, {len(batch) >> 20} MB each)", batches, 4))
         rss = int(open(f"/proc/{server.proc.pid}/status").read().split("VmHWM:")[1].split()[0]) // 1024
     finally:
         server.stop()
@@ -248,7 +256,7 @@ def main():
 
 
 def suggestion_project(base, key):
-    """A classification project trained on 10 tagged images, with 300 untagged ones to suggest for."""
+    """A classification project trained on 10 tagged images, with UNTAGGED untagged ones to suggest for."""
     h = {"Training-Key": key}
     project = requests.post(f"{base}/projects?name=smart", headers=h).json()["id"]
     tags = [requests.post(f"{base}/projects/{project}/tags?name={n}", headers=h).json()["id"] for n in ("red", "blue")]
@@ -267,7 +275,7 @@ def suggestion_project(base, key):
             requests.post(url, files=files, headers=h, timeout=120).raise_for_status()
     upload([jpeg((200 + i, 20, 20), i) for i in range(5)], tags[0])
     upload([jpeg((20, 20, 200 + i), i) for i in range(5)], tags[1])
-    upload([jpeg((i % 256, 100, 255 - i % 256), 1000 + i) for i in range(300)])
+    upload([jpeg((i % 256, 100, 255 - i % 256), 1000 + i) for i in range(UNTAGGED)])
     iteration = requests.post(f"{base}/projects/{project}/train", headers=h).json()["id"]
     while requests.get(f"{base}/projects/{project}/iterations/{iteration}", headers=h).json()["status"] == "Training":
         time.sleep(1)
@@ -287,13 +295,14 @@ def run_flood(url, gkey, name, target, clients):
 
     def attacker():
         os.nice(NICE)
-        calls.value = flood(target, clients, SECONDS + 2)
+        calls.value = flood(target, clients, SECONDS + LEAD)
     proc = multiprocessing.get_context("fork").Process(target=attacker)
-    before = cpu_seconds(SERVER_PID[0])
+    before, began = cpu_seconds(SERVER_PID[0]), time.monotonic()
     proc.start()
-    time.sleep(1)
+    time.sleep(LEAD / 2)
     measured = victim(url, gkey, SECONDS)
     proc.join()
+    print(f"  {name}: {time.monotonic() - began:.1f} s", file=sys.stderr, flush=True)
     return (name, *measured, calls.value, cpu_seconds(SERVER_PID[0]) - before)
 
 

@@ -1,17 +1,34 @@
 #!/usr/bin/env bash
-# The whole suite: Swift tests on SQLite, then on PostgreSQL, then the interop checks
-# (Azure SDK, Chromium, two server processes) against both databases.
+# `make test`: the whole suite, each phase timed (the times are printed at the end, pass or
+# fail). Swift tests in full on SQLite; the database-sensitive suites again on a throw-away
+# PostgreSQL; the interop checks once, on PostgreSQL (those whose point is SQLite start their
+# own); every benchmark in its smoke mode. Swift tests and test servers run with
+# scripts/machine-pins.env (threads, oneDNN's and OpenBLAS's kernels) so that no result
+# depends on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "== swift test on SQLite"
-swift test --skip-build
-echo "== swift test (AppTests) on PostgreSQL, then interop checks"
+phases=$(mktemp /tmp/sightline-phases.XXXXXX)
+export SIGHTLINE_PHASES="$phases"
+summary() {
+  echo
+  echo "== phase times"
+  cat "$phases"
+  rm -f "$phases"
+}
+trap summary EXIT
+
+# Suites whose result can depend on the database: quotas and rates, isolation, the job
+# queue (training, cancellation, retention), training sets, transfers, throttles, faults,
+# migrations, concurrent image writes.
+export PG_SUITES='AppTests\.(QuotaLedgerTests|RateLimitTests|RequestLimitTests|CredentialTests|TenantIsolationTests|TrainingTests|CancellationTests|RetentionTests|SelectedTagsTests|TrainingSetTests|ProjectTransferTests|FaultTests|FeatureMigrationTests|ImageTests|BlobRaceTests)'
+
+scripts/phase.sh "install (apt, weights, venvs, datasets)" make -s test-deps
+scripts/phase.sh "build (debug, with tests)" swift build --build-tests
+scripts/phase.sh "Swift tests on SQLite" scripts/pinned.sh swift test --skip-build
+scripts/phase.sh "benchmarks, smoke mode" scripts/bench-smoke.sh
 scripts/with-postgres.sh bash -c '
   set -euo pipefail
-  # The database tests again; the engine tests do not touch a database.
-  swift test --skip-build --filter AppTests
-  echo "== interop checks (Python SDK, Chromium, two processes)"
-  .venv/bin/python -m pytest -q Tests/Interop
-  echo "== SDK 0.4.0 (the v2 API)"
-  .venv-sdk04/bin/python -m pytest -q Tests/InteropSDK04
+  scripts/phase.sh "Swift tests on PostgreSQL (database suites)" scripts/pinned.sh swift test --skip-build --filter "$PG_SUITES"
+  scripts/phase.sh "interop checks (SDK, exports, Chromium)" .venv/bin/python -m pytest -q -p no:cacheprovider Tests/Interop
+  scripts/phase.sh "SDK 0.4.0 (the v2 API)" .venv-sdk04/bin/python -m pytest -q -p no:cacheprovider Tests/InteropSDK04
 '

@@ -6,7 +6,7 @@ import VisionEngine
 // NumPy reference in the same session and reports medians and ratios.
 //
 //   sightline-bench forward --batch 8 --threads 1 --iterations 20 [--size 416] [--head 1]
-//   sightline-bench features | heads | retrain | pipeline [--image photo.jpg] [--jobs 2]
+//   sightline-bench features | heads | retrain [--per-class 50] | pipeline [--image photo.jpg] [--jobs 2]
 //   sightline-bench jobs --jobs 2 --threads 1        (training and prediction throughput)
 //   sightline-bench export-onnx --out model.onnx --opset 12 [--multilabel 1] [--size 416]
 //   sightline-bench export-tflite --out model.tflite [--size 224]
@@ -14,7 +14,7 @@ import VisionEngine
 //   sightline-bench quality [--sets photos,fashion-mnist] [--per-class 5,15,50] [--seeds 5] [--methods probe,probe-tta,finetune]
 //                                            (classification accuracy: linear probe, TTA, fine-tuning)
 //   sightline-bench framing [--seeds 5]     (classifier accuracy, whole-image vs centre-crop framing)
-//   sightline-bench detect [--forest 1] [--per-tag 30] [--images N] [--views 16] [--samples 8600] [--input 416]
+//   sightline-bench detect [--forest 1] [--per-tag 30] [--images N] [--views 16] [--samples 6400] [--max-samples 24000] [--input 416]
 //                                            (detection: backbone passes, head training, held-out mAP@0.5)
 
 let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -145,12 +145,13 @@ case "features":
     emit(mode, ["images": n, "images_per_second": Double(n) / (ms / 1000)])
 
 case "heads", "retrain":
-    // 10 tags × 50 images, features cached (2 views), as a project's retrain sees them.
-    let train = try fashion(perClass: 55)
+    // 10 tags × 50 images (--per-class), features cached (2 views), as a project's retrain sees them.
+    let perClass = max(1, option("per-class", 50))
+    let train = try fashion(perClass: perClass + 5)
     var seen = [Int](repeating: 0, count: 10)
-    let base = train.filter { seen[$0.label] += 1; return seen[$0.label] <= 50 }
+    let base = train.filter { seen[$0.label] += 1; return seen[$0.label] <= perClass }
     seen = [Int](repeating: 0, count: 10)
-    let extra = Array(train.filter { seen[$0.label] += 1; return seen[$0.label] > 50 }.prefix(5))
+    let extra = Array(train.filter { seen[$0.label] += 1; return seen[$0.label] > perClass }.prefix(5))
     let cache = InMemoryFeatureCache()
     let extractor = FeatureExtractor(model: model, cache: cache)
     let views = AugmentationView.views(count: 2)
@@ -262,6 +263,7 @@ case "detect":
     var options = DetectionTrainingOptions()
     options.views = option("views", options.views)
     options.targetSamples = option("samples", options.targetSamples)
+    options.maximumSamples = option("max-samples", options.maximumSamples)
     options.threads = option("threads", 1)
     options.width = option("width", options.width)
     options.batchSize = option("batch", options.batchSize)

@@ -43,12 +43,20 @@
     });
   }
 
+  // data-pending counts saves scheduled or in flight, so a script (or a test) can tell
+  // "everything is saved" from "the last save before this change was saved".
+  var inFlight = 0, pending = null;
+  function showPending() { root.setAttribute("data-pending", String(inFlight + (pending ? 1 : 0))); }
+
   function save() {
     status.textContent = "saving…";
+    inFlight += 1;
+    showPending();
     var xhr = new XMLHttpRequest();
     xhr.open("POST", saveURL);
     xhr.setRequestHeader("Content-Type", "application/json");
     xhr.setRequestHeader("X-CSRF-Token", csrf);
+    xhr.onloadend = function () { inFlight -= 1; showPending(); };
     xhr.onload = function () {
       if (xhr.status === 200) {
         status.textContent = "saved " + boxes.length + (boxes.length === 1 ? " box" : " boxes");
@@ -159,10 +167,10 @@
   // The keyboard does what the mouse does, on the focused editor: N draws a new box,
   // [ and ] choose the previous or next box, arrows move it (Shift: further), Alt+arrows
   // resize it, Delete removes it, + and - zoom. Moves are saved once the keys stop.
-  var pending = null;
   function saveSoon() {
     if (pending) clearTimeout(pending);
     pending = setTimeout(function () { pending = null; save(); }, 400);
+    showPending();
   }
   function announce(text) { status.textContent = text; }
   root.addEventListener("keydown", function (e) {
@@ -221,4 +229,5 @@
     save();
   });
   render();
+  showPending();
 })();

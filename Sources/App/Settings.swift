@@ -37,6 +37,9 @@ public struct Settings: Sendable {
     public var minFreeDiskBytes: Int64 = 256 * 1024 * 1024
     /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
     public var metricsToken: String?
+    /// When set, the most view passes one detection training makes (the engine's schedule
+    /// otherwise): an operator on small machines trades accuracy for time.
+    public var detectionMaxSamples: Int?
 
     public static func fromEnvironment() -> Settings {
         let env = ProcessInfo.processInfo.environment
@@ -67,6 +70,7 @@ public struct Settings: Sendable {
         s.sessionMaxSeconds = min(365 * 86_400, max(60, (Double(env["SESSION_MAX_HOURS"] ?? "") ?? 168) * 3600))
         s.minFreeDiskBytes = max(0, Int64(env["MIN_FREE_DISK_MB"] ?? "") ?? 256) * 1024 * 1024
         s.metricsToken = env["METRICS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        s.detectionMaxSamples = Int(env["DETECTION_MAX_SAMPLES"] ?? "").map { min(1_000_000, max(16, $0)) }
         return s
     }
 

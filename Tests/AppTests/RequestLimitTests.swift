@@ -5,7 +5,8 @@ import XCTVapor
 /// Quick tests pay like predictions; request bodies are read only as far as they may go.
 final class RequestLimitTests: XCTestCase {
     private func trained() async throws -> (Application, String, String, String, String) {
-        let app = try await makeApp()
+        // Stored predictions that make room free their blobs without the usual grace.
+        let app = try await makeApp { $0.blobFreeGraceSeconds = 0 }
         let token = try await app.makeAdmin()
         let acct = try await app.makeAccount(token: token, email: "limits@example.com", tier: "S0")
         let key = trainingKey(acct)

@@ -22,6 +22,15 @@ PG_URL = os.environ.get("TEST_DATABASE_URL")
 ADMIN_PASSWORD = "interop-admin-password"
 
 
+def machine_pins():
+    """scripts/machine-pins.env: what servers in tests pin so results do not depend on the machine."""
+    with open(os.path.join(ROOT, "scripts", "machine-pins.env")) as f:
+        return dict(line.strip().split("=", 1) for line in f if line.strip() and not line.startswith("#"))
+
+
+MACHINE_PINS = machine_pins()
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -49,6 +58,8 @@ class Server:
         self.log_path = os.path.join(self.data_dir, f"server-{self.port}.log")
         self.env = dict(os.environ, DATA_DIR=self.data_dir, SIGHTLINE_CONFIG_DIR=os.path.join(ROOT, "config"),
                         PUBLIC_URL=self.url, LOG_LEVEL="debug", DATABASE_URL=database_url or "")
+        for name, value in MACHINE_PINS.items():
+            self.env.setdefault(name, value)
         self.proc = None
 
     def start(self):
@@ -88,16 +99,43 @@ class Server:
 
 
 def backends():
-    return ["sqlite"] + (["postgresql"] if PG_URL else [])
+    """PostgreSQL, the production database, where `scripts/with-postgres.sh` started one;
+    SQLite otherwise. Checks whose point is SQLite ask for `sqlite_server`."""
+    return ["postgresql"] if PG_URL else ["sqlite"]
+
+
+def serve(backend, **env):
+    db = fresh_postgres_database() if backend == "postgresql" else None
+    s = Server(database_url=db)
+    s.env.update(env)
+    s.start()
+    yield s
+    s.stop()
+    shutil.rmtree(s.data_dir, ignore_errors=True)
 
 
 @pytest.fixture(params=backends())
 def server(request):
-    db = fresh_postgres_database() if request.param == "postgresql" else None
-    s = Server(database_url=db).start()
-    yield s
-    s.stop()
-    shutil.rmtree(s.data_dir, ignore_errors=True)
+    yield from serve(request.param)
+
+
+@pytest.fixture(params=["sqlite"])
+def sqlite_server(request):
+    """The embedded default a first `make run` gets."""
+    yield from serve(request.param)
+
+
+# Object detection trainings that feed export checks stop after this many view passes (the
+# engine's schedule aims for 6,400): the checks compare the exported model with the server's
+# on whatever the training made, and its accuracy is checked elsewhere.
+EXPORT_DETECTION_SAMPLES = "1024"
+
+
+@pytest.fixture(params=["sqlite"])
+def export_server(request):
+    """The export checks are about the model files, which no database touches: SQLite
+    (export jobs on PostgreSQL are covered by AppTests.ExportTests)."""
+    yield from serve(request.param, DETECTION_MAX_SAMPLES=EXPORT_DETECTION_SAMPLES)
 
 
 def admin_api(server, token, method, path, **kw):

@@ -34,6 +34,17 @@ def wait_url(driver, fragment):
     WebDriverWait(driver, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
+def wait_saved(driver, boxes=None):
+    """The box editor answered every save it scheduled; the last left `boxes` boxes
+    (any number when None)."""
+    def settled(d):
+        pending, saved = d.execute_script(
+            "var e = document.getElementById('box-editor');"
+            "return [e.getAttribute('data-pending'), e.getAttribute('data-saved')];")
+        return pending == "0" and saved is not None and (boxes is None or saved == str(boxes))
+    WebDriverWait(driver, 10).until(settled)
+
+
 def fill(driver, name, value, form=None):
     scope = driver.find_element(By.ID, form) if form else driver
     el = scope.find_element(By.NAME, name)

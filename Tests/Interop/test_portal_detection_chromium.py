@@ -17,7 +17,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from portal_checks import PageAudit
-from test_portal_chromium import browser, create_account, new_keys, submit_credentials, wait_url  # noqa: F401  (fixture)
+from test_portal_chromium import browser, create_account, new_keys, submit_credentials, wait_saved, wait_url  # noqa: F401  (fixture)
 from test_portal_images_chromium import add_tag, create_project
 from test_quickstart_detection import COMPOSITES
 
@@ -69,7 +69,7 @@ def test_label_train_and_see_detections(server, browser):  # noqa: F811
     # From the box's top-left corner to its bottom-right (offsets are from the image centre).
     ActionChains(b).move_to_element_with_offset(img, int((left - 0.5) * w), int((top - 0.5) * h)).click_and_hold() \
         .move_by_offset(int(bw * w), int(bh * h)).release().perform()
-    WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") == "1")
+    wait_saved(b, 1)
 
     b.get(project_url)
     b.find_element(By.ID, "train").click()
@@ -125,7 +125,7 @@ def test_label_train_and_see_detections(server, browser):  # noqa: F811
     b.find_element(By.ID, "suggest-boxes").click()
     WebDriverWait(b, 60).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-suggested") is not None)
     assert b.find_element(By.ID, "box-editor").get_attribute("data-suggested") != "0"
-    WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") is not None)
+    wait_saved(b)
     labels = [e.text for e in b.find_elements(By.CSS_SELECTOR, "#box-editor .box .label")]
     assert "fork" in labels, labels
 

@@ -2,16 +2,14 @@
 filter, and draw a box on a detection project that is still there after a reload."""
 import os
 import tempfile
-import time
 
-import requests
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from test_portal_chromium import browser, create_account, fill, submit_credentials, wait_url  # noqa: F401  (fixture)
+from test_portal_chromium import browser, create_account, fill, submit_credentials, wait_saved, wait_url  # noqa: F401  (fixture)
 from test_sdk_images import jpeg
 
 
@@ -118,14 +116,14 @@ def test_upload_tag_filter_and_draw_a_box(server, browser):  # noqa: F811
     w, h = img.size["width"], img.size["height"]
     ActionChains(b).move_to_element_with_offset(img, int(-w * 0.3), int(-h * 0.3)).click_and_hold() \
         .move_by_offset(int(w * 0.4), int(h * 0.4)).release().perform()
-    WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") == "1")
+    wait_saved(b, 1)
     b.get(image_url)
     boxes = b.find_elements(By.CSS_SELECTOR, "#box-editor .box")
     assert len(boxes) == 1
     assert boxes[0].find_element(By.CLASS_NAME, "label").text == "car"
     # Move it, then delete it; each change is saved.
     ActionChains(b).move_to_element(boxes[0]).click_and_hold().move_by_offset(20, 10).release().perform()
-    WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") == "1")
+    wait_saved(b, 1)
     b.get(image_url)
     box = b.find_element(By.CSS_SELECTOR, "#box-editor .box")
     left = float(box.value_of_css_property("left").rstrip("px"))
@@ -133,18 +131,17 @@ def test_upload_tag_filter_and_draw_a_box(server, browser):  # noqa: F811
     assert left > 0.2 * width + 10, (left, width)
     box.click()
     b.find_element(By.ID, "delete-box").click()
-    WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") == "0")
+    wait_saved(b, 0)
     b.get(image_url)
     assert len(b.find_elements(By.CSS_SELECTOR, "#box-editor .box")) == 0
     # The keyboard alone: N draws a box, arrows move it (saved), + zooms.
     editor = b.find_element(By.ID, "box-editor")
     editor.send_keys("n")
-    WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") == "1")
+    wait_saved(b, 1)
     before = float(b.find_element(By.CSS_SELECTOR, "#box-editor .box").value_of_css_property("left").rstrip("px"))
     editor.send_keys(Keys.SHIFT + Keys.ARROW_RIGHT)
     WebDriverWait(b, 10).until(lambda d: float(d.find_element(By.CSS_SELECTOR, "#box-editor .box").value_of_css_property("left").rstrip("px")) > before)
-    time.sleep(0.6)  # moves are saved once the keys stop (400 ms)
-    WebDriverWait(b, 10).until(lambda d: d.find_element(By.ID, "box-editor").get_attribute("data-saved") == "1")
+    wait_saved(b, 1)  # moves are saved once the keys stop
     editor.send_keys("+")
     assert b.find_element(By.ID, "zoom-level").text == "125%"
     b.get(image_url)

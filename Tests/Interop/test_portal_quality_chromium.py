@@ -5,30 +5,20 @@ no error in the HTML as served. Dialogs, quick-test results, forms refused in pl
 new-keys notice and the empty projects page are checked as states of their pages."""
 import json
 import os
-import shutil
 import time
 
-import pytest
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
 from azure.cognitiveservices.vision.customvision.training.models import ImageFileCreateBatch, ImageFileCreateEntry
 from msrest.authentication import ApiKeyCredentials
 from selenium.webdriver.common.by import By
 
-from conftest import Server, make_account
+from conftest import make_account
 from selenium.webdriver.support.ui import WebDriverWait
 
 from portal_checks import PageAudit
 from test_portal_chromium import browser, fill, submit_credentials, wait_url  # noqa: F401  (fixture)
 from test_quickstart_classification import fashion
 from test_quickstart_detection import COMPOSITES
-
-
-@pytest.fixture
-def sqlite_server():
-    s = Server().start()
-    yield s
-    s.stop()
-    shutil.rmtree(s.data_dir, ignore_errors=True)
 
 
 def wait_trained(trainer, project_id, iteration_id):

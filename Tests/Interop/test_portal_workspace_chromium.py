@@ -6,7 +6,6 @@ stored prediction added back with two tags, and a domain change in Settings foll
 a retrain on the new domain."""
 import os
 import tempfile
-import time
 
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
 from azure.cognitiveservices.vision.customvision.training.models import ImageFileCreateBatch, ImageFileCreateEntry

@@ -2,7 +2,6 @@
 against Sightline: real images (Fashion-MNIST, extracted by scripts/datasets-ensure.sh),
 two tags, 10 + 10 images in one create_images_from_files batch, train, poll until
 Completed, publish, classify_image with bytes, unpublish, delete."""
-import gzip
 import io
 import itertools
 import os
@@ -42,7 +41,9 @@ def fashion(split, label, count, skip=0):
     return out
 
 
-def test_image_classification_quickstart(server):
+def test_image_classification_quickstart(sqlite_server):
+    """On SQLite, what a first `make run` serves; the detection quickstart runs on PostgreSQL."""
+    server = sqlite_server
     token = server.create_admin()
     acct = make_account(server, token, "quickstart@example.com", tier="S0")
     ENDPOINT = acct["endpoint"]

@@ -12,12 +12,11 @@ import subprocess
 import threading
 import time
 
-import pytest
 import requests
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
 from azure.cognitiveservices.vision.customvision.training.models import (
-    ImageFileCreateBatch, ImageFileCreateEntry, ImageIdCreateEntry, ImageRegionCreateEntry, ImageTagCreateEntry,
-    ImageUrlCreateBatch, ImageUrlCreateEntry, Region)
+    ImageFileCreateBatch, ImageFileCreateEntry, ImageRegionCreateEntry, ImageTagCreateEntry,
+    ImageUrlCreateBatch, ImageUrlCreateEntry)
 from msrest.authentication import ApiKeyCredentials
 from PIL import Image
 

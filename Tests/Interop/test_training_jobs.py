@@ -55,13 +55,15 @@ def test_killed_while_training_then_restarted_completes():
     base, s = api(first, key)
     iteration = s.post(f"{base}/projects/{project}/train", timeout=30).json()["id"]
     db = os.path.join(first.data_dir, "sightline.sqlite")
+    # Killed once the job has done some of the work (progress above 0), not after a guess
+    # at how long that takes.
     deadline = time.time() + 60
     while time.time() < deadline:
         with sqlite3.connect(db) as c:
-            if c.execute("SELECT count(*) FROM jobs WHERE state = 'running'").fetchone()[0]:
+            if c.execute("SELECT count(*) FROM jobs j JOIN iterations i ON i.id = j.iteration_id "
+                         "WHERE j.state = 'running' AND i.progress > 0").fetchone()[0]:
                 break
-        time.sleep(0.05)
-    time.sleep(0.5)  # let it get into the work
+        time.sleep(0.02)
     first.proc.send_signal(signal.SIGKILL)
     first.proc.wait()
     with sqlite3.connect(db) as c:

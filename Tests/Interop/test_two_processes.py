@@ -1,7 +1,6 @@
 """Two `sightline serve` processes sharing one PostgreSQL: 60 concurrent tag creations
 on an F0 project (limit 50) create exactly 50."""
 import concurrent.futures
-import os
 
 import pytest
 import requests

@@ -1,6 +1,9 @@
-"""Runs a frozen TensorFlow graph in a process of its own: TensorFlow's h5py (through
+"""Runs frozen TensorFlow graphs in a process of its own: TensorFlow's h5py (through
 Keras) cannot load next to the HDF5 that libvips (pyvips) already brought into the test
-process. Usage: tf_graph_runner.py MODEL.pb INPUTS.npz OUTPUTS.npz; INPUTS holds arrays
+process. The process stays up and takes one request per line on stdin, a JSON list
+[MODEL, INPUTS.npz, OUTPUTS.npz], so TensorFlow loads once per test session; each answer
+is one stdout line starting with RESULT (the JSON below, or {"error": traceback}).
+Usage: tf_graph_runner.py (one request: tf_graph_runner.py MODEL INPUTS.npz OUTPUTS.npz). INPUTS holds arrays
 x0, x1, ... fed to the one Placeholder; OUTPUTS gets y0, y1, ... from the one sink node.
 Prints JSON: the Placeholders with their shapes and the sink nodes, found the way
 Microsoft's TensorFlow export samples find them. MODEL may instead be a SavedModel
@@ -10,6 +13,7 @@ Microsoft's TFLite sample does: allocate_tensors, the one input, the one output)
 import json
 import os
 import sys
+import traceback
 
 import numpy as np
 import tensorflow as tf
@@ -25,7 +29,7 @@ def saved_model(folder, inputs, outputs):
         out = serve(tf.convert_to_tensor(xs[f"x{k}"]))
         ys[f"y{k}"] = list(out.values())[0].numpy()
     np.savez(outputs, **ys)
-    print(json.dumps({"placeholders": {"serving_default": list(serve.inputs[0].shape)}, "sinks": sorted(serve.structured_outputs)}))
+    return {"placeholders": {"serving_default": list(serve.inputs[0].shape)}, "sinks": sorted(serve.structured_outputs)}
 
 
 def tflite(path, inputs, outputs):
@@ -41,7 +45,7 @@ def tflite(path, inputs, outputs):
         interpreter.invoke()
         ys[f"y{k}"] = interpreter.get_tensor(out["index"]).copy()
     np.savez(outputs, **ys)
-    print(json.dumps({"placeholders": {inp["name"]: [int(d) for d in inp["shape"]]}, "sinks": [out["name"]]}))
+    return {"placeholders": {inp["name"]: [int(d) for d in inp["shape"]]}, "sinks": [out["name"]]}
 
 
 def main(model, inputs, outputs):
@@ -63,8 +67,21 @@ def main(model, inputs, outputs):
         with tf.compat.v1.Session(graph=g) as session:
             ys = {f"y{k}": session.run(sinks[0] + ":0", {placeholders[0].name + ":0": xs[f"x{k}"]}) for k in range(len(xs.files))}
     np.savez(outputs, **ys)
-    print(json.dumps(info))
+    return info
+
+
+def answer(request):
+    try:
+        result = main(*request)
+    except Exception:  # the test reads the traceback
+        result = {"error": traceback.format_exc()}
+    sys.stdout.write("RESULT " + json.dumps(result) + "\n")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    if len(sys.argv) == 4:
+        answer(sys.argv[1:4])
+    else:
+        for line in sys.stdin:
+            answer(json.loads(line))

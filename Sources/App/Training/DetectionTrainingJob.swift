@@ -49,6 +49,10 @@ struct DetectionTrainingJob {
         let options: DetectionTrainingOptions = {
             var o = iteration.trainingType == "Advanced" ? DetectionTrainingOptions.advanced : DetectionTrainingOptions()
             o.threads = app.engine.threadsPerJob
+            if let most = app.settings.detectionMaxSamples {
+                o.maximumSamples = most
+                o.targetSamples = min(o.targetSamples, most)
+            }
             return o
         }()
         let views = DetectionView.views(count: options.views)
