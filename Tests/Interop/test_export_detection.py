@@ -39,7 +39,8 @@ from PIL import Image
 
 from conftest import admin_api, make_account
 import coreml_interpreter
-from test_export import BundleService, check_dockerfile, load_coreml, run_tensorflow, unpack
+from tensorflow_process import run_tensorflow
+from test_export import BundleService, check_dockerfile, load_coreml, unpack
 from test_quickstart_detection import COMPOSITES, composites, iou
 
 COMPACT_DETECTION = "a27d5ca5-bb19-49d8-a70a-fec086c47f5b"  # "General (compact)", ObjectDetection

@@ -15,7 +15,7 @@ from azure.cognitiveservices.vision.customvision.training.models import (
 from azure.cognitiveservices.vision.customvision.training.operations import _custom_vision_training_client_operations as training_ops
 from msrest.authentication import ApiKeyCredentials
 
-from conftest import EXPORT_DETECTION_SAMPLES, Server, make_account
+from conftest import ANSWERING_DETECTOR_SAMPLES, Server, make_account
 from test_quickstart_classification import fashion
 from test_quickstart_detection import COMPOSITES, regions_table
 
@@ -48,7 +48,7 @@ def wait_trained(t, project, iteration):
 def test_every_sdk_operation_answers():
     server = Server()
     server.env["SIGHTLINE_TEST_ALLOW_LOOPBACK_URLS"] = "1"  # the URL operations fetch the server's own blobs
-    server.env["DETECTION_MAX_SAMPLES"] = EXPORT_DETECTION_SAMPLES  # the detector only has to answer
+    server.env["DETECTION_MAX_SAMPLES"] = ANSWERING_DETECTOR_SAMPLES  # the detector only has to answer
     called = set()
     try:
         server.start()
