@@ -20,8 +20,8 @@ trap summary EXIT
 # Suites whose result can depend on the database: quotas and rates, isolation, the job
 # queue (training, cancellation, retention, exports), training sets, transfers, throttles,
 # faults, migrations, concurrent image writes, listings and suggestions paged in SQL,
-# accounts and projects through the portal.
-export PG_SUITES='AppTests\.(QuotaLedgerTests|RateLimitTests|RequestLimitTests|CredentialTests|TenantIsolationTests|TrainingTests|CancellationTests|RetentionTests|SelectedTagsTests|ExportTests|TrainingSetTests|ProjectTransferTests|FaultTests|FeatureMigrationTests|ImageTests|BlobRaceTests|SuggestionTests|PortalAccountTests|PortalProjectTests)'
+# accounts and projects through the portal, the blob sweeper's references, readiness.
+export PG_SUITES='AppTests\.(QuotaLedgerTests|RateLimitTests|RequestLimitTests|CredentialTests|TenantIsolationTests|TrainingTests|CancellationTests|RetentionTests|SelectedTagsTests|ExportTests|TrainingSetTests|ProjectTransferTests|FaultTests|FeatureMigrationTests|ImageTests|BlobRaceTests|SuggestionTests|PortalAccountTests|PortalProjectTests|HardeningTests|OperationsTests)'
 
 scripts/phase.sh "install (apt, weights, venvs, datasets)" make -s test-deps
 scripts/phase.sh "build (debug, with tests)" swift build --build-tests

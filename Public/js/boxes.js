@@ -43,24 +43,37 @@
     });
   }
 
-  // data-pending counts saves scheduled or in flight, so a script (or a test) can tell
-  // "everything is saved" from "the last save before this change was saved".
-  var inFlight = 0, pending = null;
-  function showPending() { root.setAttribute("data-pending", String(inFlight + (pending ? 1 : 0))); }
+  // One save in flight at a time, so the server stores the changes in the order they were
+  // made; a change made meanwhile is sent when the reply comes. data-pending counts saves
+  // scheduled, waiting or in flight, so a script (or a test) can tell "everything is saved"
+  // from "an earlier state was saved"; data-saved is the box count of the last state saved.
+  var inFlight = false, again = false, pending = null;
+  function showPending() {
+    root.setAttribute("data-pending", String((inFlight ? 1 : 0) + (again ? 1 : 0) + (pending ? 1 : 0)));
+  }
 
   function save() {
+    root.removeAttribute("data-saved");
+    if (inFlight) { again = true; showPending(); return; }
     status.textContent = "saving…";
-    inFlight += 1;
+    inFlight = true;
     showPending();
+    var sent = JSON.stringify(boxes), count = boxes.length;
     var xhr = new XMLHttpRequest();
     xhr.open("POST", saveURL);
+    xhr.timeout = 30000;
     xhr.setRequestHeader("Content-Type", "application/json");
     xhr.setRequestHeader("X-CSRF-Token", csrf);
-    xhr.onloadend = function () { inFlight -= 1; showPending(); };
+    xhr.onloadend = function () {
+      inFlight = false;
+      if (again) { again = false; save(); } else { showPending(); }
+    };
     xhr.onload = function () {
       if (xhr.status === 200) {
-        status.textContent = "saved " + boxes.length + (boxes.length === 1 ? " box" : " boxes");
-        root.setAttribute("data-saved", String(boxes.length));
+        if (!again) {
+          status.textContent = "saved " + count + (count === 1 ? " box" : " boxes");
+          root.setAttribute("data-saved", String(count));
+        }
       } else {
         var msg = "HTTP " + xhr.status;
         try { msg = JSON.parse(xhr.responseText).message || msg; } catch (e) { /* plain status */ }
@@ -68,8 +81,8 @@
       }
     };
     xhr.onerror = function () { status.textContent = "not saved: network error"; };
-    root.removeAttribute("data-saved");
-    xhr.send(JSON.stringify(boxes));
+    xhr.ontimeout = function () { status.textContent = "not saved: no answer"; };
+    xhr.send(sent);
   }
 
   root.addEventListener("mousedown", function (e) {
@@ -108,7 +121,7 @@
 
   window.addEventListener("mouseup", function () {
     if (!drag) return;
-    var b = boxes[selected], mode = drag.mode;
+    var b = boxes[selected], mode = drag.mode, o = drag.orig;
     drag = null;
     if (mode === "draw" && (b.width < MIN || b.height < MIN)) {
       boxes.splice(selected, 1);   // a click, not a box
@@ -117,6 +130,8 @@
       return;
     }
     render();
+    // A click that selects a box moves nothing: nothing to save.
+    if (o && b.left === o.left && b.top === o.top && b.width === o.width && b.height === o.height) return;
     save();
   });
 

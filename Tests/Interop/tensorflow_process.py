@@ -4,10 +4,13 @@ for the session and fed one model at a time, so TensorFlow loads once."""
 import atexit
 import json
 import os
+import queue
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 import numpy as np
 
@@ -18,9 +21,10 @@ class TensorFlowProcess:
     on the CPU's instruction set."""
     proc = None
     log = None
+    lines = None
 
     @classmethod
-    def ask(cls, request):
+    def ask(cls, request, timeout=600):
         if cls.proc is None or cls.proc.poll() is not None:
             runner = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tf_graph_runner.py")
             cls.log = tempfile.TemporaryFile()
@@ -28,13 +32,24 @@ class TensorFlowProcess:
             cls.proc = subprocess.Popen([sys.executable, runner], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=cls.log, text=True, env=env)
             atexit.register(cls.proc.kill)
+            # Lines arrive through a reader thread, so a deadline holds however stdout is buffered.
+            cls.lines = queue.Queue()
+            threading.Thread(target=lambda out, q: [q.put(line) for line in out] + [q.put(None)],
+                             args=(cls.proc.stdout, cls.lines), daemon=True).start()
         cls.proc.stdin.write(json.dumps(request) + "\n")
         cls.proc.stdin.flush()
-        for line in cls.proc.stdout:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = cls.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                cls.proc.kill()
+                raise AssertionError(f"TensorFlow gave no answer in {timeout} s")
+            if line is None:
+                cls.log.seek(0)
+                raise AssertionError("the TensorFlow process ended: " + cls.log.read().decode(errors="replace")[-3000:])
             if line.startswith("RESULT "):
                 return json.loads(line[len("RESULT "):])
-        cls.log.seek(0)
-        raise AssertionError("the TensorFlow process ended: " + cls.log.read().decode(errors="replace")[-3000:])
 
 
 def run_tensorflow(model_path, inputs):

@@ -326,6 +326,7 @@ def test_detection_export_predicts_what_the_server_predicts(export_server):
     print(f"OpenVINO: largest |IR - server| score difference {ir_worst:.1e}")
     default = core.compile_model(core.read_model(os.path.join(ir, "model.xml")), "CPU")
     precision, default_worst = default.get_property("INFERENCE_PRECISION_HINT"), 0.0
+    assert sum(d[1] >= DEFAULT_COMPARED for e in chosen for d in served_by_file[e["file"]]) >= 5, "too few detections to compare"
     for e in chosen:
         raw = default(network_input(pixels[e["file"]]) / np.float32(255))[default.output(0)]
         default_worst = max(default_worst, compare(served_by_file[e["file"]], decode(raw, labels),

@@ -57,11 +57,12 @@ def test_killed_while_training_then_restarted_completes():
     db = os.path.join(first.data_dir, "sightline.sqlite")
     # Killed once the job has done some of the work (progress above 0), not after a guess
     # at how long that takes.
-    deadline = time.time() + 60
-    while time.time() < deadline:
+    deadline = time.time() + 120
+    while True:
+        assert time.time() < deadline, "the training job never got under way"
         with sqlite3.connect(db) as c:
             if c.execute("SELECT count(*) FROM jobs j JOIN iterations i ON i.id = j.iteration_id "
-                         "WHERE j.state = 'running' AND i.progress > 0").fetchone()[0]:
+                         "WHERE j.state = 'running' AND i.status = 'Training' AND i.progress BETWEEN 1 AND 99").fetchone()[0]:
                 break
         time.sleep(0.02)
     first.proc.send_signal(signal.SIGKILL)

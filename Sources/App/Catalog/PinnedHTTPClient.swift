@@ -37,11 +37,15 @@ struct PinnedHTTPClient: Sendable {
             request.url = target
             return try await read(shared.execute(request, timeout: timeout))
         }
+        // Keyed by the host as AsyncHTTPClient parses it (Foundation's URL, brackets trimmed),
+        // so the override cannot miss and fall back to DNS.
+        guard var name = URL(string: url)?.host, !name.isEmpty else { throw BadURL() }
+        if name.hasPrefix("[") && name.hasSuffix("]") { name = String(name.dropFirst().dropLast()) }
         var pinned = configuration
         // One request per client: a failed handshake is the answer, not something to retry
         // until the deadline (callers retry on their own terms).
         pinned.connectionPool.retryConnectionEstablishment = false
-        pinned.dnsOverride = [host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host: literal]
+        pinned.dnsOverride = [name: literal]
         let client = HTTPClient(eventLoopGroup: eventLoopGroup, configuration: pinned)
         do {
             let result = try await read(client.execute(request, timeout: timeout))

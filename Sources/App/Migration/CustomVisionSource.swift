@@ -156,6 +156,8 @@ struct CustomVisionSource: Sendable {
                 }
             } catch let failure as Failure {
                 throw failure
+            } catch is PinnedHTTPClient.BadURL {
+                throw Failure(description: "\(Self.safe(url)) is not an address this importer can fetch.")
             } catch is NIOTooManyBytesError {
                 throw Failure(description: "\(Self.safe(url)) sent more than \(limit / (1024 * 1024)) MB.")
             } catch {
