@@ -6,10 +6,11 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 CONFIGURATION ?= debug
 RUN_PACKAGES := libargon2-dev libvips-dev libopenblas-dev libdnnl-dev pkg-config
-TEST_PACKAGES := postgresql chromium chromium-driver python3-venv
+TEST_BUILD_PACKAGES := libxml2-dev  # the page-structure tests parse pages with libxml2's HTML parser
+TEST_PACKAGES := $(TEST_BUILD_PACKAGES) postgresql chromium chromium-driver python3-venv
 CHECK_SKIPS := DetectionAccuracyTests|PhotoFineTuneTests|FashionMNISTTests|FuzzTests
 
-.PHONY: run test check build deps test-deps bench bench-smoke clean fuzz
+.PHONY: run test check build deps test-build-deps test-deps bench bench-smoke clean fuzz
 
 deps:
 	@scripts/apt-ensure.sh $(RUN_PACKAGES)
@@ -22,6 +23,9 @@ run: build
 	mkdir -p data
 	DATA_DIR=$${DATA_DIR:-./data} .build/$(CONFIGURATION)/sightline serve --hostname $(HOST) --port $(PORT)
 
+test-build-deps: deps
+	@scripts/apt-ensure.sh $(TEST_BUILD_PACKAGES)
+
 test-deps: deps
 	@scripts/apt-ensure.sh $(TEST_PACKAGES)
 	@command -v java >/dev/null || scripts/apt-ensure.sh default-jre-headless  # the Nu HTML checker
@@ -33,7 +37,7 @@ test:
 	scripts/test-all.sh
 
 # Swift tests on SQLite without the long accuracy and fuzz runs: minutes, not a quarter hour.
-check: deps
+check: test-build-deps
 	swift build --build-tests
 	scripts/pinned.sh swift test --skip-build --skip '$(CHECK_SKIPS)'
 
@@ -43,7 +47,7 @@ bench-smoke: test-deps
 	scripts/bench-smoke.sh
 
 # The request fuzzer, long (`make test` runs it short); FUZZ_SEED replays a run.
-fuzz: deps
+fuzz: test-build-deps
 	swift build --build-tests
 	FUZZ_ITERATIONS=$${FUZZ_ITERATIONS:-50000} swift test --skip-build --filter FuzzTests
 

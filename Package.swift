@@ -56,8 +56,11 @@ let package = Package(
         .executableTarget(name: "sightline", dependencies: ["App", "VisionEngine"]),
         .executableTarget(name: "sightline-bench", dependencies: ["VisionEngine"], path: "Benchmarks/sightline-bench"),
         .testTarget(name: "VisionEngineTests", dependencies: ["VisionEngine"]),
+        // libxml2's HTML parser: page-structure tests parse what the portal renders.
+        .systemLibrary(name: "CLibXML2", path: "Tests/CLibXML2", pkgConfig: "libxml-2.0",
+                       providers: [.apt(["libxml2-dev"])]),
         .testTarget(name: "AppTests", dependencies: [
-            "App",
+            "App", "CLibXML2",
             .product(name: "XCTVapor", package: "vapor"),
             .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ]),

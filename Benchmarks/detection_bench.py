@@ -54,13 +54,13 @@ import requests
 
 from bench_mode import SMOKE, binary, env_or
 from bench_server import ROOT, BenchServer
+from detection_scoring import classification_accuracy, detection_map
 
 COMPOSITES = os.path.join(ROOT, ".cache", "datasets", "od-composites")
 OD_COMPACT = "a27d5ca5-bb19-49d8-a70a-fec086c47f5b"  # General (compact), ObjectDetection
 CLASSIFICATION_COMPACT = "0732100f-1a38-4e49-a514-c9b44c697ab5"  # General (compact), Classification
 TAGS = ("fork", "scissors")
 BATCH = 64
-IOU_THRESHOLD = 0.5
 POLL_S = 0.1
 
 
@@ -230,75 +230,6 @@ def predict_loop(acct, project, name, kind, images, rounds):
     return first_ms, times, answers
 
 
-# ---- scoring ------------------------------------------------------------------------------
-
-def iou(a, b):
-    """Intersection over union of two [left, top, width, height] boxes."""
-    iw = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-    ih = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
-
-
-def average_precision(detections, truths):
-    """VOC all-point AP of one tag. detections: [(probability, image index, box)];
-    truths: {image index: [box, ...]}. Highest probability first, each detection takes the
-    truth box it overlaps most; a true positive when that overlap is ≥ IOU_THRESHOLD and
-    the box is not taken yet, else a false positive."""
-    positives = sum(len(v) for v in truths.values())
-    if positives == 0:
-        return float("nan")
-    taken = {i: [False] * len(v) for i, v in truths.items()}
-    tp = fp = 0
-    recall, precision = [], []
-    for probability, image, box in sorted(detections, key=lambda d: -d[0]):
-        best, best_j = 0.0, -1
-        for j, truth in enumerate(truths.get(image, [])):
-            o = iou(box, truth)
-            if o > best:
-                best, best_j = o, j
-        if best >= IOU_THRESHOLD and not taken[image][best_j]:
-            taken[image][best_j] = True
-            tp += 1
-        else:
-            fp += 1
-        recall.append(tp / positives)
-        precision.append(tp / (tp + fp))
-    # All-point interpolation: precision made monotone from the right, summed over recall steps.
-    r = [0.0] + recall + [1.0]
-    p = [0.0] + precision + [0.0]
-    for i in range(len(p) - 2, -1, -1):
-        p[i] = max(p[i], p[i + 1])
-    return sum((r[i] - r[i - 1]) * p[i] for i in range(1, len(r)) if r[i] != r[i - 1])
-
-
-def detection_map(images, answers, tag_ids):
-    """(mean AP over TAGS, {tag: AP}) of the detect answers for the images."""
-    names = {v: k for k, v in tag_ids.items()}
-    per_tag = {}
-    for tag in TAGS:
-        truths, detections = {}, []
-        for i, ((e, _), answer) in enumerate(zip(images, answers)):
-            truths[i] = [b for t, b in zip(e["tags"], e["boxes"]) if t == tag]
-            for p in answer.get("predictions", []):
-                box = p.get("boundingBox")
-                if box and names.get(p["tagId"], p.get("tagName")) == tag:
-                    detections.append((p["probability"], i, [box["left"], box["top"], box["width"], box["height"]]))
-        per_tag[tag] = average_precision(detections, truths)
-    return statistics.fmean(per_tag.values()), per_tag
-
-
-def classification_accuracy(images, answers, tag_ids):
-    names = {v: k for k, v in tag_ids.items()}
-    right = 0
-    for (e, _), answer in zip(images, answers):
-        best = max(answer["predictions"], key=lambda p: p["probability"])
-        right += names.get(best["tagId"], best.get("tagName")) == e["tags"][0]
-    return right / len(images)
-
-
 def p90(values):
     return statistics.quantiles(values, n=10, method="inclusive")[-1] if len(values) > 1 else values[0]
 
@@ -330,7 +261,7 @@ def measure(kind, per_tag, run, train_images, test_images, rounds):
         server.stop()
     result = {"seconds": seconds, "first_ms": first_ms, "times": times, "heldOutAP": held_out_ap}
     if detection:
-        result["mAP"], result["perTagAP"] = detection_map(test_images, answers, tag_ids)
+        result["mAP"], result["perTagAP"] = detection_map(test_images, answers, tag_ids, TAGS)
     else:
         result["accuracy"] = classification_accuracy(test_images, answers, tag_ids)
     quality = (f"benchtest mAP@0.5 {result['mAP']:.3f} ({', '.join(f'{t} {a:.3f}' for t, a in result['perTagAP'].items())})"

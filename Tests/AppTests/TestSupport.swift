@@ -32,6 +32,8 @@ func makeApp(_ adjust: (inout Settings) -> Void = { _ in }) async throws -> Appl
     s.publicURL = "http://127.0.0.1:8080"
     adjust(&s)
     app.settings = s
+    // Registered before configure: shutdown calls handlers in reverse, so this runs last.
+    app.lifecycle.use(TemporaryDataDir(path: s.dataDir))
     app.logger.logLevel = .warning
     try await configure(app)
     if TestDatabase.postgresURL != nil {
@@ -41,6 +43,14 @@ func makeApp(_ adjust: (inout Settings) -> Void = { _ in }) async throws -> Appl
     }
     try await app.autoMigrate()
     return app
+}
+
+/// Removes a test app's data directory once the app has shut down.
+struct TemporaryDataDir: LifecycleHandler {
+    let path: String
+    func shutdown(_ application: Application) {
+        try? FileManager.default.removeItem(atPath: path)
+    }
 }
 
 struct APIResponse {

@@ -69,7 +69,7 @@ def test_a_script_in_a_project_name_renders_as_text_and_runs_nothing(server, bro
     submit_credentials(b, "owner@example.com", "password-123")
     for path in [f"/accounts/{acct['id']}", f"/accounts/{acct['id']}/projects/{project}"]:
         b.get(server.url + path)
-        WebDriverWait(b, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
+        WebDriverWait(b, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
         b.execute_script("document.querySelectorAll('*').forEach(e => e.dispatchEvent(new MouseEvent('mouseover', {bubbles: true})))")
         assert b.execute_script("return window.pwned") is None, path
     assert b.find_element("tag name", "h1").text == PAYLOAD

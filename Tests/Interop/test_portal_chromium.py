@@ -1,5 +1,8 @@
 """A real Chromium (Debian's chromium + chromium-driver, via Selenium) drives the portal.
-It can reach nothing but the server under test on 127.0.0.1."""
+It can reach nothing but the server under test on 127.0.0.1. Here: sign up, a resource
+account whose keys are shown once and copied to the clipboard, sign out, and sign back in
+to the page asked for. (Pages that need no JavaScript, the admin area's among them, are
+checked without a browser in AppTests.PortalPageTests and PortalAccountTests.)"""
 import re
 
 import pytest
@@ -10,7 +13,6 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import ADMIN_PASSWORD
 
 
 @pytest.fixture
@@ -30,8 +32,8 @@ def browser():
 
 def wait_url(driver, fragment):
     """Clicks return before navigation finishes; wait for the new page."""
-    WebDriverWait(driver, 15).until(EC.url_contains(fragment))
-    WebDriverWait(driver, 15).until(lambda d: d.execute_script("return document.readyState") == "complete")
+    WebDriverWait(driver, 30).until(EC.url_contains(fragment))
+    WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def wait_saved(driver, boxes=None):
@@ -42,7 +44,7 @@ def wait_saved(driver, boxes=None):
             "var e = document.getElementById('box-editor');"
             "return [e.getAttribute('data-pending'), e.getAttribute('data-saved')];")
         return pending == "0" and saved is not None and (boxes is None or saved == str(boxes))
-    WebDriverWait(driver, 10).until(settled)
+    WebDriverWait(driver, 30).until(settled)
 
 
 def fill(driver, name, value, form=None):
@@ -78,7 +80,7 @@ def new_keys(b):
     return {el.get_attribute("data-label"): el.get_attribute("data-value") for el in b.find_elements(By.CSS_SELECTOR, "code.new-key")}
 
 
-def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
+def test_sign_up_account_keys_sign_out_and_in(server, browser):
     b = browser
     b.get(server.url + "/")
     assert "Sign in" in b.title
@@ -93,7 +95,7 @@ def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
     b.execute_cdp_cmd("Browser.grantPermissions", {"origin": server.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
     copy = b.find_element(By.CSS_SELECTOR, '#new-keys [data-copy="new-key-0"]')
     copy.click()
-    WebDriverWait(b, 5).until(lambda d: copy.get_attribute("data-copied") == "true")
+    WebDriverWait(b, 30).until(lambda d: copy.get_attribute("data-copied") == "true")
     pasted = b.execute_async_script("var done = arguments[0]; navigator.clipboard.readText().then(done, function (e) { done('error: ' + e); });")
     assert pasted == keys["Training key 1"]
     assert b.find_element(By.ID, "endpoint-value").text == server.url + "/"
@@ -118,57 +120,3 @@ def test_sign_up_account_keys_sign_out_in_and_admin_tier_edit(server, browser):
     assert keys["Training key 1"] not in b.page_source, "keys are shown in full only once"
     b.find_element(By.ID, "signout").click()
     wait_url(b, "/signin")
-
-    # An admin raises S0's project limit in the portal; the usage page shows it.
-    server.create_admin("ops@example.com")
-    b.get(server.url + "/signin")
-    submit_credentials(b, "ops@example.com", ADMIN_PASSWORD)
-    b.find_element(By.ID, "nav-admin").click()
-    wait_url(b, "/admin")
-    el = b.find_element(By.ID, "S0-projects")
-    el.clear()
-    el.send_keys("123")
-    b.find_element(By.ID, "save-S0").click()
-    assert "Saved tier S0" in b.find_element(By.ID, "flash").text
-    b.find_element(By.ID, "admin-accounts").click()
-    wait_url(b, "/admin/accounts")
-    b.find_element(By.LINK_TEXT, "my-vision").click()
-    wait_url(b, "/admin/accounts/")
-    usage = b.find_element(By.CSS_SELECTOR, '#usage [data-quota="projects"]').text
-    assert "0 / 123" in usage, usage
-    b.find_element(By.ID, "admin-audit").click()
-    wait_url(b, "/admin/audit")
-    audit = b.find_element(By.ID, "audit").text
-    assert "Tier limits changed" in audit and "Projects: 100 → 123" in audit, audit
-    # A new tier, copied from S0, appears as a column of the comparison table.
-    b.find_element(By.ID, "admin-tiers").click()
-    wait_url(b, "/admin")
-    fill(b, "code", "S1", form="add-tier")
-    fill(b, "name", "Bigger", form="add-tier")
-    Select(b.find_element(By.ID, "new-tier-copy")).select_by_value("S0")
-    b.find_element(By.ID, "add-tier-button").click()
-    assert "Added tier S1" in b.find_element(By.ID, "flash").text
-    assert b.find_element(By.ID, "tier-S1").text == "S1 — Bigger"
-    assert b.find_element(By.ID, "S1-projects").get_attribute("value") == "123"
-    # Accounts: search by owner; users: everyone, with their role.
-    b.find_element(By.ID, "admin-accounts").click()
-    fill(b, "q", "person@", form="account-search")
-    b.find_element(By.ID, "account-search-button").click()
-    wait_url(b, "q=person")
-    rows = b.find_elements(By.CSS_SELECTOR, "#admin-account-list tbody tr")
-    assert len(rows) == 1 and "my-vision" in rows[0].text and "0 / 123" in rows[0].text, [r.text for r in rows]
-    fill(b, "q", "nobody-here", form="account-search")
-    b.find_element(By.ID, "account-search-button").click()
-    wait_url(b, "q=nobody")
-    assert not b.find_elements(By.CSS_SELECTOR, "#admin-account-list tbody tr")
-    b.find_element(By.ID, "admin-users").click()
-    wait_url(b, "/admin/users")
-    users = b.find_element(By.ID, "users").text
-    assert "person@example.com" in users and "ops@example.com" in users and "Administrator" in users, users
-    # The audit log filters by change.
-    b.find_element(By.ID, "admin-audit").click()
-    Select(b.find_element(By.ID, "audit-action")).select_by_value("tier.create")
-    b.find_element(By.ID, "audit-filter-button").click()
-    wait_url(b, "action=tier.create")
-    rows = b.find_elements(By.CSS_SELECTOR, "#audit tbody tr")
-    assert len(rows) == 1 and "Tier added" in rows[0].text and "Tier S1" in rows[0].text, [r.text for r in rows]

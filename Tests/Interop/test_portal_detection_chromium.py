@@ -63,7 +63,7 @@ def test_label_train_and_see_detections(server, browser):  # noqa: F811
     b.find_element(By.CSS_SELECTOR, "#gallery a.thumb").click()
     wait_url(b, "/images/")
     img = b.find_element(By.ID, "editor-image")
-    WebDriverWait(b, 10).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img))
+    WebDriverWait(b, 30).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img))
     w, h = img.size["width"], img.size["height"]
     left, top, bw, bh = unlabelled["boxes"][0]
     # From the box's top-left corner to its bottom-right (offsets are from the image centre).
@@ -99,7 +99,7 @@ def test_label_train_and_see_detections(server, browser):  # noqa: F811
     b.find_element(By.ID, "quicktest-button").click()
     WebDriverWait(b, 120, ignored_exceptions=WAITS).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#quicktest-results .detections"))
     view = b.find_element(By.CSS_SELECTOR, "#quicktest-results .detections")
-    WebDriverWait(b, 10).until(lambda d: d.execute_script(
+    WebDriverWait(b, 30).until(lambda d: d.execute_script(
         "var i = arguments[0].querySelector('img'); return i.complete && i.naturalWidth > 0", view))
     # The threshold slider decides what is drawn: at 0 % every detection (the most
     # probable first), at 100 % none.
@@ -156,7 +156,7 @@ def test_label_train_and_see_detections(server, browser):  # noqa: F811
     b.get(viewer)
     b.find_element(By.ID, "add-prediction").click()
     wait_url(b, "/images/")
-    message = WebDriverWait(b, 20, ignored_exceptions=WAITS).until(lambda d: d.find_element(By.ID, "flash").text)
+    message = WebDriverWait(b, 30, ignored_exceptions=WAITS).until(lambda d: d.find_element(By.ID, "flash").text)
     assert "correct them here" in message, message
     count = int(message.split(" with ")[1].split(" ")[0])
     assert count == listed, (message, card.text)

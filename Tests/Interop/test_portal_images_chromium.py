@@ -37,7 +37,7 @@ def create_project(b, name, domain_label):
 def add_tag(b, name):
     fill(b, "name", name, form="add-tag")
     b.find_element(By.ID, "add-tag-button").click()
-    WebDriverWait(b, 10).until(lambda d: f"Tag {name} added." in d.page_source)
+    WebDriverWait(b, 30).until(lambda d: f"Tag {name} added." in d.page_source)
 
 
 def test_upload_tag_filter_and_draw_a_box(server, browser):  # noqa: F811
@@ -88,7 +88,7 @@ def test_upload_tag_filter_and_draw_a_box(server, browser):  # noqa: F811
     Select(b.find_element(By.ID, "image-tag-select")).select_by_visible_text("dog")
     b.find_element(By.ID, "add-image-tag-button").click()
     # The form posts and the page reloads: an element looked up mid-navigation may be gone.
-    WebDriverWait(b, 10, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException, WebDriverException)).until(
+    WebDriverWait(b, 30, ignored_exceptions=(StaleElementReferenceException, NoSuchElementException, WebDriverException)).until(
         lambda d: "dog" in d.find_element(By.ID, "image-tags").text)
     b.get(project_url)
     dog = [a for a in b.find_elements(By.CSS_SELECTOR, "#filters a") if a.text.startswith("dog")][0]
@@ -112,7 +112,7 @@ def test_upload_tag_filter_and_draw_a_box(server, browser):  # noqa: F811
     wait_url(b, "/images/")
     image_url = b.current_url
     img = b.find_element(By.ID, "editor-image")
-    WebDriverWait(b, 10).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img))
+    WebDriverWait(b, 30).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", img))
     w, h = img.size["width"], img.size["height"]
     ActionChains(b).move_to_element_with_offset(img, int(-w * 0.3), int(-h * 0.3)).click_and_hold() \
         .move_by_offset(int(w * 0.4), int(h * 0.4)).release().perform()
@@ -140,7 +140,7 @@ def test_upload_tag_filter_and_draw_a_box(server, browser):  # noqa: F811
     wait_saved(b, 1)
     before = float(b.find_element(By.CSS_SELECTOR, "#box-editor .box").value_of_css_property("left").rstrip("px"))
     editor.send_keys(Keys.SHIFT + Keys.ARROW_RIGHT)
-    WebDriverWait(b, 10).until(lambda d: float(d.find_element(By.CSS_SELECTOR, "#box-editor .box").value_of_css_property("left").rstrip("px")) > before)
+    WebDriverWait(b, 30).until(lambda d: float(d.find_element(By.CSS_SELECTOR, "#box-editor .box").value_of_css_property("left").rstrip("px")) > before)
     wait_saved(b, 1)  # moves are saved once the keys stop
     editor.send_keys("+")
     assert b.find_element(By.ID, "zoom-level").text == "125%"

@@ -112,7 +112,7 @@ def test_every_page_is_accessible_valid_and_fits_400px(sqlite_server, browser): 
     fill(b, "email", "pages@example.com")
     fill(b, "password", "not-the-password")
     b.find_element(By.ID, "submit").click()
-    WebDriverWait(b, 10).until(lambda d: d.find_elements(By.ID, "error"))
+    WebDriverWait(b, 30).until(lambda d: d.find_elements(By.ID, "error"))
     assert b.find_element(By.NAME, "email").get_attribute("value") == "pages@example.com"
     audit.keep_dom("signin-error")
     audit.look("signin-error")
@@ -136,7 +136,7 @@ def test_every_page_is_accessible_valid_and_fits_400px(sqlite_server, browser): 
     b.get(base)
     fill(b, "name", "sneaker", form="add-tag")
     b.find_element(By.ID, "add-tag-button").click()
-    WebDriverWait(b, 10).until(lambda d: d.find_elements(By.ID, "error"))
+    WebDriverWait(b, 30).until(lambda d: d.find_elements(By.ID, "error"))
     assert b.find_element(By.ID, "tag-name").get_attribute("value") == "sneaker"
     assert b.find_element(By.ID, "who").text == "pages@example.com"
     audit.keep_dom("tag-error")
@@ -145,7 +145,7 @@ def test_every_page_is_accessible_valid_and_fits_400px(sqlite_server, browser): 
     b.get(server.url + "/accounts")
     fill(b, "name", "second", form="create-account")
     b.find_element(By.ID, "create").click()
-    WebDriverWait(b, 10).until(lambda d: d.find_elements(By.ID, "new-keys"))
+    WebDriverWait(b, 30).until(lambda d: d.find_elements(By.ID, "new-keys"))
     audit.keep_dom("new-keys")
     audit.look("new-keys")
 

@@ -88,7 +88,7 @@ def test_train_progress_threshold_quick_test_publish(server, browser):  # noqa: 
 
     b.find_element(By.ID, "open-publish").click()
     b.find_element(By.ID, "publish").click()
-    WebDriverWait(b, 10, ignored_exceptions=(NoSuchElementException,)).until(
+    WebDriverWait(b, 30, ignored_exceptions=(NoSuchElementException,)).until(
         lambda d: "Published as classifyModel" in d.find_element(By.ID, "published").text)
 
     # Export from the menu; the page reloads itself until the download link is there.

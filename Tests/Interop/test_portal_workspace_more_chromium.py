@@ -3,8 +3,8 @@ image) with a readable summary and counts that update in place, filtering by two
 renaming a tag, Select all then bulk untag, Select page then bulk delete (the confirmation
 first dismissed, then accepted), a quick test by image URL, stored predictions filtered
 by iteration and sorted most uncertain first, Unpublish and Delete iteration (confirmed),
-the classification type changed in Settings, a key regenerated after its confirmation,
-and a usage bar that turns amber near a limit."""
+the classification type changed in Settings, and a key regenerated after its
+confirmation. (The usage bars' colours are checked in AppTests.PortalPageTests.)"""
 import base64
 import http.server
 import os
@@ -19,7 +19,7 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import Server, admin_api, make_account
+from conftest import Server, make_account
 from portal_checks import PageAudit
 from test_portal_chromium import browser, submit_credentials, wait_url  # noqa: F401  (fixture)
 from test_portal_workspace_chromium import flash, wait_trained
@@ -94,16 +94,16 @@ def test_more_workspace_flows(url_server, browser):  # noqa: F811
     WebDriverWait(b, 60).until(lambda d: d.find_element(By.ID, "uploader").get_attribute("data-finished") == "3")
     summary = b.find_element(By.ID, "upload-summary").text
     assert "2 added" in summary and "1 not an image" in summary, summary
-    WebDriverWait(b, 10, ignored_exceptions=WAITS).until(lambda d: filter_count(d, "all") == "All (14)")
+    WebDriverWait(b, 30, ignored_exceptions=WAITS).until(lambda d: filter_count(d, "all") == "All (14)")
     assert filter_count(b, "untagged") == "Untagged (2)"
     assert trainer.get_image_count(project.id) == 14
 
     # Two tag filters show the images with either tag.
     b.find_element(By.CSS_SELECTOR, f'#filters a[data-filter="{sneaker.id}"]').click()
-    WebDriverWait(b, 10).until(lambda d: "tags=" in d.current_url)
+    WebDriverWait(b, 30).until(lambda d: "tags=" in d.current_url)
     assert len(b.find_elements(By.CSS_SELECTOR, "#gallery input.pick")) == 6
     b.find_element(By.CSS_SELECTOR, f'#filters a[data-filter="{trouser.id}"]').click()
-    WebDriverWait(b, 10).until(lambda d: trouser.id in d.current_url and sneaker.id in d.current_url)
+    WebDriverWait(b, 30).until(lambda d: trouser.id in d.current_url and sneaker.id in d.current_url)
     assert len(b.find_elements(By.CSS_SELECTOR, "#gallery input.pick")) == 12
     assert len(b.find_elements(By.CSS_SELECTOR, "#filters a.filter.active")) == 2
 
@@ -187,7 +187,7 @@ def test_more_workspace_flows(url_server, browser):  # noqa: F811
     Select(b.find_element(By.ID, "prediction-iteration")).select_by_visible_text("Iteration 1")
     Select(b.find_element(By.ID, "prediction-sort")).select_by_value("uncertain")
     b.find_element(By.ID, "prediction-filter-button").click()
-    WebDriverWait(b, 10).until(lambda d: "iteration=" in d.current_url and "sort=uncertain" in d.current_url)
+    WebDriverWait(b, 30).until(lambda d: "iteration=" in d.current_url and "sort=uncertain" in d.current_url)
     cards = b.find_elements(By.CSS_SELECTOR, ".stored-prediction")
     assert len(cards) == 2
     tops = [float(c.find_element(By.CSS_SELECTOR, ".usage.prediction span").text.rsplit(": ", 1)[1].rstrip("%")) for c in cards]
@@ -241,11 +241,3 @@ def test_more_workspace_flows(url_server, browser):  # noqa: F811
     assert len(new_key) == 32 and new_key != acct["trainingKeys"][0]
     fresh = CustomVisionTrainingClient(acct["endpoint"], ApiKeyCredentials(in_headers={"Training-key": new_key}))
     assert fresh.get_project(project.id).name == "Closet"
-
-    # Amber near a limit: 4 of 5 projects.
-    assert admin_api(server, token, "PUT", f"accounts/{acct['id']}/overrides", json={"projects": 5}).ok
-    for name in ("two", "three", "four"):
-        fresh.create_project(name)
-    b.get(f"{server.url}/accounts/{acct['id']}")
-    bar = b.find_element(By.CSS_SELECTOR, '#usage [data-quota="projects"]')
-    assert "near" in bar.get_attribute("class").split() and "4 / 5" in bar.text, bar.get_attribute("outerHTML")
