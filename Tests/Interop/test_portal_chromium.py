@@ -14,7 +14,6 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
-
 @pytest.fixture
 def browser():
     opts = webdriver.ChromeOptions()
