@@ -39,5 +39,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0033_CreateSuggestions(),
         M0034_DefaultIteration(),
         M0035_ImportSnapshot(),
+        M0036_ImageListingIndexes(),
     ]
 }

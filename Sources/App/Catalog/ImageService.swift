@@ -1,63 +1,52 @@
 import Fluent
+import SQLKit
 import Vapor
-
-/// Listing filters shared by get_images, the tagged/untagged lists and their counts.
-struct ImageQuery {
-    enum Tagging: String { case all = "All", tagged = "Tagged", untagged = "Untagged" }
-    var tagIDs: [UUID] = []
-    var tagging: Tagging = .all
-    var filter: MetadataFilter?
-    var newestFirst = true
-    var take = 50
-    var skip = 0
-    var ids: [UUID]?
-
-    /// The rows (already in order) that pass the tagging, tag and metadata filters.
-    func select(_ rows: [ImageRecord], tagsByImage tags: [UUID: Set<UUID>]) -> [ImageRecord] {
-        var rows = rows
-        if tagging != .all || !tagIDs.isEmpty {
-            rows = rows.filter { img in
-                let t = tags[img.id!] ?? []
-                switch tagging {
-                case .tagged where t.isEmpty: return false
-                case .untagged where !t.isEmpty: return false
-                default: break
-                }
-                return tagIDs.isEmpty || !t.isDisjoint(with: tagIDs)
-            }
-        }
-        if let f = filter { rows = rows.filter { f.matches($0.metadata) } }
-        return rows
-    }
-}
 
 /// Images of one project: listing, deletion, tags, regions and metadata.
 struct ImageService {
     let db: Database
 
-    /// Image ids with their tag ids (from image tags and regions), for filtering.
-    private func tagsByImage(project: Project) async throws -> [UUID: Set<UUID>] {
-        var out: [UUID: Set<UUID>] = [:]
-        for l in try await ImageTagLink.query(on: db).filter(\.$projectID == project.id!).all() { out[l.imageID, default: []].insert(l.tagID) }
-        for r in try await ImageRegion.query(on: db).filter(\.$projectID == project.id!).all() { out[r.imageID, default: []].insert(r.tagID) }
-        return out
-    }
+    private var sql: SQLDatabase { db as! SQLDatabase }
+    private var postgres: Bool { sql.dialect.name == "postgresql" }
 
-    func matching(project: Project, _ q: ImageQuery) async throws -> [ImageRecord] {
-        var query = ImageRecord.query(on: db).filter(\.$projectID == project.id!)
-        if let ids = q.ids { query = query.filter(\.$id ~~ ids) }
-        query = q.newestFirst ? query.sort(\.$createdAt, .descending) : query.sort(\.$createdAt, .ascending)
-        let rows = try await query.sort(\.$id).all()
-        let needsTags = q.tagging != .all || !q.tagIDs.isEmpty
-        return q.select(rows, tagsByImage: needsTags ? try await tagsByImage(project: project) : [:])
-    }
-
+    /// One page of the images that match `q`, in its order (`q.skip`, `q.take`).
     func list(project: Project, _ q: ImageQuery) async throws -> [ImageRecord] {
-        Array(try await matching(project: project, q).dropFirst(q.skip).prefix(q.take))
+        let rows = try await sql.raw("SELECT images.* FROM images WHERE " + q.condition(project: project.id!, postgres: postgres)
+            + " ORDER BY " + q.order + " LIMIT \(literal: q.take) OFFSET \(literal: q.skip)").all()
+        return try rows.map { try $0.decode(fluentModel: ImageRecord.self) }
     }
 
     func count(project: Project, _ q: ImageQuery) async throws -> Int {
-        try await matching(project: project, q).count
+        let row = try await sql.raw("SELECT COUNT(*) AS n FROM images WHERE " + q.condition(project: project.id!, postgres: postgres, counting: true)).first()
+        return try row?.decode(column: "n", as: Int.self) ?? 0
+    }
+
+    /// The ids of every image that matches `q`, in its order (for acting on a whole selection).
+    func ids(project: Project, _ q: ImageQuery) async throws -> [UUID] {
+        try await sql.raw("SELECT images.id FROM images WHERE " + q.condition(project: project.id!, postgres: postgres)
+            + " ORDER BY " + q.order).all().map { try $0.decode(column: "id", as: UUID.self) }
+    }
+
+    /// Where `image` stands in the list `q` describes: its index (nil when the filter leaves
+    /// it out), the list's length, and the images shown before and after it.
+    struct Position { var index: Int?; var total: Int; var previous: UUID?; var next: UUID? }
+
+    func position(of image: ImageRecord, project: Project, _ q: ImageQuery) async throws -> Position {
+        let cond = q.condition(project: project.id!, postgres: postgres)
+        func one(_ extra: SQLQueryString, _ order: SQLQueryString) async throws -> UUID? {
+            try await sql.raw("SELECT images.id FROM images WHERE " + cond + " AND " + extra + " ORDER BY " + order + " LIMIT 1")
+                .first()?.decode(column: "id", as: UUID.self)
+        }
+        var reversed = q
+        reversed.newestFirst.toggle()
+        let inList = try await one("images.id = \(bind: image.id!)", q.order) != nil
+        let total = try await count(project: project, q)
+        guard inList else { return Position(index: nil, total: total) }
+        let before = try await sql.raw("SELECT COUNT(*) AS n FROM images WHERE " + cond + " AND " + q.beyond(image, before: true))
+            .first()?.decode(column: "n", as: Int.self) ?? 0
+        return Position(index: before, total: total,
+                        previous: try await one(q.beyond(image, before: true), reversed.order),
+                        next: try await one(q.beyond(image, before: false), q.order))
     }
 
     /// Deletes images and gives their quota back. Blobs are left to the sweep, since
@@ -228,11 +217,16 @@ struct ImageService {
                    uniquingKeysWith: { a, _ in a })
     }
 
-    /// Images per tag (image tags and regions), for Tag.imageCount.
+    /// Images per tag (by an image tag or a region), for Tag.imageCount.
     func imageCounts(project: Project) async throws -> [UUID: Int] {
-        var images: [UUID: Set<UUID>] = [:]
-        for l in try await ImageTagLink.query(on: db).filter(\.$projectID == project.id!).all() { images[l.tagID, default: []].insert(l.imageID) }
-        for r in try await ImageRegion.query(on: db).filter(\.$projectID == project.id!).all() { images[r.tagID, default: []].insert(r.imageID) }
-        return images.mapValues(\.count)
+        let rows = try await sql.raw("""
+            SELECT tag_id, COUNT(DISTINCT image_id) AS n FROM (
+              SELECT tag_id, image_id FROM image_tags WHERE project_id = \(bind: project.id!)
+              UNION ALL SELECT tag_id, image_id FROM image_regions WHERE project_id = \(bind: project.id!)) AS labels
+            GROUP BY tag_id
+            """).all()
+        var out: [UUID: Int] = [:]
+        for row in rows { out[try row.decode(column: "tag_id", as: UUID.self)] = try row.decode(column: "n", as: Int.self) }
+        return out
     }
 }

@@ -1,4 +1,5 @@
 import Fluent
+import SQLKit
 import Vapor
 
 /// What a caller may change on a project (PATCH body or portal form).
@@ -171,5 +172,22 @@ struct ProjectService {
 
     static func augmentation(of p: Project) -> [String: Bool] {
         (try? JSONDecoder().decode([String: Bool].self, from: Data(p.settingsJSON.utf8))) ?? defaultAugmentation
+    }
+
+    /// Each project's first image's thumbnail hash (projects without images are absent),
+    /// found by the (project, creation) index in one statement.
+    static func firstThumbnails(_ projects: [UUID], on db: Database) async throws -> [UUID: String] {
+        guard !projects.isEmpty else { return [:] }
+        let rows = try await (db as! SQLDatabase).raw("""
+            SELECT i.project_id, i.thumbnail_hash FROM images i
+            WHERE i.project_id IN (\(binds: projects.map { $0 as any Encodable & Sendable }))
+              AND i.created_at = (SELECT MIN(f.created_at) FROM images f WHERE f.project_id = i.project_id)
+            """).all()
+        var out: [UUID: String] = [:]
+        for row in rows {
+            let project = try row.decode(column: "project_id", as: UUID.self)
+            if out[project] == nil { out[project] = try row.decode(column: "thumbnail_hash", as: String.self) }
+        }
+        return out
     }
 }

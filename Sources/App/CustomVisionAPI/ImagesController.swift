@@ -187,27 +187,25 @@ struct ImagesController: RouteCollection {
 
     // MARK: reading
 
-    /// Images of the project now, or of the training set `iterationId` names.
-    private func images(_ req: Request, _ q: ImageQuery) async throws -> (rows: [ImageRecord], set: TrainingSet?) {
-        let project = try await req.project()
-        if let set = try await Self.trainingSet(req, project: project) { return (set.matching(q), set) }
-        return (try await ImageService(db: req.db).matching(project: project, q), nil)
-    }
-
-    private func wire(_ rows: [ImageRecord], _ set: TrainingSet?, req: Request) async throws -> [WireImage] {
-        if let set { return WireImage.make(rows, from: set, req: req) }
-        return try await WireImage.make(rows, req: req)
-    }
-
+    /// One page of the project's images now (from the database), or of the training set
+    /// `iterationId` names (recorded with the iteration).
     private func listing(_ req: Request, _ tagging: ImageQuery.Tagging?) async throws -> [WireImage] {
-        let q = try await imageQuery(req, tagging: tagging)
-        let (rows, set) = try await images(req, q)
-        return try await wire(Array(rows.dropFirst(q.skip).prefix(q.take)), set, req: req)
+        try await page(req, try await imageQuery(req, tagging: tagging))
+    }
+
+    private func page(_ req: Request, _ q: ImageQuery) async throws -> [WireImage] {
+        let project = try await req.project()
+        if let set = try await Self.trainingSet(req, project: project) {
+            return WireImage.make(Array(set.matching(q).dropFirst(q.skip).prefix(q.take)), from: set, req: req)
+        }
+        return try await WireImage.make(try await ImageService(db: req.db).list(project: project, q), req: req)
     }
 
     private func counting(_ req: Request, _ tagging: ImageQuery.Tagging?) async throws -> Response {
         let q = try await imageQuery(req, tagging: tagging)
-        return try .jsonScalar(try await images(req, q).rows.count)
+        let project = try await req.project()
+        if let set = try await Self.trainingSet(req, project: project) { return try .jsonScalar(set.matching(q).count) }
+        return try .jsonScalar(try await ImageService(db: req.db).count(project: project, q))
     }
 
     func list(req: Request) async throws -> [WireImage] { try await listing(req, nil) }
@@ -220,8 +218,9 @@ struct ImagesController: RouteCollection {
     func byIDs(req: Request) async throws -> [WireImage] {
         var q = try await imageQuery(req)
         q.ids = try Self.uuids(req, "imageIds", max: 256)
-        let (rows, set) = try await images(req, q)
-        return try await wire(Array(rows.prefix(256)), set, req: req)
+        q.skip = 0
+        q.take = 256
+        return try await page(req, q)
     }
 
     // MARK: editing

@@ -80,7 +80,8 @@ struct SuggestionsController: RouteCollection {
         guard !ids.isEmpty else { throw CVError.badRequest("BadRequestRequiredParamIsNull", "imageIds is required (at most 64).") }
         var q = ImageQuery()
         q.ids = ids
-        let images = try await ImageService(db: req.db).matching(project: project, q)
+        q.take = ids.count
+        let images = try await ImageService(db: req.db).list(project: project, q)
         guard images.count == Set(ids).count else { throw CVError.badRequest("BadRequestInvalidIds", "An image id is not in this project.") }
         let found = try await service(req).suggestions(project: project, iteration: it, images: images, account: req.account)
         let tags = try await ImageService(db: req.db).projectTags(project)

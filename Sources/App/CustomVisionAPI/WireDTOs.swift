@@ -49,17 +49,14 @@ struct WireProject: Content {
     /// The project's first image's thumbnail; null while it has none (as Azure).
     @NullEncoded var thumbnailUri: String? = nil
 
-    /// Wire projects with their thumbnails (one query per project).
+    /// Wire projects with their thumbnails (one query for all of them).
     static func make(_ projects: [Project], req: Request) async throws -> [WireProject] {
-        var out: [WireProject] = []
-        for p in projects {
+        let thumbnails = try await ProjectService.firstThumbnails(projects.compactMap(\.id), on: req.db)
+        return projects.map { p in
             var w = WireProject(p)
-            if let first = try await ImageRecord.query(on: req.db).filter(\.$projectID == p.id!).sort(\.$createdAt).first() {
-                w.thumbnailUri = req.application.blobSigner.url(hash: first.thumbnailHash, base: req.application.settings.publicURL)
-            }
-            out.append(w)
+            w.thumbnailUri = thumbnails[p.id!].map { req.application.blobSigner.url(hash: $0, base: req.application.settings.publicURL) }
+            return w
         }
-        return out
     }
 
     static func make(_ p: Project, req: Request) async throws -> WireProject { try await make([p], req: req)[0] }

@@ -127,13 +127,12 @@ extension ImagePages {
         let img = try await image(req, c)
         let query = filterQuery(req)
         // The viewer moves on to the next image of the list, as the grid would show it.
-        let filtered = try await ImageService(db: req.db).matching(project: c.project,
+        let place = try await ImageService(db: req.db).position(of: img, project: c.project,
             ProjectPages.Filter(req, field: { req.query[String.self, at: $0] ?? (try? req.content.get(String.self, at: $0)) }).query)
-        let index = filtered.firstIndex { $0.id == img.id }
-        let next = index.flatMap { i in i + 1 < filtered.count ? filtered[i + 1] : (i > 0 ? filtered[i - 1] : nil) }
+        let next = place.next ?? place.previous
         let freed = try await ImageService(db: req.db).delete(account: c.account, project: c.project, ids: [img.id!])
         BlobSweeper.freeLater(freed, app: req.application)
-        if let next { return req.redirect(to: viewerURL(c, next.id!, query), flash: "Image deleted.") }
+        if let next { return req.redirect(to: viewerURL(c, next, query), flash: "Image deleted.") }
         return req.redirect(to: c.base + (query.isEmpty ? "" : "?" + query), flash: "Image deleted.")
     }
 
@@ -149,16 +148,14 @@ extension ImagePages {
         let query = filterQuery(req)
         let carry = ProjectPages.Filter(req, field: { req.query[String.self, at: $0] }).hiddenFields
         // Previous and next in the list the viewer was opened from.
-        let list = try await ImageService(db: req.db).matching(project: c.project,
-                                                               ProjectPages.Filter(req, field: { req.query[String.self, at: $0] }).query)
-        let index = list.firstIndex { $0.id == img.id }
-        let prev = index.flatMap { $0 > 0 ? list[$0 - 1] : nil }
-        let next = index.flatMap { $0 + 1 < list.count ? list[$0 + 1] : nil }
-        func step(_ label: String, _ target: ImageRecord?, id: String, rel: String) -> HNode {
+        let place = try await ImageService(db: req.db).position(of: img, project: c.project,
+                                                                ProjectPages.Filter(req, field: { req.query[String.self, at: $0] }).query)
+        let prev = place.previous, next = place.next
+        func step(_ label: String, _ target: UUID?, id: String, rel: String) -> HNode {
             guard let target else { return H.el("span", [("class", "hint"), ("id", id)], [H.text(label)]) }
-            return H.el("a", [("href", viewerURL(c, target.id!, query)), ("id", id), ("rel", rel), ("class", "button secondary")], [H.text(label)])
+            return H.el("a", [("href", viewerURL(c, target, query)), ("id", id), ("rel", rel), ("class", "button secondary")], [H.text(label)])
         }
-        let position = index.map { "Image \($0 + 1) of \(list.count)" } ?? "Image not in this list"
+        let position = place.index.map { "Image \($0 + 1) of \(place.total)" } ?? "Image not in this list"
         var body: [HNode] = [
             H.el("div", [("class", "viewer-nav"), ("id", "viewer-nav")], [
                 H.link("← Back to the images", c.base + (query.isEmpty ? "" : "?" + query), id: "back"),

@@ -137,20 +137,19 @@ struct ProjectPages: RouteCollection {
     func bulk(req: Request) async throws -> Response {
         let c = try await ImagePages.Context.load(req)
         let form = try req.content.decode(BulkForm.self)
-        let service = ImageService(db: req.db)
+        let selection = ImageSelectionService(db: req.db)
         var ids: [UUID]
         if form.scope == "all" {
             let filter = Filter(req, field: { $0 == "tag" ? form.filterTag : $0 == "tags" ? form.filterTags : nil })
-            ids = try await service.matching(project: c.project, filter.query).compactMap(\.id)
+            ids = try await ImageService(db: req.db).ids(project: c.project, filter.query)
         } else {
-            ids = (form.imageIds ?? "").split(separator: ",").prefix(10_000).compactMap { UUID(uuidString: String($0)) }
+            // Only this project's images count (and are told): other ids are ignored.
+            let raw = (form.imageIds ?? "").split(separator: ",").prefix(10_000).compactMap { UUID(uuidString: String($0)) }
+            ids = try await selection.own(project: c.project, ids: raw)
         }
-        // Only this project's images count (and are told): other ids are ignored.
-        let wanted = Array(Set(ids))
-        ids = wanted.isEmpty ? [] : try await ImageRecord.query(on: req.db).filter(\.$projectID == c.project.id!).filter(\.$id ~~ wanted).all().compactMap(\.id)
         let back = back(req, c)
         guard !ids.isEmpty else { return req.redirect(to: back, flash: nil, error: "Select one or more images first.") }
-        let tags = try await service.projectTags(c.project)
+        let tags = try await ImageService(db: req.db).projectTags(c.project)
         do {
             switch form.action {
             case "tag", "untag":
@@ -158,28 +157,17 @@ struct ProjectPages: RouteCollection {
                     return req.redirect(to: back, flash: nil, error: "Choose a tag for the selected images.")
                 }
                 if form.action == "untag" {
-                    let had = try await ImageTagLink.query(on: req.db).filter(\.$imageID ~~ ids).filter(\.$tagID == tagID).count()
-                    try await service.removeTags(project: c.project, imageIDs: ids, tagIDs: [tagID])
+                    let had = try await selection.untag(project: c.project, tag: tagID, ids: ids)
                     return req.redirect(to: back, flash: "\(tag.name) removed from \(had) image\(had == 1 ? "" : "s").")
                 }
-                var targets = ids, skipped = 0
-                if c.project.classificationType == "Multiclass" {
-                    // One tag per image: images that already carry another tag are left as they are.
-                    let links = try await ImageTagLink.query(on: req.db).filter(\.$imageID ~~ ids).all()
-                    let other = Set(links.filter { $0.tagID != tagID }.map(\.imageID))
-                    targets = ids.filter { !other.contains($0) }
-                    skipped = ids.count - targets.count
-                }
-                let r = try await service.addTags(project: c.project, pairs: targets.map {
-                    .init(imageId: $0.uuidString, tagId: raw)
-                })
-                var parts = ["\(r.created.count) image\(r.created.count == 1 ? "" : "s") tagged \(tag.name)"]
-                if !r.duplicated.isEmpty { parts.append("\(r.duplicated.count) already had it") }
-                if skipped > 0 { parts.append("\(skipped) skipped: this multiclass project allows one tag per image, so untag them first") }
-                if !r.exceeded.isEmpty { parts.append("\(r.exceeded.count) already have the most tags an image may have") }
+                let r = try await selection.tag(project: c.project, tag: tagID, ids: ids)
+                var parts = ["\(r.created) image\(r.created == 1 ? "" : "s") tagged \(tag.name)"]
+                if r.duplicated > 0 { parts.append("\(r.duplicated) already had it") }
+                if r.skipped > 0 { parts.append("\(r.skipped) skipped: this multiclass project allows one tag per image, so untag them first") }
+                if r.exceeded > 0 { parts.append("\(r.exceeded) already have the most tags an image may have") }
                 return req.redirect(to: back, flash: parts.joined(separator: "; ") + ".")
             case "delete":
-                let freed = try await service.delete(account: c.account, project: c.project, ids: ids)
+                let freed = try await selection.delete(account: c.account, project: c.project, ids: ids)
                 BlobSweeper.freeLater(freed, app: req.application)
                 return req.redirect(to: back, flash: "\(ids.count) image\(ids.count == 1 ? "" : "s") deleted.")
             default:
@@ -203,17 +191,20 @@ struct ProjectPages: RouteCollection {
             ? Filter(req, field: { name in returned.first { $0.name == name }?.value })
             : Filter(req, field: { req.query[String.self, at: $0] })
         let service = ImageService(db: req.db)
-        let all = try await service.matching(project: c.project, filter.query)
-        let pages = max(1, (all.count + Self.pageSize - 1) / Self.pageSize)
+        let matching = try await service.count(project: c.project, filter.query)
+        let pages = max(1, (matching + Self.pageSize - 1) / Self.pageSize)
         let requested = req.method == .POST ? (returned.first { $0.name == "page" }?.value).flatMap(Int.init).map { min(max($0, 1), 1_000_000) } ?? 1
             : req.clampedInt("page", 1...1_000_000, default: 1)
         let pageNumber = min(requested, pages)
-        let shown = Array(all.dropFirst((pageNumber - 1) * Self.pageSize).prefix(Self.pageSize))
+        var pageQuery = filter.query
+        pageQuery.skip = (pageNumber - 1) * Self.pageSize
+        pageQuery.take = Self.pageSize
+        let shown = try await service.list(project: c.project, pageQuery)
         let total = try await service.count(project: c.project, ImageQuery())
         let untagged = try await service.count(project: c.project, ImageQuery(tagging: .untagged))
         let fq = filter.queryString
         let sidebar = self.sidebar(c, tags: tags, counts: counts, filter: filter, total: total, untagged: untagged, csrf: csrf, newTag: newTag)
-        var pager: [HNode] = [H.el("span", [], [H.text("Page \(pageNumber) of \(pages) · \(all.count) image\(all.count == 1 ? "" : "s")")])]
+        var pager: [HNode] = [H.el("span", [], [H.text("Page \(pageNumber) of \(pages) · \(matching) image\(matching == 1 ? "" : "s")")])]
         let prefix = fq.isEmpty ? "" : fq + "&"
         if pageNumber > 1 { pager.append(H.link("← Previous", "\(c.base)?\(prefix)page=\(pageNumber - 1)", id: "prev-page")) }
         if pageNumber < pages { pager.append(H.link("Next →", "\(c.base)?\(prefix)page=\(pageNumber + 1)", id: "next-page")) }
@@ -224,10 +215,10 @@ struct ProjectPages: RouteCollection {
         if filter.tagging == .untagged, let smart = try await SmartLabeler.gallery(req, account: c.account, project: c.project, base: c.base, images: shown, tags: tags, csrf: csrf) {
             main.append(smart)
         } else {
-            main.append(selectionBar(c, tags: tags, filter: filter, matching: all.count, returnQuery: returnQuery, csrf: csrf))
+            main.append(selectionBar(c, tags: tags, filter: filter, matching: matching, returnQuery: returnQuery, csrf: csrf))
             main.append(try await grid(req, c, shown, tags: tags, filterQuery: returnQuery))
         }
-        main.append(H.el("p", [("class", "pager"), ("id", "pager"), ("data-count", String(all.count))], pager))
+        main.append(H.el("p", [("class", "pager"), ("id", "pager"), ("data-count", String(matching))], pager))
         main.append(H.el("script", [("src", "/js/upload.js")]))
         main.append(H.el("script", [("src", "/js/gallery.js")]))
         return try await ProjectWorkspace.page(req, c, tab: .images, error: error, status: status, [

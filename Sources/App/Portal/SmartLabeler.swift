@@ -70,7 +70,8 @@ struct SmartLabeler: RouteCollection {
         let known = try await ImageService(db: req.db).projectTags(c.project)
         var q = ImageQuery()
         q.ids = ids
-        let images = try await ImageService(db: req.db).matching(project: c.project, q)
+        q.take = ids.count
+        let images = try await ImageService(db: req.db).list(project: c.project, q)
         if let tag = form.tagId, !tag.isEmpty {
             guard let t = UUID(uuidString: tag), known[t] != nil else { return req.redirect(to: back + "&labelled=0") }
             pairs = images.map { ImageService.TagPair(imageId: $0.id!.uuidString, tagId: t.uuidString) }

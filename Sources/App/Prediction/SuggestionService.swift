@@ -110,7 +110,8 @@ struct SuggestionService {
     /// The project's untagged images whose suggestion for one of `q.tagIDs` (any tag when
     /// empty) reaches `q.threshold`, by uncertainty; each with the predictions that matched.
     func matching(project: Project, iteration: Iteration, account: Account, _ q: Query) async throws -> [(ImageRecord, Suggestion, [Suggestion.Entry])] {
-        let untagged = try await ImageService(db: db).matching(project: project, ImageQuery(tagging: .untagged, newestFirst: false))
+        // Every untagged image: the queue is ranked by uncertainty, which only the suggestions know.
+        let untagged = try await ImageService(db: db).list(project: project, ImageQuery(tagging: .untagged, newestFirst: false, take: 1_000_000_000))
         let found = try await suggestions(project: project, iteration: iteration, images: untagged, account: account)
         let wanted = Set(q.tagIDs.map { $0.lowercased() })
         var out: [(ImageRecord, Suggestion, [Suggestion.Entry])] = []

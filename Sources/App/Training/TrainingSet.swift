@@ -84,7 +84,7 @@ struct TrainingSet {
     func matching(_ q: ImageQuery) -> [ImageRecord] {
         var rows = images
         if let ids = q.ids { let wanted = Set(ids); rows = rows.filter { wanted.contains($0.id!) } }
-        if q.newestFirst { rows.sort { ($1.createdAt, $0.id!.uuidString) < ($0.createdAt, $1.id!.uuidString) } }
+        if q.newestFirst { rows.sort { ($1.createdAt, $1.id!.uuidString) < ($0.createdAt, $0.id!.uuidString) } }
         return q.select(rows, tagsByImage: tagsByImage)
     }
 }

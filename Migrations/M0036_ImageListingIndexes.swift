@@ -1,0 +1,27 @@
+import Fluent
+import SQLKit
+
+/// Indexes for answering image listings, counts and tag filters in the database: images
+/// in creation order per project, and the image tags and regions of a project by tag and
+/// by image.
+public struct M0036_ImageListingIndexes: AsyncMigration {
+    static let indexes = [
+        ("images_project_created", "images", "project_id, created_at, id"),
+        ("image_tags_project_tag", "image_tags", "project_id, tag_id, image_id"),
+        ("image_tags_project_image", "image_tags", "project_id, image_id"),
+        ("image_regions_image", "image_regions", "image_id"),
+        ("image_regions_project_tag", "image_regions", "project_id, tag_id, image_id"),
+        ("image_regions_project_image", "image_regions", "project_id, image_id"),
+    ]
+    public init() {}
+    public func prepare(on db: Database) async throws {
+        let sql = db as! SQLDatabase
+        for (name, table, columns) in Self.indexes {
+            try await sql.raw("CREATE INDEX IF NOT EXISTS \(unsafeRaw: name) ON \(unsafeRaw: table) (\(unsafeRaw: columns))").run()
+        }
+    }
+    public func revert(on db: Database) async throws {
+        let sql = db as! SQLDatabase
+        for (name, _, _) in Self.indexes { try await sql.raw("DROP INDEX IF EXISTS \(unsafeRaw: name)").run() }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import SQLKit
+
+/// Listing filters shared by get_images, the tagged/untagged lists, their counts and the
+/// portal's gallery. `ImageService` has the database answer them (`condition`, `order`);
+/// `select` answers them over an iteration's recorded training set, which is in memory.
+struct ImageQuery {
+    enum Tagging: String { case all = "All", tagged = "Tagged", untagged = "Untagged" }
+    var tagIDs: [UUID] = []
+    var tagging: Tagging = .all
+    var filter: MetadataFilter?
+    var newestFirst = true
+    var take = 50
+    var skip = 0
+    var ids: [UUID]?
+
+    /// The rows (already in order) that pass the tagging, tag and metadata filters.
+    func select(_ rows: [ImageRecord], tagsByImage tags: [UUID: Set<UUID>]) -> [ImageRecord] {
+        var rows = rows
+        if tagging != .all || !tagIDs.isEmpty {
+            rows = rows.filter { img in
+                let t = tags[img.id!] ?? []
+                switch tagging {
+                case .tagged where t.isEmpty: return false
+                case .untagged where !t.isEmpty: return false
+                default: break
+                }
+                return tagIDs.isEmpty || !t.isDisjoint(with: tagIDs)
+            }
+        }
+        if let f = filter { rows = rows.filter { f.matches($0.metadata) } }
+        return rows
+    }
+
+    // MARK: SQL
+
+    /// The WHERE condition over `images` (unaliased) for `project`. `counting` picks the
+    /// tag-filter form that is cheaper when every match is visited rather than the first page.
+    func condition(project: UUID, postgres: Bool, counting: Bool = false) -> SQLQueryString {
+        var parts: [SQLQueryString] = ["images.project_id = \(bind: project)"]
+        if let ids { parts.append(ids.isEmpty ? "1 = 0" : "images.id IN (\(binds: ids.map { $0 as any Encodable & Sendable }))") }
+        let hasLabel: SQLQueryString = "(EXISTS (SELECT 1 FROM image_tags l WHERE l.image_id = images.id)"
+            + " OR EXISTS (SELECT 1 FROM image_regions r WHERE r.image_id = images.id))"
+        switch tagging {
+        case .all: break
+        case .tagged: parts.append(hasLabel)
+        case .untagged: parts.append("NOT " + hasLabel)
+        }
+        if !tagIDs.isEmpty { parts.append(Self.carries(tagIDs, project: project, counting: counting)) }
+        if let filter { parts.append(Self.sql(filter, postgres: postgres)) }
+        return parts.joined(separator: " AND ")
+    }
+
+    /// ORDER BY terms: creation, then id, so that paging is stable.
+    var order: SQLQueryString {
+        newestFirst ? "images.created_at DESC, images.id DESC" : "images.created_at ASC, images.id ASC"
+    }
+
+    /// Rows that come before `image` in this order (`before`), or after it.
+    func beyond(_ image: ImageRecord, before: Bool) -> SQLQueryString {
+        let later = newestFirst == before
+        let op = later ? ">" : "<"
+        return "(images.created_at \(unsafeRaw: op) \(bind: image.createdAt)"
+            + " OR (images.created_at = \(bind: image.createdAt) AND images.id \(unsafeRaw: op) \(bind: image.id!)))"
+    }
+
+    /// Images that carry one of `tags`, by an image tag or a region.
+    private static func carries(_ tags: [UUID], project: UUID, counting: Bool) -> SQLQueryString {
+        let list: SQLQueryString = "\(binds: tags.map { $0 as any Encodable & Sendable })"
+        if counting {
+            // One pass over the tag's index entries, not a probe per image of the project.
+            return "images.id IN (SELECT l.image_id FROM image_tags l WHERE l.project_id = \(bind: project) AND l.tag_id IN (" + list + ")"
+                + " UNION ALL SELECT r.image_id FROM image_regions r WHERE r.project_id = \(bind: project) AND r.tag_id IN (" + list + "))"
+        }
+        // Probes in creation order, stopping at the page's end.
+        return "(EXISTS (SELECT 1 FROM image_tags l WHERE l.image_id = images.id AND l.tag_id IN (" + list + "))"
+            + " OR EXISTS (SELECT 1 FROM image_regions r WHERE r.image_id = images.id AND r.tag_id IN (" + list + ")))"
+    }
+
+    /// A metadata filter as SQL: PostgreSQL reads the JSON with `->>`; SQLite looks the pair
+    /// up with `json_each`, which takes any key literally (its `->>` reads `$`-keys as paths).
+    static func sql(_ f: MetadataFilter, postgres: Bool) -> SQLQueryString {
+        switch f {
+        case .compare(let key, let equal, let value):
+            let has: SQLQueryString = postgres
+                ? "((images.metadata_json::jsonb ->> \(bind: key)) IS NOT DISTINCT FROM \(bind: value))"
+                : "EXISTS (SELECT 1 FROM json_each(images.metadata_json) m WHERE m.key = \(bind: key) AND m.value = \(bind: value))"
+            return equal ? has : "NOT " + has
+        case .and(let a, let b): return "(" + sql(a, postgres: postgres) + " AND " + sql(b, postgres: postgres) + ")"
+        case .or(let a, let b): return "(" + sql(a, postgres: postgres) + " OR " + sql(b, postgres: postgres) + ")"
+        }
+    }
+}

@@ -1,0 +1,111 @@
+@testable import App
+import Fluent
+import Foundation
+import XCTVapor
+
+/// Image listings, counts and positions come from SQL (`ImageQuery.condition`); the same
+/// filters answered in memory (`ImageQuery.select`, used for recorded training sets) are the
+/// reference. A seeded mix of image tags, regions, metadata and tied creation times, asked
+/// every combination of tagging, tag and metadata filter, order and page.
+final class ImageQueryTests: XCTestCase {
+    func testSQLAnswersAsTheInMemoryFilters() async throws {
+        let app = try await makeApp()
+        let token = try await app.makeAdmin()
+        let key = trainingKey(try await app.makeAccount(token: token, email: "query@example.com", tier: "S0"))
+        let projectID = try await app.training(.POST, "projects?name=query", key: key).object["id"] as! String
+        let found = try await Project.find(UUID(uuidString: projectID), on: app.db)
+        let project = try XCTUnwrap(found)
+        var tags: [UUID] = []
+        for n in 0..<4 {
+            tags.append(UUID(uuidString: try await app.training(.POST, "projects/\(projectID)/tags?name=t\(n)", key: key).object["id"] as! String)!)
+        }
+
+        var rng = SplitMix(seed: 7)
+        var rows: [ImageRecord] = []
+        var labels: [UUID: Set<UUID>] = [:]
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        for i in 0..<120 {
+            let img = ImageRecord()
+            img.id = UUID(); img.projectID = project.id!
+            img.originalHash = "o\(i)"; img.resizedHash = "r\(i)"; img.thumbnailHash = "t\(i)"
+            img.format = "jpeg"; img.width = 10; img.height = 10
+            // Pairs of images share a creation time, so the id decides their order.
+            img.createdAt = start.addingTimeInterval(Double(i / 2))
+            var meta: [String: String] = [:]
+            if rng.next() % 3 == 0 { meta["camera"] = rng.next() % 2 == 0 ? "a" : "b" }
+            if rng.next() % 4 == 0 { meta["$site.x"] = "it's" }
+            img.metadata = meta
+            try await img.create(on: app.db)
+            rows.append(img)
+            switch rng.next() % 4 {
+            case 0: break
+            case 1:
+                let t = tags[Int(rng.next() % 4)]
+                try await ImageTagLink(imageID: img.id!, tagID: t, projectID: project.id!, at: img.createdAt).create(on: app.db)
+                labels[img.id!, default: []].insert(t)
+            default:
+                for _ in 0..<(1 + rng.next() % 2) {
+                    let r = ImageRegion()
+                    r.imageID = img.id!; r.tagID = tags[Int(rng.next() % 4)]; r.projectID = project.id!
+                    r.left = 0.1; r.top = 0.1; r.width = 0.5; r.height = 0.5; r.createdAt = img.createdAt
+                    try await r.create(on: app.db)
+                    labels[img.id!, default: []].insert(r.tagID)
+                }
+            }
+        }
+        let oldest = rows.sorted { ($0.createdAt, $0.id!.uuidString) < ($1.createdAt, $1.id!.uuidString) }
+        let service = ImageService(db: app.db)
+        let filters: [MetadataFilter?] = [nil, try MetadataFilter.parse("camera eq 'a'"), try MetadataFilter.parse("camera ne 'a'"),
+                                          try MetadataFilter.parse("metadata/$site.x eq 'it''s' or (camera eq 'b' and camera ne 'a')")]
+        var checked = 0
+        for tagging in [ImageQuery.Tagging.all, .tagged, .untagged] {
+            for tagIDs in [[], [tags[0]], [tags[1], tags[3]]] {
+                for filter in filters {
+                    for newestFirst in [true, false] {
+                        var q = ImageQuery(tagIDs: tagIDs, tagging: tagging, filter: filter, newestFirst: newestFirst)
+                        let expected = q.select(newestFirst ? oldest.reversed() : oldest, tagsByImage: labels).map(\.id!)
+                        let count = try await service.count(project: project, q)
+                        XCTAssertEqual(count, expected.count, "\(q)")
+                        let ids = try await service.ids(project: project, q)
+                        XCTAssertEqual(ids, expected, "\(q)")
+                        for (skip, take) in [(0, 7), (5, 256), (expected.count, 10), (1_000, 5)] {
+                            q.skip = skip; q.take = take
+                            let page = try await service.list(project: project, q).map(\.id!)
+                            XCTAssertEqual(page, Array(expected.dropFirst(skip).prefix(take)), "\(q)")
+                        }
+                        if let middle = expected.dropFirst(expected.count / 2).first {
+                            let place = try await service.position(of: rows.first { $0.id == middle }!, project: project, q)
+                            let i = expected.firstIndex(of: middle)!
+                            XCTAssertEqual(place.index, i); XCTAssertEqual(place.total, expected.count)
+                            XCTAssertEqual(place.previous, i > 0 ? expected[i - 1] : nil)
+                            XCTAssertEqual(place.next, i + 1 < expected.count ? expected[i + 1] : nil)
+                        }
+                        checked += expected.count
+                    }
+                }
+            }
+        }
+        XCTAssertGreaterThan(checked, 500, "the seeded data gives the filters something to find")
+
+        var counts: [UUID: Int] = [:]
+        for (_, ts) in labels { for t in ts { counts[t, default: 0] += 1 } }
+        let _counts = try await service.imageCounts(project: project)
+        XCTAssertEqual(_counts, counts)
+        let _first = try await ProjectService.firstThumbnails([project.id!, UUID()], on: app.db)
+        XCTAssertEqual(_first, [project.id!: oldest[0].thumbnailHash])
+        try await app.asyncShutdown()
+    }
+}
+
+/// A small deterministic generator (the test's data must not change between runs).
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
