@@ -1,5 +1,5 @@
-"""A `sightline serve` (release; debug in a smoke run) on 127.0.0.1 with a fresh SQLite DATA_DIR and an admin
-token, shared by the service benchmarks."""
+"""A `sightline serve` (release; debug in a smoke run) on 127.0.0.1 with a fresh DATA_DIR (SQLite there, or
+the PostgreSQL database given) and an admin token, shared by the service benchmarks."""
 import os
 import shutil
 import socket
@@ -23,12 +23,12 @@ def free_port():
 
 
 class BenchServer:
-    def __init__(self, prefix):
+    def __init__(self, prefix, database_url=""):
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.data_dir = tempfile.mkdtemp(prefix=prefix)
         env = dict(os.environ, DATA_DIR=self.data_dir, PUBLIC_URL=self.url, SIGHTLINE_CONFIG_DIR=os.path.join(ROOT, "config"),
-                   LOG_LEVEL="warning", DATABASE_URL="", SIGHTLINE_ADMIN_PASSWORD="bench-password", ENGINE_WORKERS="1")
+                   LOG_LEVEL="warning", DATABASE_URL=database_url, SIGHTLINE_ADMIN_PASSWORD="bench-password", ENGINE_WORKERS="1")
         if SMOKE:
             env["DETECTION_MAX_SAMPLES"] = "128"  # a smoke run's detector only has to exist
         self.token = subprocess.run([SERVER, "create-admin", "--email", "bench@example.com"], cwd=ROOT, env=env,

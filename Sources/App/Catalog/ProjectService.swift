@@ -175,19 +175,32 @@ struct ProjectService {
     }
 
     /// Each project's first image's thumbnail hash (projects without images are absent),
-    /// found by the (project, creation) index in one statement.
+    /// found by the (project, creation) index in one statement; the lower id wins a tie.
     static func firstThumbnails(_ projects: [UUID], on db: Database) async throws -> [UUID: String] {
         guard !projects.isEmpty else { return [:] }
         let rows = try await (db as! SQLDatabase).raw("""
             SELECT i.project_id, i.thumbnail_hash FROM images i
             WHERE i.project_id IN (\(binds: projects.map { $0 as any Encodable & Sendable }))
               AND i.created_at = (SELECT MIN(f.created_at) FROM images f WHERE f.project_id = i.project_id)
+            ORDER BY i.id
             """).all()
         var out: [UUID: String] = [:]
         for row in rows {
             let project = try row.decode(column: "project_id", as: UUID.self)
             if out[project] == nil { out[project] = try row.decode(column: "thumbnail_hash", as: String.self) }
         }
+        return out
+    }
+
+    /// Images per project, counted in the database (projects without images are absent).
+    static func imageCounts(_ projects: [UUID], on db: Database) async throws -> [UUID: Int] {
+        guard !projects.isEmpty else { return [:] }
+        let rows = try await (db as! SQLDatabase).raw("""
+            SELECT project_id, COUNT(*) AS n FROM images
+            WHERE project_id IN (\(binds: projects.map { $0 as any Encodable & Sendable })) GROUP BY project_id
+            """).all()
+        var out: [UUID: Int] = [:]
+        for row in rows { out[try row.decode(column: "project_id", as: UUID.self)] = try row.decode(column: "n", as: Int.self) }
         return out
     }
 }

@@ -69,24 +69,20 @@ struct StoredPredictionsController: RouteCollection {
         guard (1...256).contains(maxCount) else { throw CVError.badRequest("BadRequestPredictionResultsExceededCount", "maxCount is 1 to 256.") }
         guard (token.tags?.count ?? 0) <= 20 else { throw CVError.badRequest("BadRequestPredictionTagsExceededCount", "At most 20 tags.") }
         let offset = try Self.continuationOffset(token.continuation)
-        var q = StoredPrediction.query(on: req.db).filter(\.$projectID == p.id!)
+        var q = StoredPredictionQuery()
         if let raw = token.iterationId, !raw.isEmpty {
             guard let it = UUID(uuidString: raw) else { throw CVError.badRequest("BadRequestPredictionInvalidQueryParameters", "iterationId is not an id.") }
-            q = q.filter(\.$iterationID == it)
+            q.iteration = it
         }
-        if let s = token.startTime { q = q.filter(\.$createdAt >= s) }
-        if let e = token.endTime { q = q.filter(\.$createdAt <= e) }
-        q = token.orderBy?.lowercased() == "oldest" ? q.sort(\.$createdAt, .ascending) : q.sort(\.$createdAt, .descending)
-        var rows = try await q.sort(\.$id).all().map { row -> (StoredPrediction, [WirePrediction]) in
+        q.start = token.startTime
+        q.end = token.endTime
+        q.newestFirst = token.orderBy?.lowercased() != "oldest"
+        q.tags = (token.tags ?? []).map { .init(tagID: $0.id?.lowercased() ?? "", min: $0.minThreshold ?? 0, max: $0.maxThreshold ?? 1) }
+        let found = try await q.page(project: p.id!, offset: offset, count: maxCount, on: req.db)
+        let page = found.rows.map { row -> (StoredPrediction, [WirePrediction]) in
             (row, (try? JSONDecoder().decode([WirePrediction].self, from: Data(row.resultsJSON.utf8))) ?? [])
         }
-        for t in token.tags ?? [] {
-            let id = t.id?.lowercased() ?? ""
-            let lo = t.minThreshold ?? 0, hi = t.maxThreshold ?? 1
-            rows = rows.filter { $0.1.contains { $0.tagId == id && $0.probability >= lo && $0.probability <= hi } }
-        }
-        let page = Array(rows.dropFirst(offset).prefix(maxCount))
-        token.continuation = offset + page.count < rows.count ? String(offset + page.count) : nil
+        token.continuation = found.more ? String(offset + page.count) : nil
         let signer = req.application.blobSigner, base = req.application.settings.publicURL
         return QueryResult(token: token, results: page.map { row, predictions in
             let uri = signer.url(hash: row.blobHash, base: base)

@@ -50,18 +50,24 @@ struct ProjectsHome: RouteCollection {
         var account: Account, project: Project, thumbnail: String?, images: Int, iterations: Int, lastTrained: Date?
     }
 
+    /// Every card in four statements, however many projects the accounts hold.
     static func cards(_ req: Request, accounts: [Account]) async throws -> [Card] {
-        var out: [Card] = []
         let signer = req.application.blobSigner, base = req.application.settings.publicURL
+        var projects: [(Account, Project)] = []
         for a in accounts {
-            for p in try await ProjectService(db: req.db, domains: req.application.domainCatalog).list(account: a) {
-                let first = try await ImageRecord.query(on: req.db).filter(\.$projectID == p.id!).sort(\.$createdAt).first()
-                let images = try await ImageRecord.query(on: req.db).filter(\.$projectID == p.id!).count()
-                let iterations = try await Iteration.query(on: req.db).filter(\.$projectID == p.id!).all()
-                out.append(Card(account: a, project: p, thumbnail: first.map { signer.url(hash: $0.thumbnailHash, base: base) },
-                                images: images, iterations: iterations.count,
-                                lastTrained: iterations.compactMap(\.trainedAt).max()))
-            }
+            for p in try await ProjectService(db: req.db, domains: req.application.domainCatalog).list(account: a) { projects.append((a, p)) }
+        }
+        let ids = projects.compactMap { $0.1.id }
+        let thumbnails = try await ProjectService.firstThumbnails(ids, on: req.db)
+        let images = try await ProjectService.imageCounts(ids, on: req.db)
+        var iterations: [UUID: [Iteration]] = [:]
+        if !ids.isEmpty {
+            for it in try await Iteration.query(on: req.db).filter(\.$projectID ~~ ids).all() { iterations[it.projectID, default: []].append(it) }
+        }
+        let out = projects.map { a, p in
+            Card(account: a, project: p, thumbnail: thumbnails[p.id!].map { signer.url(hash: $0, base: base) },
+                 images: images[p.id!] ?? 0, iterations: iterations[p.id!]?.count ?? 0,
+                 lastTrained: iterations[p.id!]?.compactMap(\.trainedAt).max())
         }
         return out.sorted { ($0.project.updatedAt ?? .distantPast) > ($1.project.updatedAt ?? .distantPast) }
     }
