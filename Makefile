@@ -64,6 +64,7 @@ bench: deps
 	.venv/bin/python Benchmarks/flood_bench.py
 	VICTIM_RATE=20 .venv/bin/python Benchmarks/flood_bench.py
 	.venv/bin/python Benchmarks/classification_quality.py
+	scripts/with-postgres.sh .venv/bin/python Benchmarks/scale_bench.py
 
 clean:
 	rm -rf .build .venv

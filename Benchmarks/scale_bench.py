@@ -30,12 +30,12 @@ PROJECTS = sized(100, 5)
 API = "/customvision/v3.4-preview/training"
 
 
-def jpeg(i):
-    """A small JPEG unique to `i` (distinct bytes, so never a duplicate)."""
+def png(i):
+    """A small image unique to `i` (lossless PNG with `i` in its first pixel, so never a duplicate)."""
     img = Image.new("RGB", (64, 64), ((i * 37) % 256, (i * 91) % 256, (i * 13) % 256))
-    img.putpixel((i % 64, (i // 64) % 64), (255 - (i % 256), i % 251, 7))
+    img.putpixel((0, 0), (i & 255, (i >> 8) & 255, (i >> 16) & 255))
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=90)
+    img.save(buf, "PNG")
     return buf.getvalue()
 
 
@@ -84,7 +84,7 @@ class Run:
         """Uploads `n` images in batches of 64; images per second."""
         t0 = time.perf_counter()
         for start in range(0, n, 64):
-            files = [("files", (f"{i}.jpg", jpeg(self.uploaded + i), "image/jpeg")) for i in range(start, min(start + 64, n))]
+            files = [("files", (f"{i}.png", png(self.uploaded + i), "image/png")) for i in range(start, min(start + 64, n))]
             tag = self.tags[(self.uploaded + start) % len(self.tags)]
             r = self.t.post(f"{self.base}/projects/{self.project}/images?tagIds={tag}", files=files)
             assert r.status_code == 200 and r.json()["isBatchSuccessful"], r.text[:300]
@@ -96,7 +96,7 @@ class Run:
         if self.images >= size:
             return
         blob = self.t.get(f"{self.base}/projects/{self.project}/images?take=1").json()[0]
-        hashes = {k: blob[k + "ImageUri"].split("/blobs/")[1].split("?")[0] for k in ("resized", "thumbnail")}
+        hashes = {k: blob[key].split("/blobs/")[1].split("?")[0] for k, key in (("resized", "resizedImageUri"), ("thumbnail", "thumbnailUri"))}
         count = size - self.images
         for start in range(0, count, 20_000):
             n = min(20_000, count - start)
@@ -127,7 +127,7 @@ class Run:
         for i in range(PROJECTS - 1):
             r = self.t.post(f"{self.base}/projects?name=p{i}")
             assert r.status_code == 200, r.text[:300]
-            files = [("files", ("a.jpg", jpeg(900_000 + i), "image/jpeg"))]
+            files = [("files", ("a.png", png(900_000 + i), "image/png"))]
             assert self.t.post(f"{self.base}/projects/{r.json()['id']}/images", files=files).status_code == 200
         return median_ms(lambda: self.t.get(f"{self.base}/projects"))
 

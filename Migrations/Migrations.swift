@@ -40,5 +40,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0034_DefaultIteration(),
         M0035_ImportSnapshot(),
         M0036_ImageListingIndexes(),
+        M0037_ImageLabelCounts(),
     ]
 }

@@ -13,6 +13,7 @@ public func configure(_ app: Application) async throws {
 
     let tiers = try loadTiers(from: settings.configDir + "/tiers.json")
     app.domainCatalog = try DomainCatalog.load(from: settings.configDir + "/domains.json")
+    app.tierVersions = try TierVersions.load(from: settings.configDir + "/tier-versions.json")
 
     if let url = settings.databaseURL {
         try app.databases.use(.postgres(url: url, maxConnectionsPerEventLoop: settings.databasePoolSize), as: .psql)
@@ -113,11 +114,4 @@ func loadTiers(from path: String) throws -> [TierSeed] {
         throw ConfigError(message: "cannot read tier catalogue \(path)")
     }
     return try JSONDecoder().decode([TierSeed].self, from: data)
-}
-
-/// `2020-11-06T16:37:26.266Z`
-func wireDate(_ date: Date) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-    return f.string(from: date)
 }

@@ -87,6 +87,18 @@ final class ImageQueryTests: XCTestCase {
         }
         XCTAssertGreaterThan(checked, 500, "the seeded data gives the filters something to find")
 
+        // Deleting a tag takes its image tags and regions with it (a cascade): images left
+        // with no label become untagged.
+        let _deleted = try await app.training(.DELETE, "projects/\(projectID)/tags/\(tags[0].uuidString)", key: key).status
+        XCTAssertEqual(_deleted, .noContent)
+        for (image, ts) in labels { labels[image] = ts.subtracting([tags[0]]) }
+        for tagging in [ImageQuery.Tagging.tagged, .untagged] {
+            let q = ImageQuery(tagging: tagging)
+            let ids = try await service.ids(project: project, q)
+            XCTAssertEqual(ids, q.select(oldest.reversed(), tagsByImage: labels.filter { !$0.value.isEmpty }).map(\.id!), "\(tagging) after the tag went")
+        }
+        labels = labels.filter { !$0.value.isEmpty }
+
         var counts: [UUID: Int] = [:]
         for (_, ts) in labels { for t in ts { counts[t, default: 0] += 1 } }
         let _counts = try await service.imageCounts(project: project)

@@ -26,6 +26,8 @@ struct AdminAPIController: RouteCollection {
         a.get("accounts", use: listAccounts)
         a.get("tiers", use: tiers)
         a.put("tiers", ":code", use: updateTier)
+        a.get("tier-versions", use: tierVersions)
+        a.post("tier-versions", ":version", "apply", use: applyTierVersion)
         a.put("accounts", ":id", "tier", use: setTier)
         a.put("accounts", ":id", "overrides", use: setOverrides)
         a.get("accounts", ":id", "usage", use: usage)
@@ -92,6 +94,27 @@ struct AdminAPIController: RouteCollection {
 
     func updateTier(req: Request) async throws -> AdminService.TierView {
         try await admin(req).updateTier(code: req.parameters.get("code") ?? "", patch: try req.content.decode(LimitPatch.self))
+    }
+
+    struct TierVersionView: Content {
+        var version: String, title: String, source: String
+        /// Per tier, the limits the version sets (null: unlimited).
+        var tiers: [String: [String: Int?]]
+    }
+
+    func tierVersions(req: Request) async throws -> [TierVersionView] {
+        req.application.tierVersions.all.map { v in
+            TierVersionView(version: v.version, title: v.title, source: v.source,
+                            tiers: v.tiers.mapValues { limits in Dictionary(uniqueKeysWithValues: limits.map { ($0.key.rawValue, $0.value) }) })
+        }
+    }
+
+    func applyTierVersion(req: Request) async throws -> AdminService.AppliedVersion {
+        let name = req.parameters.get("version") ?? ""
+        guard let version = req.application.tierVersions.find(name) else {
+            throw CVError.notFound("NotFound", "No tier catalogue version '\(name.prefix(32))'. Known: \(req.application.tierVersions.all.map(\.version).joined(separator: ", ")).")
+        }
+        return try await admin(req).apply(version)
     }
 
     func setTier(req: Request) async throws -> UsageReport {

@@ -11,6 +11,7 @@ struct AdminPages: RouteCollection {
         a.get(use: tiers)
         a.post("tiers", use: createTier)
         a.post("tiers", ":code", use: updateTier)
+        a.post("tier-versions", use: applyTierVersion)
         a.get("users", use: users)
         a.get("accounts", use: accounts)
         a.get("accounts", ":id", use: account)
@@ -100,10 +101,22 @@ struct AdminPages: RouteCollection {
                 ]),
             ]),
         ])
+        let versions = req.application.tierVersions.all
+        let history = H.el("div", [("class", "panel")], [
+            H.el("h2", [], [H.text("Custom Vision's limits over time")]),
+            H.el("p", [("class", "hint")], [H.text("Sets the limits a version lists on its tiers; other limits and tiers stay as they are.")]),
+            H.form(action: "/admin/tier-versions", csrf: csrf, id: "tier-version", [
+                H.el("div", [("class", "row")], [
+                    H.el("label", [], [H.text("Version"), H.el("select", [("name", "version"), ("id", "tier-version-select")],
+                        versions.map { H.el("option", [("value", $0.version)], [H.text("\($0.version) — \($0.title)")]) })]),
+                    H.button("Apply", id: "apply-tier-version"),
+                ]),
+            ]),
+        ])
         return .html(PortalLayout.page(req, title: "Tier catalogue", flash: flash, error: error, [
             subnav("/admin"),
             H.el("p", [("class", "hint")], [H.text("Leave a limit empty for unlimited. A change applies to every account on the tier at once.")]),
-        ] + forms + [table, add]), status: status)
+        ] + forms + [table] + (versions.isEmpty ? [] : [history]) + [add]), status: status)
     }
 
     func createTier(req: Request) async throws -> Response {
@@ -115,6 +128,16 @@ struct AdminPages: RouteCollection {
         } catch let e as CVError {
             return try await tiersPage(req, error: "Tier not added: \(e.message)", status: e.status)
         }
+    }
+
+    func applyTierVersion(req: Request) async throws -> Response {
+        let name = (try? req.content.get(String.self, at: "version")) ?? ""
+        guard let version = req.application.tierVersions.find(name) else {
+            return try await tiersPage(req, error: "No catalogue version '\(name.prefix(32))'.", status: .notFound)
+        }
+        let applied = try await admin(req).apply(version)
+        let skipped = applied.missing.isEmpty ? "" : " (no tier \(applied.missing.joined(separator: ", ")) here)"
+        return req.redirect(to: "/admin", flash: "Applied the \(version.version) limits to \(applied.tiers.map(\.code).joined(separator: ", "))\(skipped).")
     }
 
     func updateTier(req: Request) async throws -> Response {

@@ -100,6 +100,31 @@ struct AdminService {
         return after
     }
 
+    struct AppliedVersion: Content {
+        var version: String
+        var tiers: [TierView]
+        /// Tier codes the version names that this catalogue does not have.
+        var missing: [String]
+    }
+
+    /// Sets the limits `version` names on the tiers it names, in one transaction, each tier's
+    /// change audited as an update and the whole as `tier.version`.
+    func apply(_ version: TierVersion) async throws -> AppliedVersion {
+        defer { AccessCache.shared.invalidateAll() }
+        return try await db.transaction { tx in
+            let scoped = AdminService(db: tx, actor: actor)
+            var tiers: [TierView] = [], missing: [String] = []
+            for code in version.tiers.keys.sorted() {
+                guard try await Tier.query(on: tx).filter(\.$code == code).first() != nil else { missing.append(code); continue }
+                let limits = version.tiers[code]!.mapValues { $0.map(LimitPatch.Value.number) ?? .null }
+                tiers.append(try await scoped.updateTier(code: code, patch: LimitPatch(limits: limits, objectDetection: nil)))
+            }
+            try await AuditLog.record(actor: actor, action: "tier.version", target: "tiers", before: String?.none,
+                                      after: ["version": version.version], on: tx)
+            return AppliedVersion(version: version.version, tiers: tiers, missing: missing)
+        }
+    }
+
     func setTier(account: Account, tier: String) async throws {
         defer { AccessCache.shared.invalidateAll() }  // keys, tiers and limits changed
         let before = account.tierCode

@@ -8,6 +8,7 @@ enum AuditDiff {
         switch action {
         case "tier.update": return "Tier limits changed"
         case "tier.create": return "Tier added"
+        case "tier.version": return "Tier catalogue version applied"
         case "account.tier": return "Account tier changed"
         case "account.overrides": return "Account overrides changed"
         case "account.create": return "Account created"

@@ -39,12 +39,11 @@ struct ImageQuery {
     func condition(project: UUID, postgres: Bool, counting: Bool = false) -> SQLQueryString {
         var parts: [SQLQueryString] = ["images.project_id = \(bind: project)"]
         if let ids { parts.append(ids.isEmpty ? "1 = 0" : "images.id IN (\(binds: ids.map { $0 as any Encodable & Sendable }))") }
-        let hasLabel: SQLQueryString = "(EXISTS (SELECT 1 FROM image_tags l WHERE l.image_id = images.id)"
-            + " OR EXISTS (SELECT 1 FROM image_regions r WHERE r.image_id = images.id))"
+        // `label_count` is kept by triggers on image_tags and image_regions (M0037).
         switch tagging {
         case .all: break
-        case .tagged: parts.append(hasLabel)
-        case .untagged: parts.append("NOT " + hasLabel)
+        case .tagged: parts.append("images.label_count > 0")
+        case .untagged: parts.append("images.label_count = 0")
         }
         if !tagIDs.isEmpty { parts.append(Self.carries(tagIDs, project: project, counting: counting)) }
         if let filter { parts.append(Self.sql(filter, postgres: postgres)) }

@@ -174,20 +174,20 @@ struct ProjectService {
         (try? JSONDecoder().decode([String: Bool].self, from: Data(p.settingsJSON.utf8))) ?? defaultAugmentation
     }
 
-    /// Each project's first image's thumbnail hash (projects without images are absent),
-    /// found by the (project, creation) index in one statement; the lower id wins a tie.
+    /// Each project's first image's thumbnail hash (projects without images are absent):
+    /// one seek of the (project, creation) index per project, the lower id winning a tie.
     static func firstThumbnails(_ projects: [UUID], on db: Database) async throws -> [UUID: String] {
         guard !projects.isEmpty else { return [:] }
         let rows = try await (db as! SQLDatabase).raw("""
-            SELECT i.project_id, i.thumbnail_hash FROM images i
-            WHERE i.project_id IN (\(binds: projects.map { $0 as any Encodable & Sendable }))
-              AND i.created_at = (SELECT MIN(f.created_at) FROM images f WHERE f.project_id = i.project_id)
-            ORDER BY i.id
+            SELECT p.id AS project_id, (SELECT f.thumbnail_hash FROM images f WHERE f.project_id = p.id
+                                        ORDER BY f.created_at, f.id LIMIT 1) AS thumbnail_hash
+            FROM projects p WHERE p.id IN (\(binds: projects.map { $0 as any Encodable & Sendable }))
             """).all()
         var out: [UUID: String] = [:]
         for row in rows {
-            let project = try row.decode(column: "project_id", as: UUID.self)
-            if out[project] == nil { out[project] = try row.decode(column: "thumbnail_hash", as: String.self) }
+            if let hash = try row.decode(column: "thumbnail_hash", as: String?.self) {
+                out[try row.decode(column: "project_id", as: UUID.self)] = hash
+            }
         }
         return out
     }
