@@ -1,46 +1,85 @@
 import Fluent
 import SQLKit
 
-/// `images.label_count`: how many image tags and regions an image has, kept by triggers on
-/// both tables (every writer, cascades included), so that "tagged" and "untagged" are a
-/// column test and their counts an index range instead of two probes per image.
+/// Counters kept by triggers on image_tags and image_regions (every writer, cascades
+/// included), both backfilled:
+/// - `images.label_count`, the image's tags and regions: "tagged" and "untagged" become a
+///   column test;
+/// - the images carrying each tag (by a tag or a region): `tags.image_count` plus the rows of
+///   `tag_count_changes`, which the triggers append to (appending takes no lock on the tag, so
+///   labellers of one tag never wait for each other) and readers fold in now and then.
 public struct M0037_ImageLabelCounts: AsyncMigration {
     public init() {}
     public func prepare(on db: Database) async throws {
         let sql = db as! SQLDatabase
         try await sql.raw("ALTER TABLE images ADD COLUMN label_count INTEGER NOT NULL DEFAULT 0").run()
+        try await sql.raw("ALTER TABLE tags ADD COLUMN image_count INTEGER NOT NULL DEFAULT 0").run()
         try await sql.raw("""
             UPDATE images SET label_count = (SELECT COUNT(*) FROM image_tags l WHERE l.image_id = images.id)
               + (SELECT COUNT(*) FROM image_regions r WHERE r.image_id = images.id)
             """).run()
+        try await sql.raw("""
+            UPDATE tags SET image_count = (SELECT COUNT(*) FROM (
+              SELECT image_id FROM image_tags l WHERE l.tag_id = tags.id
+              UNION SELECT image_id FROM image_regions r WHERE r.tag_id = tags.id) AS carrying)
+            """).run()
         try await sql.raw("CREATE INDEX IF NOT EXISTS images_project_labels ON images (project_id, label_count)").run()
+        let serial = sql.dialect.name == "postgresql" ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY"
+        try await sql.raw("CREATE TABLE tag_count_changes (seq \(unsafeRaw: serial), tag_id UUID NOT NULL, delta INTEGER NOT NULL)").run()
+        try await sql.raw("CREATE INDEX IF NOT EXISTS tag_count_changes_tag ON tag_count_changes (tag_id)").run()
+        try await sql.raw("CREATE INDEX IF NOT EXISTS image_regions_image_tag ON image_regions (image_id, tag_id)").run()
         if sql.dialect.name == "postgresql" {
+            // Before each row: lock the image, so label changes of one image queue and each
+            // sees the others' committed rows (writers take images in id order, ImageService,
+            // so they cannot deadlock), and note whether the tag gains or loses the image. A
+            // row-level BEFORE trigger sees the rows its statement wrote before this one.
+            // After each row: the image's label count, for rows really written (an insert
+            // skipped by ON CONFLICT fires the BEFORE trigger only).
             try await sql.raw("""
-                CREATE OR REPLACE FUNCTION images_label_count() RETURNS trigger AS $$
+                CREATE OR REPLACE FUNCTION sightline_label_counts() RETURNS trigger AS $$
+                DECLARE img uuid; tg uuid; delta integer; others integer;
                 BEGIN
-                  IF TG_OP = 'INSERT' THEN
-                    UPDATE images SET label_count = label_count + 1 WHERE id = NEW.image_id;
-                  ELSE
-                    UPDATE images SET label_count = label_count - 1 WHERE id = OLD.image_id;
+                  IF TG_OP = 'INSERT' THEN img := NEW.image_id; tg := NEW.tag_id; delta := 1;
+                  ELSE img := OLD.image_id; tg := OLD.tag_id; delta := -1; END IF;
+                  IF TG_WHEN = 'AFTER' THEN
+                    UPDATE images SET label_count = label_count + delta WHERE id = img;
+                    RETURN NULL;
                   END IF;
-                  RETURN NULL;
+                  PERFORM 1 FROM images WHERE id = img FOR NO KEY UPDATE;
+                  SELECT (SELECT COUNT(*) FROM image_tags WHERE image_id = img AND tag_id = tg)
+                       + (SELECT COUNT(*) FROM image_regions WHERE image_id = img AND tag_id = tg) INTO others;
+                  IF (delta = 1 AND others = 0) OR (delta = -1 AND others = 1) THEN
+                    INSERT INTO tag_count_changes (tag_id, delta) VALUES (tg, delta);
+                  END IF;
+                  IF TG_OP = 'INSERT' THEN RETURN NEW; END IF;
+                  RETURN OLD;
                 END $$ LANGUAGE plpgsql
                 """).run()
             for table in ["image_tags", "image_regions"] {
-                try await sql.raw("""
-                    CREATE TRIGGER \(unsafeRaw: table)_label_count AFTER INSERT OR DELETE ON \(unsafeRaw: table)
-                    FOR EACH ROW EXECUTE FUNCTION images_label_count()
-                    """).run()
+                for when in ["BEFORE", "AFTER"] {
+                    try await sql.raw("""
+                        CREATE TRIGGER \(unsafeRaw: table)_label_counts_\(unsafeRaw: when.lowercased()) \(unsafeRaw: when) INSERT OR DELETE
+                        ON \(unsafeRaw: table) FOR EACH ROW EXECUTE FUNCTION sightline_label_counts()
+                        """).run()
+                }
             }
         } else {
+            // SQLite runs a row trigger as each row is written, one writer at a time.
+            let pair = "(SELECT COUNT(*) FROM image_tags WHERE image_id = %@.image_id AND tag_id = %@.tag_id)"
+                + " + (SELECT COUNT(*) FROM image_regions WHERE image_id = %@.image_id AND tag_id = %@.tag_id)"
+            func rows(_ row: String) -> String { pair.replacingOccurrences(of: "%@", with: row) }
             for table in ["image_tags", "image_regions"] {
                 try await sql.raw("""
-                    CREATE TRIGGER \(unsafeRaw: table)_label_insert AFTER INSERT ON \(unsafeRaw: table)
-                    BEGIN UPDATE images SET label_count = label_count + 1 WHERE id = NEW.image_id; END
+                    CREATE TRIGGER \(unsafeRaw: table)_label_insert AFTER INSERT ON \(unsafeRaw: table) BEGIN
+                      UPDATE images SET label_count = label_count + 1 WHERE id = NEW.image_id;
+                      INSERT INTO tag_count_changes (tag_id, delta) SELECT NEW.tag_id, 1 WHERE \(unsafeRaw: rows("NEW")) = 1;
+                    END
                     """).run()
                 try await sql.raw("""
-                    CREATE TRIGGER \(unsafeRaw: table)_label_delete AFTER DELETE ON \(unsafeRaw: table)
-                    BEGIN UPDATE images SET label_count = label_count - 1 WHERE id = OLD.image_id; END
+                    CREATE TRIGGER \(unsafeRaw: table)_label_delete AFTER DELETE ON \(unsafeRaw: table) BEGIN
+                      UPDATE images SET label_count = label_count - 1 WHERE id = OLD.image_id;
+                      INSERT INTO tag_count_changes (tag_id, delta) SELECT OLD.tag_id, -1 WHERE \(unsafeRaw: rows("OLD")) = 0;
+                    END
                     """).run()
             }
         }
@@ -49,15 +88,22 @@ public struct M0037_ImageLabelCounts: AsyncMigration {
     public func revert(on db: Database) async throws {
         let sql = db as! SQLDatabase
         if sql.dialect.name == "postgresql" {
-            for table in ["image_tags", "image_regions"] { try await sql.raw("DROP TRIGGER IF EXISTS \(unsafeRaw: table)_label_count ON \(unsafeRaw: table)").run() }
-            try await sql.raw("DROP FUNCTION IF EXISTS images_label_count()").run()
+            for table in ["image_tags", "image_regions"] {
+                for when in ["before", "after"] {
+                    try await sql.raw("DROP TRIGGER IF EXISTS \(unsafeRaw: table)_label_counts_\(unsafeRaw: when) ON \(unsafeRaw: table)").run()
+                }
+            }
+            try await sql.raw("DROP FUNCTION IF EXISTS sightline_label_counts()").run()
         } else {
             for table in ["image_tags", "image_regions"] {
                 try await sql.raw("DROP TRIGGER IF EXISTS \(unsafeRaw: table)_label_insert").run()
                 try await sql.raw("DROP TRIGGER IF EXISTS \(unsafeRaw: table)_label_delete").run()
             }
         }
+        try await sql.raw("DROP TABLE IF EXISTS tag_count_changes").run()
+        try await sql.raw("DROP INDEX IF EXISTS image_regions_image_tag").run()
         try await sql.raw("DROP INDEX IF EXISTS images_project_labels").run()
+        try await sql.raw("ALTER TABLE tags DROP COLUMN image_count").run()
         try await sql.raw("ALTER TABLE images DROP COLUMN label_count").run()
     }
 }

@@ -26,7 +26,7 @@ struct BlobSigner: Sendable {
 
     private func signature(_ path: String, _ expiry: Int) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Data("\(path)\n\(expiry)".utf8), using: key)
-        return Data(mac).map { String(format: "%02x", $0) }.joined()
+        return Data(mac).hex
     }
 
     func url(hash: String, base: String, now: Date = Date()) -> String {

@@ -22,7 +22,7 @@ struct BlobStore: Sendable {
     var dataDir: URL { root.deletingLastPathComponent() }
 
     static func hash(_ data: Data) -> String {
-        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: data).hex
     }
 
     static func isHash(_ s: String) -> Bool {

@@ -17,6 +17,10 @@ struct ImageService {
     }
 
     func count(project: Project, _ q: ImageQuery) async throws -> Int {
+        // One tag and nothing else: the tag's counter answers.
+        if q.tagIDs.count == 1, q.tagging != .untagged, q.filter == nil, q.ids == nil {
+            return try await TagImageCounts(db: db).of(tag: q.tagIDs[0], project: project.id!)
+        }
         let row = try await sql.raw("SELECT COUNT(*) AS n FROM images WHERE " + q.condition(project: project.id!, postgres: postgres, counting: true)).first()
         return try row?.decode(column: "n", as: Int.self) ?? 0
     }
@@ -90,22 +94,30 @@ struct ImageService {
         return try await db.writeTransaction { tx in
             var current: [UUID: Set<UUID>] = [:]
             for l in try await ImageTagLink.query(on: tx).filter(\.$imageID ~~ imageIDs).all() { current[l.imageID, default: []].insert(l.tagID) }
-            var created: [TagPair] = [], duplicated: [TagPair] = [], exceeded: [TagPair] = []
-            for (pair, image, tag) in parsed {
+            var created: [(Int, TagPair)] = [], duplicated: [(Int, TagPair)] = [], exceeded: [(Int, TagPair)] = []
+            // Written in image order: the count triggers lock each image's row, and two
+            // batches that lock the same images in the same order cannot deadlock.
+            for (n, (pair, image, tag)) in Self.inImageOrder(parsed.enumerated().map { ($0.offset, $0.element) }, { $0.1.1 }) {
                 var set = current[image, default: []]
-                if set.contains(tag) { duplicated.append(pair); continue }
-                if set.count >= ImageIngestor.maxTagsPerImage { exceeded.append(pair); continue }
+                if set.contains(tag) { duplicated.append((n, pair)); continue }
+                if set.count >= ImageIngestor.maxTagsPerImage { exceeded.append((n, pair)); continue }
                 let types = Set((set.union([tag])).compactMap { tags[$0]?.type })
                 if types.contains(.negative) && types.count > 1 {
                     throw CVError.badRequest("BadRequestNegativeAndRegularTagOnSameImage",
                                              "An image cannot have the Negative tag and another tag.")
                 }
-                try await ImageTagLink(imageID: image, tagID: tag, projectID: project.id!, at: Date()).create(on: tx)
+                // A concurrent batch may have added the same pair since `current` was read.
+                let added = try await (tx as! SQLDatabase).raw("""
+                    INSERT INTO image_tags (id, image_id, tag_id, project_id, created_at)
+                    VALUES (\(bind: UUID()), \(bind: image), \(bind: tag), \(bind: project.id!), \(bind: Date()))
+                    ON CONFLICT (image_id, tag_id) DO NOTHING RETURNING id
+                    """).first()
+                guard added != nil else { duplicated.append((n, pair)); continue }
                 set.insert(tag)
                 current[image] = set
-                created.append(pair)
+                created.append((n, pair))
             }
-            return (created, duplicated, exceeded)
+            return (Self.inRequestOrder(created), Self.inRequestOrder(duplicated), Self.inRequestOrder(exceeded))
         }
     }
 
@@ -141,23 +153,24 @@ struct ImageService {
         return try await db.writeTransaction { tx in
             var existing: [UUID: [ImageRegion]] = [:]
             for r in try await ImageRegion.query(on: tx).filter(\.$imageID ~~ imageIDs).all() { existing[r.imageID, default: []].append(r) }
-            var created: [(RegionEntry, ImageRegion)] = [], duplicated: [RegionEntry] = [], exceeded: [RegionEntry] = []
-            for e in entries {
-                let image = UUID(uuidString: e.imageId)!, tag = UUID(uuidString: e.tagId)!
+            var created: [(Int, (RegionEntry, ImageRegion))] = [], duplicated: [(Int, RegionEntry)] = [], exceeded: [(Int, RegionEntry)] = []
+            let numbered = entries.enumerated().map { ($0.offset, ($0.element, UUID(uuidString: $0.element.imageId)!)) }
+            for (n, (e, image)) in Self.inImageOrder(numbered, { $0.1.1 }) {
+                let tag = UUID(uuidString: e.tagId)!
                 let list = existing[image, default: []]
                 if list.contains(where: { $0.tagID == tag && abs($0.left - e.left) < 1e-9 && abs($0.top - e.top) < 1e-9
                     && abs($0.width - e.width) < 1e-9 && abs($0.height - e.height) < 1e-9 }) {
-                    duplicated.append(e); continue
+                    duplicated.append((n, e)); continue
                 }
-                if list.count >= ImageIngestor.maxRegionsPerImage { exceeded.append(e); continue }
+                if list.count >= ImageIngestor.maxRegionsPerImage { exceeded.append((n, e)); continue }
                 let r = ImageRegion()
                 r.imageID = image; r.tagID = tag; r.projectID = project.id!
                 r.left = e.left; r.top = e.top; r.width = e.width; r.height = e.height; r.createdAt = Date()
                 try await r.create(on: tx)
                 existing[image, default: []].append(r)
-                created.append((e, r))
+                created.append((n, (e, r)))
             }
-            return (created, duplicated, exceeded)
+            return (Self.inRequestOrder(created), Self.inRequestOrder(duplicated), Self.inRequestOrder(exceeded))
         }
     }
 
@@ -219,14 +232,16 @@ struct ImageService {
 
     /// Images per tag (by an image tag or a region), for Tag.imageCount.
     func imageCounts(project: Project) async throws -> [UUID: Int] {
-        let rows = try await sql.raw("""
-            SELECT tag_id, COUNT(DISTINCT image_id) AS n FROM (
-              SELECT tag_id, image_id FROM image_tags WHERE project_id = \(bind: project.id!)
-              UNION ALL SELECT tag_id, image_id FROM image_regions WHERE project_id = \(bind: project.id!)) AS labels
-            GROUP BY tag_id
-            """).all()
-        var out: [UUID: Int] = [:]
-        for row in rows { out[try row.decode(column: "tag_id", as: UUID.self)] = try row.decode(column: "n", as: Int.self) }
-        return out
+        try await TagImageCounts(db: db).of(project: project.id!)
     }
+
+    /// Numbered items sorted by their image's id (stable: one image's items keep their order).
+    private static func inImageOrder<T>(_ items: [(Int, T)], _ image: ((Int, T)) -> UUID) -> [(Int, T)] {
+        items.sorted { a, b in
+            let x = image(a).uuidString, y = image(b).uuidString
+            return x == y ? a.0 < b.0 : x < y
+        }
+    }
+
+    private static func inRequestOrder<T>(_ items: [(Int, T)]) -> [T] { items.sorted { $0.0 < $1.0 }.map(\.1) }
 }

@@ -124,6 +124,6 @@ struct S3Signer: Sendable {
     static func sha256Hex(_ data: Data) -> String { hex(SHA256.hash(data: data)) }
 
     private static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
-        bytes.map { String(format: "%02x", $0) }.joined()
+        bytes.hex
     }
 }

@@ -1,8 +1,8 @@
 import NIOCore
 import Vapor
 
-/// Hourly in a serving process: unreferenced blobs, expired sessions and sign-in buckets
-/// that have long been full.
+/// Hourly in a serving process: unreferenced blobs, expired sessions, pending tag count
+/// changes, and sign-in buckets that have long been full.
 final class HousekeepingSchedule: LifecycleHandler, @unchecked Sendable {
     private var task: NIOCore.RepeatedTask?
 
@@ -19,6 +19,8 @@ final class HousekeepingSchedule: LifecycleHandler, @unchecked Sendable {
                     let sessions = try await SessionClock.sweep(db: db, settings: settings)
                     if sessions > 0 { logger.info("swept expired sessions", metadata: ["removed": "\(sessions)"]) }
                 } catch { logger.warning("session sweep failed", metadata: ["error": "\(error)"]) }
+                do { try await TagImageCounts(db: db).fold() }
+                catch { logger.warning("tag count fold failed", metadata: ["error": "\(error)"]) }
                 do { try await AttemptThrottle(db: db).sweep() }
                 catch { logger.warning("sign-in bucket sweep failed", metadata: ["error": "\(error)"]) }
             }

@@ -37,7 +37,7 @@ struct TrainingService {
             text += img.originalHash + ":" + (tagsByImage[img.id!] ?? []).map { $0.uuidString }.sorted().joined(separator: ",")
                 + (regions[img.id!]?.sorted().joined(separator: ";") ?? "") + "\n"
         }
-        return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        return SHA256.hash(data: Data(text.utf8)).hex
     }
 
     func train(account: Account, project: Project, trainingType rawType: String?, budgetHours: Int, force: Bool,
