@@ -1,12 +1,10 @@
 import Fluent
 import SQLKit
 
-/// Indexes for answering image listings, counts and tag filters in the database: images
-/// in creation order per project, and the image tags and regions of a project by tag and
-/// by image.
+/// Indexes for answering image listings, counts and tag filters in the database: the image
+/// tags and regions of a project by tag and by image. (Images in creation order: M0037.)
 public struct M0036_ImageListingIndexes: AsyncMigration {
     static let indexes = [
-        ("images_project_created", "images", "project_id, created_at, id"),
         ("image_tags_project_tag", "image_tags", "project_id, tag_id, image_id"),
         ("image_tags_project_image", "image_tags", "project_id, image_id"),
         ("image_regions_image", "image_regions", "image_id"),

@@ -24,6 +24,8 @@ public struct M0037_ImageLabelCounts: AsyncMigration {
               UNION SELECT image_id FROM image_regions r WHERE r.tag_id = tags.id) AS carrying)
             """).run()
         try await sql.raw("CREATE INDEX IF NOT EXISTS images_project_labels ON images (project_id, label_count)").run()
+        // A page in creation order, tagged or not, read from the index alone.
+        try await sql.raw("CREATE INDEX IF NOT EXISTS images_project_created ON images (project_id, created_at, id, label_count)").run()
         let serial = sql.dialect.name == "postgresql" ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY"
         try await sql.raw("CREATE TABLE tag_count_changes (seq \(unsafeRaw: serial), tag_id UUID NOT NULL, delta INTEGER NOT NULL)").run()
         try await sql.raw("CREATE INDEX IF NOT EXISTS tag_count_changes_tag ON tag_count_changes (tag_id)").run()
@@ -103,6 +105,7 @@ public struct M0037_ImageLabelCounts: AsyncMigration {
         try await sql.raw("DROP TABLE IF EXISTS tag_count_changes").run()
         try await sql.raw("DROP INDEX IF EXISTS image_regions_image_tag").run()
         try await sql.raw("DROP INDEX IF EXISTS images_project_labels").run()
+        try await sql.raw("DROP INDEX IF EXISTS images_project_created").run()
         try await sql.raw("ALTER TABLE tags DROP COLUMN image_count").run()
         try await sql.raw("ALTER TABLE images DROP COLUMN label_count").run()
     }
