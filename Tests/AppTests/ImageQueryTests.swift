@@ -69,9 +69,12 @@ final class ImageQueryTests: XCTestCase {
                         let ids = try await service.ids(project: project, q)
                         XCTAssertEqual(ids, expected, "\(q)")
                         for (skip, take) in [(0, 7), (5, 256), (expected.count, 10), (1_000, 5)] {
-                            q.skip = skip; q.take = take
-                            let page = try await service.list(project: project, q).map(\.id!)
-                            XCTAssertEqual(page, Array(expected.dropFirst(skip).prefix(take)), "\(q)")
+                            // Both tag-filter forms: probing in creation order, and from the tag's index.
+                            for deepFrom in [1_000, 0] {
+                                q.skip = skip; q.take = take; q.deepFrom = deepFrom
+                                let page = try await service.list(project: project, q).map(\.id!)
+                                XCTAssertEqual(page, Array(expected.dropFirst(skip).prefix(take)), "\(q)")
+                            }
                         }
                         if let middle = expected.dropFirst(expected.count / 2).first {
                             let place = try await service.position(of: rows.first { $0.id == middle }!, project: project, q)

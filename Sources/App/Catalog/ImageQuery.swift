@@ -13,6 +13,8 @@ struct ImageQuery {
     var take = 50
     var skip = 0
     var ids: [UUID]?
+    /// A page this far in visits most of a tag's images anyway: the tag's index drives it.
+    var deepFrom = 1_000
 
     /// The rows (already in order) that pass the tagging, tag and metadata filters.
     func select(_ rows: [ImageRecord], tagsByImage tags: [UUID: Set<UUID>]) -> [ImageRecord] {
@@ -34,9 +36,11 @@ struct ImageQuery {
 
     // MARK: SQL
 
-    /// The WHERE condition over `images` (unaliased) for `project`. `counting` picks the
-    /// tag-filter form that is cheaper when every match is visited rather than the first page.
-    func condition(project: UUID, postgres: Bool, counting: Bool = false) -> SQLQueryString {
+
+    /// The WHERE condition over `images` (unaliased) for `project`. `visitsMost` (a count, a
+    /// deep page) picks the tag-filter form that reads the tag's index once, rather than
+    /// probing image by image in creation order, which is cheaper for the first pages.
+    func condition(project: UUID, postgres: Bool, visitsMost: Bool = false) -> SQLQueryString {
         var parts: [SQLQueryString] = ["images.project_id = \(bind: project)"]
         if let ids { parts.append(ids.isEmpty ? "1 = 0" : "images.id IN (\(binds: ids.map { $0 as any Encodable & Sendable }))") }
         // `label_count` is kept by triggers on image_tags and image_regions (M0037).
@@ -45,7 +49,7 @@ struct ImageQuery {
         case .tagged: parts.append("images.label_count > 0")
         case .untagged: parts.append("images.label_count = 0")
         }
-        if !tagIDs.isEmpty { parts.append(Self.carries(tagIDs, project: project, counting: counting)) }
+        if !tagIDs.isEmpty { parts.append(Self.carries(tagIDs, project: project, visitsMost: visitsMost || skip >= deepFrom)) }
         if let filter { parts.append(Self.sql(filter, postgres: postgres)) }
         return parts.joined(separator: " AND ")
     }
@@ -64,9 +68,9 @@ struct ImageQuery {
     }
 
     /// Images that carry one of `tags`, by an image tag or a region.
-    private static func carries(_ tags: [UUID], project: UUID, counting: Bool) -> SQLQueryString {
+    private static func carries(_ tags: [UUID], project: UUID, visitsMost: Bool) -> SQLQueryString {
         let list: SQLQueryString = "\(binds: tags.map { $0 as any Encodable & Sendable })"
-        if counting {
+        if visitsMost {
             // One pass over the tag's index entries, not a probe per image of the project.
             return "images.id IN (SELECT l.image_id FROM image_tags l WHERE l.project_id = \(bind: project) AND l.tag_id IN (" + list + ")"
                 + " UNION ALL SELECT r.image_id FROM image_regions r WHERE r.project_id = \(bind: project) AND r.tag_id IN (" + list + "))"

@@ -23,7 +23,7 @@ struct ImageService {
         if q.tagIDs.count == 1, q.tagging != .untagged, q.filter == nil, q.ids == nil {
             return try await TagImageCounts(db: db).of(tag: q.tagIDs[0], project: project.id!)
         }
-        let row = try await sql.raw("SELECT COUNT(*) AS n FROM images WHERE " + q.condition(project: project.id!, postgres: postgres, counting: true)).first()
+        let row = try await sql.raw("SELECT COUNT(*) AS n FROM images WHERE " + q.condition(project: project.id!, postgres: postgres, visitsMost: true)).first()
         return try row?.decode(column: "n", as: Int.self) ?? 0
     }
 
