@@ -1,19 +1,23 @@
 import Fluent
 import SQLKit
 
-/// Counters kept by triggers on image_tags and image_regions (every writer, cascades
-/// included), both backfilled:
+/// Counters kept by triggers on images, image_tags and image_regions (every writer,
+/// cascades included), all backfilled:
 /// - `images.label_count`, the image's tags and regions: "tagged" and "untagged" become a
 ///   column test;
-/// - the images carrying each tag (by a tag or a region): `tags.image_count` plus the rows of
-///   `tag_count_changes`, which the triggers append to (appending takes no lock on the tag, so
-///   labellers of one tag never wait for each other) and readers fold in now and then.
+/// - the images carrying each tag (by a tag or a region), and the images of each project:
+///   `tags.image_count` and `projects.image_count` plus the rows of `count_changes` (owner:
+///   the tag or project id), which the triggers append to (appending takes no lock on the
+///   tag or project, so writers never wait for each other there) and readers fold in
+///   now and then (`ImageCounters`).
 public struct M0037_ImageLabelCounts: AsyncMigration {
     public init() {}
     public func prepare(on db: Database) async throws {
         let sql = db as! SQLDatabase
         try await sql.raw("ALTER TABLE images ADD COLUMN label_count INTEGER NOT NULL DEFAULT 0").run()
         try await sql.raw("ALTER TABLE tags ADD COLUMN image_count INTEGER NOT NULL DEFAULT 0").run()
+        try await sql.raw("ALTER TABLE projects ADD COLUMN image_count INTEGER NOT NULL DEFAULT 0").run()
+        try await sql.raw("UPDATE projects SET image_count = (SELECT COUNT(*) FROM images WHERE images.project_id = projects.id)").run()
         try await sql.raw("""
             UPDATE images SET label_count = (SELECT COUNT(*) FROM image_tags l WHERE l.image_id = images.id)
               + (SELECT COUNT(*) FROM image_regions r WHERE r.image_id = images.id)
@@ -27,8 +31,8 @@ public struct M0037_ImageLabelCounts: AsyncMigration {
         // A page in creation order, tagged or not, read from the index alone.
         try await sql.raw("CREATE INDEX IF NOT EXISTS images_project_created ON images (project_id, created_at, id, label_count)").run()
         let serial = sql.dialect.name == "postgresql" ? "BIGSERIAL PRIMARY KEY" : "INTEGER PRIMARY KEY"
-        try await sql.raw("CREATE TABLE tag_count_changes (seq \(unsafeRaw: serial), tag_id UUID NOT NULL, delta INTEGER NOT NULL)").run()
-        try await sql.raw("CREATE INDEX IF NOT EXISTS tag_count_changes_tag ON tag_count_changes (tag_id)").run()
+        try await sql.raw("CREATE TABLE count_changes (seq \(unsafeRaw: serial), owner UUID NOT NULL, delta INTEGER NOT NULL)").run()
+        try await sql.raw("CREATE INDEX IF NOT EXISTS count_changes_owner ON count_changes (owner)").run()
         try await sql.raw("CREATE INDEX IF NOT EXISTS image_regions_image_tag ON image_regions (image_id, tag_id)").run()
         if sql.dialect.name == "postgresql" {
             // Before each row: lock the image, so label changes of one image queue and each
@@ -51,7 +55,7 @@ public struct M0037_ImageLabelCounts: AsyncMigration {
                   SELECT (SELECT COUNT(*) FROM image_tags WHERE image_id = img AND tag_id = tg)
                        + (SELECT COUNT(*) FROM image_regions WHERE image_id = img AND tag_id = tg) INTO others;
                   IF (delta = 1 AND others = 0) OR (delta = -1 AND others = 1) THEN
-                    INSERT INTO tag_count_changes (tag_id, delta) VALUES (tg, delta);
+                    INSERT INTO count_changes (owner, delta) VALUES (tg, delta);
                   END IF;
                   IF TG_OP = 'INSERT' THEN RETURN NEW; END IF;
                   RETURN OLD;
@@ -65,6 +69,15 @@ public struct M0037_ImageLabelCounts: AsyncMigration {
                         """).run()
                 }
             }
+            try await sql.raw("""
+                CREATE OR REPLACE FUNCTION sightline_image_counts() RETURNS trigger AS $$
+                BEGIN
+                  IF TG_OP = 'INSERT' THEN INSERT INTO count_changes (owner, delta) VALUES (NEW.project_id, 1);
+                  ELSE INSERT INTO count_changes (owner, delta) VALUES (OLD.project_id, -1); END IF;
+                  RETURN NULL;
+                END $$ LANGUAGE plpgsql
+                """).run()
+            try await sql.raw("CREATE TRIGGER images_count AFTER INSERT OR DELETE ON images FOR EACH ROW EXECUTE FUNCTION sightline_image_counts()").run()
         } else {
             // SQLite runs a row trigger as each row is written, one writer at a time.
             let pair = "(SELECT COUNT(*) FROM image_tags WHERE image_id = %@.image_id AND tag_id = %@.tag_id)"
@@ -74,16 +87,18 @@ public struct M0037_ImageLabelCounts: AsyncMigration {
                 try await sql.raw("""
                     CREATE TRIGGER \(unsafeRaw: table)_label_insert AFTER INSERT ON \(unsafeRaw: table) BEGIN
                       UPDATE images SET label_count = label_count + 1 WHERE id = NEW.image_id;
-                      INSERT INTO tag_count_changes (tag_id, delta) SELECT NEW.tag_id, 1 WHERE \(unsafeRaw: rows("NEW")) = 1;
+                      INSERT INTO count_changes (owner, delta) SELECT NEW.tag_id, 1 WHERE \(unsafeRaw: rows("NEW")) = 1;
                     END
                     """).run()
                 try await sql.raw("""
                     CREATE TRIGGER \(unsafeRaw: table)_label_delete AFTER DELETE ON \(unsafeRaw: table) BEGIN
                       UPDATE images SET label_count = label_count - 1 WHERE id = OLD.image_id;
-                      INSERT INTO tag_count_changes (tag_id, delta) SELECT OLD.tag_id, -1 WHERE \(unsafeRaw: rows("OLD")) = 0;
+                      INSERT INTO count_changes (owner, delta) SELECT OLD.tag_id, -1 WHERE \(unsafeRaw: rows("OLD")) = 0;
                     END
                     """).run()
             }
+            try await sql.raw("CREATE TRIGGER images_count_insert AFTER INSERT ON images BEGIN INSERT INTO count_changes (owner, delta) VALUES (NEW.project_id, 1); END").run()
+            try await sql.raw("CREATE TRIGGER images_count_delete AFTER DELETE ON images BEGIN INSERT INTO count_changes (owner, delta) VALUES (OLD.project_id, -1); END").run()
         }
     }
 
@@ -96,16 +111,21 @@ public struct M0037_ImageLabelCounts: AsyncMigration {
                 }
             }
             try await sql.raw("DROP FUNCTION IF EXISTS sightline_label_counts()").run()
+            try await sql.raw("DROP TRIGGER IF EXISTS images_count ON images").run()
+            try await sql.raw("DROP FUNCTION IF EXISTS sightline_image_counts()").run()
         } else {
             for table in ["image_tags", "image_regions"] {
                 try await sql.raw("DROP TRIGGER IF EXISTS \(unsafeRaw: table)_label_insert").run()
                 try await sql.raw("DROP TRIGGER IF EXISTS \(unsafeRaw: table)_label_delete").run()
             }
+            try await sql.raw("DROP TRIGGER IF EXISTS images_count_insert").run()
+            try await sql.raw("DROP TRIGGER IF EXISTS images_count_delete").run()
         }
-        try await sql.raw("DROP TABLE IF EXISTS tag_count_changes").run()
+        try await sql.raw("DROP TABLE IF EXISTS count_changes").run()
         try await sql.raw("DROP INDEX IF EXISTS image_regions_image_tag").run()
         try await sql.raw("DROP INDEX IF EXISTS images_project_labels").run()
         try await sql.raw("DROP INDEX IF EXISTS images_project_created").run()
+        try await sql.raw("ALTER TABLE projects DROP COLUMN image_count").run()
         try await sql.raw("ALTER TABLE tags DROP COLUMN image_count").run()
         try await sql.raw("ALTER TABLE images DROP COLUMN label_count").run()
     }

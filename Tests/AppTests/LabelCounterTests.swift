@@ -52,8 +52,8 @@ final class LabelCounterTests: XCTestCase {
             do { try await group.waitForAll() } catch { XCTFail(String(reflecting: error)); throw error }
         }
         try await assertCountersMatchRecount(app.db)
-        try await TagImageCounts(db: app.db).fold()
-        let pending = try await (app.db as! SQLDatabase).raw("SELECT COUNT(*) AS n FROM tag_count_changes").first()?.decode(column: "n", as: Int.self)
+        try await ImageCounters(db: app.db).fold()
+        let pending = try await (app.db as! SQLDatabase).raw("SELECT COUNT(*) AS n FROM count_changes").first()?.decode(column: "n", as: Int.self)
         XCTAssertEqual(pending, 0, "a fold leaves no change pending")
         try await assertCountersMatchRecount(app.db)
         let counts = try await service.imageCounts(project: project)
@@ -76,6 +76,17 @@ final class LabelCounterTests: XCTestCase {
         XCTAssertNil(after[UUID(uuidString: tagB)!])
         let untagged = try await service.count(project: project, ImageQuery(tagging: .untagged))
         XCTAssertEqual(untagged, 1)
+
+        // Images deleted (their labels with them): every counter follows.
+        let account = try await Account.find(project.accountID, on: app.db)
+        _ = try await service.delete(account: account!, project: project, ids: Array(images.suffix(4)))
+        try await assertCountersMatchRecount(app.db)
+        let total = try await service.count(project: project, ImageQuery())
+        XCTAssertEqual(total, 20)
+        let tagged = try await service.count(project: project, ImageQuery(tagIDs: [UUID(uuidString: tagA)!]))
+        XCTAssertEqual(tagged, 19)
+        let beyond = try await service.list(project: project, ImageQuery(skip: 20))
+        XCTAssertEqual(beyond.count, 0)
         try await app.asyncShutdown()
     }
 
@@ -88,10 +99,16 @@ final class LabelCounterTests: XCTestCase {
         XCTAssertEqual(images, 0, "images whose label_count is off", file: file, line: line)
         let tags = try await sql.raw("""
             SELECT COUNT(*) AS n FROM tags WHERE image_count
-              + COALESCE((SELECT SUM(c.delta) FROM tag_count_changes c WHERE c.tag_id = tags.id), 0) <> (SELECT COUNT(*) FROM (
+              + COALESCE((SELECT SUM(c.delta) FROM count_changes c WHERE c.owner = tags.id), 0) <> (SELECT COUNT(*) FROM (
               SELECT image_id FROM image_tags l WHERE l.tag_id = tags.id
               UNION SELECT image_id FROM image_regions r WHERE r.tag_id = tags.id) AS carrying)
             """).first()?.decode(column: "n", as: Int.self)
         XCTAssertEqual(tags, 0, "tags whose image_count is off", file: file, line: line)
+        let projects = try await sql.raw("""
+            SELECT COUNT(*) AS n FROM projects WHERE image_count
+              + COALESCE((SELECT SUM(c.delta) FROM count_changes c WHERE c.owner = projects.id), 0)
+              <> (SELECT COUNT(*) FROM images WHERE images.project_id = projects.id)
+            """).first()?.decode(column: "n", as: Int.self)
+        XCTAssertEqual(projects, 0, "projects whose image_count is off", file: file, line: line)
     }
 }

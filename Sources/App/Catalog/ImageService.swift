@@ -12,6 +12,8 @@ struct ImageService {
     /// One page of the images that match `q`, in its order (`q.skip`, `q.take`). The page's
     /// ids are found first, so the rows skipped over are read from the index, not the table.
     func list(project: Project, _ q: ImageQuery) async throws -> [ImageRecord] {
+        // Past the project's last image no filter finds anything: answered without a scan.
+        if q.skip > 0, q.ids == nil, q.skip >= (try await ImageCounters(db: db).images(project: project.id!)) { return [] }
         let page: SQLQueryString = "SELECT images.id FROM images WHERE " + q.condition(project: project.id!, postgres: postgres)
             + " ORDER BY " + q.order + " LIMIT \(literal: q.take) OFFSET \(literal: q.skip)"
         let rows = try await sql.raw("SELECT images.* FROM images WHERE images.id IN (" + page + ") ORDER BY " + q.order).all()
@@ -21,7 +23,11 @@ struct ImageService {
     func count(project: Project, _ q: ImageQuery) async throws -> Int {
         // One tag and nothing else: the tag's counter answers.
         if q.tagIDs.count == 1, q.tagging != .untagged, q.filter == nil, q.ids == nil {
-            return try await TagImageCounts(db: db).of(tag: q.tagIDs[0], project: project.id!)
+            return try await ImageCounters(db: db).tag(q.tagIDs[0], project: project.id!)
+        }
+        // Nothing but the project: its counter answers.
+        if q.tagIDs.isEmpty, q.tagging == .all, q.filter == nil, q.ids == nil {
+            return try await ImageCounters(db: db).images(project: project.id!)
         }
         let row = try await sql.raw("SELECT COUNT(*) AS n FROM images WHERE " + q.condition(project: project.id!, postgres: postgres, visitsMost: true)).first()
         return try row?.decode(column: "n", as: Int.self) ?? 0
@@ -234,7 +240,7 @@ struct ImageService {
 
     /// Images per tag (by an image tag or a region), for Tag.imageCount.
     func imageCounts(project: Project) async throws -> [UUID: Int] {
-        try await TagImageCounts(db: db).of(project: project.id!)
+        try await ImageCounters(db: db).tags(project: project.id!)
     }
 
     /// Numbered items sorted by their image's id (stable: one image's items keep their order).

@@ -1,7 +1,7 @@
 import NIOCore
 import Vapor
 
-/// Hourly in a serving process: unreferenced blobs, expired sessions, pending tag count
+/// Hourly in a serving process: unreferenced blobs, expired sessions, pending image count
 /// changes, and sign-in buckets that have long been full.
 final class HousekeepingSchedule: LifecycleHandler, @unchecked Sendable {
     private var task: NIOCore.RepeatedTask?
@@ -19,8 +19,8 @@ final class HousekeepingSchedule: LifecycleHandler, @unchecked Sendable {
                     let sessions = try await SessionClock.sweep(db: db, settings: settings)
                     if sessions > 0 { logger.info("swept expired sessions", metadata: ["removed": "\(sessions)"]) }
                 } catch { logger.warning("session sweep failed", metadata: ["error": "\(error)"]) }
-                do { try await TagImageCounts(db: db).fold() }
-                catch { logger.warning("tag count fold failed", metadata: ["error": "\(error)"]) }
+                do { try await ImageCounters(db: db).fold() }
+                catch { logger.warning("image count fold failed", metadata: ["error": "\(error)"]) }
                 do { try await AttemptThrottle(db: db).sweep() }
                 catch { logger.warning("sign-in bucket sweep failed", metadata: ["error": "\(error)"]) }
             }
