@@ -22,7 +22,7 @@ trap summary EXIT
 # queue (training, cancellation, retention, exports), training sets, transfers, throttles,
 # faults, migrations, concurrent image writes, listings and suggestions paged in SQL,
 # accounts and projects through the portal, the blob sweeper's references, readiness.
-export PG_SUITES='AppTests\.(QuotaLedgerTests|RateLimitTests|RequestLimitTests|CredentialTests|TenantIsolationTests|TrainingTests|CancellationTests|RetentionTests|SelectedTagsTests|ExportTests|TrainingSetTests|ProjectTransferTests|FaultTests|FeatureMigrationTests|ImageTests|ImageQueryTests|StoredPredictionQueryTests|TierVersionTests|LabelCounterTests|BlobRaceTests|SuggestionTests|PortalAccountTests|PortalProjectTests|PortalPageTests|HardeningTests|OperationsTests)'
+export PG_SUITES='AppTests\.(QuotaLedgerTests|RateLimitTests|RequestLimitTests|CredentialTests|TenantIsolationTests|TrainingTests|CancellationTests|RetentionTests|SelectedTagsTests|ExportTests|TrainingSetTests|ProjectTransferTests|FaultTests|FeatureMigrationTests|ImageTests|ImageQueryTests|StoredPredictionQueryTests|TierVersionTests|LabelCounterTests|TrainingSetRecordTests|BlobRaceTests|SuggestionTests|PortalAccountTests|PortalProjectTests|PortalPageTests|HardeningTests|OperationsTests)'
 
 scripts/phase.sh "install (apt, weights, venvs, datasets)" make -s test-deps
 scripts/phase.sh "build (debug, with tests)" swift build --build-tests

@@ -1,5 +1,6 @@
 import Fluent
 import Foundation
+import SQLKit
 
 /// What one iteration trained on: recorded when training is asked for, read by the
 /// training job and by the image and tag queries that name an `iterationId`.
@@ -12,25 +13,49 @@ struct TrainingSet {
     var regions: [UUID: [ImageRegion]]
 
     /// Copies the project's images, tags and regions (within `selected`, when given) for
-    /// `iteration`. Runs inside the transaction that creates the iteration.
+    /// `iteration`, in the database (one statement, no rows through the server). Runs inside
+    /// the transaction that creates the iteration.
     static func record(iteration: UUID, project: UUID, selected: Set<UUID>?, on db: Database) async throws {
-        let keep: (UUID) -> Bool = { selected?.contains($0) ?? true }
-        let tags = try await Tag.query(on: db).filter(\.$projectID == project).all().filter { keep($0.id!) }
-        var links: [UUID: [ImageTagLink]] = [:]
-        for l in try await ImageTagLink.query(on: db).filter(\.$projectID == project).sort(\.$createdAt).all() where keep(l.tagID) {
-            links[l.imageID, default: []].append(l)
-        }
-        var regions: [UUID: [ImageRegion]] = [:]
-        for r in try await ImageRegion.query(on: db).filter(\.$projectID == project).sort(\.$createdAt).all() where keep(r.tagID) {
-            regions[r.imageID, default: []].append(r)
-        }
+        let tags = try await Tag.query(on: db).filter(\.$projectID == project).all().filter { selected?.contains($0.id!) ?? true }
         try await tags.map { TrainedTag(iteration: iteration, tag: $0) }.create(on: db)
-        let images = try await ImageRecord.query(on: db).filter(\.$projectID == project).all()
-        // Chunks keep each insert well under SQLite's bound-variable limit.
-        for start in stride(from: 0, to: images.count, by: 200) {
-            try await images[start..<min(start + 200, images.count)].map {
-                TrainedImage(iteration: iteration, image: $0, links: links[$0.id!] ?? [], regions: regions[$0.id!] ?? [])
-            }.create(on: db)
+        let sql = db as! SQLDatabase
+        let within: SQLQueryString = selected.map { " AND tag_id IN (\(binds: $0.sorted { $0.uuidString < $1.uuidString }.map { $0 as any Encodable & Sendable })) " } ?? " "
+        let columns: SQLQueryString = """
+            INSERT INTO training_set_images (id, iteration_id, image_id, project_id, original_hash, resized_hash, thumbnail_hash,
+              format, width, height, metadata_json, created_at, tags_json, regions_json)
+            """
+        if sql.dialect.name == "postgresql" {
+            try await sql.raw(columns + """
+                 SELECT gen_random_uuid(), \(bind: iteration), i.id, i.project_id, i.original_hash, i.resized_hash, i.thumbnail_hash,
+                  i.format, i.width, i.height, i.metadata_json, i.created_at,
+                  COALESCE((SELECT json_agg(json_build_object('tagId', l.tag_id, 'created', EXTRACT(EPOCH FROM l.created_at)) ORDER BY l.created_at)
+                            FROM image_tags l WHERE l.image_id = i.id
+                """ + within + """
+                )::text, '[]'),
+                  COALESCE((SELECT json_agg(json_build_object('id', r.id, 'tagId', r.tag_id, 'left', r."left", 'top', r."top", 'width', r.width,
+                                            'height', r.height, 'created', EXTRACT(EPOCH FROM r.created_at)) ORDER BY r.created_at)
+                            FROM image_regions r WHERE r.image_id = i.id
+                """ + within + """
+                )::text, '[]')
+                FROM images i WHERE i.project_id = \(bind: project)
+                """).run()
+        } else {
+            // Dates are stored as seconds, as the copies' JSON keeps them.
+            try await sql.raw(columns + """
+                 SELECT upper(substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) || '-' || substr(h, 17, 4) || '-' || substr(h, 21, 12)),
+                  \(bind: iteration), i.id, i.project_id, i.original_hash, i.resized_hash, i.thumbnail_hash,
+                  i.format, i.width, i.height, i.metadata_json, i.created_at,
+                  (SELECT json_group_array(json_object('tagId', l.tag_id, 'created', l.created_at) ORDER BY l.created_at)
+                   FROM image_tags l WHERE l.image_id = i.id
+                """ + within + """
+                ),
+                  (SELECT json_group_array(json_object('id', r.id, 'tagId', r.tag_id, 'left', r."left", 'top', r."top", 'width', r.width,
+                                                       'height', r.height, 'created', r.created_at) ORDER BY r.created_at)
+                   FROM image_regions r WHERE r.image_id = i.id
+                """ + within + """
+                )
+                FROM (SELECT images.*, hex(randomblob(16)) AS h FROM images WHERE project_id = \(bind: project)) i
+                """).run()
         }
     }
 

@@ -56,12 +56,14 @@ final class TrainedImage: Model, @unchecked Sendable {
         return r
     }
 
+    /// In the order they were made (the copy's JSON is built by the database, whose
+    /// aggregate order is not to be relied on).
     var links: [ImageTagLink] {
-        (Self.decode([LinkCopy].self, tagsJSON) ?? []).map { ImageTagLink(imageID: imageID, tagID: $0.tagId, projectID: projectID, at: $0.created) }
+        (Self.decode([LinkCopy].self, tagsJSON) ?? []).enumerated().sorted { ($0.element.created, $0.offset) < ($1.element.created, $1.offset) }.map(\.element).map { ImageTagLink(imageID: imageID, tagID: $0.tagId, projectID: projectID, at: $0.created) }
     }
 
     var regions: [ImageRegion] {
-        (Self.decode([RegionCopy].self, regionsJSON) ?? []).map { c in
+        (Self.decode([RegionCopy].self, regionsJSON) ?? []).enumerated().sorted { ($0.element.created, $0.offset) < ($1.element.created, $1.offset) }.map(\.element).map { c in
             let r = ImageRegion()
             r.id = c.id; r.imageID = imageID; r.tagID = c.tagId; r.projectID = projectID
             r.left = c.left; r.top = c.top; r.width = c.width; r.height = c.height; r.createdAt = c.created
