@@ -90,6 +90,36 @@ final class ImageQueryTests: XCTestCase {
         }
         XCTAssertGreaterThan(checked, 500, "the seeded data gives the filters something to find")
 
+        // The same filters over the project's recorded training set (an iteration's queries).
+        let it = Iteration()
+        it.projectID = project.id!; it.number = 1; it.name = "i"; it.status = "Completed"; it.trainingType = "Regular"
+        it.budgetHours = 0; it.domainID = project.domainID; it.fingerprint = ""; it.progress = 0; it.isDefault = false
+        try await it.create(on: app.db)
+        let itID = it.id!
+        try await app.db.transaction { tx in try await TrainingSet.record(iteration: itID, project: project.id!, selected: nil, on: tx) }
+        let recorded = TrainingSetQueries(db: app.db)
+        for tagging in [ImageQuery.Tagging.all, .tagged, .untagged] {
+            for tagIDs in [[], [tags[0]], [tags[1], tags[3]]] {
+                for filter in filters {
+                    for newestFirst in [true, false] {
+                        var q = ImageQuery(tagIDs: tagIDs, tagging: tagging, filter: filter, newestFirst: newestFirst)
+                        let expected = q.select(newestFirst ? oldest.reversed() : oldest, tagsByImage: labels).map(\.id!)
+                        let count = try await recorded.count(iteration: itID, q)
+                        XCTAssertEqual(count, expected.count, "recorded \(q)")
+                        for (skip, take) in [(0, 256), (3, 7)] {
+                            q.skip = skip; q.take = take
+                            let page = try await recorded.page(iteration: itID, q).images.map(\.id!)
+                            XCTAssertEqual(page, Array(expected.dropFirst(skip).prefix(take)), "recorded \(q)")
+                        }
+                    }
+                }
+            }
+        }
+        var recordedCounts: [UUID: Int] = [:]
+        for (_, ts) in labels { for t in ts { recordedCounts[t, default: 0] += 1 } }
+        let _recordedCounts = try await recorded.imageCounts(iteration: itID)
+        XCTAssertEqual(_recordedCounts, recordedCounts)
+
         // Deleting a tag takes its image tags and regions with it (a cascade): images left
         // with no label become untagged.
         let _deleted = try await app.training(.DELETE, "projects/\(projectID)/tags/\(tags[0].uuidString)", key: key).status
@@ -122,5 +152,37 @@ struct SplitMix {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+extension ImageQuery {
+    /// The reference: the rows (already in order) that pass the tagging, tag and metadata
+    /// filters, answered in memory.
+    func select(_ rows: [ImageRecord], tagsByImage tags: [UUID: Set<UUID>]) -> [ImageRecord] {
+        var rows = rows
+        if tagging != .all || !tagIDs.isEmpty {
+            rows = rows.filter { img in
+                let t = tags[img.id!] ?? []
+                switch tagging {
+                case .tagged where t.isEmpty: return false
+                case .untagged where !t.isEmpty: return false
+                default: break
+                }
+                return tagIDs.isEmpty || !t.isDisjoint(with: tagIDs)
+            }
+        }
+        if let f = filter { rows = rows.filter { f.matches($0.metadata) } }
+        return rows
+    }
+}
+
+extension MetadataFilter {
+    /// The reference semantics: `ne` matches a missing key.
+    func matches(_ metadata: [String: String]) -> Bool {
+        switch self {
+        case .compare(let key, let equal, let value): return (metadata[key] == value) == equal
+        case .and(let a, let b): return a.matches(metadata) && b.matches(metadata)
+        case .or(let a, let b): return a.matches(metadata) || b.matches(metadata)
+        }
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import SQLKit
 
 /// Listing filters shared by get_images, the tagged/untagged lists, their counts and the
-/// portal's gallery. `ImageService` has the database answer them (`condition`, `order`);
-/// `select` answers them over an iteration's recorded training set, which is in memory.
+/// portal's gallery, answered by the database: over the project's images (`ImageService`,
+/// `condition`, `order`) or an iteration's recorded set (`TrainingSetQueries`).
 struct ImageQuery {
     enum Tagging: String { case all = "All", tagged = "Tagged", untagged = "Untagged" }
     var tagIDs: [UUID] = []
@@ -15,24 +15,6 @@ struct ImageQuery {
     var ids: [UUID]?
     /// A page this far in visits most of a tag's images anyway: the tag's index drives it.
     var deepFrom = 1_000
-
-    /// The rows (already in order) that pass the tagging, tag and metadata filters.
-    func select(_ rows: [ImageRecord], tagsByImage tags: [UUID: Set<UUID>]) -> [ImageRecord] {
-        var rows = rows
-        if tagging != .all || !tagIDs.isEmpty {
-            rows = rows.filter { img in
-                let t = tags[img.id!] ?? []
-                switch tagging {
-                case .tagged where t.isEmpty: return false
-                case .untagged where !t.isEmpty: return false
-                default: break
-                }
-                return tagIDs.isEmpty || !t.isDisjoint(with: tagIDs)
-            }
-        }
-        if let f = filter { rows = rows.filter { f.matches($0.metadata) } }
-        return rows
-    }
 
     // MARK: SQL
 

@@ -1,21 +1,14 @@
 import Foundation
 
 /// The `$filter` of image listings: `key eq 'value'`, `ne`, `and`, `or`, parentheses.
-/// `and` binds tighter than `or`. Keys may be written bare or as `metadata/key`.
+/// `and` binds tighter than `or`. Keys may be written bare or as `metadata/key`. A pair
+/// matches `ne` when the key is missing. Answered in SQL (`ImageQuery.sql`).
 indirect enum MetadataFilter: Equatable {
     case compare(key: String, equal: Bool, value: String)
     case and(MetadataFilter, MetadataFilter)
     case or(MetadataFilter, MetadataFilter)
 
     struct SyntaxError: Error { let message: String }
-
-    func matches(_ metadata: [String: String]) -> Bool {
-        switch self {
-        case .compare(let key, let equal, let value): return (metadata[key] == value) == equal
-        case .and(let a, let b): return a.matches(metadata) && b.matches(metadata)
-        case .or(let a, let b): return a.matches(metadata) || b.matches(metadata)
-        }
-    }
 
     /// Bounds that keep parsing and matching cheap and the recursion shallow.
     static let maxLength = 2048, maxDepth = 16, maxComparisons = 64

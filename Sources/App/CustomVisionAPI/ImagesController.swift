@@ -152,10 +152,11 @@ struct ImagesController: RouteCollection {
         }
     }
 
-    /// The training set named by `iterationId`, or nil when the query is about the project now.
-    static func trainingSet(_ req: Request, project: Project) async throws -> TrainingSet? {
+    /// The iteration whose training set `iterationId` names, or nil when the query is about
+    /// the project now.
+    static func trainingSet(_ req: Request, project: Project) async throws -> Iteration? {
         guard let raw = req.query[String.self, at: "iterationId"], !raw.isEmpty else { return nil }
-        return try await TrainingService(db: req.db).trainingSet(project, iterationID: raw)
+        return try await TrainingService(db: req.db).recordedIteration(project, iterationID: raw)
     }
 
     private func imageQuery(_ req: Request, tagging: ImageQuery.Tagging? = nil) async throws -> ImageQuery {
@@ -195,8 +196,9 @@ struct ImagesController: RouteCollection {
 
     private func page(_ req: Request, _ q: ImageQuery) async throws -> [WireImage] {
         let project = try await req.project()
-        if let set = try await Self.trainingSet(req, project: project) {
-            return WireImage.make(Array(set.matching(q).dropFirst(q.skip).prefix(q.take)), from: set, req: req)
+        if let it = try await Self.trainingSet(req, project: project) {
+            let set = try await TrainingSetQueries(db: req.db).page(iteration: it.id!, q)
+            return WireImage.make(set.images, from: set, req: req)
         }
         return try await WireImage.make(try await ImageService(db: req.db).list(project: project, q), req: req)
     }
@@ -204,7 +206,9 @@ struct ImagesController: RouteCollection {
     private func counting(_ req: Request, _ tagging: ImageQuery.Tagging?) async throws -> Response {
         let q = try await imageQuery(req, tagging: tagging)
         let project = try await req.project()
-        if let set = try await Self.trainingSet(req, project: project) { return try .jsonScalar(set.matching(q).count) }
+        if let it = try await Self.trainingSet(req, project: project) {
+            return try .jsonScalar(try await TrainingSetQueries(db: req.db).count(iteration: it.id!, q))
+        }
         return try .jsonScalar(try await ImageService(db: req.db).count(project: project, q))
     }
 

@@ -100,9 +100,10 @@ struct TrainingController: RouteCollection {
 
     func listTags(req: Request) async throws -> [WireTag] {
         let p = try await project(req)
-        if let set = try await ImagesController.trainingSet(req, project: p) {
-            let counts = set.imageCounts
-            return set.tags.map { WireTag($0, imageCount: counts[$0.id!] ?? 0) }
+        if let it = try await ImagesController.trainingSet(req, project: p) {
+            let queries = TrainingSetQueries(db: req.db)
+            let counts = try await queries.imageCounts(iteration: it.id!)
+            return try await (queries.tags(iteration: it.id!) ?? []).map { WireTag($0, imageCount: counts[$0.id!] ?? 0) }
         }
         let counts = try await ImageService(db: req.db).imageCounts(project: p)
         return try await TagService(db: req.db).list(project: p).map { WireTag($0, imageCount: counts[$0.id!] ?? 0) }
@@ -121,12 +122,13 @@ struct TrainingController: RouteCollection {
 
     func getTag(req: Request) async throws -> WireTag {
         let p = try await project(req)
-        if let set = try await ImagesController.trainingSet(req, project: p) {
+        if let it = try await ImagesController.trainingSet(req, project: p) {
+            let queries = TrainingSetQueries(db: req.db)
             let id = UUID(uuidString: req.parameters.get("tagId") ?? "")
-            guard let tag = set.tags.first(where: { $0.id == id }) else {
+            guard let tag = try await queries.tags(iteration: it.id!)?.first(where: { $0.id == id }) else {
                 throw CVError.notFound("NotFoundTag", "The iteration did not train on that tag.")
             }
-            return WireTag(tag, imageCount: set.imageCounts[tag.id!] ?? 0)
+            return WireTag(tag, imageCount: try await queries.imageCounts(iteration: it.id!)[tag.id!] ?? 0)
         }
         let tag = try await TagService(db: req.db).find(project: p, id: req.parameters.get("tagId") ?? "")
         return WireTag(tag, imageCount: try await ImageService(db: req.db).imageCounts(project: p)[tag.id!] ?? 0)

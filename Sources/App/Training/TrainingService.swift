@@ -20,24 +20,15 @@ struct TrainingService {
         return it
     }
 
-    /// The training set of one of the project's iterations, as recorded when it was trained.
-    func trainingSet(_ project: Project, iterationID: String) async throws -> TrainingSet {
+    /// One of the project's iterations whose training set was recorded (queries by
+    /// `iterationId` read it: `TrainingSetQueries`).
+    func recordedIteration(_ project: Project, iterationID: String) async throws -> Iteration {
         let it = try await iteration(project, id: iterationID)
-        guard let set = try await TrainingSet.load(iteration: it.id!, on: db) else {
+        guard try await TrainingSetQueries(db: db).tags(iteration: it.id!) != nil else {
             throw CVError.notFound("NotFoundIteration",
                                    "\(it.name) was trained before Sightline recorded training sets, so what it trained on is not known; train again to query by iteration.")
         }
-        return set
-    }
-
-    /// What training would learn from; equal fingerprints mean nothing changed.
-    private func fingerprint(_ project: Project, images: [ImageRecord], tagsByImage: [UUID: Set<UUID>], regions: [UUID: [String]]) -> String {
-        var text = "\(project.domainID)|\(project.classificationType ?? "")\n"  // tags outside a selection are already filtered out
-        for img in images.sorted(by: { $0.originalHash < $1.originalHash }) {
-            text += img.originalHash + ":" + (tagsByImage[img.id!] ?? []).map { $0.uuidString }.sorted().joined(separator: ",")
-                + (regions[img.id!]?.sorted().joined(separator: ";") ?? "") + "\n"
-        }
-        return SHA256.hash(data: Data(text.utf8)).hex
+        return it
     }
 
     func train(account: Account, project: Project, trainingType rawType: String?, budgetHours: Int, force: Bool,
@@ -73,25 +64,13 @@ struct TrainingService {
             }
             selected = Set(ids)
         }
-        var tagsByImage: [UUID: Set<UUID>] = [:]
-        var regionPrint: [UUID: [String]] = [:]
+        let labels = try await LabelSnapshot.read(project: project.id!, detection: detection, selected: selected, on: db)
         if detection {
-            // Detection learns from regions; an image's tags are its regions' tags.
-            let regions = try await ImageRegion.query(on: db).filter(\.$projectID == project.id!).all()
-                .filter { selected?.contains($0.tagID) ?? true }
-            for r in regions {
-                tagsByImage[r.imageID, default: []].insert(r.tagID)
-                regionPrint[r.imageID, default: []].append("\(r.tagID.uuidString)@\(r.left),\(r.top),\(r.width),\(r.height)")
-            }
-            try Self.validateDetection(tags: tags, tagsByImage: tagsByImage)
+            try Self.validateDetection(tags: tags, tagsByImage: labels.tagsByImage)
         } else {
-            let links = try await ImageTagLink.query(on: db).filter(\.$projectID == project.id!).all()
-                .filter { selected?.contains($0.tagID) ?? true }
-            for l in links { tagsByImage[l.imageID, default: []].insert(l.tagID) }
-            try Self.validateClassification(project: project, tags: tags, tagsByImage: tagsByImage)
+            try Self.validateClassification(project: project, tags: tags, tagsByImage: labels.tagsByImage)
         }
-        let images = try await ImageRecord.query(on: db).filter(\.$projectID == project.id!).all().filter { tagsByImage[$0.id!] != nil }
-        let print = fingerprint(project, images: images, tagsByImage: tagsByImage, regions: regionPrint)
+        let print = labels.fingerprint(domain: project.domainID, classificationType: project.classificationType)
         if !force, let last = try await Iteration.query(on: db).filter(\.$projectID == project.id!).filter(\.$status == "Completed")
             .sort(\.$number, .descending).first(), last.fingerprint == print {
             throw CVError.badRequest("BadRequestTrainingNotNeeded", "Nothing changed since \(last.name); use forceTrain to train again.")

@@ -90,26 +90,4 @@ struct TrainingSet {
         Set(try await TrainedImage.query(on: db).filter(\.$iterationID == iteration).all()
             .flatMap { [$0.originalHash, $0.resizedHash, $0.thumbnailHash] })
     }
-
-    /// Tag ids per image, from its tags and its regions.
-    var tagsByImage: [UUID: Set<UUID>] {
-        var out: [UUID: Set<UUID>] = [:]
-        for (image, ls) in links { for l in ls { out[image, default: []].insert(l.tagID) } }
-        for (image, rs) in regions { for r in rs { out[image, default: []].insert(r.tagID) } }
-        return out
-    }
-
-    /// Images per tag, for `Tag.imageCount` of the iteration's tags.
-    var imageCounts: [UUID: Int] {
-        var images: [UUID: Set<UUID>] = [:]
-        for (image, tags) in tagsByImage { for t in tags { images[t, default: []].insert(image) } }
-        return images.mapValues(\.count)
-    }
-
-    func matching(_ q: ImageQuery) -> [ImageRecord] {
-        var rows = images
-        if let ids = q.ids { let wanted = Set(ids); rows = rows.filter { wanted.contains($0.id!) } }
-        if q.newestFirst { rows.sort { ($1.createdAt, $1.id!.uuidString) < ($0.createdAt, $0.id!.uuidString) } }
-        return q.select(rows, tagsByImage: tagsByImage)
-    }
 }
