@@ -2,7 +2,8 @@ import Fluent
 import SQLKit
 
 /// Indexes for answering image listings, counts and tag filters in the database: the image
-/// tags and regions of a project by tag and by image. (Images in creation order: M0037.)
+/// tags and regions of a project by tag and by image, and an iteration's recorded images in
+/// creation order. (The project's images in creation order: M0037.)
 public struct M0036_ImageListingIndexes: AsyncMigration {
     static let indexes = [
         ("image_tags_project_tag", "image_tags", "project_id, tag_id, image_id"),
@@ -10,6 +11,7 @@ public struct M0036_ImageListingIndexes: AsyncMigration {
         ("image_regions_image", "image_regions", "image_id"),
         ("image_regions_project_tag", "image_regions", "project_id, tag_id, image_id"),
         ("image_regions_project_image", "image_regions", "project_id, image_id"),
+        ("training_set_images_iteration_created", "training_set_images", "iteration_id, created_at, image_id"),
     ]
     public init() {}
     public func prepare(on db: Database) async throws {
