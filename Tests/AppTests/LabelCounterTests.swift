@@ -77,14 +77,33 @@ final class LabelCounterTests: XCTestCase {
         let untagged = try await service.count(project: project, ImageQuery(tagging: .untagged))
         XCTAssertEqual(untagged, 1)
 
+        // Boxes removed across many images while others are added and a tag is added to all,
+        // each writer meeting the images in its own order: no deadlock, counters agree.
+        let spread = try await ImageRegion.query(on: app.db).filter(\.$projectID == project.id!).all().compactMap(\.id).shuffled()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await service.removeRegions(project: project, ids: spread) }
+            group.addTask {
+                _ = try await service.addRegions(project: project, entries: images.suffix(12).map {
+                    .init(imageId: $0.uuidString, tagId: tagB, left: 0.2, top: 0.2, width: 0.1, height: 0.1)
+                })
+            }
+            group.addTask { _ = try await service.addTags(project: project, pairs: images.reversed().map { .init(imageId: $0.uuidString, tagId: tagB) }) }
+            group.addTask { try await service.removeTags(project: project, imageIDs: images.shuffled(), tagIDs: [UUID(uuidString: tagA)!]) }
+            do { try await group.waitForAll() } catch { XCTFail(String(reflecting: error)); throw error }
+        }
+        try await assertCountersMatchRecount(app.db)
+        let spreadCounts = try await service.imageCounts(project: project)
+        XCTAssertEqual(spreadCounts[UUID(uuidString: tagB)!], 24)
+        XCTAssertNil(spreadCounts[UUID(uuidString: tagA)!])
+
         // Images deleted (their labels with them): every counter follows.
         let account = try await Account.find(project.accountID, on: app.db)
         _ = try await service.delete(account: account!, project: project, ids: Array(images.suffix(4)))
         try await assertCountersMatchRecount(app.db)
         let total = try await service.count(project: project, ImageQuery())
         XCTAssertEqual(total, 20)
-        let tagged = try await service.count(project: project, ImageQuery(tagIDs: [UUID(uuidString: tagA)!]))
-        XCTAssertEqual(tagged, 19)
+        let tagged = try await service.count(project: project, ImageQuery(tagIDs: [UUID(uuidString: tagB)!]))
+        XCTAssertEqual(tagged, 20)
         let beyond = try await service.list(project: project, ImageQuery(skip: 20))
         XCTAssertEqual(beyond.count, 0)
         try await app.asyncShutdown()

@@ -71,12 +71,20 @@ struct ImageService {
             _ = try await QuotaLedger.lock(.imagesPerProject, account: account, project: project.id, on: tx)
             var q = ImageRecord.query(on: tx).filter(\.$projectID == project.id!)
             if let ids { q = q.filter(\.$id ~~ ids) }
-            let rows = try await q.all()
+            let rows = try await q.field(\.$id).field(\.$originalHash).field(\.$resizedHash).field(\.$thumbnailHash).all()
             let rowIDs = rows.compactMap(\.id)
             guard !rowIDs.isEmpty else { return [] }
-            try await ImageTagLink.query(on: tx).filter(\.$imageID ~~ rowIDs).delete()
-            try await ImageRegion.query(on: tx).filter(\.$imageID ~~ rowIDs).delete()
-            try await ImageRecord.query(on: tx).filter(\.$id ~~ rowIDs).delete()
+            try await Self.lockImages(project: project, ids: ids == nil ? nil : rowIDs, on: tx)
+            // A whole project goes by its id: its images outnumber what one statement may bind.
+            if ids == nil {
+                try await ImageTagLink.query(on: tx).filter(\.$projectID == project.id!).delete()
+                try await ImageRegion.query(on: tx).filter(\.$projectID == project.id!).delete()
+                try await ImageRecord.query(on: tx).filter(\.$projectID == project.id!).delete()
+            } else {
+                try await ImageTagLink.query(on: tx).filter(\.$imageID ~~ rowIDs).delete()
+                try await ImageRegion.query(on: tx).filter(\.$imageID ~~ rowIDs).delete()
+                try await ImageRecord.query(on: tx).filter(\.$id ~~ rowIDs).delete()
+            }
             try await QuotaLedger.release(.imagesPerProject, account: account, project: project.id, amount: rowIDs.count, on: tx)
             return Set(rows.flatMap { [$0.originalHash, $0.resizedHash, $0.thumbnailHash] })
         }
@@ -130,8 +138,11 @@ struct ImageService {
     }
 
     func removeTags(project: Project, imageIDs: [UUID], tagIDs: [UUID]) async throws {
-        try await ImageTagLink.query(on: db).filter(\.$projectID == project.id!)
-            .filter(\.$imageID ~~ imageIDs).filter(\.$tagID ~~ tagIDs).delete()
+        try await db.writeTransaction { tx in
+            try await Self.lockImages(project: project, ids: imageIDs, on: tx)
+            try await ImageTagLink.query(on: tx).filter(\.$projectID == project.id!)
+                .filter(\.$imageID ~~ imageIDs).filter(\.$tagID ~~ tagIDs).delete()
+        }
     }
 
     struct RegionEntry: Content {
@@ -211,7 +222,20 @@ struct ImageService {
     }
 
     func removeRegions(project: Project, ids: [UUID]) async throws {
-        try await ImageRegion.query(on: db).filter(\.$projectID == project.id!).filter(\.$id ~~ ids).delete()
+        try await db.writeTransaction { tx in
+            let images = try await ImageRegion.query(on: tx).filter(\.$projectID == project.id!).filter(\.$id ~~ ids).all().map(\.imageID)
+            try await Self.lockImages(project: project, ids: Array(Set(images)), on: tx)
+            try await ImageRegion.query(on: tx).filter(\.$projectID == project.id!).filter(\.$id ~~ ids).delete()
+        }
+    }
+
+    /// PostgreSQL: locks the images' rows in id order before a statement whose label triggers
+    /// would lock them in its own scan order, so that two writers never wait on each other in
+    /// a circle (`ids` nil: every image of the project). SQLite has one writer at a time.
+    static func lockImages(project: Project, ids: [UUID]?, on tx: Database) async throws {
+        guard let sql = tx as? SQLDatabase, sql.dialect.name == "postgresql" else { return }
+        let which: SQLQueryString = ids.map { "id IN (\(binds: $0.map { $0 as any Encodable & Sendable }))" } ?? "project_id = \(bind: project.id!)"
+        try await sql.raw("SELECT id FROM images WHERE " + which + " ORDER BY id FOR NO KEY UPDATE").run()
     }
 
     /// Merges metadata into each image: OK, ErrorImageNotFound or ErrorLimitExceed (over 50 pairs).
