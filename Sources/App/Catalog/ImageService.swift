@@ -61,10 +61,9 @@ struct ImageService {
                         next: try await one(q.beyond(image, before: false), q.order))
     }
 
-    /// Deletes images and gives their quota back. Blobs are left to the sweep, since
-    /// other rows (or other projects) may reference the same bytes.
-    /// Deletes images with their tags and regions; returns the blobs they used, for
-    /// `BlobSweeper.freeLater` (other rows may still use them; the sweeper checks).
+    /// Deletes images with their tags and regions and gives their quota back; returns the
+    /// blobs they used, for `BlobSweeper.freeLater` (other rows may still use them; the
+    /// sweeper checks).
     @discardableResult
     func delete(account: Account, project: Project, ids: [UUID]?) async throws -> Set<String> {
         try await db.transaction { tx in
