@@ -237,6 +237,15 @@ struct ImageService {
         try await sql.raw("SELECT id FROM images WHERE " + which + " ORDER BY id FOR NO KEY UPDATE").run()
     }
 
+    /// `lockImages` for the images that carry `tag` (before the tag is deleted).
+    static func lockImages(carrying tag: UUID, on tx: Database) async throws {
+        guard let sql = tx as? SQLDatabase, sql.dialect.name == "postgresql" else { return }
+        try await sql.raw("""
+            SELECT id FROM images WHERE id IN (SELECT image_id FROM image_tags WHERE tag_id = \(bind: tag)
+              UNION SELECT image_id FROM image_regions WHERE tag_id = \(bind: tag)) ORDER BY id FOR NO KEY UPDATE
+            """).run()
+    }
+
     /// Merges metadata into each image: OK, ErrorImageNotFound or ErrorLimitExceed (over 50 pairs).
     func updateMetadata(project: Project, imageIDs: [String], metadata: [String: String]) async throws -> [(String, String, [String: String]?)] {
         try ImageIngestor.validate(metadata: metadata)

@@ -54,6 +54,8 @@ struct TagService {
         let tag = try await find(project: project, id: id)
         try await db.transaction { tx in
             try await QuotaLedger.release(.tagsPerProject, account: account, project: project.id, on: tx)
+            // The cascade to the tag's image tags and regions fires the label triggers.
+            try await ImageService.lockImages(carrying: tag.id!, on: tx)
             try await tag.delete(on: tx)
         }
     }
