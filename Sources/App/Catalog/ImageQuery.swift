@@ -16,9 +16,6 @@ struct ImageQuery {
     /// A page this far in visits most of a tag's images anyway: the tag's index drives it.
     var deepFrom = 1_000
 
-    // MARK: SQL
-
-
     /// The WHERE condition over `images` (unaliased) for `project`. `visitsMost` (a count, a
     /// deep page) picks the tag-filter form that reads the tag's index once, rather than
     /// probing image by image in creation order, which is cheaper for the first pages.
