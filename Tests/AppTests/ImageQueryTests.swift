@@ -1,10 +1,11 @@
 @testable import App
 import Fluent
 import Foundation
+import VisionEngine
 import XCTVapor
 
 /// Image listings, counts and positions come from SQL (`ImageQuery.condition`); the same
-/// filters answered in memory (`ImageQuery.select`, used for recorded training sets) are the
+/// filters answered in memory (`ImageQuery.select`, defined below) are the
 /// reference. A seeded mix of image tags, regions, metadata and tied creation times, asked
 /// every combination of tagging, tag and metadata filter, order and page.
 final class ImageQueryTests: XCTestCase {
@@ -20,7 +21,7 @@ final class ImageQueryTests: XCTestCase {
             tags.append(UUID(uuidString: try await app.training(.POST, "projects/\(projectID)/tags?name=t\(n)", key: key).object["id"] as! String)!)
         }
 
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var rows: [ImageRecord] = []
         var labels: [UUID: Set<UUID>] = [:]
         let start = Date(timeIntervalSince1970: 1_800_000_000)
@@ -57,62 +58,54 @@ final class ImageQueryTests: XCTestCase {
         let service = ImageService(db: app.db)
         let filters: [MetadataFilter?] = [nil, try MetadataFilter.parse("camera eq 'a'"), try MetadataFilter.parse("camera ne 'a'"),
                                           try MetadataFilter.parse("metadata/$site.x eq 'it''s' or (camera eq 'b' and camera ne 'a')")]
-        var checked = 0
+        // Every combination of tagging, tags, metadata filter and order.
+        var queries: [ImageQuery] = []
         for tagging in [ImageQuery.Tagging.all, .tagged, .untagged] {
             for tagIDs in [[], [tags[0]], [tags[1], tags[3]]] {
                 for filter in filters {
-                    for newestFirst in [true, false] {
-                        var q = ImageQuery(tagIDs: tagIDs, tagging: tagging, filter: filter, newestFirst: newestFirst)
-                        let expected = q.select(newestFirst ? oldest.reversed() : oldest, tagsByImage: labels).map(\.id!)
-                        let count = try await service.count(project: project, q)
-                        XCTAssertEqual(count, expected.count, "\(q)")
-                        let ids = try await service.ids(project: project, q)
-                        XCTAssertEqual(ids, expected, "\(q)")
-                        for (skip, take) in [(0, 7), (5, 256), (expected.count, 10), (1_000, 5)] {
-                            // Both tag-filter forms: probing in creation order, and from the tag's index.
-                            for deepFrom in [1_000, 0] {
-                                q.skip = skip; q.take = take; q.deepFrom = deepFrom
-                                let page = try await service.list(project: project, q).map(\.id!)
-                                XCTAssertEqual(page, Array(expected.dropFirst(skip).prefix(take)), "\(q)")
-                            }
-                        }
-                        if let middle = expected.dropFirst(expected.count / 2).first {
-                            let place = try await service.position(of: rows.first { $0.id == middle }!, project: project, q)
-                            let i = expected.firstIndex(of: middle)!
-                            XCTAssertEqual(place.index, i); XCTAssertEqual(place.total, expected.count)
-                            XCTAssertEqual(place.previous, i > 0 ? expected[i - 1] : nil)
-                            XCTAssertEqual(place.next, i + 1 < expected.count ? expected[i + 1] : nil)
-                        }
-                        checked += expected.count
-                    }
+                    queries += [true, false].map { ImageQuery(tagIDs: tagIDs, tagging: tagging, filter: filter, newestFirst: $0) }
                 }
             }
+        }
+        func expected(_ q: ImageQuery) -> [UUID] { q.select(q.newestFirst ? oldest.reversed() : oldest, tagsByImage: labels).map(\.id!) }
+        var checked = 0
+        for var q in queries {
+            let expected = expected(q)
+            let count = try await service.count(project: project, q)
+            XCTAssertEqual(count, expected.count, "\(q)")
+            let ids = try await service.ids(project: project, q)
+            XCTAssertEqual(ids, expected, "\(q)")
+            for (skip, take) in [(0, 7), (5, 256), (expected.count, 10), (1_000, 5)] {
+                // Both tag-filter forms: probing in creation order, and from the tag's index.
+                for deepFrom in [1_000, 0] {
+                    q.skip = skip; q.take = take; q.deepFrom = deepFrom
+                    let page = try await service.list(project: project, q).map(\.id!)
+                    XCTAssertEqual(page, Array(expected.dropFirst(skip).prefix(take)), "\(q)")
+                }
+            }
+            if let middle = expected.dropFirst(expected.count / 2).first {
+                let place = try await service.position(of: rows.first { $0.id == middle }!, project: project, q)
+                let i = expected.firstIndex(of: middle)!
+                XCTAssertEqual(place.index, i); XCTAssertEqual(place.total, expected.count)
+                XCTAssertEqual(place.previous, i > 0 ? expected[i - 1] : nil)
+                XCTAssertEqual(place.next, i + 1 < expected.count ? expected[i + 1] : nil)
+            }
+            checked += expected.count
         }
         XCTAssertGreaterThan(checked, 500, "the seeded data gives the filters something to find")
 
         // The same filters over the project's recorded training set (an iteration's queries).
-        let it = Iteration()
-        it.projectID = project.id!; it.number = 1; it.name = "i"; it.status = "Completed"; it.trainingType = "Regular"
-        it.budgetHours = 0; it.domainID = project.domainID; it.fingerprint = ""; it.progress = 0; it.isDefault = false
-        try await it.create(on: app.db)
-        let itID = it.id!
+        let itID = try await Iteration.forTest(project: project, on: app.db).id!
         try await app.db.transaction { tx in try await TrainingSet.record(iteration: itID, project: project.id!, selected: nil, on: tx) }
         let recorded = TrainingSetQueries(db: app.db)
-        for tagging in [ImageQuery.Tagging.all, .tagged, .untagged] {
-            for tagIDs in [[], [tags[0]], [tags[1], tags[3]]] {
-                for filter in filters {
-                    for newestFirst in [true, false] {
-                        var q = ImageQuery(tagIDs: tagIDs, tagging: tagging, filter: filter, newestFirst: newestFirst)
-                        let expected = q.select(newestFirst ? oldest.reversed() : oldest, tagsByImage: labels).map(\.id!)
-                        let count = try await recorded.count(iteration: itID, q)
-                        XCTAssertEqual(count, expected.count, "recorded \(q)")
-                        for (skip, take) in [(0, 256), (3, 7)] {
-                            q.skip = skip; q.take = take
-                            let page = try await recorded.page(iteration: itID, q).images.map(\.id!)
-                            XCTAssertEqual(page, Array(expected.dropFirst(skip).prefix(take)), "recorded \(q)")
-                        }
-                    }
-                }
+        for var q in queries {
+            let expected = expected(q)
+            let count = try await recorded.count(iteration: itID, q)
+            XCTAssertEqual(count, expected.count, "recorded \(q)")
+            for (skip, take) in [(0, 256), (3, 7)] {
+                q.skip = skip; q.take = take
+                let page = try await recorded.page(iteration: itID, q).images.map(\.id!)
+                XCTAssertEqual(page, Array(expected.dropFirst(skip).prefix(take)), "recorded \(q)")
             }
         }
         var recordedCounts: [UUID: Int] = [:]
@@ -139,19 +132,6 @@ final class ImageQueryTests: XCTestCase {
         let _first = try await ProjectService.firstThumbnails([project.id!, UUID()], on: app.db)
         XCTAssertEqual(_first, [project.id!: oldest[0].thumbnailHash])
         try await app.asyncShutdown()
-    }
-}
-
-/// A small deterministic generator (the test's data must not change between runs).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -1,6 +1,7 @@
 @testable import App
 import Fluent
 import Foundation
+import VisionEngine
 import XCTVapor
 
 /// The stored-prediction query reads tag probabilities from the stored results in SQL
@@ -14,7 +15,7 @@ final class StoredPredictionQueryTests: XCTestCase {
         let projectID = UUID(uuidString: try await app.training(.POST, "projects?name=stored", key: key).object["id"] as! String)!
         let tags = (0..<3).map { _ in UUID().uuidString.lowercased() }
         let iterations = [UUID(), UUID()]
-        var rng = SplitMix(seed: 11)
+        var rng = SplitMix64(seed: 11)
         var rows: [(StoredPrediction, [WirePrediction])] = []
         let start = Date(timeIntervalSince1970: 1_800_000_000)
         for i in 0..<60 {

@@ -172,3 +172,16 @@ final class PortalClient {
         }
     }
 }
+
+extension Iteration {
+    /// An iteration row written straight to the database, for tests that need one to hang
+    /// a recorded training set or predictions on without training.
+    static func forTest(project: Project, number: Int = 1, status: String = "Completed", on db: Database) async throws -> Iteration {
+        let it = Iteration()
+        it.projectID = project.id!; it.number = number; it.name = "Iteration \(number)"; it.status = status; it.trainingType = "Regular"
+        it.budgetHours = 0; it.domainID = project.domainID; it.fingerprint = ""; it.progress = 0; it.isDefault = false
+        try await it.create(on: db)
+        return it
+    }
+}
+

@@ -1,6 +1,7 @@
 @testable import App
 import Fluent
 import Foundation
+import VisionEngine
 import XCTVapor
 
 /// An iteration's training set is copied by the database (`TrainingSet.record`, one
@@ -16,7 +17,7 @@ final class TrainingSetRecordTests: XCTestCase {
         let project = try XCTUnwrap(found)
         var tags: [UUID] = []
         for n in 0..<3 { tags.append(UUID(uuidString: try await app.training(.POST, "projects/\(projectID)/tags?name=t\(n)", key: key).object["id"] as! String)!) }
-        var rng = SplitMix(seed: 5)
+        var rng = SplitMix64(seed: 5)
         var links: [UUID: [ImageTagLink]] = [:], regions: [UUID: [ImageRegion]] = [:], images: [ImageRecord] = []
         let start = Date(timeIntervalSince1970: 1_800_000_000.123)
         for i in 0..<30 {
@@ -41,10 +42,7 @@ final class TrainingSetRecordTests: XCTestCase {
             }
         }
         for selection in [nil, Set([tags[0], tags[2]])] {
-            let it = Iteration()
-            it.projectID = project.id!; it.number = selection == nil ? 1 : 2; it.name = "i"; it.status = "Training"; it.trainingType = "Regular"
-            it.budgetHours = 0; it.domainID = project.domainID; it.fingerprint = ""; it.progress = 0; it.isDefault = false
-            try await it.create(on: app.db)
+            let it = try await Iteration.forTest(project: project, number: selection == nil ? 1 : 2, status: "Training", on: app.db)
             let itID = it.id!
             try await app.db.transaction { tx in try await TrainingSet.record(iteration: itID, project: project.id!, selected: selection, on: tx) }
             let loaded = try await TrainingSet.load(iteration: it.id!, on: app.db)

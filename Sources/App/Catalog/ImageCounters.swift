@@ -40,13 +40,24 @@ struct ImageCounters {
 
     /// The project's images.
     func images(project: UUID) async throws -> Int {
-        let row = try await sql.raw("""
-            SELECT p.image_count + COALESCE(SUM(c.delta), 0) AS n, COUNT(c.seq) AS pending
+        try await images(projects: [project])[project] ?? 0
+    }
+
+    /// Each project's images (projects that do not exist are absent).
+    func images(projects: [UUID]) async throws -> [UUID: Int] {
+        guard !projects.isEmpty else { return [:] }
+        let rows = try await sql.raw("""
+            SELECT p.id, p.image_count + COALESCE(SUM(c.delta), 0) AS n, COUNT(c.seq) AS pending
             FROM projects p LEFT JOIN count_changes c ON c.owner = p.id
-            WHERE p.id = \(bind: project) GROUP BY p.id, p.image_count
-            """).first()
-        if try row?.decode(column: "pending", as: Int.self) ?? 0 > Self.foldAfter { try await fold() }
-        return try row?.decode(column: "n", as: Int.self) ?? 0
+            WHERE p.id IN (\(binds: projects.map { $0 as any Encodable & Sendable })) GROUP BY p.id, p.image_count
+            """).all()
+        var out: [UUID: Int] = [:], pending = 0
+        for row in rows {
+            pending += try row.decode(column: "pending", as: Int.self)
+            out[try row.decode(column: "id", as: UUID.self)] = try row.decode(column: "n", as: Int.self)
+        }
+        if pending > Self.foldAfter { try await fold() }
+        return out
     }
 
     /// Moves every pending change into its tag or project, atomically. On PostgreSQL one

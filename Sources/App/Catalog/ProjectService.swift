@@ -191,16 +191,4 @@ struct ProjectService {
         }
         return out
     }
-
-    /// Images per project, counted in the database (projects without images are absent).
-    static func imageCounts(_ projects: [UUID], on db: Database) async throws -> [UUID: Int] {
-        guard !projects.isEmpty else { return [:] }
-        let rows = try await (db as! SQLDatabase).raw("""
-            SELECT project_id, COUNT(*) AS n FROM images
-            WHERE project_id IN (\(binds: projects.map { $0 as any Encodable & Sendable })) GROUP BY project_id
-            """).all()
-        var out: [UUID: Int] = [:]
-        for row in rows { out[try row.decode(column: "project_id", as: UUID.self)] = try row.decode(column: "n", as: Int.self) }
-        return out
-    }
 }

@@ -59,7 +59,7 @@ struct ProjectsHome: RouteCollection {
         }
         let ids = projects.compactMap { $0.1.id }
         let thumbnails = try await ProjectService.firstThumbnails(ids, on: req.db)
-        let images = try await ProjectService.imageCounts(ids, on: req.db)
+        let images = try await ImageCounters(db: req.db).images(projects: ids)
         var iterations: [UUID: [Iteration]] = [:]
         if !ids.isEmpty {
             for it in try await Iteration.query(on: req.db).filter(\.$projectID ~~ ids).all() { iterations[it.projectID, default: []].append(it) }
