@@ -41,5 +41,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0035_ImportSnapshot(),
         M0036_ImageListingIndexes(),
         M0037_ImageLabelCounts(),
+        M0038_BlobWrites(),
     ]
 }

@@ -21,14 +21,15 @@ trap summary EXIT
 # Suites whose result can depend on the database: quotas and rates, isolation, the job
 # queue (training, cancellation, retention, exports), training sets, transfers, throttles,
 # faults, migrations, concurrent image writes, listings and suggestions paged in SQL,
-# accounts and projects through the portal, the blob sweeper's references, readiness.
-export PG_SUITES='AppTests\.(QuotaLedgerTests|RateLimitTests|RequestLimitTests|CredentialTests|TenantIsolationTests|TrainingTests|CancellationTests|RetentionTests|SelectedTagsTests|ExportTests|TrainingSetTests|ProjectTransferTests|FaultTests|FeatureMigrationTests|ImageTests|ImageQueryTests|StoredPredictionQueryTests|TierVersionTests|LabelCounterTests|TrainingSetRecordTests|BlobRaceTests|SuggestionTests|PortalAccountTests|PortalProjectTests|PortalPageTests|HardeningTests|OperationsTests)'
+# accounts and projects through the portal, the blob sweeper's references, readiness, blobs
+# in the S3 server that scripts/with-s3.sh starts beside PostgreSQL.
+export PG_SUITES='AppTests\.(QuotaLedgerTests|RateLimitTests|RequestLimitTests|CredentialTests|TenantIsolationTests|TrainingTests|CancellationTests|RetentionTests|SelectedTagsTests|ExportTests|TrainingSetTests|ProjectTransferTests|FaultTests|FeatureMigrationTests|ImageTests|ImageQueryTests|StoredPredictionQueryTests|TierVersionTests|LabelCounterTests|TrainingSetRecordTests|BlobRaceTests|S3BlobStoreTests|SuggestionTests|PortalAccountTests|PortalProjectTests|PortalPageTests|HardeningTests|OperationsTests)'
 
 scripts/phase.sh "install (apt, weights, venvs, datasets)" make -s test-deps
 scripts/phase.sh "build (debug, with tests)" swift build --build-tests
 scripts/phase.sh "Swift tests on SQLite" scripts/pinned.sh swift test --skip-build
 scripts/phase.sh "benchmarks, smoke mode" scripts/bench-smoke.sh
-scripts/with-postgres.sh bash -c '
+scripts/with-postgres.sh scripts/with-s3.sh bash -c '
   set -euo pipefail
   scripts/phase.sh "Swift tests on PostgreSQL (database suites)" scripts/pinned.sh swift test --skip-build --filter "$PG_SUITES"
   scripts/phase.sh "interop checks (SDK, exports, Chromium)" .venv/bin/python -m pytest -q -p no:cacheprovider \

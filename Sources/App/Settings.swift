@@ -40,6 +40,10 @@ public struct Settings: Sendable {
     /// When set, the most view passes one detection training makes (the engine's schedule
     /// otherwise): an operator on small machines trades accuracy for time.
     public var detectionMaxSamples: Int?
+    /// `s3://BUCKET[/PREFIX]`: blobs in an S3-compatible store instead of under DATA_DIR.
+    public var blobStoreURL: String?
+    /// The AWS SDKs' variables (`AWS_ENDPOINT_URL_S3`, `AWS_ACCESS_KEY_ID`, …) for that store.
+    public var awsEnvironment: [String: String] = [:]
 
     public static func fromEnvironment() -> Settings {
         let env = ProcessInfo.processInfo.environment
@@ -70,6 +74,8 @@ public struct Settings: Sendable {
         s.sessionMaxSeconds = min(365 * 86_400, max(60, (Double(env["SESSION_MAX_HOURS"] ?? "") ?? 168) * 3600))
         s.minFreeDiskBytes = max(0, Int64(env["MIN_FREE_DISK_MB"] ?? "") ?? 256) * 1024 * 1024
         s.metricsToken = env["METRICS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        s.blobStoreURL = env["BLOB_STORE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        s.awsEnvironment = env.filter { $0.key.hasPrefix("AWS_") }
         s.detectionMaxSamples = Int(env["DETECTION_MAX_SAMPLES"] ?? "").map { min(1_000_000, max(16, $0)) }
         return s
     }

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Fluent
 import FluentPostgresDriver
 import FluentSQLiteDriver
@@ -38,7 +39,14 @@ public func configure(_ app: Application) async throws {
     ContentConfiguration.global.use(encoder: encoder, for: .json)
     ContentConfiguration.global.use(decoder: FormDataContentDecoder(), for: .formData)
 
-    app.blobStore = BlobStore(dataDir: settings.dataDir)
+    if let url = settings.blobStoreURL {
+        let (location, signer) = try S3Location.parse(url: url, environment: settings.awsEnvironment)
+        let client = S3BlobStore.makeClient(eventLoopGroup: app.eventLoopGroup)
+        app.lifecycle.use(HTTPClientShutdown(client: client))
+        app.blobStore = S3BlobStore(location: location, signer: signer, client: client, gate: BlobWriteGate(db: app.db))
+    } else {
+        app.blobStore = FileBlobStore(dataDir: settings.dataDir, threads: app.threadPool)
+    }
     app.blobSigner = try BlobSigner.load(settings: settings)
     app.urlPolicy = URLPolicy(enabled: settings.imageURLFetch, allowLoopback: settings.imageURLAllowLoopback)
     // Image URLs are fetched without following redirects: a redirect could lead past the URL policy.
@@ -97,7 +105,7 @@ public func configure(_ app: Application) async throws {
     app.asyncCommands.use(RevokeAdminTokenCommand(), as: "revoke-admin-token")
     app.asyncCommands.use(ImportCustomVisionCommand(), as: "import-customvision")
     app.lifecycle.use(HousekeepingSchedule())
-    app.blobReclaimer = BlobReclaimer(db: app.db, store: app.blobStore, grace: settings.blobFreeGraceSeconds, logger: app.logger)
+    app.blobReclaimer = BlobReclaimer(sweeper: app.blobSweeper, grace: settings.blobFreeGraceSeconds, logger: app.logger)
     app.lifecycle.use(app.blobReclaimer)
     app.decodePool = DecodePool(threads: settings.decodeThreads, perAccount: settings.decodesPerAccount, nice: 10)
     app.predictionDecodePool = DecodePool(threads: settings.decodeThreads, perAccount: settings.decodesPerAccount, nice: 0)

@@ -72,17 +72,18 @@ final class DomainTests: XCTestCase {
             XCTAssertEqual(status, "Completed")
             return try await Iteration.find(UUID(uuidString: id)!, on: app.db)!
         }
-        func head(_ it: Iteration) throws -> ClassifierHead { try ClassifierHead.deserialise(try app.blobStore.read(it.modelHash!)) }
+        func head(_ it: Iteration) async throws -> ClassifierHead { try ClassifierHead.deserialise(try await app.blobStore.read(it.modelHash!)) }
 
         let general = try await train()
-        XCTAssertEqual(try head(general).backbone, "efficientnet-lite0")
+        let generalHead = try await head(general)
+        XCTAssertEqual(generalHead.backbone, "efficientnet-lite0")
         // Changing the domain applies to the next training, as on Azure.
         let changed = try await app.training(.PATCH, "projects/\(project)", key: key,
                                              body: #"{"settings": {"domainId": "a8e3c40f-fb4a-466f-832a-5e457ae4a344"}}"#)
         XCTAssertEqual(changed.status, .ok, changed.body)
         let a1 = try await train()
         XCTAssertEqual(a1.domainID.uuidString.lowercased(), "a8e3c40f-fb4a-466f-832a-5e457ae4a344")
-        let lite1 = try head(a1)
+        let lite1 = try await head(a1)
         XCTAssertEqual(lite1.backbone, "efficientnet-lite1")
         XCTAssertEqual(lite1.inputSize, 240)
         let _v1 = try await StoredFeature.query(on: app.db).filter(\.$backbone == "efficientnet-lite1").count()

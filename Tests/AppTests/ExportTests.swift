@@ -124,7 +124,7 @@ final class ExportTests: XCTestCase {
         XCTAssertEqual((manifest["tags"] as! [[String: Any]]).map { $0["name"] as! String }, t.tagNames)
 
         // The export blobs survive a sweep; deleting the iteration removes its exports.
-        _ = try await BlobSweeper(db: t.app.db, store: t.app.blobStore).sweep(grace: 0)
+        _ = try await t.app.blobSweeper.sweep(grace: 0)
         let (kept, _, _) = try await download(t, dockerDone["downloadUri"] as! String)
         XCTAssertEqual(kept, .ok)
         let deleted = try await t.app.training(.DELETE, "projects/\(t.project)/iterations/\(t.iteration)", key: t.key)

@@ -46,7 +46,7 @@ final class FaultTests: XCTestCase {
         XCTAssertNotNil(res.headers.first(name: "Retry-After"))
         let body = try JSONSerialization.jsonObject(with: Data(res.body.string!.utf8)) as! [String: String]
         XCTAssertEqual(body["code"], "ErrorUnknown")
-        XCTAssertEqual(ErrorResponder.describe(BlobStore.IOFailure(description: "ENOSPC")).0, .serviceUnavailable)
+        XCTAssertEqual(ErrorResponder.describe(FileBlobStore.IOFailure(description: "ENOSPC")).0, .serviceUnavailable)
         struct Bug: Error {}
         XCTAssertEqual(ErrorResponder.describe(Bug()).0, .internalServerError)
         try await app.asyncShutdown()

@@ -144,9 +144,9 @@ final class HardeningTests: XCTestCase {
 /// An upload that reuses the bytes of a deleted image while a sweep runs keeps them.
 final class BlobRaceTests: XCTestCase {
     private func age(_ app: Application, seconds: TimeInterval) throws {
-        for blob in app.blobStore.all() {
+        for blob in (app.blobStore as! FileBlobStore).all() {
             try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-seconds)],
-                                                  ofItemAtPath: app.blobStore.path(blob.hash).path)
+                                                  ofItemAtPath: (app.blobStore as! FileBlobStore).path(blob.hash).path)
         }
     }
 
@@ -176,7 +176,7 @@ final class BlobRaceTests: XCTestCase {
         // the same bytes are uploaded again before it removes the first candidate.
         final class Box: @unchecked Sendable { var upload: APIResponse? }
         let box = Box()
-        var sweeper = BlobSweeper(db: app.db, store: app.blobStore)
+        var sweeper = app.blobSweeper
         sweeper.beforeRemoving = { _ in
             if box.upload == nil { box.upload = try await app.upload(project, key: key, [bytes]) }
         }
@@ -191,7 +191,7 @@ final class BlobRaceTests: XCTestCase {
             XCTAssertEqual(_v2, .ok, "an acknowledged image keeps its bytes")
         }
         // A later sweep keeps them too: they are referenced.
-        _ = try await BlobSweeper(db: app.db, store: app.blobStore).sweep(grace: 0)
+        _ = try await app.blobSweeper.sweep(grace: 0)
         for uri in uris {
             let _v3 = try await get(app, uri)
             XCTAssertEqual(_v3, .ok)
@@ -204,12 +204,14 @@ final class BlobRaceTests: XCTestCase {
     func testReusedBlobIsFreshBeforeItsRowCommits() async throws {
         let app = try await makeApp()
         let data = Data("bytes of an image whose row is not committed yet".utf8)
-        let hash = try app.blobStore.put(data)
+        let hash = try await app.blobStore.put(data)
         try age(app, seconds: 7200)
-        XCTAssertEqual(try app.blobStore.put(data), hash)
-        let removed = try await BlobSweeper(db: app.db, store: app.blobStore).sweep(grace: 3600)
+        let again = try await app.blobStore.put(data)
+        XCTAssertEqual(again, hash)
+        let removed = try await app.blobSweeper.sweep(grace: 3600)
         XCTAssertEqual(removed, 0)
-        XCTAssertTrue(app.blobStore.exists(hash))
+        let kept = try await app.blobStore.exists(hash)
+        XCTAssertTrue(kept)
         try await app.asyncShutdown()
     }
 
@@ -224,7 +226,7 @@ final class BlobRaceTests: XCTestCase {
         let id = ((up.object["images"] as! [[String: Any]])[0]["image"] as! [String: Any])["id"] as! String
         let _v0 = try await get(app, uris[0])
         XCTAssertEqual(_v0, .ok)
-        let blobs = app.blobStore.all().count
+        let blobs = (app.blobStore as! FileBlobStore).all().count
         XCTAssertEqual(blobs, 3)
         _ = try await app.training(.DELETE, "projects/\(project)/images?imageIds=\(id)", key: key)
         for uri in uris {
@@ -232,7 +234,7 @@ final class BlobRaceTests: XCTestCase {
             XCTAssertEqual(_v1, .notFound, "a deleted image's link no longer serves it")
         }
         await app.blobReclaimer.drain()
-        XCTAssertEqual(app.blobStore.all().count, 0)
+        XCTAssertEqual((app.blobStore as! FileBlobStore).all().count, 0)
         try await app.asyncShutdown()
     }
 
@@ -271,11 +273,11 @@ final class BlobRaceTests: XCTestCase {
         let deletedRows = try await rows(deleted)
         XCTAssertEqual(deletedRows, 0)
         XCTAssertEqual(Set(disk.hashes()), [deleted, kept, orphan, "lost+found"])
-        _ = try await BlobSweeper(db: app.db, store: app.blobStore).sweep(grace: 0)
+        _ = try await app.blobSweeper.sweep(grace: 0)
         XCTAssertEqual(Set(disk.hashes()), [deleted, kept, "lost+found"], "held views survive a sweep")
         FeatureLeases.shared.release([deleted])
 
-        _ = try await BlobSweeper(db: app.db, store: app.blobStore).sweep(grace: 0)
+        _ = try await app.blobSweeper.sweep(grace: 0)
         let orphanRows = try await rows(orphan), keptRows = try await rows(kept)
         XCTAssertEqual(orphanRows, 0)
         XCTAssertEqual(keptRows, 1)

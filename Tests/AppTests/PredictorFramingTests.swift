@@ -29,7 +29,7 @@ final class PredictorFramingTests: XCTestCase {
         for framing in [Framing.whole, .centreCrop] {
             let it = Iteration()
             it.id = UUID()
-            it.modelHash = try app.blobStore.put(try head(framing).serialised())
+            it.modelHash = try await app.blobStore.put(try head(framing).serialised())
             let got = try await app.predictor.classify(image, iteration: it, account: UUID(), app: app)
             served[framing] = Dictionary(uniqueKeysWithValues: got.map { ($0.tagID, $0.probability) })
             let want = try expected(head(framing))

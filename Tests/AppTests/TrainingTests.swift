@@ -198,7 +198,7 @@ final class TrainingTests: XCTestCase {
         // Two visually distinct tags: the held-out loss improves within the first epochs.
         XCTAssertGreaterThan(tuning.epochs, 0, "\(tuning)")
         XCTAssertTrue(report.recipe?.hasPrefix("fine-tuned last stage") == true, report.recipe ?? "no recipe")
-        let head = try ClassifierHead.deserialise(try app.blobStore.read(it.modelHash!))
+        let head = try ClassifierHead.deserialise(try await app.blobStore.read(it.modelHash!))
         let tail = try XCTUnwrap(head.tail, "a fine-tuned iteration stores its tail")
 
         // The quick test answers what the iteration's own network computes.
@@ -235,25 +235,26 @@ final class RetentionTests: XCTestCase {
         project.projectType = "Classification"; project.classificationType = "Multiclass"
         project.targetExportPlatforms = []; project.settingsJSON = "{}"; project.status = "Succeeded"
         try await project.create(on: app.db)
-        let model = try app.blobStore.put(Data("a model".utf8))
+        let model = try await app.blobStore.put(Data("a model".utf8))
         let it = Iteration()
         it.projectID = project.id!; it.number = 1; it.name = "Iteration 1"; it.status = "Completed"; it.trainingType = "Regular"
         it.budgetHours = 0; it.domainID = project.domainID; it.fingerprint = "x"; it.progress = 100; it.modelHash = model; it.isDefault = false
         try await it.create(on: app.db)
         func prediction(_ bytes: String, age: TimeInterval) async throws -> String {
             let p = StoredPrediction()
-            p.projectID = project.id!; p.iterationID = it.id!; p.blobHash = try app.blobStore.put(Data(bytes.utf8))
+            p.projectID = project.id!; p.iterationID = it.id!; p.blobHash = try await app.blobStore.put(Data(bytes.utf8))
             p.resultsJSON = "[]"; p.createdAt = Date().addingTimeInterval(-age)
             try await p.create(on: app.db)
             return p.blobHash
         }
         let recent = try await prediction("recent", age: 3600)
         let old = try await prediction("old", age: 31 * 24 * 3600)
-        let removed = try await BlobSweeper(db: app.db, store: app.blobStore).sweep(grace: 0)
+        let removed = try await app.blobSweeper.sweep(grace: 0)
         XCTAssertEqual(removed, 1)
-        XCTAssertTrue(app.blobStore.exists(model))
-        XCTAssertTrue(app.blobStore.exists(recent))
-        XCTAssertFalse(app.blobStore.exists(old))
+        let stored = try await (app.blobStore.exists(model), app.blobStore.exists(recent), app.blobStore.exists(old))
+        XCTAssertTrue(stored.0)
+        XCTAssertTrue(stored.1)
+        XCTAssertFalse(stored.2)
         let left = try await StoredPrediction.query(on: app.db).count()
         XCTAssertEqual(left, 1)
         try await app.asyncShutdown()

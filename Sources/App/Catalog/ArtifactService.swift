@@ -7,8 +7,7 @@ import Foundation
 /// (now, or in an iteration's training set) are served; any other path is refused as one that names nothing.
 struct ArtifactService {
     let db: Database
-    let blobs: BlobStore
-    let threadPool: NIOThreadPool
+    let blobs: any BlobStore
 
     static let maxPathLength = 2048
 
@@ -17,7 +16,7 @@ struct ArtifactService {
         guard raw.count <= maxPathLength else { return nil }
         let path = URLComponents(string: raw)?.path ?? raw
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "blobs", BlobStore.isHash(String(parts[1])) else { return nil }
+        guard parts.count == 2, parts[0].lowercased() == "blobs", Blob.isHash(String(parts[1])) else { return nil }
         return String(parts[1])
     }
 
@@ -31,8 +30,7 @@ struct ArtifactService {
         let trainedOn = owner != nil ? nil : try await TrainedImage.query(on: db).filter(\.$projectID == project.id!)
             .group(.or) { $0.filter(\.$originalHash == hash).filter(\.$resizedHash == hash).filter(\.$thumbnailHash == hash) }
             .first()
-        guard owner != nil || trainedOn != nil, blobs.exists(hash) else { throw refused }
-        let store = blobs
-        return try await threadPool.runIfActive { try store.read(hash) }
+        guard owner != nil || trainedOn != nil, try await blobs.exists(hash) else { throw refused }
+        return try await blobs.read(hash)
     }
 }

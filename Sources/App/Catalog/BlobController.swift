@@ -8,17 +8,17 @@ struct BlobController: RouteCollection {
 
     func blob(req: Request) async throws -> Response {
         let hash = req.parameters.get("hash") ?? ""
-        guard BlobStore.isHash(hash),
+        guard Blob.isHash(hash),
               req.application.blobSigner.verify(path: "/blobs/\(hash)", expiry: req.query[Int.self, at: "se"],
                                                 signature: req.query[String.self, at: "sig"]) else {
             throw CVError(.forbidden, "Forbidden", "This link is invalid or has expired.")
         }
         let store = req.application.blobStore
         // A link outlives its row only until the row is deleted: bytes no row references are not served.
-        guard store.exists(hash), try await BlobReferences(db: req.db).isReferenced(hash) else {
+        guard try await store.exists(hash), try await BlobReferences(db: req.db).isReferenced(hash) else {
             throw CVError.notFound("NotFound", "No such file.")
         }
-        let data = try await req.application.threadPool.runIfActive { try store.read(hash) }
+        let data = try await store.read(hash)
         let res = Response(status: .ok, body: .init(data: data))
         let type = Self.mediaType(data)
         res.headers.replaceOrAdd(name: .contentType, value: type)

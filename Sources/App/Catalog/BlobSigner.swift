@@ -45,14 +45,14 @@ struct BlobSigner: Sendable {
 }
 
 struct BlobSignerKey: StorageKey { typealias Value = BlobSigner }
-struct BlobStoreKey: StorageKey { typealias Value = BlobStore }
+struct BlobStoreKey: StorageKey { typealias Value = any BlobStore }
 
 extension Application {
     var blobSigner: BlobSigner {
         get { storage[BlobSignerKey.self]! }
         set { storage[BlobSignerKey.self] = newValue }
     }
-    var blobStore: BlobStore {
+    var blobStore: any BlobStore {
         get { storage[BlobStoreKey.self]! }
         set { storage[BlobStoreKey.self] = newValue }
     }

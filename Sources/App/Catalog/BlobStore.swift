@@ -1,147 +1,56 @@
 import Crypto
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
-/// Content-addressed files under `DATA_DIR/blobs/aa/bb/<sha256>`. A blob is written to a
-/// temp file, fsynced, renamed into place and its directory fsynced, so once `put`
-/// returns the bytes survive a crash. Rows referencing blobs are committed only after.
-struct BlobStore: Sendable {
-    let root: URL
+/// Where blobs live: content-addressed bytes (originals, resized copies, thumbnails, models,
+/// exports, stored predictions' images), named by their SHA-256. The filesystem under
+/// `DATA_DIR` is the embedded default (`FileBlobStore`); `BLOB_STORE_URL=s3://…` puts them in
+/// any S3-compatible store (`S3BlobStore`) that every node of a cluster shares.
+///
+/// A row naming a blob commits only after `put` or `keep` returned; `remove` deletes a blob
+/// only when no row names it and it was not written within the grace period, in a way a
+/// `put` racing it cannot lose.
+protocol BlobStore: Sendable {
+    func read(_ hash: String) async throws -> Data
+    /// `read` for worker threads (engine, decode pool) that must not suspend: never call it
+    /// from an event loop or from Swift concurrency's own threads.
+    func readBlocking(_ hash: String) throws -> Data
+    func exists(_ hash: String) async throws -> Bool
+    /// Stores each blob durably; returns their SHA-256s in order.
+    func put(_ blobs: [Data]) async throws -> [String]
+    /// `put` for bytes whose hashes are known: marks each blob as just written (so no sweep
+    /// takes it before its row commits) and writes those that are gone.
+    func keep(_ blobs: [(hash: String, data: Data)]) async throws
+    /// Every stored blob with when it was last written.
+    func list() async throws -> [(hash: String, modified: Date)]
+    /// Deletes a blob unless it was written within `grace` or `isReferenced` finds a row that
+    /// names it; true when it went.
+    func remove(_ hash: String, grace: TimeInterval, isReferenced: @Sendable (String) async throws -> Bool) async throws -> Bool
+    /// Finishes what a stopped sweep left half done.
+    func recover(isReferenced: @Sendable (String) async throws -> Bool) async throws
+}
 
-    struct IOFailure: Error, CustomStringConvertible {
-        let description: String
-    }
+extension BlobStore {
+    @discardableResult
+    func put(_ data: Data) async throws -> String { try await put([data])[0] }
+}
 
-    init(dataDir: String) {
-        root = URL(fileURLWithPath: dataDir).appendingPathComponent("blobs")
-    }
+/// The store could not be reached or failed: a request that needs it answers 503 and may be retried.
+struct BlobStoreUnavailable: Error, CustomStringConvertible {
+    let description: String
+}
 
-    /// DATA_DIR itself.
-    var dataDir: URL { root.deletingLastPathComponent() }
+/// A blob that a row names is not in the store.
+struct BlobMissing: Error, CustomStringConvertible {
+    let hash: String
+    var description: String { "blob \(hash) is not in the store" }
+}
 
+enum Blob {
     static func hash(_ data: Data) -> String {
         SHA256.hash(data: data).hex
     }
 
     static func isHash(_ s: String) -> Bool {
         s.count == 64 && s.allSatisfy { $0.isHexDigit && !$0.isUppercase }
-    }
-
-    func path(_ hash: String) -> URL {
-        let h = Array(hash)
-        return root.appendingPathComponent(String(h[0..<2])).appendingPathComponent(String(h[2..<4]))
-            .appendingPathComponent(hash)
-    }
-
-    func exists(_ hash: String) -> Bool { FileManager.default.fileExists(atPath: path(hash).path) }
-
-    func read(_ hash: String) throws -> Data {
-        guard Self.isHash(hash) else { throw IOFailure(description: "not a blob hash") }
-        return try Data(contentsOf: path(hash))
-    }
-
-    /// Stores `data` durably and returns its SHA-256.
-    @discardableResult
-    func put(_ data: Data) throws -> String {
-        let hash = Self.hash(data)
-        let final = path(hash)
-        // A blob that is already there is reused: refresh its time first, so that a sweep
-        // running now sees it as fresh (the sweeper re-checks the time after setting a blob
-        // aside). If a sweep set it aside already, the touch fails and the bytes are written anew.
-        if touch(final) { return hash }
-        let dir = final.deletingLastPathComponent()
-        let tmpDir = root.appendingPathComponent("tmp")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(at: tmpDir, withIntermediateDirectories: true)
-        let tmp = tmpDir.appendingPathComponent(UUID().uuidString)
-        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else { throw IOFailure(description: "cannot create \(tmp.path): errno \(errno)") }
-        var ok = data.withUnsafeBytes { raw -> Bool in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n <= 0 { return false }
-                offset += n
-            }
-            return true
-        }
-        ok = ok && fsync(fd) == 0
-        close(fd)
-        guard ok, rename(tmp.path, final.path) == 0 else {
-            unlink(tmp.path)
-            throw IOFailure(description: "cannot store blob \(hash): errno \(errno)")
-        }
-        syncDirectory(dir)
-        return hash
-    }
-
-    /// `put` for bytes whose hash is known: refreshes the blob, and writes it only when it is gone.
-    func keep(_ hash: String, _ data: Data) throws {
-        if !touch(path(hash)) { try put(data) }
-    }
-
-    func delete(_ hash: String) {
-        unlink(path(hash).path)
-    }
-
-    /// Sets a file's modification time to now; false when it does not exist.
-    @discardableResult
-    func touch(_ url: URL) -> Bool {
-        utimensat(AT_FDCWD, url.path, nil, 0) == 0
-    }
-
-    /// When the blob's file (or a set-aside copy) was last written or reused.
-    func modified(_ url: URL) -> Date? {
-        var st = stat()
-        guard stat(url.path, &st) == 0 else { return nil }
-        return Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec) + TimeInterval(st.st_mtim.tv_nsec) / 1e9)
-    }
-
-    /// Moves a blob out of its path (atomically), for a last check before it is deleted.
-    /// Readers and `put` no longer find it there; `put` then writes it anew.
-    func setAside(_ hash: String) -> URL? {
-        let dir = root.appendingPathComponent("trash")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        // The name records when it was set aside (rename keeps the blob's own time).
-        let aside = dir.appendingPathComponent("\(hash).\(Int(Date().timeIntervalSince1970)).\(UUID().uuidString)")
-        return rename(path(hash).path, aside.path) == 0 ? aside : nil
-    }
-
-    /// Puts a set-aside blob back; when `put` has written it again meanwhile, that copy stays.
-    func restore(_ aside: URL, hash: String) {
-        if link(aside.path, path(hash).path) == 0 || errno == EEXIST { unlink(aside.path); return }
-        _ = rename(aside.path, path(hash).path)
-    }
-
-    func discard(_ aside: URL) { unlink(aside.path) }
-
-    /// Set-aside files a stopped sweep left behind, with the blob each one is.
-    func setAsideFiles(olderThan cutoff: Date) -> [(hash: String, url: URL)] {
-        let dir = root.appendingPathComponent("trash")
-        return ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).compactMap { name in
-            let url = dir.appendingPathComponent(name)
-            let parts = name.split(separator: ".")
-            guard parts.count == 3, Self.isHash(String(parts[0])), let at = TimeInterval(parts[1]),
-                  Date(timeIntervalSince1970: at) < cutoff else { return nil }
-            return (String(parts[0]), url)
-        }
-    }
-
-    /// Every stored blob with its modification time.
-    func all() -> [(hash: String, modified: Date)] {
-        guard let e = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.contentModificationDateKey, .isRegularFileKey]) else { return [] }
-        var out: [(String, Date)] = []
-        for case let url as URL in e where Self.isHash(url.lastPathComponent) {
-            let v = try? url.resourceValues(forKeys: [.contentModificationDateKey, .isRegularFileKey])
-            if v?.isRegularFile == true { out.append((url.lastPathComponent, v?.contentModificationDate ?? Date())) }
-        }
-        return out
-    }
-
-    private func syncDirectory(_ dir: URL) {
-        let fd = open(dir.path, O_RDONLY)
-        if fd >= 0 { fsync(fd); close(fd) }
     }
 }

@@ -5,65 +5,57 @@ import Vapor
 
 /// Removes blobs that nothing references (images, trained models, stored predictions, exports)
 /// and stored predictions older than 30 days. A grace period protects blobs of an upload
-/// whose rows are not committed yet: `BlobStore.put` refreshes a reused blob's time before
-/// its row commits, and each candidate is set aside and checked again (time and references)
-/// before it is deleted, so an upload racing the sweep never loses its bytes. A deleted
-/// blob's cached features go with it (`FeaturePruner`).
+/// whose rows are not committed yet, and each store removes a candidate in a way a racing
+/// `put` cannot lose (`BlobStore.remove`). A deleted blob's cached features go with it
+/// (`FeaturePruner`).
 struct BlobSweeper {
     let db: Database
-    let store: BlobStore
+    let store: any BlobStore
+    /// DATA_DIR, where this node caches detection features.
+    let dataDir: URL
     static let predictionRetention: TimeInterval = 30 * 24 * 3600
     /// Called for each candidate after the reference snapshot, before its last check (tests).
     var beforeRemoving: (@Sendable (String) async throws -> Void)?
+
+    init(db: Database, store: any BlobStore, dataDir: String) {
+        self.db = db; self.store = store; self.dataDir = URL(fileURLWithPath: dataDir)
+    }
 
     func sweep(grace: TimeInterval = 3600, now: Date = Date()) async throws -> Int {
         // Stored predictions past their 30 days go first, so their images can be swept.
         try await StoredPrediction.query(on: db).filter(\.$createdAt < now.addingTimeInterval(-Self.predictionRetention)).delete()
         let referenced = try await BlobReferences(db: db).all()   // one snapshot; each candidate is checked again
-        var removed = 0
-        for blob in store.all() where !referenced.contains(blob.hash) && now.timeIntervalSince(blob.modified) >= grace {
+        let listed = try await store.list()
+        var removed: Set<String> = []
+        for blob in listed where !referenced.contains(blob.hash) && now.timeIntervalSince(blob.modified) >= grace {
             try await beforeRemoving?(blob.hash)
-            if try await removeIfUnreferenced(blob.hash, grace: grace) { removed += 1 }
+            if try await removeIfUnreferenced(blob.hash, grace: grace) { removed.insert(blob.hash) }
         }
-        // Blobs a stopped sweep left aside: back if referenced meanwhile, else gone.
-        let refs = BlobReferences(db: db)
-        for (hash, aside) in store.setAsideFiles(olderThan: now.addingTimeInterval(-3600)) {
-            if try await refs.isReferenced(hash) { store.restore(aside, hash: hash) } else { store.discard(aside) }
-        }
-        // Features whose bytes are gone; a blob set aside by a concurrent check may come back,
-        // so each hash is looked for in place, set aside, then in place again.
+        let db = self.db
+        try await store.recover { try await BlobReferences(db: db).isReferenced($0) }
+        // Features whose bytes are gone. A blob listed and not removed is there; any other is
+        // asked for (it may have been written since, or put back by a concurrent check).
+        let present = Set(listed.map(\.hash)).subtracting(removed)
+        let store = self.store
         _ = try await features.sweep { h in
-            store.exists(h) || store.setAsideFiles(olderThan: .distantFuture).contains { $0.hash == h } || store.exists(h)
+            if present.contains(h) { return true }
+            return try await store.exists(h)
         }
-        return removed
+        return removed.count
     }
 
-    /// Deletes one blob if no row references it and it was not written or reused within
-    /// `grace`. The blob is moved aside first, then checked again, then deleted or put back.
+    /// Deletes one blob if no row references it and it was not written or reused within `grace`.
     @discardableResult
     func removeIfUnreferenced(_ hash: String, grace: TimeInterval) async throws -> Bool {
-        let refs = BlobReferences(db: db)
-        func fresh(_ url: URL) -> Bool { store.modified(url).map { Date().timeIntervalSince($0) < grace } ?? false }
-        guard !fresh(store.path(hash)) else { return false }
-        // Checked before setting aside too, so that a referenced blob is never out of reach
-        // of its readers; the check after is the one that decides.
-        guard try await !refs.isReferenced(hash), let aside = store.setAside(hash) else { return false }
-        do {
-            let referenced = try await refs.isReferenced(hash)
-            if fresh(aside) || referenced {
-                store.restore(aside, hash: hash)
-                return false
-            }
-        } catch {
-            store.restore(aside, hash: hash)
-            throw error
+        let db = self.db
+        guard try await store.remove(hash, grace: grace, isReferenced: { try await BlobReferences(db: db).isReferenced($0) }) else {
+            return false
         }
-        store.discard(aside)
         try await features.drop(hash)
         return true
     }
 
-    var features: FeaturePruner { FeaturePruner(db: db, dataDir: store.dataDir) }
+    var features: FeaturePruner { FeaturePruner(db: db, dataDir: dataDir) }
 
     /// Frees the blobs of deleted rows once `BLOB_FREE_GRACE_SECONDS` has passed, so that an
     /// upload of the same bytes still between its `put` and its commit keeps them. Runs in
@@ -81,8 +73,8 @@ final class BlobReclaimer: LifecycleHandler, @unchecked Sendable {
     private var stopped = false
     private let sweeper: BlobSweeper, grace: TimeInterval, logger: Logger
 
-    init(db: Database, store: BlobStore, grace: TimeInterval, logger: Logger) {
-        sweeper = BlobSweeper(db: db, store: store); self.grace = grace; self.logger = logger
+    init(sweeper: BlobSweeper, grace: TimeInterval, logger: Logger) {
+        self.sweeper = sweeper; self.grace = grace; self.logger = logger
     }
 
     func free(_ hashes: Set<String>) {
@@ -124,6 +116,8 @@ final class BlobReclaimer: LifecycleHandler, @unchecked Sendable {
 struct BlobReclaimerKey: StorageKey { typealias Value = BlobReclaimer }
 
 extension Application {
+    var blobSweeper: BlobSweeper { BlobSweeper(db: db, store: blobStore, dataDir: settings.dataDir) }
+
     var blobReclaimer: BlobReclaimer {
         get { storage[BlobReclaimerKey.self]! }
         set { storage[BlobReclaimerKey.self] = newValue }
@@ -141,8 +135,7 @@ struct SweepBlobsCommand: AsyncCommand {
 
     func run(using context: CommandContext, signature: Signature) async throws {
         let app = context.application
-        let removed = try await BlobSweeper(db: app.db, store: app.blobStore)
-            .sweep(grace: TimeInterval(signature.grace ?? 3600))
+        let removed = try await app.blobSweeper.sweep(grace: TimeInterval(signature.grace ?? 3600))
         context.console.output("Removed \(String(removed)) unreferenced blob(s).")
     }
 }

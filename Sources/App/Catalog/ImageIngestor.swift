@@ -24,7 +24,7 @@ struct IngestOutcome: Sendable {
 /// transaction, so a batch crossing the limit stores exactly up to it.
 struct ImageIngestor {
     let db: Database
-    let blobs: BlobStore
+    let blobs: any BlobStore
     let decoder: DecodePool
     let settings: Settings
 
@@ -72,18 +72,13 @@ struct ImageIngestor {
                 if case .failure(let status) = tagStatus { outcomes[i].status = status.rawValue }
                 continue
             }
-            let blobs = self.blobs
-            let result: Result<Prepared, ImageStatusError> = try await decoder.run(account: account.id!) {
+            let decoded: Result<(header: ImageHeader, resized: Data, thumbnail: Data), ImageStatusError> = try await decoder.run(account: account.id!) {
                 do {
                     let header = try ImageDecoder.probe(data)
                     let resized = try ImageDecoder.jpegVariant(data, maxSide: Self.resizedSide)
                     // The thumbnail comes from the resized copy: one full decode per upload.
                     let thumb = try ImageDecoder.jpegVariant(resized.jpeg, maxSide: Self.thumbnailSide)
-                    let hash = try blobs.put(data)
-                    return .success(Prepared(index: i, hash: hash, resizedHash: try blobs.put(resized.jpeg),
-                                             thumbnailHash: try blobs.put(thumb.jpeg), format: header.format.rawValue,
-                                             width: header.width, height: header.height, tagIDs: tagIDs, regions: item.regions,
-                                             bytes: [data, resized.jpeg, thumb.jpeg]))
+                    return .success((header, resized.jpeg, thumb.jpeg))
                 } catch let e as ImageDecodeError {
                     switch e {
                     case .unsupportedFormat, .corrupt: return .failure(.init(status: "ErrorImageFormat"))
@@ -92,6 +87,22 @@ struct ImageIngestor {
                     }
                 } catch {
                     return .failure(.init(status: "ErrorStorage"))
+                }
+            }
+            let result: Result<Prepared, ImageStatusError>
+            switch decoded {
+            case .failure(let e): result = .failure(e)
+            case .success(let d):
+                let bytes = [data, d.resized, d.thumbnail]
+                do {
+                    let hashes = try await blobs.put(bytes)
+                    result = .success(Prepared(index: i, hash: hashes[0], resizedHash: hashes[1], thumbnailHash: hashes[2],
+                                               format: d.header.format.rawValue, width: d.header.width, height: d.header.height,
+                                               tagIDs: tagIDs, regions: item.regions, bytes: bytes))
+                } catch is FileBlobStore.IOFailure {
+                    // A local disk that failed this write: this image's status says so; a shared
+                    // store out of reach fails the whole request (503), to be retried.
+                    result = .failure(.init(status: "ErrorStorage"))
                 }
             }
             switch result {
@@ -110,9 +121,7 @@ struct ImageIngestor {
 
         // A batch's decodes can take long. Its blobs are kept again now, right before the rows
         // commit: refreshed if there, written again if a sweep or a freed delete took them meanwhile.
-        let store = self.blobs
-        let kept = prepared.flatMap { zip($0.blobHashes, $0.bytes) }
-        try await decoder.threads.runIfActive { for (hash, data) in kept { try store.keep(hash, data) } }
+        try await blobs.keep(prepared.flatMap { zip($0.blobHashes, $0.bytes).map { (hash: $0.0, data: $0.1) } })
         let stored = try await insert(prepared, account: account, project: project, metadata: metadata)
         for p in prepared {
             if let (status, image) = stored[p.index] {

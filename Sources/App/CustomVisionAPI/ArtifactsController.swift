@@ -13,7 +13,7 @@ struct ArtifactsController: RouteCollection {
         guard let path = req.query[String.self, at: "path"], !path.isEmpty else {
             throw CVError.badRequest("BadRequestRequiredParamIsNull", "The 'path' query parameter is required.")
         }
-        let data = try await ArtifactService(db: req.db, blobs: req.application.blobStore, threadPool: req.application.threadPool)
+        let data = try await ArtifactService(db: req.db, blobs: req.application.blobStore)
             .artifact(project: project, path: path)
         let res = Response(status: .ok, body: .init(data: data))
         res.headers.replaceOrAdd(name: .contentType, value: BlobController.mediaType(data))

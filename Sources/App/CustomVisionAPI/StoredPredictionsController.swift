@@ -131,7 +131,7 @@ struct StoredPredictionsController: RouteCollection {
             var item = IngestItem(tagIDs: e.tagIds ?? [], regions: e.regions ?? [])
             if let raw = e.id, let id = UUID(uuidString: raw), let row = try await StoredPrediction.find(id, on: req.db),
                row.projectID == p.id,
-               let data = try? await req.application.threadPool.runIfActive({ try blobs.read(row.blobHash) }) {
+               let data = try? await blobs.read(row.blobHash) {
                 item.data = data
                 // A detection prediction given neither tags nor regions keeps its confident
                 // boxes (probability ≥ 0.5, tags still in the project) as regions.

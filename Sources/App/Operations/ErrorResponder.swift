@@ -94,7 +94,7 @@ struct ErrorResponder: AsyncMiddleware {
             }
         }
         if let e = error as? DatabaseError, e.isConnectionClosed { return true }
-        if error is BlobStore.IOFailure || error is IOError { return true }
+        if error is FileBlobStore.IOFailure || error is BlobStoreUnavailable || error is IOError { return true }
         let name = String(reflecting: type(of: error))
         return ["ConnectionPool", "NIOConnectionError", "ChannelError"].contains { name.contains($0) }
     }

@@ -7,12 +7,12 @@ final class HousekeepingSchedule: LifecycleHandler, @unchecked Sendable {
     private var task: NIOCore.RepeatedTask?
 
     func didBoot(_ app: Application) throws {
-        let db = app.db, store = app.blobStore, logger = app.logger, settings = app.settings
+        let db = app.db, sweeper = app.blobSweeper, logger = app.logger, settings = app.settings
         task = app.eventLoopGroup.next().scheduleRepeatedTask(initialDelay: .minutes(10), delay: .hours(1)) { _ in
             Task {
                 // Each on its own: one failing does not skip the others.
                 do {
-                    let removed = try await BlobSweeper(db: db, store: store).sweep()
+                    let removed = try await sweeper.sweep()
                     if removed > 0 { logger.info("swept unreferenced blobs", metadata: ["removed": "\(removed)"]) }
                 } catch { logger.warning("blob sweep failed", metadata: ["error": "\(error)"]) }
                 do {

@@ -162,7 +162,7 @@ struct PredictionPages: RouteCollection {
         let c = try await ImagePages.Context.load(req)
         let row = try await prediction(req, c)
         let blobs = req.application.blobStore
-        let data = try await req.application.threadPool.runIfActive { try blobs.read(row.blobHash) }
+        let data = try await blobs.read(row.blobHash)
         var item = IngestItem(data: data)
         if c.project.projectType == "ObjectDetection" {
             // The boxes drawn at the default threshold become the image's regions.

@@ -59,7 +59,7 @@ struct PredictionService {
         if store, limit != 0 {
             try StorageSpace.refuseWritesIfLow(settings: app.settings)
             let blobs = app.blobStore
-            let hash = try await app.threadPool.runIfActive { try blobs.put(data) }
+            let hash = try await blobs.put(data)
             let row = StoredPrediction()
             row.id = id; row.projectID = project.id!; row.iterationID = it.id!; row.blobHash = hash; row.createdAt = created
             row.resultsJSON = String(decoding: try JSONEncoder().encode(predictions), as: UTF8.self)

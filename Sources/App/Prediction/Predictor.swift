@@ -9,15 +9,15 @@ final class Predictor: @unchecked Sendable {
     /// ClassifierHead or DetectorHead per iteration.
     private let models = NIOLockedValueBox<[UUID: any Sendable]>([:])
 
-    private func model<T: Sendable>(for it: Iteration, blobs: BlobStore, _ decode: (Data) throws -> T) throws -> T {
+    private func model<T: Sendable>(for it: Iteration, blobs: any BlobStore, _ decode: (Data) throws -> T) async throws -> T {
         if let h = models.withLockedValue({ $0[it.id!] }) as? T { return h }
         guard let hash = it.modelHash else { throw CVError(.internalServerError, "ErrorPredictionModelNotFound", "The iteration has no model.") }
-        let h = try decode(try blobs.read(hash))
+        let h = try decode(try await blobs.read(hash))
         models.withLockedValue { $0[it.id!] = h }
         return h
     }
 
-    func head(for it: Iteration, blobs: BlobStore) throws -> ClassifierHead { try model(for: it, blobs: blobs, ClassifierHead.deserialise) }
+    func head(for it: Iteration, blobs: any BlobStore) async throws -> ClassifierHead { try await model(for: it, blobs: blobs, ClassifierHead.deserialise) }
 
     /// Fine-tuned backbones (Advanced training) per iteration, the most recently used few:
     /// each holds its own prepared weights (tens of MB), so the rest are rebuilt on demand.
@@ -42,13 +42,13 @@ final class Predictor: @unchecked Sendable {
         }
         return m
     }
-    func detector(for it: Iteration, blobs: BlobStore) throws -> DetectorHead { try model(for: it, blobs: blobs, DetectorHead.deserialise) }
+    func detector(for it: Iteration, blobs: any BlobStore) async throws -> DetectorHead { try await model(for: it, blobs: blobs, DetectorHead.deserialise) }
 
     /// Detections (tag id, probability, box), most probable first: the whole image resized
     /// to the detector's input (416×416 for the compact format), the backbone's head and
     /// stride-16 maps, the detector, decoding and NMS.
     func detect(_ data: Data, iteration it: Iteration, account: UUID, app: Application) async throws -> [(tagID: String, detection: Detection)] {
-        let head = try detector(for: it, blobs: app.blobStore)
+        let head = try await detector(for: it, blobs: app.blobStore)
         let engine = app.engine
         let size = head.inputSize
         let input = try await app.predictionDecodePool.run(account: account) { () throws -> [Float] in
@@ -68,7 +68,7 @@ final class Predictor: @unchecked Sendable {
     /// crop). The decode runs on the
     /// predictions' decode pool under `account`'s share of it; only the network runs on the engine.
     func classify(_ data: Data, iteration it: Iteration, account: UUID, app: Application) async throws -> [(tagID: String, probability: Float)] {
-        let head = try head(for: it, blobs: app.blobStore)
+        let head = try await head(for: it, blobs: app.blobStore)
         let engine = app.engine
         let size = head.inputSize
         let view = AugmentationView.plain(head.framing)

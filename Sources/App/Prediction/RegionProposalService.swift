@@ -26,7 +26,7 @@ struct RegionProposalService {
             .sort(\.$number, .descending).first() else { return [] }
         let found = try await PredictionService(app: app, db: db).counted(account: account) { _ in
             let blobs = app.blobStore
-            let data = try await app.threadPool.runIfActive { try blobs.read(image.originalHash) }
+            let data = try await blobs.read(image.originalHash)
             do { return try await app.predictor.detect(data, iteration: it, account: project.accountID, app: app) } catch is ImageDecodeError {
                 throw CVError(.internalServerError, "ErrorRegionProposal", "The stored image could not be decoded.")
             }

@@ -85,7 +85,7 @@ struct SuggestionService {
         try await QuotaLedger.consumeOne(.predictionsPerMonth, account: account, on: db)
         do {
             let blobs = app.blobStore
-            let data = try await app.threadPool.runIfActive { try blobs.read(img.originalHash) }
+            let data = try await blobs.read(img.originalHash)
             if project.projectType == "ObjectDetection" {
                 return try await app.predictor.detect(data, iteration: iteration, account: project.accountID, app: app)
                     .filter { $0.detection.probability >= Self.minimumBoxProbability }.prefix(Self.maximumBoxes)

@@ -54,7 +54,7 @@ struct AdvancedClassifierTraining {
             let partTags = Array(tags[start..<min(start + chunk, images.count)])
             samples += try await app.engine.run {
                 try zip(part, partTags).map { img, t in
-                    let decoded = try ImageDecoder.rgb8(try blobs.read(img.originalHash))
+                    let decoded = try ImageDecoder.rgb8(try blobs.readBlocking(img.originalHash))
                     let outputs = try views.map { v -> BackboneOutput in
                         let input = try Preprocessor.input(rgb: decoded.pixels, width: decoded.width, height: decoded.height, size: size, view: v)
                         return model.forward(Tensor(n: 1, h: size, w: size, c: 3, data: input), maps: [.lastStageInput])

@@ -75,7 +75,7 @@ struct DetectionTrainingJob {
             let part = Array(images[start..<min(start + chunk, images.count)])
             let sources = part.map { img in FeatureSource(hash: img.originalHash) {
                 // Large photos are scaled down first: views only need so many pixels.
-                let decoded = try ImageDecoder.rgb8(try blobs.read(img.originalHash),
+                let decoded = try ImageDecoder.rgb8(try blobs.readBlocking(img.originalHash),
                                                     shorterSideAtMost: DetectionView.sourceSide(inputSize: inputSize))
                 return (decoded.pixels, decoded.width, decoded.height)
             } }
@@ -98,7 +98,7 @@ struct DetectionTrainingJob {
         }
         var report = trained.report
         report.sampleIDs = images.map { $0.id!.uuidString.lowercased() }
-        let modelHash = try blobs.put(try trained.head.serialised())
+        let modelHash = try await blobs.put(try trained.head.serialised())
         let metrics = String(decoding: try JSONEncoder().encode(report), as: UTF8.self)
         poller.cancel()
         try await Iteration.query(on: db).filter(\.$id == iterationID).filter(\.$status == "Training")

@@ -19,7 +19,7 @@ struct ExportJob {
               let project = try await Project.find(it.projectID, on: db) else { throw Cancelled() }
         let target = ExportTarget(platform: export.platform, flavor: export.flavor)
         let blobs = app.blobStore
-        let model = try await app.engine.run { try blobs.read(hash) }
+        let model = try await blobs.read(hash)
         let byID = try await ImageService(db: db).projectTags(project)
         // A tag deleted since training keeps its place in the output under its id.
         func tags(_ ids: [String]) -> [ExportPackager.TagInfo] {
@@ -47,7 +47,8 @@ struct ExportJob {
             package = { try ExportPackager(backbone: try $0.tuned(for: head), head: head, tags: labels, projectID: projectID,
                                            iterationID: iterationID, version: Self.producerVersion).package(target) }
         }
-        let zipHash = try await engine.run { try blobs.put(try package(try engine.backbone(named: backbone))) }
+        let zip = try await engine.run { try package(try engine.backbone(named: backbone)) }
+        let zipHash = try await blobs.put(zip)
         try await Export.query(on: db).filter(\.$id == id).filter(\.$status == "Exporting")
             .set(\.$status, to: "Done").set(\.$blobHash, to: zipHash).set(\.$error, to: nil).update()
     }

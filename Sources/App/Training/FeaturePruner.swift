@@ -25,12 +25,12 @@ struct FeaturePruner {
     }
 
     /// Drops features whose blob no longer exists; returns how many images' worth went.
-    func sweep(exists: (String) -> Bool) async throws -> Int {
+    func sweep(exists: (String) async throws -> Bool) async throws -> Int {
         var dropped = 0
         let rows = try await (db as! SQLDatabase).select().distinct().column("blob_hash").from(StoredFeature.schema).all()
         for row in rows {
             let hash = try row.decode(column: "blob_hash", as: String.self)
-            if !exists(hash) {
+            if try await !exists(hash) {
                 try await StoredFeature.query(on: db).filter(\.$blobHash == hash).delete()
                 dropped += 1
             }
@@ -39,7 +39,8 @@ struct FeaturePruner {
         disk.removeLooseFiles()
         disk.removeOtherSchemes(than: DetectionView.scheme)
         // Only folders named by a blob hash are the cache's; anything else is left alone.
-        for hash in disk.hashes() where BlobStore.isHash(hash) && !FeatureLeases.shared.isHeld(hash) && !exists(hash) {
+        for hash in disk.hashes() where Blob.isHash(hash) && !FeatureLeases.shared.isHeld(hash) {
+            guard try await !exists(hash) else { continue }
             disk.remove(hash: hash)
             dropped += 1
         }

@@ -52,7 +52,7 @@ struct TrainingJob {
             if report, try await queue.isCancelled(job) { throw Cancelled() }
             let part = Array(images[startIndex..<min(startIndex + chunk, images.count)])
             let sources = part.map { img in FeatureSource(hash: img.originalHash) {
-                let decoded = try ImageDecoder.rgb8(try blobs.read(img.originalHash))
+                let decoded = try ImageDecoder.rgb8(try blobs.readBlocking(img.originalHash))
                 return (decoded.pixels, decoded.width, decoded.height)
             } }
             features += try await app.engine.run { try extractor.features(sources, views: views).features }
@@ -100,7 +100,7 @@ struct TrainingJob {
             performance.recipe = tuned.recipe.method
             performance.fineTune = tuned.recipe.fineTune
         }
-        let modelHash = try app.blobStore.put(try shipped.serialised())
+        let modelHash = try await app.blobStore.put(try shipped.serialised())
         let metrics = String(decoding: try JSONEncoder().encode(performance), as: UTF8.self)
         try await Iteration.query(on: db).filter(\.$id == iteration.id!).filter(\.$status == "Training")
             .set(\.$status, to: "Completed").set(\.$progress, to: 100).set(\.$modelHash, to: modelHash)
