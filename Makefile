@@ -7,7 +7,7 @@ PORT ?= 8080
 CONFIGURATION ?= debug
 RUN_PACKAGES := libargon2-dev libvips-dev libopenblas-dev libdnnl-dev pkg-config
 TEST_BUILD_PACKAGES := libxml2-dev  # the page-structure tests parse pages with libxml2's HTML parser
-TEST_PACKAGES := $(TEST_BUILD_PACKAGES) postgresql chromium chromium-driver python3-venv
+TEST_PACKAGES := $(TEST_BUILD_PACKAGES) postgresql chromium chromium-driver python3-venv nginx-light
 CHECK_SKIPS := DetectionAccuracyTests|PhotoFineTuneTests|FashionMNISTTests|FuzzTests
 
 .PHONY: run test check build deps test-build-deps test-deps bench bench-smoke clean fuzz

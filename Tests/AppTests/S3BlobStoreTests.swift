@@ -26,6 +26,7 @@ final class S3BlobStoreTests: XCTestCase {
         let env = server
         let app = try await makeApp {
             $0.blobFreeGraceSeconds = 10
+            $0.blobSigningKey = "the same on every node"
             $0.blobStoreURL = "s3://\(bucket)/tenant-blobs"
             $0.awsEnvironment = env
         }

@@ -8,12 +8,20 @@ struct BlobSigner: Sendable {
     /// How long a URL in an API response stays valid.
     static let lifetime: TimeInterval = 24 * 3600
 
+    struct KeyRequired: Error, CustomStringConvertible {
+        var description: String {
+            "BLOB_STORE_URL is set: set BLOB_SIGNING_KEY too, the same on every node, so that a link one node signs opens on any other"
+        }
+    }
+
     /// The key from BLOB_SIGNING_KEY, else one generated once and kept in DATA_DIR
-    /// (processes sharing DATA_DIR share it; set BLOB_SIGNING_KEY when they do not).
+    /// (processes sharing DATA_DIR share it). Nodes sharing an object store do not share a
+    /// DATA_DIR, so with one the variable is required.
     static func load(settings: Settings) throws -> BlobSigner {
         if !settings.blobSigningKey.isEmpty {
             return BlobSigner(key: SymmetricKey(data: SHA256.hash(data: Data(settings.blobSigningKey.utf8))))
         }
+        if settings.blobStoreURL != nil { throw KeyRequired() }
         let file = URL(fileURLWithPath: settings.dataDir).appendingPathComponent("blob-signing.key")
         if let existing = try? Data(contentsOf: file), existing.count == 32 {
             return BlobSigner(key: SymmetricKey(data: existing))
