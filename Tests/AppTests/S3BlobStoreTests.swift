@@ -1,4 +1,5 @@
 @testable import App
+import VisionEngine
 import Foundation
 import NIOHTTP1
 import NIOPosix
@@ -97,6 +98,24 @@ final class S3BlobStoreTests: XCTestCase {
         try await store.keep([(hash, Data("bytes of an upload whose row is not committed yet".utf8))])
         let back = try await store.read(hash)
         XCTAssertEqual(back, Data("bytes of an upload whose row is not committed yet".utf8))
+        try await app.asyncShutdown()
+    }
+
+    func testALargeBlobGoesUpInParts() async throws {
+        let (app, store) = try await makeS3App()
+        var small = store
+        small.multipartThreshold = 5 << 20
+        small.partSize = 5 << 20   // S3's smallest part (all but the last)
+        var generator = SplitMix64(seed: 7)
+        let data = Data((0..<(12 << 20)).map { _ in UInt8(truncatingIfNeeded: generator.next()) })
+        let hash = try await small.put(data)
+        XCTAssertEqual(hash, Blob.hash(data))
+        let back = try await store.read(hash)
+        XCTAssertEqual(back.count, data.count)
+        XCTAssertTrue(back == data, "the parts are put together in order")
+        let (status, _, body) = try await store.send(.GET, key: nil, query: [("uploads", "")])
+        XCTAssertEqual(status, .ok)
+        XCTAssertFalse(String(decoding: body, as: UTF8.self).contains("<Upload>"), "no upload is left open")
         try await app.asyncShutdown()
     }
 

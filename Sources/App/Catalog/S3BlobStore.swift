@@ -18,6 +18,9 @@ struct S3BlobStore: BlobStore {
     var attempts = 3
     var backoff: TimeAmount = .milliseconds(200)
     var timeout: TimeAmount = .seconds(60)
+    /// Blobs larger than this (exports) go up in parts of `partSize`, each retried on its own.
+    var multipartThreshold = 16 << 20
+    var partSize = 8 << 20
 
     func key(_ hash: String) -> String {
         let h = Array(hash)
@@ -61,6 +64,7 @@ struct S3BlobStore: BlobStore {
     }
 
     private func upload(_ hash: String, _ data: Data) async throws {
+        if data.count > multipartThreshold { return try await S3MultipartUpload(store: self, key: key(hash)).upload(data) }
         // The blob's name is its SHA-256, which is also the payload hash the signature covers.
         let (status, _, body) = try await send(.PUT, key: key(hash), body: data, payloadHash: hash,
                                                headers: [("content-type", "application/octet-stream")])
