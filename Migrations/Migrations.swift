@@ -42,5 +42,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0036_ImageListingIndexes(),
         M0037_ImageLabelCounts(),
         M0038_BlobWrites(),
+        M0039_ImportRuns(),
     ]
 }

@@ -23,7 +23,7 @@ trap summary EXIT
 # faults, migrations, concurrent image writes, listings and suggestions paged in SQL,
 # accounts and projects through the portal, the blob sweeper's references, readiness, blobs
 # in the S3 server that scripts/with-s3.sh starts beside PostgreSQL.
-export PG_SUITES='AppTests\.(QuotaLedgerTests|RateLimitTests|RequestLimitTests|CredentialTests|TenantIsolationTests|TrainingTests|CancellationTests|RetentionTests|SelectedTagsTests|ExportTests|TrainingSetTests|ProjectTransferTests|FaultTests|FeatureMigrationTests|ImageTests|ImageQueryTests|StoredPredictionQueryTests|TierVersionTests|LabelCounterTests|TrainingSetRecordTests|BlobRaceTests|S3BlobStoreTests|SuggestionTests|PortalAccountTests|PortalProjectTests|PortalPageTests|HardeningTests|OperationsTests)'
+export PG_SUITES='AppTests\.(QuotaLedgerTests|RateLimitTests|RequestLimitTests|CredentialTests|TenantIsolationTests|TrainingTests|CancellationTests|RetentionTests|SelectedTagsTests|ExportTests|TrainingSetTests|ProjectTransferTests|FaultTests|FeatureMigrationTests|ImageTests|ImageQueryTests|StoredPredictionQueryTests|TierVersionTests|LabelCounterTests|TrainingSetRecordTests|BlobRaceTests|S3BlobStoreTests|ImportRunLimitTests|SuggestionTests|PortalAccountTests|PortalProjectTests|PortalPageTests|HardeningTests|OperationsTests)'
 
 scripts/phase.sh "install (apt, weights, venvs, datasets)" make -s test-deps
 scripts/phase.sh "build (debug, with tests)" swift build --build-tests

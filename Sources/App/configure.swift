@@ -96,7 +96,8 @@ public func configure(_ app: Application) async throws {
     try signedIn.register(collection: TrainingPages())
     try signedIn.register(collection: PredictionPages())
     try signedIn.register(collection: AdminPages())
-    app.customVisionImports = CustomVisionImportRuns()
+    app.customVisionImports = CustomVisionImportRuns(db: app.db, signingKey: app.blobSigner.key)
+    app.lifecycle.use(app.customVisionImports)
     try signedIn.register(collection: CustomVisionImportPages())
     try signedIn.register(collection: SmartLabeler())
 

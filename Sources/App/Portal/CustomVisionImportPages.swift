@@ -62,22 +62,23 @@ struct CustomVisionImportPages: RouteCollection {
         } catch {
             return formPage(req, endpoint: f.endpoint, error: "Could not list the source's projects: \(error)", status: .badRequest)
         }
-        let id = req.application.customVisionImports.keep(.init(userID: req.portalUser!.id!, endpoint: f.endpoint.trimmingCharacters(in: .whitespaces),
-                                                                 trainingKey: f.trainingKey.trimmingCharacters(in: .whitespaces),
-                                                                 projects: projects, created: Date()))
+        let id = try await req.application.customVisionImports.keep(.init(
+            userID: req.portalUser!.id!, endpoint: f.endpoint.trimmingCharacters(in: .whitespaces),
+            trainingKey: f.trainingKey.trimmingCharacters(in: .whitespaces),
+            projects: projects.map { .init(id: $0.id, name: $0.name) }, created: Date()))
         return req.redirect(to: "/import/projects/\(id.uuidString.lowercased())", flash: nil)
     }
 
-    private func listing(_ req: Request) throws -> (UUID, CustomVisionImportRuns.Listing)? {
+    private func listing(_ req: Request) async throws -> (UUID, CustomVisionImportRuns.Listing)? {
         guard let id = UUID(uuidString: req.parameters.get("listingId") ?? ""),
-              let l = req.application.customVisionImports.listing(id, user: req.portalUser!.id!) else { return nil }
+              let l = try await req.application.customVisionImports.listing(id, user: req.portalUser!.id!) else { return nil }
         return (id, l)
     }
 
     static let expired = "That list of projects has expired (lists are kept for half an hour); list them again."
 
     func pickProjects(req: Request) async throws -> Response {
-        guard let (id, l) = try listing(req) else { return formPage(req, error: Self.expired, status: .notFound) }
+        guard let (id, l) = try await listing(req) else { return formPage(req, error: Self.expired, status: .notFound) }
         let accounts = try await AccountService(db: req.db).list(owner: req.portalUser!)
         let csrf = req.csrfToken
         let rows: [[HNode]] = l.projects.map { p in
@@ -104,7 +105,7 @@ struct CustomVisionImportPages: RouteCollection {
         let f = try req.content.decode(StartForm.self)
         let user = req.portalUser!
         let runs = req.application.customVisionImports
-        guard let id = UUID(uuidString: f.listing), let l = runs.listing(id, user: user.id!) else {
+        guard let id = UUID(uuidString: f.listing), let l = try await runs.listing(id, user: user.id!) else {
             return formPage(req, error: Self.expired, status: .notFound)
         }
         let account = try await AccountService(db: req.db).find(owner: user, id: f.accountId)
@@ -122,13 +123,13 @@ struct CustomVisionImportPages: RouteCollection {
         counted.onThrottle = { _ in box.update { $0.throttled += 1 } }
         let run: UUID
         do {
-            run = try runs.start(user: user.id!, account: account, endpoint: l.endpoint,
+            run = try await runs.start(user: user.id!, account: account, endpoint: l.endpoint,
                                  importer: CustomVisionImporter(app: req.application, source: counted, account: account),
                                  projects: chosen, train: f.train == "on", progress: box)
         } catch let busy as CustomVisionImportRuns.Busy {
             return req.redirect(to: "/import/projects/\(id.uuidString.lowercased())", flash: nil, error: busy.message)
         }
-        runs.forget(listing: id)
+        try await runs.forget(listing: id)
         try await AuditLog.record(actor: user, action: "import.start", target: "account:\(account.id!.uuidString.lowercased())",
                                   before: String?.none, after: ImportAudit(endpoint: CustomVisionSource.safe(l.endpoint), projects: chosen,
                                                                            train: f.train == "on", run: run.uuidString.lowercased()), on: req.db)
@@ -141,19 +142,19 @@ struct CustomVisionImportPages: RouteCollection {
     /// Stops a run after the images it is copying now.
     func cancel(req: Request) async throws -> Response {
         guard let id = UUID(uuidString: req.parameters.get("runId") ?? ""),
-              let run = req.application.customVisionImports.run(id, user: req.portalUser!.id!) else { throw Abort(.notFound) }
-        if !run.progress.report.finished {
-            run.progress.cancel()
+              let run = try await req.application.customVisionImports.run(id, user: req.portalUser!.id!) else { throw Abort(.notFound) }
+        if !run.report.finished {
+            try await req.application.customVisionImports.cancel(id, user: req.portalUser!.id!)
             try await AuditLog.record(actor: req.portalUser!, action: "import.cancel", target: "account:\(run.accountID.uuidString.lowercased())",
                                       before: String?.none, after: ["run": id.uuidString.lowercased()], on: req.db)
         }
-        return req.redirect(to: "/import/runs/\(id.uuidString.lowercased())", flash: run.progress.report.finished ? nil : "Cancelling: the import stops after the images it is copying now.")
+        return req.redirect(to: "/import/runs/\(id.uuidString.lowercased())", flash: run.report.finished ? nil : "Cancelling: the import stops after the images it is copying now.")
     }
 
     func run(req: Request) async throws -> Response {
         guard let id = UUID(uuidString: req.parameters.get("runId") ?? ""),
-              let run = req.application.customVisionImports.run(id, user: req.portalUser!.id!) else { throw Abort(.notFound) }
-        let r = run.progress.report
+              let run = try await req.application.customVisionImports.run(id, user: req.portalUser!.id!) else { throw Abort(.notFound) }
+        let r = run.report
         let rows: [[HNode]] = r.projects.map { p in
             [H.text(p.name), H.el("span", [("class", "import-state")], [H.text(Self.stateText(p.state))]),
              H.el("div", [], [H.fill(p.imagesTotal == 0 ? (p.state == "done" ? 1 : 0) : Double(p.imagesDone) / Double(p.imagesTotal)),
