@@ -113,6 +113,15 @@ final class S3BlobStoreTests: XCTestCase {
         let back = try await store.read(hash)
         XCTAssertEqual(back.count, data.count)
         XCTAssertTrue(back == data, "the parts are put together in order")
+        // Served as it arrives: the first chunk, then the rest.
+        let download = try await store.download(hash)
+        XCTAssertEqual(download.length, data.count)
+        final class Collected: @unchecked Sendable { var bytes = Data(); var chunks = 0 }
+        let collected = Collected()
+        collected.bytes.append(contentsOf: download.first.readableBytesView)
+        try await download.rest { chunk in collected.bytes.append(contentsOf: chunk.readableBytesView); collected.chunks += 1 }
+        XCTAssertTrue(collected.bytes == data)
+        XCTAssertGreaterThan(collected.chunks, 1, "a large blob comes in several chunks")
         let (status, _, body) = try await store.send(.GET, key: nil, query: [("uploads", "")])
         XCTAssertEqual(status, .ok)
         XCTAssertFalse(String(decoding: body, as: UTF8.self).contains("<Upload>"), "no upload is left open")

@@ -19,6 +19,8 @@ import requests
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.path.join(ROOT, ".build", "debug", "sightline")
 PG_URL = os.environ.get("TEST_DATABASE_URL")
+# PostgreSQL and the S3 server of scripts/with-s3.sh: test_cluster.py runs nginx and two nodes.
+CLUSTER = bool(PG_URL and os.environ.get("TEST_S3_ENDPOINT"))
 ADMIN_PASSWORD = "interop-admin-password"
 
 

@@ -18,9 +18,13 @@ struct BlobController: RouteCollection {
         guard try await store.exists(hash), try await BlobReferences(db: req.db).isReferenced(hash) else {
             throw CVError.notFound("NotFound", "No such file.")
         }
-        let data = try await store.read(hash)
-        let res = Response(status: .ok, body: .init(data: data))
-        let type = Self.mediaType(data)
+        let download = try await store.download(hash)
+        let type = Self.mediaType(Data(download.first.readableBytesView.prefix(12)))
+        let first = download.first, rest = download.rest
+        let res = Response(status: .ok, body: .init(managedAsyncStream: { writer in
+            try await writer.writeBuffer(first)
+            try await rest { try await writer.writeBuffer($0) }
+        }, count: download.length ?? -1))
         res.headers.replaceOrAdd(name: .contentType, value: type)
         if type == "application/zip" {
             res.headers.replaceOrAdd(name: .contentDisposition, value: "attachment; filename=\"sightline-export-\(hash.prefix(12)).zip\"")

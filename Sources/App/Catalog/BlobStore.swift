@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NIOCore
 
 /// Where blobs live: content-addressed bytes (originals, resized copies, thumbnails, models,
 /// exports, stored predictions' images), named by their SHA-256. The filesystem under
@@ -14,6 +15,8 @@ protocol BlobStore: Sendable {
     /// `read` for worker threads (engine, decode pool) that must not suspend: never call it
     /// from an event loop or from Swift concurrency's own threads.
     func readBlocking(_ hash: String) throws -> Data
+    /// The bytes as they arrive, for serving a blob without holding all of it.
+    func download(_ hash: String) async throws -> BlobDownload
     func exists(_ hash: String) async throws -> Bool
     /// Stores each blob durably; returns their SHA-256s in order.
     func put(_ blobs: [Data]) async throws -> [String]
@@ -32,6 +35,14 @@ protocol BlobStore: Sendable {
 extension BlobStore {
     @discardableResult
     func put(_ data: Data) async throws -> String { try await put([data])[0] }
+}
+
+/// A blob's bytes as they arrive: the first chunk (enough to tell its type), then the rest,
+/// each chunk handed to `write`.
+struct BlobDownload: Sendable {
+    let length: Int?
+    let first: ByteBuffer
+    let rest: @Sendable (_ write: @Sendable (ByteBuffer) async throws -> Void) async throws -> Void
 }
 
 /// The store could not be reached or failed: a request that needs it answers 503 and may be retried.

@@ -91,12 +91,16 @@ final class BlobReclaimer: LifecycleHandler, @unchecked Sendable {
                         try await sweeper.removeIfUnreferenced(h, grace: grace)
                     }
                 } catch is CancellationError {
+                } catch where self?.isStopped ?? true {
+                    // The application stopped under it; the hourly sweep takes what is left.
                 } catch {
                     logger.warning("freeing deleted images' blobs failed", metadata: ["error": "\(error)"])
                 }
             }
         }
     }
+
+    private var isStopped: Bool { lock.withLock { stopped } }
 
     private func finished(_ id: UUID) { lock.withLock { _ = tasks.removeValue(forKey: id) } }
 

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import NIOPosix
 #if canImport(Glibc)
 import Glibc
@@ -42,6 +43,11 @@ struct FileBlobStore: BlobStore {
         } catch where !existsNow(hash) {
             throw BlobMissing(hash: hash)
         }
+    }
+
+    func download(_ hash: String) async throws -> BlobDownload {
+        let data = try await read(hash)
+        return BlobDownload(length: data.count, first: ByteBuffer(data: data)) { _ in }
     }
 
     func put(_ blobs: [Data]) async throws -> [String] {

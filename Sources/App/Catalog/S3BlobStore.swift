@@ -101,9 +101,18 @@ struct S3BlobStore: BlobStore {
         try await gate.prune(olderThan: 24 * 3600)
     }
 
-    /// One signed request, retried on network errors, 5xx and 429.
+    /// One signed request, retried on network errors, 5xx and 429; the body collected.
     func send(_ method: HTTPMethod, key: String?, query: [(String, String)] = [], body: Data? = nil,
               payloadHash: String? = nil, headers extra: [(String, String)] = []) async throws -> (HTTPResponseStatus, HTTPHeaders, Data) {
+        let response = try await execute(method, key: key, query: query, body: body, payloadHash: payloadHash, headers: extra)
+        let data = method == .HEAD ? Data() : Data(buffer: try await response.body.collect(upTo: Self.maxResponseBytes))
+        return (response.status, response.headers, data)
+    }
+
+    /// One signed request, retried on network errors, 5xx and 429, answered with its head:
+    /// the caller reads the body as it arrives.
+    func execute(_ method: HTTPMethod, key: String?, query: [(String, String)] = [], body: Data? = nil,
+                 payloadHash: String? = nil, headers extra: [(String, String)] = []) async throws -> HTTPClientResponse {
         var delay = backoff
         var lastError = ""
         for attempt in 1...max(1, attempts) {
@@ -122,12 +131,12 @@ struct S3BlobStore: BlobStore {
             if let body { request.body = .bytes(ByteBuffer(data: body)) }
             do {
                 let response = try await client.execute(request, timeout: timeout)
-                let data = method == .HEAD ? Data() : Data(buffer: try await response.body.collect(upTo: Self.maxResponseBytes))
                 if response.status.code >= 500 || response.status == .tooManyRequests {
                     lastError = "\(method.rawValue) answered \(response.status.code)"
+                    _ = try? await response.body.collect(upTo: 1 << 20)
                     continue
                 }
-                return (response.status, response.headers, data)
+                return response
             } catch let error as CancellationError {
                 throw error
             } catch {
@@ -135,6 +144,22 @@ struct S3BlobStore: BlobStore {
             }
         }
         throw BlobStoreUnavailable(description: "object store \(location.endpointDescription): \(lastError)")
+    }
+
+    func download(_ hash: String) async throws -> BlobDownload {
+        guard Blob.isHash(hash) else { throw BlobMissing(hash: hash) }
+        let response = try await execute(.GET, key: key(hash))
+        if response.status == .notFound { throw BlobMissing(hash: hash) }
+        guard response.status == .ok else {
+            throw Self.failure("GET", response.status, Data(buffer: try await response.body.collect(upTo: 1 << 20)))
+        }
+        let chunks = ChunkReader(response.body.makeAsyncIterator())
+        // At least the few bytes that tell a file's type, however the body arrives.
+        var first = try await chunks.next() ?? ByteBuffer()
+        while first.readableBytes < 64, var more = try await chunks.next() { first.writeBuffer(&more) }
+        return BlobDownload(length: response.headers.first(name: "content-length").flatMap(Int.init), first: first) { write in
+            while let chunk = try await chunks.next() { try await write(chunk) }
+        }
     }
 
     /// Exports are the largest blobs; nothing stored here is near this.
@@ -170,6 +195,13 @@ struct HTTPClientShutdown: LifecycleHandler {
     func shutdownAsync(_ application: Application) async {
         try? await client.shutdown()
     }
+}
+
+/// A response body read chunk by chunk by whoever holds it (one reader at a time).
+final class ChunkReader: @unchecked Sendable {
+    private var iterator: HTTPClientResponse.Body.AsyncIterator
+    init(_ iterator: HTTPClientResponse.Body.AsyncIterator) { self.iterator = iterator }
+    func next() async throws -> ByteBuffer? { try await iterator.next() }
 }
 
 /// The result of async work, awaited by a thread that must block (engine and decode workers).
