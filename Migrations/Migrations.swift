@@ -43,5 +43,6 @@ public func sightlineMigrations(tiers: [TierSeed]) -> [Migration] {
         M0037_ImageLabelCounts(),
         M0038_BlobWrites(),
         M0039_ImportRuns(),
+        M0040_IterationPace(),
     ]
 }

@@ -47,15 +47,32 @@ struct TrainingPages: RouteCollection {
         }
     }
 
+    /// "12.5 images/s · about 3 min left", as training.js writes it while it polls.
+    static func paceText(imagesPerSecond: Double?, secondsLeft: Int?) -> String {
+        var parts: [String] = []
+        if let r = imagesPerSecond {
+            let shown = r >= 10 ? r.rounded() : (r * 10).rounded() / 10
+            parts.append((shown == shown.rounded() ? String(Int(shown)) : String(shown)) + " images/s")
+        }
+        if let s = secondsLeft { parts.append(s < 90 ? "about \(max(1, s)) s left" : "about \(Int((Double(s) / 60).rounded())) min left") }
+        return parts.joined(separator: " · ")
+    }
+
     struct IterationStatus: Content {
         var id: String, name: String, status: String, progress: Int, error: String?
+        /// While training: images per second through the backbone, and seconds to the expected end.
+        var imagesPerSecond: Double?, secondsLeft: Int?
     }
 
     /// Polled by the Performance tab while something trains.
     func status(req: Request) async throws -> [IterationStatus] {
         let c = try await ImagePages.Context.load(req)
         return try await TrainingService(db: req.db).iterations(c.project).map {
-            IterationStatus(id: $0.id!.uuidString.lowercased(), name: $0.name, status: StatusWording.iteration($0.status), progress: $0.progress, error: $0.errorDetails)
+            let training = $0.status == "Training"
+            return IterationStatus(id: $0.id!.uuidString.lowercased(), name: $0.name, status: StatusWording.iteration($0.status),
+                                   progress: $0.progress, error: $0.errorDetails,
+                                   imagesPerSecond: training ? $0.imagesPerSecond : nil,
+                                   secondsLeft: training ? $0.estimatedEnd.map { max(0, Int($0.timeIntervalSinceNow.rounded())) } : nil)
         }
     }
 
@@ -117,7 +134,12 @@ struct TrainingPages: RouteCollection {
                  + (it.errorDetails.map { [H.el("span", [("class", "error"), ("id", "failure")], [H.text(" " + $0)])] } ?? [])),
         ]
         if it.status == "Training" || it.status == "Queued" {
-            body.append(H.el("progress", [("max", "100"), ("value", String(it.progress)), ("id", "iteration-progress"), ("aria-label", "Training progress")]))
+            let id = it.id!.uuidString.lowercased()
+            body.append(H.el("progress", [("max", "100"), ("value", String(it.progress)), ("id", "iteration-progress"),
+                                          ("data-iteration", id), ("aria-label", "Training progress")]))
+            body.append(H.el("p", [("class", "it-pace"), ("data-iteration", id), ("aria-live", "polite")],
+                             [H.text(Self.paceText(imagesPerSecond: it.imagesPerSecond,
+                                                   secondsLeft: it.estimatedEnd.map { Int($0.timeIntervalSinceNow.rounded()) }))]))
         }
         var actions: [HNode] = []
         if it.status == "Completed" {

@@ -12,6 +12,8 @@ struct AdvancedClassifierTraining {
     let job: Job
     let queue: JobQueue
     let iterationID: UUID
+    /// When the job began (the expected end counts from it).
+    let started: Date
 
     /// What the iteration's metrics record about how its model was made.
     struct Recipe: Codable, Sendable {
@@ -40,7 +42,7 @@ struct AdvancedClassifierTraining {
             return (probe, Recipe(method: "linear probe: too many images to fine-tune in memory", views: 2, fineTune: nil))
         }
         let views = AugmentationView.views(count: count, framing: probe.framing, colour: FineTuneOptions().colourJitter)
-        let control = TrainingControl()
+        let control = TrainingControl(started: started)
         control.progress = 85
         let poller = control.mirror(iteration: iterationID, job: job, queue: queue, db: app.db)
         defer { poller.cancel() }
@@ -62,6 +64,7 @@ struct AdvancedClassifierTraining {
                     return FineTuneSample(outputs: outputs, tags: t)
                 }
             }
+            control.imagesDone(min(images.count, start + chunk))
             control.progress = 85 + 4 * min(images.count, start + chunk) / max(images.count, 1)
         }
         var options = FineTuneOptions()

@@ -63,7 +63,7 @@ struct DetectionTrainingJob {
         let extractor = DetectionExtractor(model: model, cache: try DiskDetectionFeatureCache(directory: Self.cacheDirectory(app)),
                                            inputSize: inputSize)
         let blobs = app.blobStore
-        let control = TrainingControl()
+        let control = TrainingControl(started: started)
         let iterationID = iteration.id!
         let poller = control.mirror(iteration: iterationID, job: job, queue: queue, db: db)
         defer { poller.cancel() }
@@ -80,6 +80,7 @@ struct DetectionTrainingJob {
                 return (decoded.pixels, decoded.width, decoded.height)
             } }
             _ = try await app.engine.run { try extractor.extract(sources, views: views) { control.cancelled } }
+            control.imagesDone(min(images.count, start + chunk))
             control.progress = 5 + 35 * min(images.count, start + chunk) / max(images.count, 1)
         }
         if control.cancelled { throw TrainingJob.Cancelled() }

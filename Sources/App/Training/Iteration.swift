@@ -28,6 +28,9 @@ final class Iteration: Model, @unchecked Sendable {
     @OptionalField(key: "error_details") var errorDetails: String?
     @OptionalField(key: "training_seconds") var trainingSeconds: Double?
     @OptionalField(key: "trained_at") var trainedAt: Date?
+    /// While training: images per second through the backbone, and the expected end.
+    @OptionalField(key: "images_per_second") var imagesPerSecond: Double?
+    @OptionalField(key: "estimated_end") var estimatedEnd: Date?
     @Timestamp(key: "created_at", on: .create) var createdAt: Date?
     @Timestamp(key: "updated_at", on: .update) var updatedAt: Date?
     init() {}

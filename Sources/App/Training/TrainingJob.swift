@@ -47,6 +47,7 @@ struct TrainingJob {
         // Cancellation and progress are checked at most twice a second: a retrain whose
         // features are all cached would otherwise spend its time on these queries.
         var lastReport = Date.distantPast
+        var pace = TrainingPace(started: started)
         for startIndex in stride(from: 0, to: images.count, by: chunk) {
             let report = Date().timeIntervalSince(lastReport) >= 0.5
             if report, try await queue.isCancelled(job) { throw Cancelled() }
@@ -57,10 +58,12 @@ struct TrainingJob {
             } }
             features += try await app.engine.run { try extractor.features(sources, views: views).features }
             try await store.save(session)
+            pace.imagesDone(min(images.count, startIndex + chunk))
             if report {
                 lastReport = Date()
                 let progress = 5 + 80 * min(images.count, startIndex + chunk) / max(images.count, 1)
-                try await Iteration.query(on: db).filter(\.$id == iteration.id!).set(\.$progress, to: progress).update()
+                try await Iteration.query(on: db).filter(\.$id == iteration.id!).set(\.$progress, to: progress)
+                    .set(\.$imagesPerSecond, to: pace.imagesPerSecond()).set(\.$estimatedEnd, to: pace.estimatedEnd(progress: progress)).update()
             }
         }
         if try await queue.isCancelled(job) { throw Cancelled() }
@@ -93,7 +96,7 @@ struct TrainingJob {
         if advanced {
             // Then the backbone's last stage too, from the best probe (85–99 %).
             if try await queue.isCancelled(job) { throw Cancelled() }
-            let tuned = try await AdvancedClassifierTraining(app: app, job: job, queue: queue, iterationID: iteration.id!)
+            let tuned = try await AdvancedClassifierTraining(app: app, job: job, queue: queue, iterationID: iteration.id!, started: started)
                 .run(images: images, tags: samples.map(\.tags), tagIDs: tagIDs, kind: kind, probe: head, model: model,
                      budgetHours: iteration.budgetHours)
             shipped = tuned.head
