@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export BENCH_SMOKE=1
 py=.venv/bin/python
-for bench in run.py service_bench.py detection_bench.py flood_bench.py classification_quality.py scale_bench.py; do
+for bench in run.py service_bench.py detection_bench.py flood_bench.py classification_quality.py scale_bench.py training_scale_bench.py; do
   echo "-- Benchmarks/$bench (smoke)"
   start=$(date +%s)
   "$py" "Benchmarks/$bench" > /tmp/sightline-bench-smoke.out 2>&1 || { cat /tmp/sightline-bench-smoke.out; exit 1; }
