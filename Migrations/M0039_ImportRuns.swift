@@ -14,7 +14,8 @@ public struct M0039_ImportRuns: AsyncMigration {
             endpoint TEXT NOT NULL, started_at DOUBLE PRECISION NOT NULL, heartbeat_at DOUBLE PRECISION NOT NULL, \
             report TEXT NOT NULL, finished INTEGER NOT NULL DEFAULT 0, cancel_requested INTEGER NOT NULL DEFAULT 0)
             """).run()
-        try await sql.raw("CREATE INDEX IF NOT EXISTS import_runs_user ON import_runs (user_id, finished)").run()
+        // One unfinished run per user, whichever node starts it.
+        try await sql.raw("CREATE UNIQUE INDEX IF NOT EXISTS import_runs_unfinished ON import_runs (user_id) WHERE finished = 0").run()
         try await sql.raw("""
             CREATE TABLE IF NOT EXISTS import_listings (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, endpoint TEXT NOT NULL, \
             sealed_key TEXT NOT NULL, projects TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)

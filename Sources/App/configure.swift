@@ -40,6 +40,7 @@ public func configure(_ app: Application) async throws {
     ContentConfiguration.global.use(decoder: FormDataContentDecoder(), for: .formData)
 
     if let url = settings.blobStoreURL {
+        guard settings.databaseURL != nil else { throw S3Location.Invalid(description: "BLOB_STORE_URL needs DATABASE_URL: the nodes sharing an object store share one PostgreSQL") }
         let (location, signer) = try S3Location.parse(url: url, environment: settings.awsEnvironment)
         let client = S3BlobStore.makeClient(eventLoopGroup: app.eventLoopGroup)
         app.lifecycle.use(HTTPClientShutdown(client: client))

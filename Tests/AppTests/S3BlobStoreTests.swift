@@ -14,8 +14,8 @@ final class S3BlobStoreTests: XCTestCase {
 
     override func setUpWithError() throws {
         let env = ProcessInfo.processInfo.environment
-        guard let endpoint = env["TEST_S3_ENDPOINT"] else {
-            throw XCTSkip("needs the S3 server of scripts/with-s3.sh (make test starts it)")
+        guard let endpoint = env["TEST_S3_ENDPOINT"], TestDatabase.postgresURL != nil else {
+            throw XCTSkip("needs PostgreSQL and the S3 server of scripts/with-s3.sh (make test starts both)")
         }
         server = ["AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": env["TEST_S3_ACCESS_KEY_ID"] ?? "",
                   "AWS_SECRET_ACCESS_KEY": env["TEST_S3_SECRET_ACCESS_KEY"] ?? "", "AWS_REGION": env["TEST_S3_REGION"] ?? "us-east-1"]

@@ -7,7 +7,8 @@ final class TrainingPaceTests: XCTestCase {
         let start = Date(timeIntervalSince1970: 1_000_000)
         var pace = TrainingPace(started: start)
         XCTAssertNil(pace.imagesPerSecond(now: start.addingTimeInterval(5)), "no image pass yet")
-        pace.imagesDone(16, now: start.addingTimeInterval(2))           // the pass begins 2 s in
+        pace.imagesDone(0, now: start.addingTimeInterval(2))            // the pass begins 2 s in
+        pace.imagesDone(16, now: start.addingTimeInterval(2.5))
         XCTAssertNil(pace.imagesPerSecond(now: start.addingTimeInterval(2.5)), "too soon to say")
         pace.imagesDone(400, now: start.addingTimeInterval(12))
         XCTAssertEqual(pace.imagesPerSecond(now: start.addingTimeInterval(12)) ?? 0, 40, accuracy: 1e-9)

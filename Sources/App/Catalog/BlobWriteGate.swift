@@ -8,20 +8,23 @@ import SQLKit
 /// then deletes the object in the same transaction that deletes its mark. A write recorded
 /// at any moment of that overwrites the mark (the removal gives up) or waits on the
 /// deleting transaction's lock (and then uploads the bytes again).
+///
+/// Times are the database's (`clock_timestamp()`), so nodes whose clocks differ agree on
+/// how old a write is. PostgreSQL only: an object store is for nodes sharing one.
 struct BlobWriteGate: Sendable {
     let db: Database
+    static let now = "extract(epoch from clock_timestamp())"
 
     private var sql: SQLDatabase { db as! SQLDatabase }
 
     /// Records that `hashes` are being written now.
-    func recordWrites(_ hashes: [String], now: Date = Date()) async throws {
+    func recordWrites(_ hashes: [String]) async throws {
         // One statement per blob, in a fixed order, so two writers never wait on each other in a circle.
-        let at = now.timeIntervalSince1970
         try await db.transaction { tx in
             let sql = tx as! SQLDatabase
             for hash in Set(hashes).sorted() {
                 try await sql.raw("""
-                    INSERT INTO blob_writes (hash, written_at, removal) VALUES (\(bind: hash), \(bind: at), NULL) \
+                    INSERT INTO blob_writes (hash, written_at, removal) VALUES (\(bind: hash), \(unsafeRaw: Self.now), NULL) \
                     ON CONFLICT (hash) DO UPDATE SET written_at = excluded.written_at, removal = NULL
                     """).run()
             }
@@ -32,12 +35,12 @@ struct BlobWriteGate: Sendable {
     /// finds a row that names it; true when it went.
     func remove(_ hash: String, grace: TimeInterval, isReferenced: @Sendable (String) async throws -> Bool,
                 delete: @escaping @Sendable () async throws -> Void) async throws -> Bool {
-        let token = UUID().uuidString, now = Date().timeIntervalSince1970
+        let token = UUID().uuidString
         // 1. The mark, unless a write is recent.
         let marked = try await sql.raw("""
-            INSERT INTO blob_writes (hash, written_at, removal) VALUES (\(bind: hash), \(bind: now), \(bind: token)) \
+            INSERT INTO blob_writes (hash, written_at, removal) VALUES (\(bind: hash), \(unsafeRaw: Self.now), \(bind: token)) \
             ON CONFLICT (hash) DO UPDATE SET written_at = excluded.written_at, removal = excluded.removal \
-            WHERE blob_writes.written_at < \(bind: now - grace) OR blob_writes.removal IS NOT NULL \
+            WHERE blob_writes.written_at < \(unsafeRaw: Self.now) - \(bind: grace) OR blob_writes.removal IS NOT NULL \
             RETURNING hash
             """).all()
         guard !marked.isEmpty else { return false }
@@ -63,7 +66,7 @@ struct BlobWriteGate: Sendable {
 
     /// Forgets writes older than `age` (their blobs' own times say as much by then) and the
     /// marks of removals that stopped.
-    func prune(olderThan age: TimeInterval, now: Date = Date()) async throws {
-        try await sql.raw("DELETE FROM blob_writes WHERE written_at < \(bind: now.timeIntervalSince1970 - age)").run()
+    func prune(olderThan age: TimeInterval) async throws {
+        try await sql.raw("DELETE FROM blob_writes WHERE written_at < \(unsafeRaw: Self.now) - \(bind: age)").run()
     }
 }

@@ -8,7 +8,7 @@ import Glibc
 /// Content-addressed files under `DATA_DIR/blobs/aa/bb/<sha256>`. A blob is written to a
 /// temp file, fsynced, renamed into place and its directory fsynced, so once `put`
 /// returns the bytes survive a crash. Rows referencing blobs are committed only after.
-/// File work runs on `threads`, never on the caller's executor.
+/// Reads, writes and listings run on `threads`; the quick checks (`exists`, the sweep's renames) run in place.
 struct FileBlobStore: BlobStore {
     let root: URL
     let threads: NIOThreadPool
@@ -185,11 +185,5 @@ extension FileBlobStore {
         for (hash, aside) in setAsideFiles(olderThan: Date().addingTimeInterval(-3600)) {
             if try await isReferenced(hash) { restore(aside, hash: hash) } else { discard(aside) }
         }
-    }
-
-    /// Whether a blob is there, or aside for a check that may put it back: looked for in
-    /// place, aside, then in place again.
-    func mayExist(_ hash: String) -> Bool {
-        existsNow(hash) || setAsideFiles(olderThan: .distantFuture).contains { $0.hash == hash } || existsNow(hash)
     }
 }

@@ -99,7 +99,7 @@ struct ImageIngestor {
                     result = .success(Prepared(index: i, hash: hashes[0], resizedHash: hashes[1], thumbnailHash: hashes[2],
                                                format: d.header.format.rawValue, width: d.header.width, height: d.header.height,
                                                tagIDs: tagIDs, regions: item.regions, bytes: bytes))
-                } catch is FileBlobStore.IOFailure {
+                } catch let e where !(e is BlobStoreUnavailable || e is CancellationError) {
                     // A local disk that failed this write: this image's status says so; a shared
                     // store out of reach fails the whole request (503), to be retried.
                     result = .failure(.init(status: "ErrorStorage"))

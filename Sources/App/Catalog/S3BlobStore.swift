@@ -105,8 +105,19 @@ struct S3BlobStore: BlobStore {
     func send(_ method: HTTPMethod, key: String?, query: [(String, String)] = [], body: Data? = nil,
               payloadHash: String? = nil, headers extra: [(String, String)] = []) async throws -> (HTTPResponseStatus, HTTPHeaders, Data) {
         let response = try await execute(method, key: key, query: query, body: body, payloadHash: payloadHash, headers: extra)
-        let data = method == .HEAD ? Data() : Data(buffer: try await response.body.collect(upTo: Self.maxResponseBytes))
+        let data = method == .HEAD ? Data() : try await outage("reading a \(method.rawValue) answer") {
+            Data(buffer: try await response.body.collect(upTo: Self.maxResponseBytes))
+        }
         return (response.status, response.headers, data)
+    }
+
+    /// A connection lost while a body streams is the store's outage, like one refused.
+    func outage<T>(_ what: String, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let e where !(e is CancellationError || e is BlobStoreUnavailable) {
+            throw BlobStoreUnavailable(description: "object store \(location.endpointDescription): \(what) failed: \(e)")
+        }
     }
 
     /// One signed request, retried on network errors, 5xx and 429, answered with its head:
@@ -155,8 +166,11 @@ struct S3BlobStore: BlobStore {
         }
         let chunks = ChunkReader(response.body.makeAsyncIterator())
         // At least the few bytes that tell a file's type, however the body arrives.
-        var first = try await chunks.next() ?? ByteBuffer()
-        while first.readableBytes < 64, var more = try await chunks.next() { first.writeBuffer(&more) }
+        let first = try await outage("reading a GET answer") {
+            var first = try await chunks.next() ?? ByteBuffer()
+            while first.readableBytes < 64, var more = try await chunks.next() { first.writeBuffer(&more) }
+            return first
+        }
         return BlobDownload(length: response.headers.first(name: "content-length").flatMap(Int.init), first: first) { write in
             while let chunk = try await chunks.next() { try await write(chunk) }
         }

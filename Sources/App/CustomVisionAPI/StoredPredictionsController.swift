@@ -120,6 +120,12 @@ struct StoredPredictionsController: RouteCollection {
     struct IdEntry: Content { var id: String?; var tagIds: [String]?; var regions: [RegionBox]? }
     struct IdBatch: Content { var images: [IdEntry]?; var tagIds: [String]?; var metadata: [String: String]? }
 
+    /// A stored prediction's image; nil when its bytes are gone (that image's ErrorSource).
+    /// A store out of reach is the whole request's 503.
+    static func bytes(_ hash: String, from blobs: any BlobStore) async throws -> Data? {
+        do { return try await blobs.read(hash) } catch is BlobMissing { return nil }
+    }
+
     /// Stored predictions become training images (the prediction's image bytes).
     func createImages(req: Request) async throws -> Response {
         let p = try await req.project()
@@ -131,7 +137,7 @@ struct StoredPredictionsController: RouteCollection {
             var item = IngestItem(tagIDs: e.tagIds ?? [], regions: e.regions ?? [])
             if let raw = e.id, let id = UUID(uuidString: raw), let row = try await StoredPrediction.find(id, on: req.db),
                row.projectID == p.id,
-               let data = try? await blobs.read(row.blobHash) {
+               let data = try await Self.bytes(row.blobHash, from: blobs) {
                 item.data = data
                 // A detection prediction given neither tags nor regions keeps its confident
                 // boxes (probability ≥ 0.5, tags still in the project) as regions.

@@ -31,9 +31,8 @@ final class CustomVisionImportRuns: LifecycleHandler, @unchecked Sendable {
         let report: CustomVisionImporter.Report
     }
 
-    /// Unfinished runs at once: per user (across nodes), and in this process. Each holds a
-    /// few images in memory and a source connection.
-    static let perUser = 1
+    /// Unfinished runs at once: one per user (across nodes: a unique index), and a few in
+    /// this process. Each holds a few images in memory and a source connection.
     static let inProcess = 4
     static let beat: TimeInterval = 1
     static let staleAfter: TimeInterval = 15
@@ -42,27 +41,33 @@ final class CustomVisionImportRuns: LifecycleHandler, @unchecked Sendable {
 
     func start(user: UUID, account: Account, endpoint: String, importer: CustomVisionImporter,
                projects: [String], train: Bool, progress: CustomVisionImporter.Progress) async throws -> UUID {
-        let now = Date().timeIntervalSince1970
-        let mine = try await sql.raw("""
-            SELECT count(*) AS n FROM import_runs WHERE user_id = \(bind: Self.text(user)) AND finished = 0 \
-            AND heartbeat_at > \(bind: now - Self.staleAfter)
-            """).first()?.decode(column: "n", as: Int.self) ?? 0
-        if mine >= Self.perUser {
-            throw Busy(message: "Your last import is still running; wait for it to finish or cancel it.")
-        }
-        let id = UUID()
+        let id = UUID(), now = Self.now(sql)
         try local.withLockedValue { runs in
             if runs.values.filter({ !$0.progress.report.finished }).count >= Self.inProcess {
                 throw Busy(message: "\(Self.inProcess) imports are running on this server; try again when one has finished.")
             }
             runs[id] = (progress, Task {})
         }
-        let report = try Self.json(progress.report)
-        try await sql.raw("""
-            INSERT INTO import_runs (id, user_id, account_id, endpoint, started_at, heartbeat_at, report) VALUES \
-            (\(bind: Self.text(id)), \(bind: Self.text(user)), \(bind: Self.text(account.id!)), \(bind: endpoint), \
-            \(bind: now), \(bind: now), \(bind: report))
-            """).run()
+        do {
+            // A run whose node stopped beating is over; runs finished a week ago are forgotten.
+            try await sql.raw("""
+                UPDATE import_runs SET finished = 1 WHERE user_id = \(bind: Self.text(user)) AND finished = 0 \
+                AND heartbeat_at < \(unsafeRaw: now) - \(bind: Self.staleAfter)
+                """).run()
+            try await sql.raw("DELETE FROM import_runs WHERE finished = 1 AND started_at < \(unsafeRaw: now) - \(bind: Self.keptSeconds)").run()
+            // The unique index on unfinished runs makes this the one check, across nodes.
+            let inserted = try await sql.raw("""
+                INSERT INTO import_runs (id, user_id, account_id, endpoint, started_at, heartbeat_at, report) VALUES \
+                (\(bind: Self.text(id)), \(bind: Self.text(user)), \(bind: Self.text(account.id!)), \(bind: endpoint), \
+                \(unsafeRaw: now), \(unsafeRaw: now), \(bind: try Self.json(progress.report))) ON CONFLICT DO NOTHING RETURNING id
+                """).all()
+            guard !inserted.isEmpty else {
+                throw Busy(message: "Your last import is still running; wait for it to finish or cancel it.")
+            }
+        } catch {
+            _ = local.withLockedValue { $0.removeValue(forKey: id) }
+            throw error
+        }
         progress.attach(Task { await importer.run(projectIDs: projects, train: train, progress: progress) })
         let mirror = Task { [self] in await self.mirror(id, progress) }
         local.withLockedValue { $0[id]?.mirror = mirror }
@@ -70,23 +75,33 @@ final class CustomVisionImportRuns: LifecycleHandler, @unchecked Sendable {
         return id
     }
 
-    /// Writes the report and a heartbeat every beat until the run ends; a cancel request
-    /// set on any node cancels it here.
+    /// Writes the report and a heartbeat every beat until the finished report is written;
+    /// a cancel request set on any node cancels the run here.
     private func mirror(_ id: UUID, _ progress: CustomVisionImporter.Progress) async {
         while !Task.isCancelled {
             let report = progress.report
+            var written = false
             do {
                 let row = try await sql.raw("""
-                    UPDATE import_runs SET report = \(bind: try Self.json(report)), heartbeat_at = \(bind: Date().timeIntervalSince1970), \
+                    UPDATE import_runs SET report = \(bind: try Self.json(report)), heartbeat_at = \(unsafeRaw: Self.now(sql)), \
                     finished = \(bind: report.finished ? 1 : 0) WHERE id = \(bind: Self.text(id)) RETURNING cancel_requested
                     """).first()
+                written = true
                 if try row?.decode(column: "cancel_requested", as: Int.self) == 1, !report.cancelled { progress.cancel() }
             } catch {}
-            if report.finished { break }
+            if report.finished, written { break }
             try? await Task.sleep(nanoseconds: UInt64(Self.beat * 1e9))
         }
         _ = local.withLockedValue { $0.removeValue(forKey: id) }
     }
+
+    /// The database's clock in seconds since 1970: nodes whose clocks differ agree on a heartbeat's age.
+    static func now(_ sql: SQLDatabase) -> String {
+        sql.dialect.name == "postgresql" ? "extract(epoch from clock_timestamp())" : "((julianday('now') - 2440587.5) * 86400.0)"
+    }
+
+    /// Finished runs are shown this long.
+    static let keptSeconds: TimeInterval = 7 * 86_400
 
     /// A run that copies nothing for this long (and is not training) is stopped: a source
     /// that answers slowly or not at all cannot hold one of the server's runs for good.
@@ -110,12 +125,11 @@ final class CustomVisionImportRuns: LifecycleHandler, @unchecked Sendable {
 
     func run(_ id: UUID, user: UUID) async throws -> Run? {
         guard let row = try await sql.raw("""
-            SELECT account_id, endpoint, report, finished, heartbeat_at FROM import_runs \
+            SELECT account_id, endpoint, report, finished, \(unsafeRaw: Self.now(sql)) - heartbeat_at AS silent FROM import_runs \
             WHERE id = \(bind: Self.text(id)) AND user_id = \(bind: Self.text(user))
             """).first() else { return nil }
         var report = try JSONDecoder().decode(CustomVisionImporter.Report.self, from: Data(try row.decode(column: "report", as: String.self).utf8))
-        let beat = try row.decode(column: "heartbeat_at", as: Double.self)
-        if !report.finished, Date().timeIntervalSince1970 - beat > Self.staleAfter {
+        if !report.finished, try row.decode(column: "silent", as: Double.self) > Self.staleAfter {
             report.finished = true
             report.error = "The server running this import stopped. Importing again copies only what is missing."
         }

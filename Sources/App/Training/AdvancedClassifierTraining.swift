@@ -50,6 +50,7 @@ struct AdvancedClassifierTraining {
         let size = model.variant.inputSize
         var samples: [FineTuneSample] = []
         let chunk = 8
+        control.imagesDone(0)
         for start in stride(from: 0, to: images.count, by: chunk) {
             if control.cancelled { throw TrainingJob.Cancelled() }
             let part = Array(images[start..<min(start + chunk, images.count)])

@@ -70,6 +70,7 @@ struct DetectionTrainingJob {
 
         // Backbone passes: 5–40 %.
         let chunk = 4
+        control.imagesDone(0)
         for start in stride(from: 0, to: images.count, by: chunk) {
             if control.cancelled { throw TrainingJob.Cancelled() }
             let part = Array(images[start..<min(start + chunk, images.count)])

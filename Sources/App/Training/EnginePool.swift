@@ -89,6 +89,7 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
                 try? await queue.finish(job, state: "cancelled")
                 return
             }
+            if await retried(job, after: error, app: app, queue: queue) { return }
             let reason = "\(error)"
             app.logger.error("training failed", metadata: ["iteration": "\(job.iterationID)", "error": "\(reason)"])
             try? await queue.fail(job, error: reason, details: "Training failed: \(FailureText.describe(error))")
@@ -112,6 +113,13 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
         }
     }
 
+    /// Whether a job the blob store's outage stopped went back to the queue for another try.
+    private func retried(_ job: Job, after error: Error, app: Application, queue: JobQueue) async -> Bool {
+        guard error is BlobStoreUnavailable else { return false }
+        app.logger.warning("job paused: the blob store is out of reach", metadata: ["job": "\(job.id!)", "error": "\(error)"])
+        return (try? await queue.retryLater(job, after: 30)) == true
+    }
+
     private func runExport(_ job: Job, app: Application, queue: JobQueue) async {
         app.logger.info("export started", metadata: ["export": "\(job.exportID.map { "\($0)" } ?? "-")"])
         do {
@@ -121,6 +129,7 @@ final class EnginePool: LifecycleHandler, @unchecked Sendable {
             try? await queue.finish(job, state: "cancelled")
         } catch {
             if Task.isCancelled { return }
+            if await retried(job, after: error, app: app, queue: queue) { return }
             let reason = "\(error)"
             app.logger.error("export failed", metadata: ["export": "\(job.exportID.map { "\($0)" } ?? "-")", "error": "\(reason)"])
             try? await queue.fail(job, error: reason, details: FailureText.describe(error))

@@ -61,6 +61,19 @@ struct JobQueue {
         try await Job.find(job.id, on: db)?.state != "running"
     }
 
+    /// A job stopped by something passing (the blob store out of reach) goes back to the
+    /// queue after `pause`, its worker beating meanwhile, while it has attempts left.
+    func retryLater(_ job: Job, after pause: TimeInterval) async throws -> Bool {
+        guard job.attempts < Self.maxAttempts else { return false }
+        try await Task.sleep(nanoseconds: UInt64(pause * 1e9))
+        try await Job.query(on: db).filter(\.$id == job.id!).filter(\.$state == "running")
+            .set(\.$state, to: "queued").set(\.$claimedBy, to: nil).update()
+        if job.kind == "train" {
+            try await Iteration.query(on: db).filter(\.$id == job.iterationID).set(\.$progress, to: 0).update()
+        }
+        return true
+    }
+
     /// Jobs of dead processes go back to the queue, or fail after too many attempts;
     /// their iterations are never left in Training.
     func recoverStale(now: Date = Date()) async throws {

@@ -48,6 +48,7 @@ struct TrainingJob {
         // features are all cached would otherwise spend its time on these queries.
         var lastReport = Date.distantPast
         var pace = TrainingPace(started: started)
+        pace.imagesDone(0)
         for startIndex in stride(from: 0, to: images.count, by: chunk) {
             let report = Date().timeIntervalSince(lastReport) >= 0.5
             if report, try await queue.isCancelled(job) { throw Cancelled() }

@@ -9,6 +9,7 @@ struct TrainingPace: Sendable {
 
     init(started: Date) { self.started = started }
 
+    /// Called with 0 when the pass begins, then with the count after each chunk.
     mutating func imagesDone(_ done: Int, now: Date = Date()) {
         if pass == nil { pass = (now, 0) }
         pass!.done = max(0, done)
