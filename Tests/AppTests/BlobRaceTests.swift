@@ -1,5 +1,6 @@
 @testable import App
 import Fluent
+import SQLKit
 import VisionEngine
 import XCTVapor
 
@@ -148,6 +149,23 @@ final class BlobRaceTests: XCTestCase {
         XCTAssertNil(try disk.load(FeatureKey(blobHash: kept, backbone: "lite0@416-det416v1", view: 0)), "an old scheme's view goes")
         XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: disk.directory.path)), [kept, "lost+found"],
                        "loose files are gone; a folder that is not a hash is left alone")
+        try await app.asyncShutdown()
+    }
+
+    func testOneNodeSweepsAtATime() async throws {
+        guard TestDatabase.postgresURL != nil else { throw XCTSkip("the lock is PostgreSQL's; SQLite serves one process") }
+        let app = try await makeApp()
+        let orphan = try await app.blobStore.put(Data("left behind by a stopped upload".utf8))
+        // Another node is sweeping: this one leaves it to that one.
+        let skipped = try await app.db.transaction { tx in
+            _ = try await (tx as! SQLDatabase).raw("SELECT pg_advisory_xact_lock(\(literal: BlobSweeper.sweepLock))").all()
+            return try await app.blobSweeper.sweepOnce(grace: 0)
+        }
+        XCTAssertNil(skipped)
+        let stillThere = try await app.blobStore.exists(orphan)
+        XCTAssertTrue(stillThere)
+        let removed = try await app.blobSweeper.sweepOnce(grace: 0)
+        XCTAssertEqual(removed, 1)
         try await app.asyncShutdown()
     }
 }

@@ -1,4 +1,5 @@
 import Fluent
+import SQLKit
 import NIOConcurrencyHelpers
 import NIOCore
 import Vapor
@@ -20,6 +21,22 @@ struct BlobSweeper {
     init(db: Database, store: any BlobStore, dataDir: String) {
         self.db = db; self.store = store; self.dataDir = URL(fileURLWithPath: dataDir)
     }
+
+    /// The hourly sweep: on PostgreSQL one node at a time (an advisory lock held by a
+    /// transaction for the sweep's length; a node that finds it taken leaves the sweep to the
+    /// one holding it), so several nodes do not each list a whole bucket.
+    func sweepOnce(grace: TimeInterval = 3600) async throws -> Int? {
+        guard (db as! SQLDatabase).dialect.name == "postgresql" else { return try await sweep(grace: grace) }
+        return try await db.transaction { tx in
+            let got = try await (tx as! SQLDatabase).raw("SELECT pg_try_advisory_xact_lock(\(literal: Self.sweepLock)) AS got")
+                .first()?.decode(column: "got", as: Bool.self)
+            guard got == true else { return nil }
+            return try await sweep(grace: grace)
+        }
+    }
+
+    /// The advisory lock key of the hourly sweep ("blobswep" in ASCII).
+    static let sweepLock: Int64 = 0x626C_6F62_7377_6570
 
     func sweep(grace: TimeInterval = 3600, now: Date = Date()) async throws -> Int {
         // Stored predictions past their 30 days go first, so their images can be swept.

@@ -12,7 +12,7 @@ final class HousekeepingSchedule: LifecycleHandler, @unchecked Sendable {
             Task {
                 // Each on its own: one failing does not skip the others.
                 do {
-                    let removed = try await sweeper.sweep()
+                    let removed = try await sweeper.sweepOnce() ?? 0
                     if removed > 0 { logger.info("swept unreferenced blobs", metadata: ["removed": "\(removed)"]) }
                 } catch { logger.warning("blob sweep failed", metadata: ["error": "\(error)"]) }
                 do {
