@@ -43,6 +43,18 @@ class BenchServer:
                 time.sleep(0.1)
         self.admin = {"Authorization": f"Bearer {self.token}"}
 
+    def account(self, email, name, overrides):
+        """A user with an S0 account whose limits `overrides` lifts; a session with its Training key."""
+        requests.post(f"{self.url}/admin/api/users", json={"email": email, "password": "password-123"},
+                      headers=self.admin).raise_for_status()
+        acct = requests.post(f"{self.url}/admin/api/accounts", json={"ownerEmail": email, "name": name, "tier": "S0"},
+                             headers=self.admin).json()
+        requests.put(f"{self.url}/admin/api/accounts/{acct['id']}/overrides", json=overrides,
+                     headers=self.admin).raise_for_status()
+        session = requests.Session()
+        session.headers["Training-Key"] = acct["trainingKeys"][0]
+        return session
+
     def stop(self):
         self.proc.terminate()
         self.proc.wait()

@@ -16,7 +16,6 @@ import statistics
 import sys
 import time
 
-import requests
 from PIL import Image
 
 from bench_mode import ROOT, SMOKE, sized
@@ -60,17 +59,10 @@ class Run:
         self.server = BenchServer("sightline-scale-", database_url=url)
         self.url = self.server.url
         self.db = PostgresRows(url) if url else SQLiteRows(os.path.join(self.server.data_dir, "sightline.sqlite"))
-        admin = self.server.admin
-        requests.post(f"{self.url}/admin/api/users", json={"email": "s@example.com", "password": "password-123"},
-                      headers=admin).raise_for_status()
-        acct = requests.post(f"{self.url}/admin/api/accounts", json={"ownerEmail": "s@example.com", "name": "scale", "tier": "S0"},
-                             headers=admin).json()
         # The operator lifts the limits this benchmark goes past (Azure's S0 allows 100,000).
-        requests.put(f"{self.url}/admin/api/accounts/{acct['id']}/overrides",
-                     json={"transactionsPerSecond": "unlimited", "trainingTransactionsPerSecond": "unlimited",
-                           "imagesPerProject": 200_000, "projects": 1_000}, headers=admin).raise_for_status()
-        self.t = requests.Session()
-        self.t.headers["Training-Key"] = acct["trainingKeys"][0]
+        self.t = self.server.account("s@example.com", "scale", {
+            "transactionsPerSecond": "unlimited", "trainingTransactionsPerSecond": "unlimited",
+            "imagesPerProject": 200_000, "projects": 1_000})
         self.base = f"{self.url}{API}"
         r = self.t.post(f"{self.base}/projects?name=scale")
         assert r.status_code == 200, r.text

@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 
-import requests
 from PIL import Image
 
 from bench_mode import ROOT, SMOKE, sized
@@ -114,16 +113,9 @@ class Project:
 def main():
     sizes = [int(a) for a in sys.argv[1:]] or sized([1_000, 10_000], [50])
     server = BenchServer("sightline-training-scale-")
-    admin = server.admin
-    requests.post(f"{server.url}/admin/api/users", json={"email": "t@example.com", "password": "password-123"},
-                  headers=admin).raise_for_status()
-    acct = requests.post(f"{server.url}/admin/api/accounts", json={"ownerEmail": "t@example.com", "name": "train", "tier": "S0"},
-                         headers=admin).json()
-    requests.put(f"{server.url}/admin/api/accounts/{acct['id']}/overrides",
-                 json={"transactionsPerSecond": "unlimited", "trainingTransactionsPerSecond": "unlimited",
-                       "imagesPerProject": 200_000, "iterationsPerProject": 100}, headers=admin).raise_for_status()
-    session = requests.Session()
-    session.headers["Training-Key"] = acct["trainingKeys"][0]
+    session = server.account("t@example.com", "train", {
+        "transactionsPerSecond": "unlimited", "trainingTransactionsPerSecond": "unlimited",
+        "imagesPerProject": 200_000, "iterationsPerProject": 100})
     rows, fashion = [], Fashion()
     try:
         for size in sizes:

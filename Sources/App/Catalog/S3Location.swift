@@ -21,13 +21,14 @@ struct S3Location: Sendable, Equatable {
             throw Invalid(description: "BLOB_STORE_URL must look like s3://BUCKET[/PREFIX], not \(raw)")
         }
         let trimmed = url.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        let region = env["AWS_REGION"].flatMap { $0.isEmpty ? nil : $0 } ?? env["AWS_DEFAULT_REGION"].flatMap { $0.isEmpty ? nil : $0 } ?? "us-east-1"
-        guard let id = env["AWS_ACCESS_KEY_ID"], !id.isEmpty, let secret = env["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty else {
+        func nonEmpty(_ name: String) -> String? { env[name].flatMap { $0.isEmpty ? nil : $0 } }
+        let region = nonEmpty("AWS_REGION") ?? nonEmpty("AWS_DEFAULT_REGION") ?? "us-east-1"
+        guard let id = nonEmpty("AWS_ACCESS_KEY_ID"), let secret = nonEmpty("AWS_SECRET_ACCESS_KEY") else {
             throw Invalid(description: "BLOB_STORE_URL needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         }
-        let token = env["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        let token = nonEmpty("AWS_SESSION_TOKEN")
         var location: S3Location
-        if let endpoint = env["AWS_ENDPOINT_URL_S3"].flatMap({ $0.isEmpty ? nil : $0 }) ?? env["AWS_ENDPOINT_URL"].flatMap({ $0.isEmpty ? nil : $0 }) {
+        if let endpoint = nonEmpty("AWS_ENDPOINT_URL_S3") ?? nonEmpty("AWS_ENDPOINT_URL") {
             guard let e = URLComponents(string: endpoint), let scheme = e.scheme?.lowercased(), ["http", "https"].contains(scheme),
                   let host = e.host, !host.isEmpty else {
                 throw Invalid(description: "AWS_ENDPOINT_URL_S3 must be an http(s) URL, not \(endpoint)")

@@ -15,7 +15,7 @@ final class CustomVisionImportRuns: LifecycleHandler, @unchecked Sendable {
     let db: Database
     let sealingKey: SymmetricKey
     /// Runs copying in this process, with the tasks that mirror them into the database.
-    private let local = NIOLockedValueBox<[UUID: (progress: CustomVisionImporter.Progress, mirror: Task<Void, Never>)]>([:])
+    private let local = NIOLockedValueBox<[UUID: (progress: CustomVisionImporter.Progress, mirror: Task<Void, Never>?)]>([:])
 
     init(db: Database, signingKey: SymmetricKey) {
         self.db = db
@@ -46,7 +46,7 @@ final class CustomVisionImportRuns: LifecycleHandler, @unchecked Sendable {
             if runs.values.filter({ !$0.progress.report.finished }).count >= Self.inProcess {
                 throw Busy(message: "\(Self.inProcess) imports are running on this server; try again when one has finished.")
             }
-            runs[id] = (progress, Task {})
+            runs[id] = (progress, nil)   // holds its slot; the mirror starts once the row is in
         }
         do {
             // A run whose node stopped beating is over; runs finished a week ago are forgotten.
@@ -148,7 +148,7 @@ final class CustomVisionImportRuns: LifecycleHandler, @unchecked Sendable {
     func shutdown(_ application: Application) {
         for run in local.withLockedValue({ Array($0.values) }) {
             run.progress.cancel()
-            run.mirror.cancel()
+            run.mirror?.cancel()
         }
     }
 
